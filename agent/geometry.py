@@ -1,0 +1,174 @@
+"""Named coordinate spaces and the only functions that convert between them.
+
+Spaces:
+- MODEL: pixels of the resized image the model was shown (what the model's coordinates mean).
+- SCREENSHOT: pixels of the captured image of one monitor.
+- PHYSICAL: physical pixels of the whole virtual desktop (monitor origin added; may be negative).
+- LOGICAL: the points the OS input API wants (physical divided by the monitor's scale).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import Enum
+
+PATCH_SIZE = 14
+MERGE_SIZE = 2
+FACTOR = PATCH_SIZE * MERGE_SIZE  # 28: both image sides are multiples of this
+MIN_PIXELS = 3136
+MAX_PIXELS = 12845056
+# Fara was trained on a 1440x900 viewport, i.e. a 1428x896 model image; keep other screens
+# near that pixel budget so visual token counts (and accuracy) stay where the model expects.
+DEFAULT_MODEL_PIXELS = 1428 * 896
+
+
+class Space(Enum):
+    MODEL = "model"
+    SCREENSHOT = "screenshot"
+    PHYSICAL = "physical"
+    LOGICAL = "logical"
+
+
+@dataclass(frozen=True)
+class Size:
+    width: int
+    height: int
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+    def __str__(self) -> str:
+        return f"{self.width}x{self.height}"
+
+
+@dataclass(frozen=True)
+class Point:
+    x: float
+    y: float
+    space: Space
+
+    def rounded(self) -> tuple[int, int]:
+        return (math.floor(self.x + 0.5), math.floor(self.y + 0.5))
+
+
+@dataclass(frozen=True)
+class Monitor:
+    """One monitor: its rectangle in physical desktop pixels and its OS scale factor."""
+
+    index: int
+    left: int
+    top: int
+    width: int
+    height: int
+    scale: float = 1.0
+    name: str = ""
+
+    @property
+    def size(self) -> Size:
+        return Size(self.width, self.height)
+
+    def contains_physical(self, x: float, y: float) -> bool:
+        return self.left <= x < self.left + self.width and self.top <= y < self.top + self.height
+
+
+def _round_by_factor(value: float, factor: int) -> int:
+    # Python's round() is banker's rounding, like the reference implementation.
+    return round(value / factor) * factor
+
+
+def smart_resize(
+    height: int,
+    width: int,
+    factor: int = FACTOR,
+    min_pixels: int = MIN_PIXELS,
+    max_pixels: int = MAX_PIXELS,
+) -> tuple[int, int]:
+    """Qwen2.5-VL's resize rule: sides multiple of `factor`, pixels in range, aspect kept.
+
+    Returns (height, width) like the reference implementation.
+    """
+    if height <= 0 or width <= 0:
+        raise ValueError(f"image size must be positive, got {width}x{height}")
+    if max(height, width) / min(height, width) > 200:
+        raise ValueError(f"aspect ratio must be below 200, got {width}x{height}")
+    h_bar = max(factor, _round_by_factor(height, factor))
+    w_bar = max(factor, _round_by_factor(width, factor))
+    if h_bar * w_bar > max_pixels:
+        beta = math.sqrt((height * width) / max_pixels)
+        h_bar = max(factor, math.floor(height / beta / factor) * factor)
+        w_bar = max(factor, math.floor(width / beta / factor) * factor)
+    elif h_bar * w_bar < min_pixels:
+        beta = math.sqrt(min_pixels / (height * width))
+        h_bar = math.ceil(height * beta / factor) * factor
+        w_bar = math.ceil(width * beta / factor) * factor
+    return h_bar, w_bar
+
+
+def model_size_for(screenshot: Size, max_pixels: int = DEFAULT_MODEL_PIXELS) -> Size:
+    """The model image size for a screenshot, within the given pixel budget."""
+    h, w = smart_resize(screenshot.height, screenshot.width, max_pixels=max(max_pixels, MIN_PIXELS))
+    return Size(w, h)
+
+
+@dataclass(frozen=True)
+class ScreenMapping:
+    """How one step's model image relates to its screenshot and monitor."""
+
+    monitor: Monitor
+    screenshot: Size
+    model: Size
+
+    def convert(self, point: Point, to: Space) -> Point:
+        """Convert a point between any two named spaces (through PHYSICAL)."""
+        if point.space == to:
+            return point
+        px, py = self._to_physical(point)
+        return self._from_physical(px, py, to)
+
+    def _to_physical(self, p: Point) -> tuple[float, float]:
+        m = self.monitor
+        if p.space is Space.PHYSICAL:
+            return p.x, p.y
+        if p.space is Space.LOGICAL:
+            return m.left + (p.x - m.left / m.scale) * m.scale, m.top + (p.y - m.top / m.scale) * m.scale
+        if p.space is Space.MODEL:
+            sx = p.x * self.screenshot.width / self.model.width
+            sy = p.y * self.screenshot.height / self.model.height
+        else:
+            sx, sy = p.x, p.y
+        return (
+            m.left + sx * m.width / self.screenshot.width,
+            m.top + sy * m.height / self.screenshot.height,
+        )
+
+    def _from_physical(self, px: float, py: float, to: Space) -> Point:
+        m = self.monitor
+        if to is Space.PHYSICAL:
+            return Point(px, py, to)
+        if to is Space.LOGICAL:
+            # Per-monitor scale: the monitor's logical origin is its physical origin / scale.
+            return Point(m.left / m.scale + (px - m.left) / m.scale,
+                         m.top / m.scale + (py - m.top) / m.scale, to)
+        sx = (px - m.left) * self.screenshot.width / m.width
+        sy = (py - m.top) * self.screenshot.height / m.height
+        if to is Space.SCREENSHOT:
+            return Point(sx, sy, to)
+        return Point(sx * self.model.width / self.screenshot.width,
+                     sy * self.model.height / self.screenshot.height, to)
+
+    def model_to_input(self, x: float, y: float, *, logical: bool) -> tuple[int, int]:
+        """The integer point an input API should receive for a model coordinate.
+
+        Clamped onto the monitor so that a click at the model image's edge never lands on
+        a neighbouring monitor.
+        """
+        phys = self.convert(Point(x, y, Space.MODEL), Space.PHYSICAL)
+        m = self.monitor
+        px = min(max(phys.x, m.left), m.left + m.width - 1)
+        py = min(max(phys.y, m.top), m.top + m.height - 1)
+        if not logical:
+            return math.floor(px), math.floor(py)
+        lp = self._from_physical(px, py, Space.LOGICAL)
+        return math.floor(lp.x), math.floor(lp.y)
