@@ -169,7 +169,7 @@ def _parse(text: str, model_size: Size | None) -> Parsed | ParseError:
     else:
         # No tags: accept a bare JSON object holding a call (some servers strip special tags).
         start = text.find("{")
-        if start < 0 or '"name"' not in text and "'name'" not in text:
+        if start < 0 or ('"name"' not in text and "'name'" not in text):
             return ParseError("no <tool_call> in the model output", text, text.strip())
         thoughts, body = text[:start], text[start:]
     thoughts = _clean_thoughts(thoughts)
