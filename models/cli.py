@@ -1,0 +1,219 @@
+"""`deskhand models ...`: list, import, verify, download, remove, export.
+
+`agent/cli.py` calls `register(subparsers)` to add the `models` command and `run(args)` to run it.
+Exit codes: 0 done, 1 declined or verification failed, 2 bad input (message on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from models.registry import ModelEntry, ModelError, Registry, check_name, import_model, name_from
+from models.validate import load_manifest, validate_folder, verify_manifest, write_manifest
+
+
+def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add the `models` command (with its sub-commands) to a top-level argparse subparsers."""
+    parser = subparsers.add_parser("models", help="manage local models (list, import, download…)",
+                                   description="Manage the models Deskhand can run.")
+    sub = parser.add_subparsers(dest="models_command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("list", help="show registered models")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = sub.add_parser("import", help="register an existing model folder (kept in place)")
+    p.add_argument("dir", metavar="DIR", help="onnxruntime-genai folder or Hugging Face checkpoint")
+    p.add_argument("--name", help="name to register it under (default: the folder name)")
+    p.add_argument("--copy", action="store_true",
+                   help="copy the folder into Deskhand's model folder instead of using it in place")
+
+    p = sub.add_parser("verify", help="check a model's files (re-hashes against deskhand.json)")
+    p.add_argument("name", metavar="NAME")
+
+    p = sub.add_parser("download", help="download a model from the Hugging Face Hub")
+    p.add_argument("repo_id", metavar="REPO_ID", help="e.g. onnx-community/Fara-7B-Onnx")
+    p.add_argument("--revision", help="branch, tag or commit (default: main)")
+    p.add_argument("--subfolder", help="folder inside the repo holding genai_config.json")
+    p.add_argument("--name", help="name to register it under")
+    p.add_argument("--yes", "-y", action="store_true", help="don't ask before downloading")
+
+    p = sub.add_parser("remove", help="unregister a model (deletes files Deskhand downloaded)")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--yes", "-y", action="store_true", help="don't ask for confirmation")
+
+    p = sub.add_parser("export", help="convert a Hugging Face checkpoint to ONNX and register it")
+    p.add_argument("hf_dir", metavar="HF_DIR", help="checkpoint folder or registered 'hf' model")
+    p.add_argument("--name", help="name to register the result under")
+    p.add_argument("--precision", choices=("int4", "fp16", "fp32"), default="int4")
+    p.add_argument("--provider", choices=("cpu", "cuda", "dml"), default="cpu")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run a parsed `deskhand models ...` command; returns the process exit code."""
+    handler = _COMMANDS[args.models_command]
+    try:
+        return handler(args)
+    except ModelError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+def confirm(question: str, assume_yes: bool = False) -> bool:
+    """Ask a yes/no question on the terminal; no answer (no terminal) counts as no."""
+    if assume_yes:
+        return True
+    try:
+        answer = input(f"{question} [y/N] ")
+    except (EOFError, OSError):
+        print("\n(no answer; pass --yes to skip this question)", file=sys.stderr)
+        return False
+    return answer.strip().lower() in ("y", "yes")
+
+
+def human_size(size: float) -> str:
+    """1536 -> '1.5 KB' (decimal units, as the Hub shows them)."""
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} GB"
+
+
+def _list(args: argparse.Namespace) -> int:
+    entries = Registry().entries()
+    if args.json:
+        print(json.dumps([asdict(e) for e in entries], indent=1))
+        return 0
+    if not entries:
+        print("No models registered. Add one with `deskhand models download REPO_ID`, "
+              "`deskhand models import DIR` or `deskhand models export HF_DIR`.")
+        return 0
+    rows = [("NAME", "FORMAT", "SIZE", "ADDED", "STORED", "PATH")]
+    for e in entries:
+        missing = "" if e.folder.is_dir() else " (missing!)"
+        rows.append((e.name, e.format, human_size(e.size_bytes), e.added[:10],
+                     "registry" if e.owned else "in place", e.path + missing))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[5])
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    entry = import_model(args.dir, name=args.name, copy=args.copy)
+    where = "copied into the registry" if entry.owned else "registered in place"
+    print(f"{entry.name}: {entry.format} model ({entry.model_type}), "
+          f"{human_size(entry.size_bytes)}, {where} at {entry.path}")
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    entry = Registry().get(args.name)
+    report = validate_folder(entry.folder)
+    if not report.ok:
+        print(report.summary())
+        return 1
+    for warning in report.warnings:
+        print(f"warning: {warning}")
+    result = verify_manifest(entry.folder, progress=True)
+    if not result.has_manifest:
+        print(f"{entry.name}: structure OK; no deskhand.json manifest, so file contents "
+              "were not checked")
+        return 0
+    if result.ok:
+        print(f"{entry.name}: all {result.checked} files match deskhand.json")
+        return 0
+    for rel in result.mismatched:
+        print(f"  changed: {rel} (sha256 differs from deskhand.json)")
+    for rel in result.missing:
+        print(f"  missing: {rel}")
+    print(f"{entry.name}: verification FAILED; re-download or re-export this model")
+    return 1
+
+
+def _remove(args: argparse.Namespace) -> int:
+    registry = Registry()
+    entry = registry.get(args.name)
+    deletes = entry.owned and registry.is_inside(entry.folder)
+    action = (f"delete {entry.path} ({human_size(entry.size_bytes)})" if deletes
+              else f"unregister it (the folder {entry.path} is kept)")
+    if not confirm(f"Remove model {entry.name!r}: {action}?", args.yes):
+        print("nothing removed")
+        return 1
+    _, deleted = registry.remove(entry.name)
+    print(f"removed {entry.name}" + (" and deleted its files" if deleted else ""))
+    return 0
+
+
+def _download(args: argparse.Namespace) -> int:
+    from models.download import DownloadPlan, download_model
+
+    def ask(plan: DownloadPlan) -> bool:
+        print(plan.describe())
+        return confirm(f"Download {human_size(plan.total_bytes)}?", args.yes)
+
+    entry = download_model(args.repo_id, revision=args.revision, subfolder=args.subfolder,
+                           name=args.name, confirm=ask, progress=True)
+    if entry is None:
+        print("nothing downloaded")
+        return 1
+    print(f"{entry.name}: downloaded and registered ({human_size(entry.size_bytes)}) at {entry.path}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    registry = Registry()
+    hf_dir = Path(args.hf_dir).expanduser()
+    if not hf_dir.is_dir() and args.hf_dir in registry:
+        hf_dir = registry.get(args.hf_dir).folder
+    if not hf_dir.is_dir():
+        raise ModelError(f"{args.hf_dir} is neither a folder nor a registered model")
+    name = check_name(args.name or name_from(f"{hf_dir.name}-{args.precision}-{args.provider}"))
+    if name in registry:
+        raise ModelError(f"a model named {name!r} is already registered; choose another --name")
+    target = registry.owned_folder(name)
+    if target.exists():
+        raise ModelError(f"{target} already exists; remove it or choose another --name")
+    try:
+        from models.export import export_model
+    except ImportError as exc:
+        raise ModelError(f"export needs the export extra: pip install 'deskhand[export]' ({exc})"
+                         ) from exc
+    # Export into a hidden staging folder, then rename: an interrupted export never looks like
+    # a registered (or registrable) model.
+    staging = registry.root / f".export-{name}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        export_model(hf_dir, staging, precision=args.precision, provider=args.provider,
+                     progress=True)
+        if load_manifest(staging) is None:
+            write_manifest(staging, progress=True, source=f"export:{hf_dir.resolve()}",
+                           precision=args.precision, provider=args.provider)
+        os.replace(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    try:
+        entry: ModelEntry = registry.add(target, name=name, owned=True,
+                                         source=f"export:{hf_dir.resolve()}")
+    except ModelError:
+        shutil.rmtree(target, ignore_errors=True)
+        raise
+    print(f"{entry.name}: exported ({args.precision}, {args.provider}) and registered at "
+          f"{entry.path}")
+    return 0
+
+
+_COMMANDS = {"list": _list, "import": _import, "verify": _verify, "download": _download,
+             "remove": _remove, "export": _export}

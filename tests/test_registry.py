@@ -1,0 +1,233 @@
+"""Model folder validation, manifests, the registry, and the `deskhand models` commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+
+from agent.paths import models_dir
+from models import cli
+from models.registry import ModelError, Registry, import_model, resolve_model
+from models.validate import (
+    external_data_locations,
+    validate_folder,
+    validate_model_folder,
+    verify_manifest,
+    write_manifest,
+)
+
+
+def fake_onnx(external: str | None = None) -> bytes:
+    """Bytes standing in for an ONNX graph; with `external`, a tensor's external-data entry."""
+    body = b"\x08\x07fake-onnx-graph"
+    if external:
+        name = external.encode()
+        body += b"\x0a\x08location\x12" + bytes([len(name)]) + name + b"\x0a\x06offset"
+    return body
+
+
+def make_genai_folder(path: Path, *, model_type: str = "fara", data_bytes: int = 4096) -> Path:
+    """A tiny folder shaped like a published Fara-7B onnxruntime-genai export."""
+    path.mkdir(parents=True, exist_ok=True)
+    config = {
+        "model": {
+            "type": model_type,
+            "context_length": 128000,
+            "decoder": {"filename": "model.onnx", "session_options": {}},
+            "embedding": {"filename": "embedding.onnx"},
+            "vision": {"filename": "vision.onnx"},
+        },
+        "search": {"max_length": 4096},
+    }
+    (path / "genai_config.json").write_text(json.dumps(config))
+    (path / "model.onnx").write_bytes(fake_onnx("model.onnx.data"))
+    (path / "model.onnx.data").write_bytes(bytes(range(256)) * (data_bytes // 256))
+    (path / "embedding.onnx").write_bytes(fake_onnx())
+    (path / "vision.onnx").write_bytes(fake_onnx("vision.onnx.data"))
+    (path / "vision.onnx.data").write_bytes(b"\x01" * 512)
+    (path / "tokenizer.json").write_text('{"model": {}}')
+    (path / "tokenizer_config.json").write_text("{}")
+    (path / "processor_config.json").write_text('{"processor": {"name": "qwen2_5_image_processor"}}')
+    return path
+
+
+# --- validation ---------------------------------------------------------------------------
+
+def test_valid_folder(tmp_path: Path) -> None:
+    report = validate_model_folder(make_genai_folder(tmp_path / "m"))
+    assert report.ok, report.summary()
+    assert report.model_type == "fara"
+    assert {"model.onnx", "model.onnx.data", "vision.onnx.data"} <= set(report.files)
+
+
+def test_external_data_scan(tmp_path: Path) -> None:
+    (tmp_path / "a.onnx").write_bytes(fake_onnx("weights.bin") + fake_onnx("other.data"))
+    assert external_data_locations(tmp_path / "a.onnx") == {"weights.bin", "other.data"}
+
+
+@pytest.mark.parametrize(
+    ("breakage", "message"),
+    [
+        (lambda p: (p / "vision.onnx").unlink(),
+         "genai_config.json names vision file 'vision.onnx' which is missing"),
+        (lambda p: (p / "model.onnx.data").unlink(),
+         "model.onnx needs its external data file 'model.onnx.data' which is missing"),
+        (lambda p: (p / "tokenizer.json").unlink(), "tokenizer.json is missing"),
+        (lambda p: (p / "processor_config.json").unlink(), "processor_config.json is missing"),
+        (lambda p: (p / "genai_config.json").write_text("{oops"),
+         "genai_config.json is not readable JSON"),
+        (lambda p: (p / "genai_config.json").unlink(), "genai_config.json is missing"),
+    ],
+)
+def test_broken_folders_name_the_problem(tmp_path: Path, breakage, message: str) -> None:
+    folder = make_genai_folder(tmp_path / "m")
+    breakage(folder)
+    report = validate_model_folder(folder)
+    assert not report.ok
+    assert any(message in e for e in report.errors), report.errors
+
+
+def test_unsupported_type_and_text_only(tmp_path: Path) -> None:
+    folder = make_genai_folder(tmp_path / "m", model_type="phi3")
+    config = json.loads((folder / "genai_config.json").read_text())
+    del config["model"]["vision"]
+    (folder / "genai_config.json").write_text(json.dumps(config))
+    errors = validate_model_folder(folder).errors
+    assert any("model.type is 'phi3'" in e and "'fara'" in e for e in errors)
+    assert any("no model.vision section" in e for e in errors)
+
+
+def test_manifest_verify_detects_corruption(tmp_path: Path) -> None:
+    folder = make_genai_folder(tmp_path / "m")
+    manifest = write_manifest(folder, source="test")
+    assert {f["path"] for f in manifest["files"]} >= {"model.onnx.data", "genai_config.json"}
+    assert validate_model_folder(folder).manifest is not None
+    assert verify_manifest(folder, progress=False).ok
+    data = folder / "model.onnx.data"
+    raw = bytearray(data.read_bytes())
+    raw[10] ^= 0xFF  # same size, different content: only the hash can tell
+    data.write_bytes(bytes(raw))
+    result = verify_manifest(folder, progress=False)
+    assert not result.ok and result.mismatched == ("model.onnx.data",)
+    data.write_bytes(bytes(raw[:-1]))  # truncated: the cheap size check already catches it
+    assert any("model.onnx.data" in e and "bytes" in e for e in validate_model_folder(folder).errors)
+
+
+def test_hf_checkpoint_detected(tmp_path: Path) -> None:
+    folder = tmp_path / "hf"
+    folder.mkdir()
+    (folder / "config.json").write_text('{"model_type": "qwen2_5_vl"}')
+    (folder / "model.safetensors").write_bytes(b"x")
+    (folder / "tokenizer.json").write_text("{}")
+    (folder / "preprocessor_config.json").write_text("{}")
+    report = validate_folder(folder)
+    assert report.ok and report.format == "hf"
+    assert "convert it with `deskhand models export`" in validate_model_folder(folder).errors[-1]
+
+
+# --- registry -----------------------------------------------------------------------------
+
+def test_import_in_place_and_remove_keeps_files(tmp_path: Path) -> None:
+    folder = make_genai_folder(tmp_path / "Fara 7B int4")
+    entry = import_model(folder)
+    assert entry.name == "Fara-7B-int4" and not entry.owned and entry.format == "onnx-genai"
+    assert entry.size_bytes > 4096 and entry.added.endswith("+00:00")
+    assert resolve_model("Fara-7B-int4") == folder.resolve()
+    with pytest.raises(ModelError, match="already registered"):
+        import_model(folder, name="Fara-7B-int4")
+    removed, deleted = Registry().remove("Fara-7B-int4")
+    assert removed.name == "Fara-7B-int4" and not deleted
+    assert (folder / "model.onnx.data").exists()  # the user's folder is never deleted
+    assert Registry().entries() == []
+
+
+def test_import_copy_is_owned_and_removable(tmp_path: Path) -> None:
+    folder = make_genai_folder(tmp_path / "src")
+    entry = import_model(folder, name="copy1", copy=True)
+    assert entry.owned and entry.folder == models_dir().resolve() / "copy1"
+    _, deleted = Registry().remove("copy1")
+    assert deleted and not entry.folder.exists() and folder.exists()
+
+
+def test_import_rejects_invalid_folder(tmp_path: Path) -> None:
+    folder = make_genai_folder(tmp_path / "m")
+    (folder / "vision.onnx").unlink()
+    with pytest.raises(ModelError, match=r"vision file 'vision\.onnx' which is missing"):
+        import_model(folder)
+    with pytest.raises(ModelError, match="invalid model name"):
+        import_model(make_genai_folder(tmp_path / "ok"), name="../evil")
+
+
+def test_resolve_model(tmp_path: Path) -> None:
+    folder = make_genai_folder(tmp_path / "direct")
+    assert resolve_model(str(folder)) == folder.resolve()
+    import_model(folder, name="fara-int4")
+    with pytest.raises(ModelError, match="Did you mean fara-int4"):
+        resolve_model("fara-in4")
+    (folder / "tokenizer.json").unlink()
+    with pytest.raises(ModelError, match=r"tokenizer\.json is missing"):
+        resolve_model(str(folder))
+    with pytest.raises(ModelError, match="neither a registered model nor an existing folder"):
+        resolve_model(str(tmp_path / "nowhere"))
+
+
+def test_owned_flag_alone_never_deletes_outside(tmp_path: Path) -> None:
+    folder = make_genai_folder(tmp_path / "outside")
+    registry = Registry()
+    registry.add(folder, name="tricky", source="test", owned=True)  # e.g. a hand-edited index
+    _, deleted = registry.remove("tricky")
+    assert not deleted and folder.exists()
+
+
+# --- CLI ----------------------------------------------------------------------------------
+
+def run_cli(*argv: str) -> int:
+    parser = argparse.ArgumentParser(prog="deskhand")
+    cli.register(parser.add_subparsers(dest="command"))
+    return cli.run(parser.parse_args(["models", *argv]))
+
+
+def test_cli_import_list_verify_remove(tmp_path: Path, capsys, monkeypatch) -> None:
+    folder = make_genai_folder(tmp_path / "m")
+    write_manifest(folder)
+    assert run_cli("import", str(folder), "--name", "fara") == 0
+    assert run_cli("list") == 0
+    out = capsys.readouterr().out
+    assert "fara" in out and "onnx-genai" in out and "in place" in out
+    assert run_cli("verify", "fara") == 0
+    assert "all" in capsys.readouterr().out
+    (folder / "embedding.onnx").write_bytes(fake_onnx() + b"!")
+    assert run_cli("verify", "fara") == 1
+    assert "embedding.onnx" in capsys.readouterr().out
+    monkeypatch.setattr("builtins.input", lambda prompt="": "n")
+    assert run_cli("remove", "fara") == 1
+    assert "fara" in Registry()
+    assert run_cli("remove", "fara", "--yes") == 0
+    assert "fara" not in Registry() and folder.exists()
+    assert run_cli("verify", "nope") == 2
+    assert "no model named 'nope'" in capsys.readouterr().err
+
+
+def test_cli_export_registers_result(tmp_path: Path, monkeypatch, capsys) -> None:
+    hf = tmp_path / "hf"
+    hf.mkdir()
+    calls = []
+
+    def fake_export(hf_dir, out_dir, *, precision, provider, progress):
+        calls.append((Path(hf_dir), precision, provider, progress))
+        make_genai_folder(Path(out_dir))
+        return Path(out_dir)
+
+    import types
+
+    monkeypatch.setitem(__import__("sys").modules, "models.export",
+                        types.SimpleNamespace(export_model=fake_export))
+    assert run_cli("export", str(hf), "--name", "mine", "--precision", "fp32") == 0
+    assert calls == [(hf, "fp32", "cpu", True)]
+    entry = Registry().get("mine")
+    assert entry.owned and entry.source.startswith("export:")
+    assert entry.manifest is not None  # written after export, so `verify` works
+    assert run_cli("verify", "mine") == 0
