@@ -1,0 +1,398 @@
+"""A Backend that talks to a local OpenAI-compatible server (vLLM, llama.cpp, LM Studio, Ollama).
+
+Screenshots go over the wire, so by default only loopback servers are allowed: the host is
+checked when the backend is created (every address it resolves to must be loopback) and again
+on every connection (the peer address of the socket), and environment proxies are ignored.
+Only the standard library is used (urllib), so this backend needs no extra.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import io
+import ipaddress
+import json
+import os
+import re
+import socket
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import closing
+from typing import Any
+from urllib.parse import urlsplit
+
+from PIL import Image
+
+from agent.inference.base import (
+    BackendError,
+    Cancel,
+    Generation,
+    Message,
+    TokenCallback,
+    count_images,
+)
+
+STOP = "</tool_call>"
+OPEN = "<tool_call>"
+API_KEY_ENV = "DESKHAND_API_KEY"
+_IMAGE_WORDS = re.compile(r"image|vision|multi-?modal|mmproj|limit.mm", re.IGNORECASE)
+
+
+class OpenAICompatBackend:
+    """Streams chat completions from `base_url` (e.g. http://127.0.0.1:8000/v1)."""
+
+    def __init__(self, base_url: str, model: str | None = None, *, allow_lan: bool = False,
+                 api_key: str | None = None, timeout: float = 300.0) -> None:
+        self.base_url = base_url.strip().rstrip("/")
+        parts = urlsplit(self.base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise BackendError(f"server URL {base_url!r} must look like http://127.0.0.1:8000/v1")
+        self.allow_lan = allow_lan
+        if not allow_lan:
+            check_loopback_host(parts.hostname)
+        self.model = model
+        self.api_key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
+        self.timeout = timeout
+        self.name = f"openai-compat:{model}" if model else "openai-compat"
+        # No ProxyHandler entries: an http_proxy in the environment must never see screenshots.
+        handlers: list[Any] = [urllib.request.ProxyHandler({})]
+        if not allow_lan:
+            handlers += [_LoopbackHTTPHandler(), _LoopbackHTTPSHandler()]
+        self._opener = urllib.request.build_opener(*handlers)
+
+    def model_name(self) -> str:
+        """The model to ask for: the given one, else the first the server lists at /models."""
+        if self.model:
+            return self.model
+        with closing(self._open("GET", "/models")) as response:
+            data = _json(response.read())
+        models = [m.get("id") for m in (data or {}).get("data", []) if isinstance(m, dict)]
+        if not models or not models[0]:
+            raise BackendError(f"{self.base_url}/models lists no models; pass the model name")
+        self.model = str(models[0])
+        self.name = f"openai-compat:{self.model}"
+        return self.model
+
+    def generate(self, messages: Sequence[Message], images: Sequence[Image.Image], *,
+                 max_new_tokens: int = 512, on_token: TokenCallback | None = None,
+                 cancel: Cancel | None = None) -> Generation:
+        """Send the conversation with its screenshots and stream the answer."""
+        if count_images(messages) != len(images):
+            raise ValueError("messages and images disagree on the number of images")
+        body = {
+            "model": self.model_name(),
+            "messages": to_openai_messages(messages, images),
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "temperature": 0,
+            "max_tokens": max_new_tokens,
+            "stop": [STOP],
+        }
+        if cancel is not None and cancel.is_set():
+            return Generation("", finish_reason="cancelled")
+        start = time.perf_counter()
+        response = self._post_chat(body)
+        with closing(response):
+            if response.headers.get_content_type() == "application/json":
+                return self._whole_answer(response, start, on_token)
+            return self._stream(response, start, on_token, cancel)
+
+    # --- reading answers ------------------------------------------------------------------
+
+    def _stream(self, response: http.client.HTTPResponse, start: float,
+                on_token: TokenCallback | None, cancel: Cancel | None) -> Generation:
+        text, pieces, usage, finish, reasoning = "", 0, None, None, False
+        first: float | None = None
+        for event in self._events(response):
+            if cancel is not None and cancel.is_set():
+                # Closing the connection (on return) makes vLLM / llama.cpp abort the request.
+                return self._result(text, pieces, usage, start, first, "cancelled")
+            if event.get("usage"):
+                usage = event["usage"]
+            for choice in event.get("choices") or []:
+                delta = choice.get("delta") or choice.get("message") or {}
+                reasoning = reasoning or bool(delta.get("reasoning_content"))
+                piece = delta.get("content") or choice.get("text") or ""
+                finish = choice.get("finish_reason") or finish
+                if not piece:
+                    continue
+                first = first or time.perf_counter()
+                # Servers that ignore `stop` keep talking past the call: cut at the first one.
+                cut = (text + piece).find(STOP)
+                if cut != -1:
+                    piece = (text + piece)[len(text):cut + len(STOP)]
+                text += piece
+                pieces += 1
+                if on_token is not None and piece:
+                    on_token(piece)
+                if cut != -1:
+                    return self._result(text, pieces, usage, start, first, "stop")
+        return self._finish(text, pieces, usage, start, first, finish, reasoning, on_token)
+
+    def _whole_answer(self, response: http.client.HTTPResponse, start: float,
+                      on_token: TokenCallback | None) -> Generation:
+        # Some servers ignore stream=true and answer with one JSON document.
+        data = _json(response.read()) or {}
+        choice = (data.get("choices") or [{}])[0]
+        message = choice.get("message") or {}
+        text = message.get("content") or choice.get("text") or ""
+        cut = text.find(STOP)
+        text = text[:cut + len(STOP)] if cut != -1 else text
+        first = time.perf_counter()
+        if text and on_token is not None:
+            on_token(text)
+        return self._finish(text, 1, data.get("usage"), start, first, choice.get("finish_reason"),
+                            bool(message.get("reasoning_content")), on_token)
+
+    def _finish(self, text: str, pieces: int, usage: dict[str, Any] | None, start: float,
+                first: float | None, finish: str | None, reasoning: bool,
+                on_token: TokenCallback | None) -> Generation:
+        if not text.strip():
+            hint = ("it sent only reasoning_content: turn off the server's reasoning parser"
+                    if reasoning else "check the server's chat template and stop tokens")
+            raise BackendError(f"{self.base_url} returned an empty answer "
+                               f"(finish_reason={finish!r}); {hint}")
+        reason = "length" if finish == "length" else "stop"
+        # The server strips the stop sequence; put it back so the parser sees a closed call.
+        if reason == "stop" and text.rfind(OPEN) > text.rfind(STOP):
+            text += STOP
+            if on_token is not None:
+                on_token(STOP)
+        return self._result(text, pieces, usage, start, first, reason)
+
+    @staticmethod
+    def _result(text: str, pieces: int, usage: dict[str, Any] | None, start: float,
+                first: float | None, reason: str) -> Generation:
+        end = time.perf_counter()
+        first = first or end
+        usage = usage or {}
+        return Generation(
+            text,
+            prompt_tokens=int(usage.get("prompt_tokens") or 0),
+            generated_tokens=int(usage.get("completion_tokens") or pieces),
+            # The server does vision + prefill before the first token; we can only see the sum.
+            timings={"prefill": first - start, "decode": end - first},
+            finish_reason=reason,
+        )
+
+    def _events(self, response: http.client.HTTPResponse) -> Iterator[dict[str, Any]]:
+        """The JSON payloads of a server-sent-events stream, until [DONE] or end of stream."""
+        try:
+            for raw in response:
+                line = raw.decode("utf-8", "replace").strip()
+                if not line.startswith("data:"):
+                    continue  # blank separators, ": keep-alive" comments, "event:" names
+                payload = line[5:].strip()
+                if payload == "[DONE]":
+                    return
+                event = _json(payload.encode())
+                if not isinstance(event, dict):
+                    continue
+                if event.get("error"):
+                    raise BackendError(f"the server reported an error mid-answer: "
+                                       f"{_error_text(event)}")
+                yield event
+        except TimeoutError as exc:
+            raise BackendError(f"{self.base_url} stopped sending for {self.timeout:g} s "
+                               "in the middle of an answer") from exc
+        except (http.client.IncompleteRead, ConnectionError) as exc:
+            raise BackendError(f"the connection to {self.base_url} broke mid-answer ({exc})"
+                               ) from exc
+
+    # --- HTTP -----------------------------------------------------------------------------
+
+    def _post_chat(self, body: dict[str, Any]) -> http.client.HTTPResponse:
+        try:
+            return self._open("POST", "/chat/completions", body)
+        except _ServerSaid as exc:
+            # Older servers reject stream_options; usage is a nicety, so retry without it.
+            if exc.status == 400 and "stream_options" in exc.message:
+                body = {k: v for k, v in body.items() if k != "stream_options"}
+                return self._open("POST", "/chat/completions", body)
+            raise
+
+    def _open(self, method: str, path: str, body: dict[str, Any] | None = None
+              ) -> http.client.HTTPResponse:
+        url = self.base_url + path
+        headers = {"Accept": "text/event-stream, application/json"}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        request = urllib.request.Request(url, data=data, headers=headers, method=method)
+        try:
+            return self._opener.open(request, timeout=self.timeout)
+        except urllib.error.HTTPError as exc:
+            with closing(exc):
+                raw = exc.read(65536)
+            data = _json(raw)
+            message = (_error_text(data) if data is not None
+                       else raw.decode("utf-8", "replace").strip()[:500]) or str(exc.reason or "")
+            raise self._http_error(exc.code, str(message), url, path) from None
+        except urllib.error.URLError as exc:
+            raise self._connect_error(exc.reason, url) from None
+        except TimeoutError as exc:
+            raise BackendError(f"no answer from {url} within {self.timeout:g} s; the server "
+                               "may be overloaded or still loading the model") from exc
+
+    def _http_error(self, status: int, message: str, url: str, path: str) -> BackendError:
+        said = f" (server said: {message})" if message else ""
+        if status == 404 and path == "/chat/completions" and re.search(
+                r"model", message, re.IGNORECASE):
+            return _ServerSaid(status, message,
+                               f"the server has no model {self.model!r}{said}; "
+                               f"see {self.base_url}/models for the names it serves")
+        if status == 404:
+            if self.base_url.endswith("/v1"):
+                other = self.base_url[:-3]
+                hint = f"try removing /v1: {other}"
+            else:
+                hint = f"most servers serve under /v1: try {self.base_url}/v1"
+            return _ServerSaid(status, message,
+                               f"{url} returned 404 Not Found: the base URL is probably wrong; "
+                               f"{hint}")
+        if status in (401, 403):
+            return _ServerSaid(status, message,
+                               f"{url} refused the request ({status}): the server needs an API "
+                               f"key; set {API_KEY_ENV} or pass api_key{said}")
+        if status in (400, 422) and _IMAGE_WORDS.search(message):
+            return _ServerSaid(status, message,
+                               "the server or model does not accept these images" + said +
+                               ". Deskhand needs a vision model (Fara-7B / Qwen2.5-VL) served "
+                               "with image support: llama.cpp needs --mmproj; vLLM may need "
+                               "--limit-mm-per-prompt '{\"image\": 3}'")
+        if status in (400, 413) and re.search(r"context|too long|too large|max_model_len",
+                                              message, re.IGNORECASE):
+            return _ServerSaid(status, message,
+                               "the prompt (text + screenshots) is too long for the server" + said
+                               + "; start it with a larger context (e.g. vLLM --max-model-len)")
+        if status >= 500:
+            return _ServerSaid(status, message, f"server error {status} from {url}{said}")
+        return _ServerSaid(status, message, f"{url} rejected the request ({status}){said}")
+
+    def _connect_error(self, reason: object, url: str) -> BackendError:
+        if isinstance(reason, BackendError):
+            return reason
+        if isinstance(reason, TimeoutError):
+            return BackendError(f"no answer from {url} within {self.timeout:g} s")
+        if type(reason).__name__ == "OfflineViolation":
+            return BackendError(f"offline mode blocked the connection to {url} ({reason})")
+        if isinstance(reason, ConnectionRefusedError):
+            return BackendError(
+                f"nothing is listening at {self.base_url} (connection refused): start the model "
+                "server first, e.g. `vllm serve microsoft/Fara-7B --port 8000`, or fix the port")
+        if isinstance(reason, socket.gaierror):
+            return BackendError(f"cannot resolve the host of {url} ({reason})")
+        return BackendError(f"cannot connect to {url}: {reason}")
+
+
+class _ServerSaid(BackendError):
+    """An HTTP error answer, keeping the status and server message for retry decisions."""
+
+    def __init__(self, status: int, message: str, text: str) -> None:
+        super().__init__(text)
+        self.status = status
+        self.message = message
+
+
+def check_loopback_host(host: str) -> None:
+    """Raise BackendError unless every address `host` stands for is loopback."""
+    bare = host.strip("[]")
+    try:
+        addresses = [ipaddress.ip_address(bare.split("%")[0])]
+    except ValueError:
+        try:  # a name: resolve it (localhost through /etc/hosts) and check every answer
+            infos = socket.getaddrinfo(bare, None, proto=socket.IPPROTO_TCP)
+        except OSError as exc:
+            raise BackendError(f"cannot resolve the server host {host!r} ({exc})") from exc
+        addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
+    bad = [str(a) for a in addresses if not a.is_loopback]
+    if bad or not addresses:
+        raise BackendError(
+            f"refusing to send screenshots to {host} ({', '.join(bad) or 'no address'}): it is "
+            "not this machine. Use a server on 127.0.0.1 / localhost, or allow LAN servers "
+            "explicitly (allow_lan=True) if you trust that network")
+
+
+def _check_peer(sock: socket.socket | None) -> None:
+    if sock is None:
+        return
+    peer = sock.getpeername()
+    host = peer[0] if isinstance(peer, tuple) else ""
+    if isinstance(peer, tuple) and not ipaddress.ip_address(host.split("%")[0]).is_loopback:
+        sock.close()
+        raise BackendError(f"refusing to talk to {host}: the server host no longer resolves "
+                           "to this machine")
+
+
+class _LoopbackHTTPConnection(http.client.HTTPConnection):
+    def connect(self) -> None:
+        super().connect()
+        _check_peer(self.sock)
+
+
+class _LoopbackHTTPSConnection(http.client.HTTPSConnection):
+    def connect(self) -> None:
+        super().connect()
+        _check_peer(self.sock)
+
+
+class _LoopbackHTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_LoopbackHTTPConnection, req)
+
+
+class _LoopbackHTTPSHandler(urllib.request.HTTPSHandler):
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_LoopbackHTTPSConnection, req)
+
+
+def to_openai_messages(messages: Sequence[Message], images: Sequence[Image.Image]
+                       ) -> list[dict[str, Any]]:
+    """Deskhand chat messages -> OpenAI ones, each {"type": "image"} replaced by a data URL."""
+    pending = iter(images)
+    out = []
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, list):
+            parts = []
+            for part in content:
+                if part.get("type") == "image":
+                    parts.append({"type": "image_url",
+                                  "image_url": {"url": png_data_url(next(pending))}})
+                else:
+                    parts.append({"type": "text", "text": str(part.get("text", ""))})
+            # Text-only content as a plain string: some servers accept lists only for users.
+            text_only = all(p["type"] == "text" for p in parts)
+            content = "".join(p["text"] for p in parts) if text_only else parts
+        out.append({"role": message["role"], "content": content})
+    return out
+
+
+def png_data_url(image: Image.Image) -> str:
+    """A base64 PNG data URL (lossless: the model must see the pixels we measured against)."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=1)  # level 1: far faster, slightly larger
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
+def _error_text(data: Any) -> str:
+    """The human part of an OpenAI-style error body."""
+    if not isinstance(data, dict):
+        return ""
+    error = data.get("error", data)
+    if isinstance(error, dict):
+        return str(error.get("message") or error.get("detail") or "")
+    return str(error or data.get("detail") or data.get("message") or "")
