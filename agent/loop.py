@@ -23,6 +23,7 @@ from agent.offline import OfflineGuard
 from agent.prompts.fara import FaraFamily, Turn
 from agent.safety import Budget, Gate, GateVerdict, Limits, StallDetector, StopFlag
 from agent.screen import ScreenError, Screenshot
+from agent.trajectory import TrajectoryError
 
 PHASES = ("capture", "prompt", "generate", "parse", "gate", "act", "settle")
 
@@ -51,7 +52,7 @@ class ActionPerformer(Protocol):
 
 
 class StepRecorder(Protocol):
-    def save_screenshot(self, index: int, image: Image.Image) -> str: ...
+    def save_screenshot(self, index: int, image: Image.Image) -> str | None: ...
 
     def record(self, step: Step) -> None: ...
 
@@ -161,17 +162,23 @@ def iter_steps(
     config = config or RunConfig()
     stop = stop or StopFlag()
     guard = OfflineGuard() if config.offline else contextlib.nullcontext()
+    budget = Budget(config.limits)
     with guard:
-        result = yield from _run(task, backend, screen, executor, gate, family, config, stop,
-                                 recorder, on_token, current_url)
+        try:
+            result = yield from _run(task, backend, screen, executor, gate, family, config, stop,
+                                     recorder, on_token, current_url, budget)
+        except TrajectoryError as exc:
+            # Recording failed (e.g. disk full): stop cleanly; what was written stays readable.
+            result = RunResult(RunStatus.ERROR, "", str(exc), budget.steps,
+                               time.monotonic() - budget.started)
     if recorder is not None:
-        recorder.finish(result)
+        with contextlib.suppress(TrajectoryError):
+            recorder.finish(result)
     return result
 
 
 def _run(task, backend, screen, executor, gate, family, config, stop, recorder, on_token,
-         current_url) -> Generator[Step, None, RunResult]:
-    budget = Budget(config.limits)
+         current_url, budget) -> Generator[Step, None, RunResult]:
     stall = StallDetector(config.limits.stall_repeats)
     history: list[Turn] = []
     facts: list[str] = []
