@@ -14,7 +14,15 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from models.registry import ModelEntry, ModelError, Registry, check_name, import_model, name_from
+from models.registry import (
+    ModelEntry,
+    ModelError,
+    Registry,
+    check_name,
+    human_size,
+    import_model,
+    name_from,
+)
 from models.validate import load_manifest, validate_folder, verify_manifest, write_manifest
 
 
@@ -79,15 +87,6 @@ def confirm(question: str, assume_yes: bool = False) -> bool:
         print("\n(no answer; pass --yes to skip this question)", file=sys.stderr)
         return False
     return answer.strip().lower() in ("y", "yes")
-
-
-def human_size(size: float) -> str:
-    """1536 -> '1.5 KB' (decimal units, as the Hub shows them)."""
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{size:.1f} GB"
 
 
 def _list(args: argparse.Namespace) -> int:

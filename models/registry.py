@@ -67,6 +67,15 @@ def name_from(text: str) -> str:
     return cleaned[:80]
 
 
+def human_size(size: float) -> str:
+    """1536 -> '1.5 KB' (decimal units, as the Hub shows them)."""
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} GB"
+
+
 class Registry:
     """The index of registered models (one JSON file)."""
 

@@ -194,13 +194,20 @@ def verify_manifest(folder: Path, *, progress: bool = True) -> VerifyResult:
     return VerifyResult(len(present), tuple(mismatched), missing)
 
 
-def write_manifest(folder: Path, *, progress: bool = False, **info: Any) -> dict[str, Any]:
-    """Hash every file of `folder` and write deskhand.json; `info` adds fields (source, ...)."""
+def write_manifest(folder: Path, *, progress: bool = False, known: dict[str, str] | None = None,
+                   **info: Any) -> dict[str, Any]:
+    """Hash every file of `folder` and write deskhand.json; `info` adds fields (source, ...).
+
+    `known` maps relative paths to sha256 digests computed already (e.g. while downloading),
+    which saves re-reading gigabytes.
+    """
+    known = known or {}
     files = sorted(p for p in _walk(folder) if p != MANIFEST)
-    bar = _bar(sum((folder / p).stat().st_size for p in files), "hashing", progress)
+    todo = [p for p in files if p not in known]
+    bar = _bar(sum((folder / p).stat().st_size for p in todo), "hashing", progress)
     try:
         listed = [{"path": p, "size": (folder / p).stat().st_size,
-                   "sha256": sha256_file(folder / p, bar)} for p in files]
+                   "sha256": known.get(p) or sha256_file(folder / p, bar)} for p in files]
     finally:
         bar.close()
     manifest = {"deskhand_manifest": 1, **info,

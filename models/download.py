@@ -1,0 +1,371 @@
+"""Download a model from the Hugging Face Hub into the registry — only when asked, resumably.
+
+The listing (file names, sizes, LFS sha256) comes from the Hub API first, so the user sees the
+total size and can say no before a byte of the model is fetched. Files download one by one
+into `models_dir()/.downloads/<name>/`, each as `<file>.part` until complete and checked
+against the Hub's checksum; the folder is moved to `models_dir()/<name>/` and registered only
+once everything is there and validates.
+
+Why not `snapshot_download`/`hf_hub_download`: since huggingface_hub 1.x they write each file to
+a per-process temporary name and delete it on failure, so a download of a 4.5 GB file stopped
+at 90 % (Ctrl+C, laptop asleep) starts again from zero. Here the `.part` file survives and the
+next run continues with an HTTP Range request (huggingface_hub's `http_get(resume_size=...)`,
+which also retries dropped connections within one run).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from models.registry import ModelEntry, ModelError, Registry, check_name, human_size, name_from
+from models.validate import GENAI_CONFIG, MANIFEST, validate_folder, write_manifest
+
+STATE = ".deskhand-download.json"
+_SKIP = {".gitattributes"}
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """One file of the repo: where it is there, where it goes here, and how to check it."""
+
+    repo_path: str
+    rel: str  # path inside the model folder (the repo subfolder prefix removed)
+    size: int
+    sha256: str | None  # LFS files: the Hub knows their sha256
+    blob_id: str  # git blob id (sha1 of "blob <size>\0" + content), for small files
+
+
+@dataclass(frozen=True)
+class DownloadPlan:
+    """What `download_model` is about to fetch; shown to the user before asking."""
+
+    repo_id: str
+    commit: str
+    subfolder: str
+    name: str
+    endpoint: str
+    files: tuple[RemoteFile, ...]
+    target: Path
+    staging: Path
+    already: int  # bytes present from an earlier, interrupted run
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(f.size for f in self.files)
+
+    def describe(self) -> str:
+        """Several lines: repo, revision, file count, total size, destination."""
+        where = f"{self.repo_id}" + (f" / {self.subfolder}" if self.subfolder else "")
+        lines = [f"{where} @ {self.commit[:12]} ({self.endpoint})",
+                 f"  {len(self.files)} files, {human_size(self.total_bytes)} in total"]
+        big = sorted(self.files, key=lambda f: -f.size)[:3]
+        lines += [f"    {f.rel}: {human_size(f.size)}" for f in big]
+        if self.already:
+            lines.append(f"  {human_size(self.already)} already downloaded (resuming)")
+        lines.append(f"  into {self.target} as model {self.name!r}")
+        return "\n".join(lines)
+
+
+def download_model(repo_id: str, *, confirm: Callable[[DownloadPlan], bool],
+                   revision: str | None = None, subfolder: str | None = None,
+                   name: str | None = None, endpoint: str | None = None,
+                   token: str | bool | None = None, progress: bool = True,
+                   registry: Registry | None = None) -> ModelEntry | None:
+    """Plan, ask `confirm(plan)`, download, check, register; None when the user declined."""
+    registry = registry or Registry()
+    plan = plan_download(repo_id, revision=revision, subfolder=subfolder, name=name,
+                         endpoint=endpoint, token=token, registry=registry)
+    free = shutil.disk_usage(_existing_parent(plan.staging)).free
+    if plan.total_bytes - plan.already > free:
+        raise ModelError(f"not enough disk space: {human_size(plan.total_bytes - plan.already)}"
+                         f" needed, {human_size(free)} free at {registry.root}")
+    if not confirm(plan):
+        return None
+    with _hub_errors(plan.endpoint, repo_id):
+        hashes = _fetch_all(plan, token=token, progress=progress)
+    return _finish(plan, hashes, registry, progress=progress)
+
+
+def plan_download(repo_id: str, *, revision: str | None = None, subfolder: str | None = None,
+                  name: str | None = None, endpoint: str | None = None,
+                  token: str | bool | None = None, registry: Registry | None = None
+                  ) -> DownloadPlan:
+    """Ask the Hub what the repo holds (metadata only) and decide what to fetch where."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.hf_api import RepoFile
+
+    registry = registry or Registry()
+    endpoint = (endpoint or os.environ.get("HF_ENDPOINT") or _default_endpoint()).rstrip("/")
+    api = HfApi(endpoint=endpoint, token=token)
+    with _hub_errors(endpoint, repo_id):
+        commit = api.model_info(repo_id, revision=revision).sha
+        listing = [f for f in api.list_repo_tree(repo_id, recursive=True, revision=commit)
+                   if isinstance(f, RepoFile)]
+    if not commit:
+        raise ModelError(f"{endpoint} did not say which commit {repo_id} is at")
+    root = _model_root(repo_id, [f.path for f in listing], subfolder)
+    prefix = f"{root}/" if root else ""
+    files = tuple(
+        RemoteFile(f.path, f.path[len(prefix):], int(f.size),
+                   f.lfs.sha256 if f.lfs is not None else None, f.blob_id)
+        for f in listing
+        if f.path.startswith(prefix) and PurePosixPath(f.path).name not in _SKIP
+    )
+    for f in files:  # a hostile listing must not write outside the staging folder
+        if f.rel.startswith("/") or ".." in PurePosixPath(f.rel).parts:
+            raise ModelError(f"{repo_id} lists an unsafe file path {f.repo_path!r}")
+    default = repo_id.split("/")[-1] + (f"-{root.replace('/', '-')}" if root else "")
+    name = check_name(name or name_from(default))
+    if name in registry:
+        raise ModelError(f"a model named {name!r} is already registered; "
+                         "choose another with --name or remove it first")
+    target = registry.owned_folder(name)
+    if target.exists():
+        raise ModelError(f"{target} already exists; remove it or choose another --name")
+    staging = registry.root / ".downloads" / name
+    state = _load_state(staging)
+    same = state.get("repo_id") == repo_id and state.get("subfolder") == root
+    already = sum(_present_bytes(staging, f) for f in files) if same else 0
+    return DownloadPlan(repo_id, commit, root, name, endpoint, files, target, staging, already)
+
+
+def _model_root(repo_id: str, paths: list[str], subfolder: str | None) -> str:
+    """The repo folder holding the model: the given subfolder, or the one genai_config.json."""
+    if subfolder is not None:
+        root = subfolder.strip("/")
+        if root and not any(p.startswith(root + "/") for p in paths):
+            raise ModelError(f"{repo_id} has no folder {root!r}; model folders there: "
+                             + (", ".join(_config_dirs(paths)) or "none"))
+        return root
+    dirs = _config_dirs(paths)
+    if len(dirs) == 1:
+        return "" if dirs[0] == "." else dirs[0]
+    if len(dirs) > 1:
+        raise ModelError(f"{repo_id} holds several model variants; choose one with "
+                         f"--subfolder: {', '.join(dirs)}")
+    if "config.json" in paths and any(p.endswith(".safetensors") for p in paths):
+        return ""  # a Hugging Face checkpoint, for `deskhand models export`
+    raise ModelError(f"{repo_id} holds no {GENAI_CONFIG}: it is not an onnxruntime-genai model "
+                     "folder (nor a safetensors checkpoint)")
+
+
+def _config_dirs(paths: list[str]) -> list[str]:
+    return sorted({str(PurePosixPath(p).parent) for p in paths
+                   if PurePosixPath(p).name == GENAI_CONFIG})
+
+
+def _fetch_all(plan: DownloadPlan, *, token: str | bool | None, progress: bool) -> dict[str, str]:
+    """Download every file not yet complete; returns {rel: sha256} of all of them."""
+    from huggingface_hub import hf_hub_url
+    from huggingface_hub.utils import build_hf_headers
+
+    state = _load_state(plan.staging)
+    if (state.get("repo_id"), state.get("subfolder")) != (plan.repo_id, plan.subfolder):
+        shutil.rmtree(plan.staging, ignore_errors=True)  # leftovers of another download
+        state = {}
+    if state.get("commit") != plan.commit:
+        # The repo moved on: partial files may belong to old contents. Complete files are
+        # kept but re-checked against the new checksums below.
+        state = {"verified": {}}
+        for part in plan.staging.rglob("*.part"):
+            part.unlink()
+    verified: dict[str, str] = state.get("verified", {})
+    headers = build_hf_headers(token=token)
+    # Small files first: config and tokenizer problems show before gigabytes are fetched.
+    files = sorted(plan.files, key=lambda f: f.size)
+    with _progress_bars(progress):
+        for index, remote in enumerate(files, 1):
+            dest = plan.staging / remote.rel
+            if _complete(dest, remote, verified):
+                continue
+            if progress:
+                print(f"[{index}/{len(files)}] {remote.rel}", file=sys.stderr)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            part = dest.with_name(dest.name + ".part")
+            have = part.stat().st_size if part.exists() else 0
+            if have > remote.size:
+                part.unlink()
+                have = 0
+            url = hf_hub_url(plan.repo_id, remote.repo_path, revision=plan.commit,
+                             endpoint=plan.endpoint)
+            _save_state(plan, verified)
+            _get(url, part, have, headers, remote)
+            digest = _check(part, remote)
+            os.replace(part, dest)
+            verified[remote.rel] = digest
+            _save_state(plan, verified)
+    return {f.rel: verified[f.rel] for f in plan.files}
+
+
+def _get(url: str, part: Path, have: int, headers: dict[str, str], remote: RemoteFile) -> None:
+    from huggingface_hub.file_download import http_get
+
+    # Append mode: bytes from an earlier run stay; http_get asks for the rest with Range (and
+    # rewinds itself if a server ignores Range and sends the whole file).
+    with open(part, "ab") as f:
+        try:
+            http_get(url, f, resume_size=have, headers=headers, expected_size=remote.size,
+                     displayed_filename=remote.rel)
+        except (KeyboardInterrupt, ModelError):
+            raise
+        except Exception as exc:  # httpx / Hub errors: keep the .part for the next run
+            f.flush()
+            done = f.tell()
+            raise ModelError(f"downloading {remote.rel} stopped at {done} of {remote.size} "
+                             f"bytes ({_first_line(exc)}); run the same command "
+                             "again to resume") from exc
+
+
+def _check(part: Path, remote: RemoteFile) -> str:
+    """sha256 of the finished file, after comparing with the Hub's checksum."""
+    sha256, sha1 = hashlib.sha256(), hashlib.sha1()
+    sha1.update(f"blob {part.stat().st_size}\0".encode())
+    with open(part, "rb") as f:
+        while chunk := f.read(4 << 20):
+            sha256.update(chunk)
+            if remote.sha256 is None:
+                sha1.update(chunk)
+    digest = sha256.hexdigest()
+    expected, actual = ((remote.sha256, digest) if remote.sha256 is not None
+                        else (remote.blob_id, sha1.hexdigest()))
+    if expected and actual != expected.lower():
+        part.unlink()
+        raise ModelError(f"{remote.rel} arrived corrupted (checksum {actual[:12]}… instead of "
+                         f"{expected[:12]}…); it was deleted, run the same command again")
+    return digest
+
+
+def _complete(dest: Path, remote: RemoteFile, verified: dict[str, str]) -> bool:
+    """True when `dest` is already downloaded and checked (re-checking it if needed)."""
+    if not dest.is_file() or dest.stat().st_size != remote.size:
+        return False
+    if remote.rel in verified and (remote.sha256 is None or verified[remote.rel] == remote.sha256):
+        return True
+    try:
+        verified[remote.rel] = _check(dest, remote)
+        return True
+    except ModelError:
+        return False
+
+
+def _finish(plan: DownloadPlan, hashes: dict[str, str], registry: Registry, *,
+            progress: bool) -> ModelEntry:
+    (plan.staging / STATE).unlink(missing_ok=True)
+    source = f"hf:{plan.repo_id}@{plan.commit}" + (f"/{plan.subfolder}" if plan.subfolder else "")
+    if not (plan.staging / MANIFEST).is_file():
+        write_manifest(plan.staging, progress=progress, known=hashes, source=source)
+    report = validate_folder(plan.staging)
+    if not report.ok:
+        raise ModelError(f"the downloaded files are not a usable model:\n{report.summary()}\n"
+                         f"(they are in {plan.staging}; delete that folder to reclaim the space)")
+    os.replace(plan.staging, plan.target)
+    try:
+        return registry.add(plan.target, name=plan.name, source=source, owned=True)
+    except ModelError:
+        os.replace(plan.target, plan.staging)
+        raise
+
+
+def _present_bytes(staging: Path, remote: RemoteFile) -> int:
+    dest = staging / remote.rel
+    if dest.is_file() and dest.stat().st_size == remote.size:
+        return remote.size
+    part = dest.with_name(dest.name + ".part")
+    return min(part.stat().st_size, remote.size) if part.is_file() else 0
+
+
+def _load_state(staging: Path) -> dict[str, Any]:
+    try:
+        return json.loads((staging / STATE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def _save_state(plan: DownloadPlan, verified: dict[str, str]) -> None:
+    plan.staging.mkdir(parents=True, exist_ok=True)
+    data = {"repo_id": plan.repo_id, "subfolder": plan.subfolder, "commit": plan.commit,
+            "verified": verified}
+    tmp = plan.staging / (STATE + ".tmp")
+    tmp.write_text(json.dumps(data), encoding="utf-8")
+    os.replace(tmp, plan.staging / STATE)
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}"
+
+
+def _existing_parent(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def _default_endpoint() -> str:
+    from huggingface_hub import constants
+
+    return constants.ENDPOINT
+
+
+@contextmanager
+def _progress_bars(enabled: bool) -> Iterator[None]:
+    """Turn huggingface_hub's per-file bars off for quiet runs, restoring the setting after."""
+    from huggingface_hub.utils import (
+        are_progress_bars_disabled,
+        disable_progress_bars,
+        enable_progress_bars,
+    )
+
+    was_disabled = are_progress_bars_disabled()
+    if not enabled and not was_disabled:
+        disable_progress_bars()
+    try:
+        yield
+    finally:
+        if not enabled and not was_disabled:
+            enable_progress_bars()
+
+
+@contextmanager
+def _hub_errors(endpoint: str, repo_id: str) -> Iterator[None]:
+    """Turn Hub and network exceptions into ModelError messages a user can act on."""
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        HfHubHTTPError,
+        OfflineModeIsEnabled,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    try:
+        yield
+    except GatedRepoError as exc:
+        raise ModelError(f"{repo_id} is gated: accept its terms on the Hub, then log in "
+                         "(`hf auth login` or HF_TOKEN)") from exc
+    except RepositoryNotFoundError as exc:
+        raise ModelError(f"no model repo {repo_id!r} at {endpoint} (or it is private: log in "
+                         "with `hf auth login` or set HF_TOKEN)") from exc
+    except RevisionNotFoundError as exc:
+        raise ModelError(f"{repo_id} has no such revision (branch, tag or commit)") from exc
+    except OfflineModeIsEnabled as exc:
+        raise ModelError("HF_HUB_OFFLINE is set, so nothing can be downloaded") from exc
+    except HfHubHTTPError as exc:
+        raise ModelError(f"the Hub at {endpoint} answered with an error: {_first_line(exc)}"
+                         ) from exc
+    except OSError as exc:
+        raise ModelError(f"cannot reach {endpoint} ({exc}); check the connection — a "
+                         "download resumes where it stopped") from exc
+    except Exception as exc:
+        if type(exc).__module__.startswith(("httpx", "httpcore")):
+            raise ModelError(f"cannot reach {endpoint} ({exc}); check the connection — a "
+                             "download resumes where it stopped") from exc
+        raise
