@@ -1,4 +1,4 @@
-"""`deskhand models ...`: list, import, verify, download, remove, export.
+"""`deskhand models ...`: list, import, verify, download, default, remove, export.
 
 `agent/cli.py` calls `register(subparsers)` to add the `models` command and `run(args)` to run it.
 Exit codes: 0 done, 1 declined or verification failed, 2 bad input (message on stderr).
@@ -51,6 +51,9 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--name", help="name to register it under")
     p.add_argument("--yes", "-y", action="store_true", help="don't ask before downloading")
 
+    p = sub.add_parser("default", help="choose the model `deskhand run` uses without --model")
+    p.add_argument("name", metavar="NAME")
+
     p = sub.add_parser("remove", help="unregister a model (deletes files Deskhand downloaded)")
     p.add_argument("name", metavar="NAME")
     p.add_argument("--yes", "-y", action="store_true", help="don't ask for confirmation")
@@ -90,9 +93,11 @@ def confirm(question: str, assume_yes: bool = False) -> bool:
 
 
 def _list(args: argparse.Namespace) -> int:
-    entries = Registry().entries()
+    registry = Registry()
+    entries, default = registry.entries(), registry.default
     if args.json:
-        print(json.dumps([asdict(e) for e in entries], indent=1))
+        print(json.dumps([{**asdict(e), "default": e.name == default} for e in entries],
+                         indent=1))
         return 0
     if not entries:
         print("No models registered. Add one with `deskhand models download REPO_ID`, "
@@ -101,11 +106,20 @@ def _list(args: argparse.Namespace) -> int:
     rows = [("NAME", "FORMAT", "SIZE", "ADDED", "STORED", "PATH")]
     for e in entries:
         missing = "" if e.folder.is_dir() else " (missing!)"
-        rows.append((e.name, e.format, human_size(e.size_bytes), e.added[:10],
+        rows.append((e.name + (" *" if e.name == default else ""), e.format,
+                     human_size(e.size_bytes), e.added[:10],
                      "registry" if e.owned else "in place", e.path + missing))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     for row in rows:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[5])
+    if default:
+        print("* default model (used by `deskhand run` without --model)")
+    return 0
+
+
+def _default(args: argparse.Namespace) -> int:
+    entry = Registry().set_default(args.name)
+    print(f"{entry.name} is now the default model")
     return 0
 
 
@@ -215,4 +229,4 @@ def _export(args: argparse.Namespace) -> int:
 
 
 _COMMANDS = {"list": _list, "import": _import, "verify": _verify, "download": _download,
-             "remove": _remove, "export": _export}
+             "default": _default, "remove": _remove, "export": _export}

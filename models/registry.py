@@ -28,7 +28,7 @@ INDEX = "registry.json"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 
 
-class ModelError(Exception):
+class ModelError(ValueError):
     """A model cannot be found, registered or used; the message is for users."""
 
 
@@ -149,11 +149,26 @@ class Registry:
         self._save(entries)
         return entry, deleted
 
+    @property
+    def default(self) -> str | None:
+        """The model `deskhand run` uses without --model, if one was chosen and still exists."""
+        entries, default = self._read()
+        return default if default in entries else None
+
+    def set_default(self, name: str) -> ModelEntry:
+        """Make `name` the model used when none is named."""
+        entry = self.get(name)
+        self._save(self._load(), default=name)
+        return entry
+
     def _load(self) -> dict[str, ModelEntry]:
+        return self._read()[0]
+
+    def _read(self) -> tuple[dict[str, ModelEntry], str | None]:
         try:
             raw = json.loads(self.index_path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            return {}
+            return {}, None
         except (OSError, ValueError) as exc:
             raise ModelError(f"the model registry {self.index_path} is unreadable ({exc}); "
                              "fix or delete it") from exc
@@ -162,12 +177,13 @@ class Registry:
         for item in raw.get("models", []):
             entry = ModelEntry(**{k: v for k, v in item.items() if k in fields})
             out[entry.name] = entry
-        return out
+        return out, raw.get("default")
 
-    def _save(self, entries: dict[str, ModelEntry]) -> None:
+    def _save(self, entries: dict[str, ModelEntry], *, default: str | None = None) -> None:
+        default = default or self._read()[1]
         self.root.mkdir(parents=True, exist_ok=True)
-        data = {"version": 1, "models": [asdict(e) for e in
-                                         sorted(entries.values(), key=lambda e: e.name)]}
+        data = {"version": 1, "default": default if default in entries else None,
+                "models": [asdict(e) for e in sorted(entries.values(), key=lambda e: e.name)]}
         tmp = self.index_path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
         os.replace(tmp, self.index_path)
@@ -204,10 +220,15 @@ def import_model(folder: str | os.PathLike[str], *, name: str | None = None, cop
         raise
 
 
-def resolve_model(name_or_dir: str | os.PathLike[str], *,
+def resolve_model(name_or_dir: str | os.PathLike[str] | None = None, *,
                   registry: Registry | None = None) -> Path:
-    """The folder for `deskhand run --model X`: a registered name, or a folder that validates."""
+    """The folder for `deskhand run --model X`: a registered name, or a folder that validates.
+
+    Without a name: the default model (`deskhand models default NAME`), else the only one.
+    """
     registry = registry or Registry()
+    if name_or_dir is None:
+        return resolve_model(_unnamed(registry).name, registry=registry)
     text = os.fspath(name_or_dir)
     if text in registry:
         entry = registry.get(text)
@@ -224,3 +245,16 @@ def resolve_model(name_or_dir: str | os.PathLike[str], *,
     if os.sep in text or "/" in text:
         raise ModelError(f"{text} is neither a registered model nor an existing folder")
     return registry.get(text).folder  # raises with suggestions
+
+
+def _unnamed(registry: Registry) -> ModelEntry:
+    if registry.default:
+        return registry.get(registry.default)
+    entries = registry.entries()
+    if len(entries) == 1:
+        return entries[0]
+    if not entries:
+        raise ModelError("no model is registered yet")
+    names = ", ".join(e.name for e in entries)
+    raise ModelError(f"several models are registered ({names}): name one with --model, or "
+                     "choose the default with `deskhand models default NAME`")

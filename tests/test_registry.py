@@ -231,3 +231,23 @@ def test_cli_export_registers_result(tmp_path: Path, monkeypatch, capsys) -> Non
     assert entry.owned and entry.source.startswith("export:")
     assert entry.manifest is not None  # written after export, so `verify` works
     assert run_cli("verify", "mine") == 0
+
+
+def test_default_model(tmp_path: Path, capsys) -> None:
+    with pytest.raises(ModelError, match="no model is registered"):
+        resolve_model(None)
+    a = make_genai_folder(tmp_path / "a")
+    import_model(a, name="a")
+    assert resolve_model(None) == a.resolve()  # the only one
+    b = make_genai_folder(tmp_path / "b")
+    import_model(b, name="b")
+    with pytest.raises(ModelError, match=r"several models are registered \(a, b\)"):
+        resolve_model(None)
+    assert run_cli("default", "b") == 0
+    assert resolve_model(None) == b.resolve()
+    capsys.readouterr()
+    assert run_cli("list") == 0
+    assert "b *" in capsys.readouterr().out
+    assert run_cli("remove", "b", "--yes") == 0
+    assert Registry().default is None and resolve_model(None) == a.resolve()
+    assert isinstance(ModelError("x"), ValueError)  # agent/cli.py catches ValueError
