@@ -13,7 +13,7 @@ sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/de
 
 # System packages: X libraries Qt and pyautogui load, Xvfb/xdotool/xclip for tests and typing,
 # Chromium for the evaluation harness.
-apt_packages=(python3-venv python3-dev xvfb xdotool xclip x11-utils libxkbcommon-x11-0 libxcb-cursor0
+apt_packages=(python3-venv python3-dev xvfb xdotool xclip x11-utils x11-xserver-utils libxkbcommon-x11-0 libxcb-cursor0
   libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-xinerama0 libxcb-randr0 libxcb-image0
   libxcb-render-util0 libegl1 libgl1 libfontconfig1 libdbus-1-3 fonts-dejavu-core)
 if [ "$profile" = dev ]; then apt_packages+=(chromium chromium-driver); fi
