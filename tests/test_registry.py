@@ -251,3 +251,31 @@ def test_default_model(tmp_path: Path, capsys) -> None:
     assert run_cli("remove", "b", "--yes") == 0
     assert Registry().default is None and resolve_model(None) == a.resolve()
     assert isinstance(ModelError("x"), ValueError)  # agent/cli.py catches ValueError
+
+
+def test_external_data_scan_on_a_real_onnx_file(tmp_path: Path) -> None:
+    onnx = pytest.importorskip("onnx")  # the export extra; the scan itself needs no onnx
+    import numpy as np
+    from onnx import helper, numpy_helper
+
+    weights = [numpy_helper.from_array(np.ones((64, 64), np.float32), name=f"w{i}")
+               for i in range(2)]
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w0"], ["h"]),
+         helper.make_node("MatMul", ["h", "w1"], ["y"])],
+        "g", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 64])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 64])], initializer=weights)
+    path = tmp_path / "decoder" / "model.onnx"
+    path.parent.mkdir()
+    onnx.save_model(helper.make_model(graph), str(path), save_as_external_data=True,
+                    all_tensors_to_one_file=True, location="model.onnx.data", size_threshold=0)
+    assert external_data_locations(path) == {"model.onnx.data"}
+    folder = make_genai_folder(tmp_path / "m")
+    config = json.loads((folder / "genai_config.json").read_text())
+    config["model"]["decoder"]["filename"] = "decoder/model.onnx"
+    (folder / "genai_config.json").write_text(json.dumps(config))
+    (folder / "decoder").mkdir()
+    (folder / "decoder" / "model.onnx").write_bytes(path.read_bytes())
+    errors = validate_model_folder(folder).errors
+    assert errors == ["decoder/model.onnx needs its external data file "
+                      "'decoder/model.onnx.data' which is missing"]
