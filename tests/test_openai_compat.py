@@ -300,3 +300,33 @@ def test_localhost_allowed_and_proxies_ignored(server: FakeServer,
     gen = OpenAICompatBackend(f"http://localhost:{port}/v1", "m", timeout=5).generate(
         messages(), [IMAGE])
     assert gen.text.endswith("</tool_call>")
+
+
+def test_cancel_interrupts_a_long_prefill(server: FakeServer) -> None:
+    release = threading.Event()
+    server.script = lambda h, body: release.wait(5)  # "prefill": no answer, not even headers
+    cancel = threading.Event()
+    threading.Timer(0.2, cancel.set).start()
+    started = time.perf_counter()
+    gen = OpenAICompatBackend(server.url, "m").generate(messages(), [IMAGE], cancel=cancel)
+    release.set()
+    assert gen.finish_reason == "cancelled" and gen.text == ""
+    assert time.perf_counter() - started < 2
+
+
+def test_peer_checked_after_connecting() -> None:
+    from agent.inference.openai_compat import _check_peer
+
+    class FakeSock:
+        closed = False
+
+        def getpeername(self) -> tuple[str, int]:
+            return ("10.0.0.5", 8000)  # e.g. DNS changed between the check and the connect
+
+        def close(self) -> None:
+            self.closed = True
+
+    sock = FakeSock()
+    with pytest.raises(BackendError, match=r"refusing to talk to 10\.0\.0\.5"):
+        _check_peer(sock)  # type: ignore[arg-type]
+    assert sock.closed

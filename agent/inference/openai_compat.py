@@ -2,8 +2,8 @@
 
 Screenshots go over the wire, so by default only loopback servers are allowed: the host is
 checked when the backend is created (every address it resolves to must be loopback) and again
-on every connection (the peer address of the socket), and environment proxies are ignored.
-Only the standard library is used (urllib), so this backend needs no extra.
+on every connection (the peer address of the socket); http.client is used directly, so
+environment proxies (http_proxy) never see a screenshot. Standard library only: no extra needed.
 """
 
 from __future__ import annotations
@@ -16,11 +16,10 @@ import json
 import os
 import re
 import socket
+import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Sequence
-from contextlib import closing
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -57,18 +56,13 @@ class OpenAICompatBackend:
         self.api_key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
         self.timeout = timeout
         self.name = f"openai-compat:{model}" if model else "openai-compat"
-        # No ProxyHandler entries: an http_proxy in the environment must never see screenshots.
-        handlers: list[Any] = [urllib.request.ProxyHandler({})]
-        if not allow_lan:
-            handlers += [_LoopbackHTTPHandler(), _LoopbackHTTPSHandler()]
-        self._opener = urllib.request.build_opener(*handlers)
 
     def model_name(self) -> str:
         """The model to ask for: the given one, else the first the server lists at /models."""
         if self.model:
             return self.model
-        with closing(self._open("GET", "/models")) as response:
-            data = _json(response.read())
+        with self._send("GET", "/models") as exchange:
+            data = _json(exchange.response.read())
         models = [m.get("id") for m in (data or {}).get("data", []) if isinstance(m, dict)]
         if not models or not models[0]:
             raise BackendError(f"{self.base_url}/models lists no models; pass the model name")
@@ -94,11 +88,14 @@ class OpenAICompatBackend:
         if cancel is not None and cancel.is_set():
             return Generation("", finish_reason="cancelled")
         start = time.perf_counter()
-        response = self._post_chat(body)
-        with closing(response):
-            if response.headers.get_content_type() == "application/json":
-                return self._whole_answer(response, start, on_token)
-            return self._stream(response, start, on_token, cancel)
+        try:
+            exchange = self._post_chat(body, cancel)
+        except _Cancelled:
+            return self._result("", 0, None, start, None, "cancelled")
+        with exchange:
+            if exchange.response.headers.get_content_type() == "application/json":
+                return self._whole_answer(exchange.response, start, on_token)
+            return self._stream(exchange.response, start, on_token, cancel)
 
     # --- reading answers ------------------------------------------------------------------
 
@@ -106,7 +103,16 @@ class OpenAICompatBackend:
                 on_token: TokenCallback | None, cancel: Cancel | None) -> Generation:
         text, pieces, usage, finish, reasoning = "", 0, None, None, False
         first: float | None = None
-        for event in self._events(response):
+        events = self._events(response)
+        while True:
+            try:
+                event = next(events, None)
+            except BackendError:
+                if cancel is not None and cancel.is_set():  # our watcher cut the connection
+                    return self._result(text, pieces, usage, start, first, "cancelled")
+                raise
+            if event is None:
+                break
             if cancel is not None and cancel.is_set():
                 # Closing the connection (on return) makes vLLM / llama.cpp abort the request.
                 return self._result(text, pieces, usage, start, first, "cancelled")
@@ -198,25 +204,29 @@ class OpenAICompatBackend:
         except TimeoutError as exc:
             raise BackendError(f"{self.base_url} stopped sending for {self.timeout:g} s "
                                "in the middle of an answer") from exc
-        except (http.client.IncompleteRead, ConnectionError) as exc:
+        except (http.client.HTTPException, OSError) as exc:
             raise BackendError(f"the connection to {self.base_url} broke mid-answer ({exc})"
                                ) from exc
 
     # --- HTTP -----------------------------------------------------------------------------
 
-    def _post_chat(self, body: dict[str, Any]) -> http.client.HTTPResponse:
+    def _post_chat(self, body: dict[str, Any], cancel: Cancel | None) -> _Exchange:
         try:
-            return self._open("POST", "/chat/completions", body)
+            return self._send("POST", "/chat/completions", body, cancel)
         except _ServerSaid as exc:
             # Older servers reject stream_options; usage is a nicety, so retry without it.
             if exc.status == 400 and "stream_options" in exc.message:
                 body = {k: v for k, v in body.items() if k != "stream_options"}
-                return self._open("POST", "/chat/completions", body)
+                return self._send("POST", "/chat/completions", body, cancel)
             raise
 
-    def _open(self, method: str, path: str, body: dict[str, Any] | None = None
-              ) -> http.client.HTTPResponse:
+    def _send(self, method: str, path: str, body: dict[str, Any] | None = None,
+              cancel: Cancel | None = None) -> _Exchange:
+        """Connect (checking the peer), send, and return the answer once its headers arrive."""
+        parts = urlsplit(self.base_url + path)
         url = self.base_url + path
+        kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        conn = kind(parts.hostname or "", parts.port, timeout=self.timeout)
         headers = {"Accept": "text/event-stream, application/json"}
         data = None
         if body is not None:
@@ -224,21 +234,36 @@ class OpenAICompatBackend:
             headers["Content-Type"] = "application/json"
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
-        request = urllib.request.Request(url, data=data, headers=headers, method=method)
+        watch = None
         try:
-            return self._opener.open(request, timeout=self.timeout)
-        except urllib.error.HTTPError as exc:
-            with closing(exc):
-                raw = exc.read(65536)
-            data = _json(raw)
-            message = (_error_text(data) if data is not None
-                       else raw.decode("utf-8", "replace").strip()[:500]) or str(exc.reason or "")
-            raise self._http_error(exc.code, str(message), url, path) from None
-        except urllib.error.URLError as exc:
-            raise self._connect_error(exc.reason, url) from None
-        except TimeoutError as exc:
-            raise BackendError(f"no answer from {url} within {self.timeout:g} s; the server "
-                               "may be overloaded or still loading the model") from exc
+            conn.connect()
+            if not self.allow_lan:
+                _check_peer(conn.sock)
+            if cancel is not None:  # lets a stop interrupt even a long prefill
+                watch = _Watch(cancel, conn)
+            conn.request(method, parts.path + (f"?{parts.query}" if parts.query else ""),
+                         body=data, headers=headers)
+            response = conn.getresponse()
+        except BaseException as exc:
+            if watch is not None:
+                watch.stop()
+            conn.close()
+            if cancel is not None and cancel.is_set():
+                raise _Cancelled from exc
+            if isinstance(exc, BackendError | KeyboardInterrupt):
+                raise
+            if isinstance(exc, OSError | http.client.HTTPException):
+                raise self._connect_error(exc, url) from exc
+            raise
+        exchange = _Exchange(conn, response, watch)
+        if response.status >= 300:
+            with exchange:
+                raw = response.read(65536)
+            parsed = _json(raw)
+            message = (_error_text(parsed) if parsed is not None
+                       else raw.decode("utf-8", "replace").strip()[:500]) or response.reason
+            raise self._http_error(response.status, str(message), url, path)
+        return exchange
 
     def _http_error(self, status: int, message: str, url: str, path: str) -> BackendError:
         said = f" (server said: {message})" if message else ""
@@ -275,11 +300,10 @@ class OpenAICompatBackend:
             return _ServerSaid(status, message, f"server error {status} from {url}{said}")
         return _ServerSaid(status, message, f"{url} rejected the request ({status}){said}")
 
-    def _connect_error(self, reason: object, url: str) -> BackendError:
-        if isinstance(reason, BackendError):
-            return reason
+    def _connect_error(self, reason: BaseException, url: str) -> BackendError:
         if isinstance(reason, TimeoutError):
-            return BackendError(f"no answer from {url} within {self.timeout:g} s")
+            return BackendError(f"no answer from {url} within {self.timeout:g} s; the server "
+                                "may be overloaded or still loading the model")
         if type(reason).__name__ == "OfflineViolation":
             return BackendError(f"offline mode blocked the connection to {url} ({reason})")
         if isinstance(reason, ConnectionRefusedError):
@@ -288,7 +312,57 @@ class OpenAICompatBackend:
                 "server first, e.g. `vllm serve microsoft/Fara-7B --port 8000`, or fix the port")
         if isinstance(reason, socket.gaierror):
             return BackendError(f"cannot resolve the host of {url} ({reason})")
-        return BackendError(f"cannot connect to {url}: {reason}")
+        return BackendError(f"cannot talk to {url}: {reason}")
+
+
+@dataclass
+class _Exchange:
+    """One HTTP request in flight; closing it closes the socket (servers then stop generating)."""
+
+    conn: http.client.HTTPConnection
+    response: http.client.HTTPResponse
+    watch: _Watch | None
+
+    def __enter__(self) -> _Exchange:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.watch is not None:
+            self.watch.stop()
+        self.response.close()
+        self.conn.close()
+
+
+class _Watch:
+    """Polls a Cancel flag from a helper thread and shuts the socket down when it is set.
+
+    Reading a socket blocks (during prefill, for minutes on a CPU server); shutting it down
+    from another thread is what makes the blocked read return at once.
+    """
+
+    def __init__(self, cancel: Cancel, conn: http.client.HTTPConnection) -> None:
+        self._cancel = cancel
+        self._conn = conn
+        self._done = threading.Event()
+        threading.Thread(target=self._run, name="openai-compat-cancel", daemon=True).start()
+
+    def _run(self) -> None:
+        while not self._done.wait(0.05):
+            if self._cancel.is_set():
+                sock = self._conn.sock
+                if sock is not None:
+                    try:
+                        sock.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+                return
+
+    def stop(self) -> None:
+        self._done.set()
+
+
+class _Cancelled(Exception):
+    """Generation was cancelled before the answer started."""
 
 
 class _ServerSaid(BackendError):
@@ -328,28 +402,6 @@ def _check_peer(sock: socket.socket | None) -> None:
         sock.close()
         raise BackendError(f"refusing to talk to {host}: the server host no longer resolves "
                            "to this machine")
-
-
-class _LoopbackHTTPConnection(http.client.HTTPConnection):
-    def connect(self) -> None:
-        super().connect()
-        _check_peer(self.sock)
-
-
-class _LoopbackHTTPSConnection(http.client.HTTPSConnection):
-    def connect(self) -> None:
-        super().connect()
-        _check_peer(self.sock)
-
-
-class _LoopbackHTTPHandler(urllib.request.HTTPHandler):
-    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        return self.do_open(_LoopbackHTTPConnection, req)
-
-
-class _LoopbackHTTPSHandler(urllib.request.HTTPSHandler):
-    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        return self.do_open(_LoopbackHTTPSConnection, req)
 
 
 def to_openai_messages(messages: Sequence[Message], images: Sequence[Image.Image]
