@@ -1,0 +1,111 @@
+"""Eval report: metrics (Wilson, pass@k / pass^k, time split, failures) and a self-contained page."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from agent.eval.report import pass_at_k, pass_hat_k, summarise, wilson, write_report
+from agent.eval.results import (
+    ManifestMismatch,
+    ResultsLog,
+    open_run_dir,
+    read_results,
+)
+
+
+def test_wilson_matches_known_values() -> None:
+    low, high = wilson(8, 10)
+    assert low == pytest.approx(0.4902, abs=1e-3)
+    assert high == pytest.approx(0.9433, abs=1e-3)
+    assert wilson(0, 0) == (0.0, 0.0)
+    low, high = wilson(0, 5)
+    assert low == 0.0 and 0.4 < high < 0.45
+    assert wilson(5, 5)[1] == pytest.approx(1.0)
+
+
+def test_pass_at_k_and_pass_hat_k() -> None:
+    assert pass_at_k(3, 1, 3) == 1.0  # one pass among all three runs
+    assert pass_at_k(3, 0, 3) == 0.0
+    assert pass_at_k(4, 1, 2) == pytest.approx(0.5)
+    assert pass_hat_k(3, 3, 3) == 1.0
+    assert pass_hat_k(3, 2, 3) == 0.0
+    assert pass_hat_k(4, 3, 2) == pytest.approx(0.5)
+
+
+def _record(task: str, site: str, repeat: int, passed: bool, failure: str | None,
+            steps: int, folder: str) -> dict:
+    return {"key": f"{task}#{repeat}", "task_id": task, "site": site, "repeat": repeat,
+            "question": f"question of {task}", "status": "success" if passed else "max_steps",
+            "answer": "42" if passed else "", "reason": "", "steps": steps,
+            "final_url": "http://127.0.0.1:1/x", "passed": passed,
+            "verdict": {"passed": passed, "reason": "answer matched" if passed else "no"},
+            "model_judge": None, "failure": failure, "env_errors": [],
+            "timings": {"capture": 0.1 * steps, "model": 1.0 * steps, "action": 0.2 * steps,
+                        "settle": 0.3 * steps},
+            "tokens": {"prompt": 100 * steps, "generated": 10 * steps}, "cpu_s": 36.0,
+            "wall_s": 5.0, "dir": folder, "finished": 0.0}
+
+
+@pytest.fixture
+def run_dir(tmp_path: Path) -> Path:
+    run = tmp_path / "run"
+    open_run_dir(run, {"model": "m", "repeat": 2, "tasks_file": "t.jsonl"})
+    log = ResultsLog(run)
+    plan = [("shop--1", "shop", 0, True, None), ("shop--1", "shop", 1, False, "step_budget"),
+            ("news--1", "news", 0, True, None), ("news--1", "news", 1, True, None)]
+    for task, site, r, ok, failure in plan:
+        folder = f"tasks/{task}/r{r}"
+        (run / folder).mkdir(parents=True)
+        Image.new("RGB", (144, 90), (200, 220, 240)).save(run / folder / "step-000.png")
+        step = {"index": 0, "description": "click at (10, 10)", "model_text": "<b>thoughts</b>",
+                "screenshot": "step-000.png", "screenshot_point": [20.0, 30.0],
+                "timings": {"capture": 0.1}}
+        (run / folder / "steps.jsonl").write_text(json.dumps(step) + "\n")
+        log.append(_record(task, site, r, ok, failure, 3, folder))
+    return run
+
+
+def test_summary_fields(run_dir: Path) -> None:
+    s = summarise(run_dir)
+    assert s["overall"]["n"] == 4 and s["overall"]["passed"] == 3
+    assert s["sites"]["news"]["rate"] == 1.0 and s["sites"]["shop"]["rate"] == 0.5
+    assert s["pass_k"]["pass@1"] == pytest.approx(0.75)
+    assert s["pass_k"]["pass@2"] == 1.0 and s["pass_k"]["pass^2"] == 0.5
+    assert s["failures"]["step_budget"] == 1 and s["failures"]["wrong_answer"] == 0
+    assert s["steps"]["mean_per_task"] == 3
+    assert s["time_per_step_s"]["model"] == pytest.approx(1.0)
+    assert sum(s["time_split"].values()) == pytest.approx(1.0)
+    assert s["cpu_seconds"] == pytest.approx(144.0)
+    assert s["successes_per_cpu_hour"] == pytest.approx(3 / (144 / 3600))
+    assert s["tokens"]["generated"] == 120
+
+
+def test_report_is_self_contained(run_dir: Path) -> None:
+    summary_path, report_path = write_report(run_dir)
+    assert json.loads(summary_path.read_text())["overall"]["passed"] == 3
+    page = report_path.read_text()
+    assert "data:image/jpeg;base64," in page
+    assert "&lt;b&gt;thoughts&lt;/b&gt;" in page  # model text is escaped
+    # No external resources: every src/href is inline, and no URL appears outside text.
+    assert not re.search(r"(src|href)\s*=\s*['\"]?(https?:)?//", page)
+    assert "<link" not in page and "<script" not in page
+
+
+def test_manifest_change_refuses_and_torn_line_ignored(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    assert open_run_dir(run, {"model": "a"}) is False
+    assert open_run_dir(run, {"model": "a"}) is True
+    with pytest.raises(ManifestMismatch, match="model"):
+        open_run_dir(run, {"model": "b"})
+    log = ResultsLog(run)
+    log.append({"key": "t#0"})
+    with open(run / "results.jsonl", "a") as f:
+        f.write('{"key": "t#1", "tor')  # killed mid-write
+    assert [r["key"] for r in read_results(run)] == ["t#0"]
+    log.append({"key": "t#2"})
+    assert [r["key"] for r in read_results(run)] == ["t#0", "t#2"]
