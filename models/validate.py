@@ -204,7 +204,7 @@ def write_manifest(folder: Path, *, progress: bool = False, known: dict[str, str
     known = known or {}
     files = sorted(p for p in _walk(folder) if p != MANIFEST)
     todo = [p for p in files if p not in known]
-    bar = _bar(sum((folder / p).stat().st_size for p in todo), "hashing", progress)
+    bar = _bar(sum((folder / p).stat().st_size for p in todo), "hashing", progress and bool(todo))
     try:
         listed = [{"path": p, "size": (folder / p).stat().st_size,
                    "sha256": known.get(p) or sha256_file(folder / p, bar)} for p in files]
