@@ -153,6 +153,7 @@ def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
     monkeypatch.setenv("HF_HUB_DISABLE_IMPLICIT_TOKEN", "1")
     # Real downloads read 10 MB per chunk; small chunks let a tiny file be cut mid-way.
     monkeypatch.setattr("huggingface_hub.constants.DOWNLOAD_CHUNK_SIZE", 16 * 1024)
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)  # a CI may set it
     yield server
     server.shutdown()
     server.server_close()
