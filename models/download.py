@@ -19,7 +19,6 @@ import hashlib
 import json
 import os
 import shutil
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -79,8 +78,13 @@ def download_model(repo_id: str, *, confirm: Callable[[DownloadPlan], bool],
                    revision: str | None = None, subfolder: str | None = None,
                    name: str | None = None, endpoint: str | None = None,
                    token: str | bool | None = None, progress: bool = True,
+                   on_progress: Callable[[int, int], None] | None = None,
                    registry: Registry | None = None) -> ModelEntry | None:
-    """Plan, ask `confirm(plan)`, download, check, register; None when the user declined."""
+    """Plan, ask `confirm(plan)`, download, check, register; None when the user declined.
+
+    `progress` draws one terminal bar over all bytes; `on_progress(done, total)` (bytes) is for
+    GUIs and is called from this thread after every chunk.
+    """
     registry = registry or Registry()
     plan = plan_download(repo_id, revision=revision, subfolder=subfolder, name=name,
                          endpoint=endpoint, token=token, registry=registry)
@@ -91,7 +95,7 @@ def download_model(repo_id: str, *, confirm: Callable[[DownloadPlan], bool],
     if not confirm(plan):
         return None
     with _hub_errors(plan.endpoint, repo_id):
-        hashes = _fetch_all(plan, token=token, progress=progress)
+        hashes = _fetch_all(plan, token=token, progress=progress, on_progress=on_progress)
     return _finish(plan, hashes, registry, progress=progress)
 
 
@@ -163,10 +167,12 @@ def _config_dirs(paths: list[str]) -> list[str]:
                    if PurePosixPath(p).name == GENAI_CONFIG})
 
 
-def _fetch_all(plan: DownloadPlan, *, token: str | bool | None, progress: bool) -> dict[str, str]:
+def _fetch_all(plan: DownloadPlan, *, token: str | bool | None, progress: bool,
+               on_progress: Callable[[int, int], None] | None = None) -> dict[str, str]:
     """Download every file not yet complete; returns {rel: sha256} of all of them."""
     from huggingface_hub import hf_hub_url
     from huggingface_hub.utils import build_hf_headers
+    from tqdm import tqdm
 
     state = _load_state(plan.staging)
     if (state.get("repo_id"), state.get("subfolder")) != (plan.repo_id, plan.subfolder):
@@ -180,49 +186,82 @@ def _fetch_all(plan: DownloadPlan, *, token: str | bool | None, progress: bool) 
             part.unlink()
     verified: dict[str, str] = state.get("verified", {})
     headers = build_hf_headers(token=token)
+    total = plan.total_bytes
+    bar = tqdm(total=total, unit="B", unit_scale=True, desc=plan.name, disable=not progress,
+               mininterval=0.5)
+    finished = 0  # bytes of files already complete
+
+    def report(position: int) -> None:
+        bar.update(finished + position - bar.n)
+        if on_progress is not None:
+            on_progress(finished + position, total)
+
     # Small files first: config and tokenizer problems show before gigabytes are fetched.
-    files = sorted(plan.files, key=lambda f: f.size)
-    with _progress_bars(progress):
-        for index, remote in enumerate(files, 1):
-            dest = plan.staging / remote.rel
-            if _complete(dest, remote, verified):
-                continue
-            if progress:
-                print(f"[{index}/{len(files)}] {remote.rel}", file=sys.stderr)
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            part = dest.with_name(dest.name + ".part")
-            have = part.stat().st_size if part.exists() else 0
-            if have > remote.size:
-                part.unlink()
-                have = 0
-            url = hf_hub_url(plan.repo_id, remote.repo_path, revision=plan.commit,
-                             endpoint=plan.endpoint)
-            _save_state(plan, verified)
-            _get(url, part, have, headers, remote)
-            digest = _check(part, remote)
-            os.replace(part, dest)
-            verified[remote.rel] = digest
-            _save_state(plan, verified)
+    try:
+        with _hf_bars_off():
+            for remote in sorted(plan.files, key=lambda f: f.size):
+                dest = plan.staging / remote.rel
+                if not _complete(dest, remote, verified):
+                    bar.set_postfix_str(remote.rel[-40:], refresh=False)
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    part = dest.with_name(dest.name + ".part")
+                    have = part.stat().st_size if part.exists() else 0
+                    if have > remote.size:
+                        part.unlink()
+                        have = 0
+                    url = hf_hub_url(plan.repo_id, remote.repo_path, revision=plan.commit,
+                                     endpoint=plan.endpoint)
+                    _save_state(plan, verified)
+                    report(have)
+                    _get(url, part, have, headers, remote, report)
+                    verified[remote.rel] = _check(part, remote)
+                    os.replace(part, dest)
+                    _save_state(plan, verified)
+                finished += remote.size
+                report(0)
+    finally:
+        bar.close()
     return {f.rel: verified[f.rel] for f in plan.files}
 
 
-def _get(url: str, part: Path, have: int, headers: dict[str, str], remote: RemoteFile) -> None:
+def _get(url: str, part: Path, have: int, headers: dict[str, str], remote: RemoteFile,
+         report: Callable[[int], None]) -> None:
     from huggingface_hub.file_download import http_get
 
     # Append mode: bytes from an earlier run stay; http_get asks for the rest with Range (and
     # rewinds itself if a server ignores Range and sends the whole file).
-    with open(part, "ab") as f:
+    with open(part, "ab") as raw:
+        f = _Reporting(raw, report)
         try:
             http_get(url, f, resume_size=have, headers=headers, expected_size=remote.size,
                      displayed_filename=remote.rel)
         except (KeyboardInterrupt, ModelError):
             raise
         except Exception as exc:  # httpx / Hub errors: keep the .part for the next run
-            f.flush()
-            done = f.tell()
-            raise ModelError(f"downloading {remote.rel} stopped at {done} of {remote.size} "
-                             f"bytes ({_first_line(exc)}); run the same command "
+            raw.flush()
+            raise ModelError(f"downloading {remote.rel} stopped at {raw.tell()} of "
+                             f"{remote.size} bytes ({_first_line(exc)}); run the same command "
                              "again to resume") from exc
+
+
+class _Reporting:
+    """A file wrapper that reports its position after each write (progress through public API).
+
+    http_get writes, and after a server ignored Range, seeks back and truncates; reporting the
+    absolute position keeps the count right in both cases.
+    """
+
+    def __init__(self, f: Any, report: Callable[[int], None]) -> None:
+        self._f = f
+        self._report = report
+
+    def write(self, data: bytes) -> int:
+        written = self._f.write(data)
+        self._report(self._f.tell())
+        return written
+
+    def __getattr__(self, name: str) -> Any:  # seek, tell, truncate, flush...
+        return getattr(self._f, name)
 
 
 def _check(part: Path, remote: RemoteFile) -> str:
@@ -317,8 +356,8 @@ def _default_endpoint() -> str:
 
 
 @contextmanager
-def _progress_bars(enabled: bool) -> Iterator[None]:
-    """Turn huggingface_hub's per-file bars off for quiet runs, restoring the setting after."""
+def _hf_bars_off() -> Iterator[None]:
+    """huggingface_hub's per-file bars off (ours covers all bytes), restored afterwards."""
     from huggingface_hub.utils import (
         are_progress_bars_disabled,
         disable_progress_bars,
@@ -326,12 +365,12 @@ def _progress_bars(enabled: bool) -> Iterator[None]:
     )
 
     was_disabled = are_progress_bars_disabled()
-    if not enabled and not was_disabled:
+    if not was_disabled:
         disable_progress_bars()
     try:
         yield
     finally:
-        if not enabled and not was_disabled:
+        if not was_disabled:
             enable_progress_bars()
 
 

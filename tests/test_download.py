@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import re
 import threading
@@ -229,8 +230,13 @@ def test_interrupted_download_resumes_then_registers(hub: FakeHub, capsys) -> No
 
 def test_dropped_connection_retried_within_one_run(hub: FakeHub) -> None:
     hub.faults[BIG] = ["drop"]
-    entry = download_model(REPO, subfolder="cpu-int4", confirm=lambda p: True, progress=False)
+    seen: list[tuple[int, int]] = []
+    entry = download_model(REPO, subfolder="cpu-int4", confirm=lambda p: True, progress=False,
+                           on_progress=lambda done, total: seen.append((done, total)))
     assert entry is not None and entry.name == "Fara-7B-onnx-cpu-int4"
+    total = sum(len(d) for p, d in hub.files.items() if p.startswith("cpu-int4/"))
+    assert seen[-1] == (total, total) and len(seen) > 10
+    assert all(b[0] >= a[0] for a, b in itertools.pairwise(seen))  # never goes back
     assert [r for p, r in hub.gets if p == BIG] == [None, f"bytes={len(hub.files[BIG]) // 2}-"]
 
 
