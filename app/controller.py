@@ -1,0 +1,237 @@
+"""Starts, pauses and stops runs; owns the worker, the status pill and the confirmation dialog.
+
+The main window and the tray both drive runs through this one object, so a run started from the
+quick-command prompt behaves exactly like one started from the window.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+
+from PySide6.QtCore import QObject, Signal
+
+from agent.loop import RunResult, RunStatus
+from agent.safety import Decision, StopFlag
+from app.confirm import ConfirmDialog
+from app.pill import StatusPill
+from app.services import Services, SetupError
+from app.session import RunRequest
+from app.settings import Settings
+from app.worker import ConfirmView, RunWorker, StepView
+
+PHASE_TEXT = {"capture": "looking at the screen", "generate": "thinking", "act": "acting",
+              "settle": "waiting for the screen", "idle": "idle"}
+
+
+class RunController(QObject):
+    """One run at a time; every public method is called on the GUI thread except `stop_now`."""
+
+    state_changed = Signal(str)        # idle | running | paused | waiting | error
+    run_started = Signal(str)          # the task
+    step = Signal(object)              # StepView
+    token = Signal(str)
+    captured = Signal(object)          # QImage
+    phase = Signal(str)
+    stats = Signal(int, int, float)    # step number, max steps, tokens per second
+    run_finished = Signal(object)      # RunResult
+    failed = Signal(str)               # a run could not start; the message is for users
+
+    def __init__(self, settings: Settings, services: Services | None = None,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.settings = settings
+        self.services = services or Services()
+        self.worker: RunWorker | None = None
+        self.pill = StatusPill()
+        self.pill.stop_clicked.connect(lambda: self.stop("stopped from the status pill"))
+        self.dialog: ConfirmDialog | None = None
+        self.state = "idle"
+        self.last_result: RunResult | None = None
+        self._stop: StopFlag | None = None
+        self._pill_wanted = False
+        self._steps = 0
+        self._tokens = 0
+        self._gen_started = 0.0
+        self._tps = 0.0
+        self.run_id: str | None = None
+
+    # --- state -------------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self.worker is not None
+
+    def _set_state(self, state: str) -> None:
+        if state != self.state:
+            self.state = state
+            self.state_changed.emit(state)
+
+    # --- starting ----------------------------------------------------------------------------
+    def start(self, task: str, *, collapse: bool | None = None) -> bool:
+        """Start a run of `task`; False (and `failed` emitted) if it cannot start."""
+        task = task.strip()
+        if self.running:
+            self.failed.emit(self.tr("A run is already in progress; stop it first."))
+            return False
+        if not task:
+            self.failed.emit(self.tr("Type a task first."))
+            return False
+        s = self.settings
+        stop = StopFlag()
+        try:
+            backend = self.services.backend(s)
+            executor = self.services.executor(s, stop)
+            screen = self.services.screen()
+        except SetupError as exc:
+            self._fail(str(exc))
+            return False
+        recorder = None
+        try:
+            from agent.trajectory import TrajectoryStore
+
+            settings = {k: v for k, v in asdict(s).items() if k != "recent_tasks"}
+            recorder = TrajectoryStore(s.runs_dir()).start(task, settings,
+                                                           keep_screenshots=s.keep_screenshots)
+            self.run_id = recorder.run_id
+        except ImportError:
+            recorder = None
+        except Exception as exc:  # disk full, unwritable data dir
+            self._fail(self.tr("The run could not be recorded: {0}").format(exc))
+            return False
+        request = RunRequest(task=task, backend=backend, screen=screen, executor=executor,
+                             policy=s.policy, deny_titles=list(s.deny_titles),
+                             max_steps=s.max_steps, settle_timeout=s.settle_timeout,
+                             monitor=s.monitor, confirm_timeout=s.confirm_timeout,
+                             recorder=recorder, window_title=self.services.window_title,
+                             offline=self.services.offline)
+        self._pill_wanted = s.hide_window_during_run if collapse is None else collapse
+        worker = RunWorker(request, stop=stop, hide_for_look=self._pill_wanted, parent=self)
+        worker.step_done.connect(self._on_step)
+        worker.token.connect(self._on_token)
+        worker.captured.connect(self.captured)
+        worker.phase.connect(self._on_phase)
+        worker.confirm.connect(self._on_confirm)
+        worker.look.connect(self._on_look)
+        worker.run_finished.connect(self._on_finished)
+        self.worker, self._stop = worker, stop
+        self._steps, self._tokens, self._tps = 0, 0, 0.0
+        s.remember_task(task)
+        self.run_started.emit(task)
+        self._set_state("running")
+        if self._pill_wanted:
+            self.pill.set_status(self.tr("Starting: {0}").format(_short(task)))
+            self.pill.place()
+            self.pill.show()
+        worker.start()
+        return True
+
+    def _fail(self, message: str) -> None:
+        self._set_state("error")
+        self.failed.emit(message)
+
+    # --- control -----------------------------------------------------------------------------
+    def stop_now(self, reason: str = "stopped by the stop hotkey") -> None:
+        """Thread-safe: sets the run's stop flag directly (the hotkey thread calls this)."""
+        flag = self._stop
+        if flag is not None:
+            flag.set(reason)
+
+    def stop(self, reason: str = "stopped by the user") -> None:
+        if self.worker is not None:
+            self.worker.request_stop(reason)
+        if self.dialog is not None:
+            self.dialog.finish(Decision.DENY)
+
+    def set_paused(self, paused: bool) -> None:
+        if self.worker is None:
+            return
+        self.worker.set_paused(paused)
+        self._set_state("paused" if paused else "running")
+        self.pill.set_status(self.tr("Paused") if paused else self.tr("Resuming…"),
+                             "waiting" if paused else "running")
+
+    def toggle_pause(self) -> None:
+        if self.worker is not None:
+            self.set_paused(not self.worker.session.pause.is_paused())
+
+    def wait(self, timeout_ms: int = 5000) -> bool:
+        """Block until the worker thread ends (for shutdown and tests only)."""
+        return self.worker.wait(timeout_ms) if self.worker is not None else True
+
+    # --- worker signals ----------------------------------------------------------------------
+    def _on_token(self, piece: str) -> None:
+        now = time.monotonic()
+        if self._tokens == 0:
+            self._gen_started = now
+        self._tokens += 1
+        if now - self._gen_started > 0.2:
+            self._tps = (self._tokens - 1) / (now - self._gen_started)
+        self.token.emit(piece)
+
+    def _on_phase(self, phase: str) -> None:
+        if phase == "generate":
+            self._tokens = 0
+        if phase in PHASE_TEXT and self.worker is not None and phase != "idle":
+            self.pill.set_status(self.tr("Step {0}: {1}").format(self._steps + 1,
+                                                                  self.tr(PHASE_TEXT[phase])))
+        self.phase.emit(phase)
+
+    def _on_step(self, view: StepView) -> None:
+        self._steps = view.step.index + 1
+        self.stats.emit(self._steps, self.settings.max_steps, self._tps)
+        self.step.emit(view)
+
+    def _on_look(self, hide: bool) -> None:
+        # Hidden for the instant of each capture and action so the agent never sees or clicks us.
+        if self._pill_wanted and self.worker is not None:
+            self.pill.setVisible(not hide)
+        if hide and self.worker is not None:
+            self.worker.ack_look()
+
+    def _on_confirm(self, view: ConfirmView) -> None:
+        self._set_state("waiting")
+        self.pill.set_status(self.tr("Waiting for your confirmation"), "waiting")
+        dialog = ConfirmDialog(view, self.settings.confirm_timeout)
+        dialog.decided.connect(self._on_decided)
+        self.dialog = dialog
+        dialog.show()
+        dialog.raise_()
+
+    def _on_decided(self, decision: Decision) -> None:
+        if self.worker is not None:
+            self.worker.answer(decision)
+            self._set_state("running")
+        if self.dialog is not None:
+            self.dialog.deleteLater()
+        self.dialog = None
+
+    def _on_finished(self, result: RunResult) -> None:
+        worker = self.worker
+        if worker is not None:
+            worker.wait(2000)
+            worker.deleteLater()
+        self.worker, self._stop = None, None
+        self.pill.hide()
+        if self.dialog is not None:
+            self.dialog.finish(Decision.DENY)
+        self.last_result = result
+        self._set_state("error" if result.status is RunStatus.ERROR else "idle")
+        self.run_finished.emit(result)
+
+
+def _short(text: str, n: int = 48) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def result_text(result: RunResult) -> str:
+    """One or two sentences for a notification or the status bar."""
+    head = {
+        RunStatus.SUCCESS: "Done", RunStatus.FAILURE: "The agent gave up",
+        RunStatus.STOPPED: "Stopped", RunStatus.DENIED: "Stopped at your refusal",
+        RunStatus.MAX_STEPS: "Step limit reached", RunStatus.TIMEOUT: "Time limit reached",
+        RunStatus.STALLED: "Stopped: the agent was stuck", RunStatus.MODEL_ERROR: "Model error",
+        RunStatus.ERROR: "Error",
+    }[result.status]
+    detail = result.answer or result.reason
+    return f"{head} after {result.steps} step{'s' if result.steps != 1 else ''}" + (
+        f": {detail}" if detail else ".")

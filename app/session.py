@@ -1,0 +1,218 @@
+"""One run of the agent with pause, confirmation and look/act hooks, without any Qt.
+
+The loop only knows stop; pause is realised here by wrapping the collaborators handed to the loop
+(screen, backend, executor) so the worker blocks before the next phase while paused. The same
+wrappers tell the GUI when the agent is about to look at or act on the screen, so the status pill
+can get out of the way.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent.geometry import ScreenMapping, model_size_for
+from agent.loop import RunConfig, RunResult, RunStatus, Step, run_task
+from agent.safety import ConfirmRequest, Decision, Gate, Limits, StopFlag
+from agent.screen import Screenshot
+
+Hook = Callable[[], None]
+
+
+class PauseFlag:
+    """Set while paused; `wait` blocks until resumed or stopped."""
+
+    def __init__(self) -> None:
+        self._running = threading.Event()
+        self._running.set()
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    def is_paused(self) -> bool:
+        return not self._running.is_set()
+
+    def wait(self, stop: StopFlag) -> None:
+        """Block while paused; return at once when resumed or when `stop` is set."""
+        while not self._running.is_set() and not stop.is_set():
+            self._running.wait(0.05)
+
+
+@dataclass
+class Hooks:
+    """Callbacks from the worker thread; each must return quickly."""
+
+    before_look: Hook = lambda: None      # the agent is about to capture or act: hide our windows
+    after_look: Hook = lambda: None
+    on_phase: Callable[[str], None] = lambda _phase: None
+    on_capture: Callable[[Screenshot], None] = lambda _shot: None
+
+
+class PausingScreen:
+    """The loop's screen, paused at phase boundaries and bracketed by the look hooks."""
+
+    def __init__(self, screen: Any, pause: PauseFlag, stop: StopFlag, hooks: Hooks) -> None:
+        self._screen, self._pause, self._stop, self._hooks = screen, pause, stop, hooks
+        self.last: Screenshot | None = None
+
+    def _looked(self, fn: Callable[[], Screenshot], phase: str) -> Screenshot:
+        self._pause.wait(self._stop)
+        self._hooks.on_phase(phase)
+        self._hooks.before_look()
+        try:
+            shot = fn()
+        finally:
+            self._hooks.after_look()
+        self.last = shot
+        self._hooks.on_capture(shot)
+        return shot
+
+    def capture(self, index: int = 1) -> Screenshot:
+        return self._looked(lambda: self._screen.capture(index), "capture")
+
+    def wait_settled(self, index: int = 1, **kwargs: Any) -> Screenshot:
+        return self._looked(lambda: self._screen.wait_settled(index, **kwargs), "settle")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._screen, name)
+
+
+class PausingBackend:
+    """The loop's backend, paused before each generation and between tokens."""
+
+    def __init__(self, backend: Any, pause: PauseFlag, stop: StopFlag, hooks: Hooks) -> None:
+        self._backend, self._pause, self._stop, self._hooks = backend, pause, stop, hooks
+        self.name = getattr(backend, "name", "model")
+
+    def generate(self, messages, images, *, on_token=None, **kwargs):
+        self._pause.wait(self._stop)
+        self._hooks.on_phase("generate")
+
+        def token(piece: str) -> None:
+            if on_token is not None:
+                on_token(piece)
+            self._pause.wait(self._stop)  # pausing mid-answer holds the next token
+
+        return self._backend.generate(messages, images, on_token=token, **kwargs)
+
+
+class PausingExecutor:
+    """The loop's executor, paused before each action and bracketed by the look hooks."""
+
+    def __init__(self, executor: Any, pause: PauseFlag, stop: StopFlag, hooks: Hooks) -> None:
+        self._executor, self._pause, self._stop, self._hooks = executor, pause, stop, hooks
+
+    def perform(self, action, mapping):
+        self._pause.wait(self._stop)
+        self._hooks.on_phase("act")
+        self._hooks.before_look()
+        try:
+            return self._executor.perform(action, mapping)
+        finally:
+            self._hooks.after_look()
+
+
+class ConfirmBridge:
+    """The gate's `ask` callback: blocks the worker until the GUI answers, a time-out, or stop."""
+
+    def __init__(self, notify: Callable[[ConfirmRequest], None], stop: StopFlag,
+                 timeout: float = 60.0) -> None:
+        self._notify, self._stop, self.timeout = notify, stop, timeout
+        self._answered = threading.Event()
+        self._decision = Decision.DENY
+        self._lock = threading.Lock()
+        self.pending: ConfirmRequest | None = None
+
+    def ask(self, request: ConfirmRequest) -> Decision:
+        with self._lock:
+            self._answered.clear()
+            self._decision = Decision.DENY
+            self.pending = request
+        self._notify(request)
+        deadline = time.monotonic() + self.timeout
+        while not self._answered.is_set() and not self._stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            self._answered.wait(min(left, 0.05))
+        with self._lock:
+            self.pending = None
+            return self._decision if self._answered.is_set() else Decision.DENY
+
+    def answer(self, decision: Decision) -> None:
+        """Called from the GUI thread; a late answer after the time-out is ignored."""
+        with self._lock:
+            if self.pending is None:
+                return
+            self._decision = decision
+            self._answered.set()
+
+
+@dataclass
+class RunRequest:
+    """Everything one run needs; the GUI builds it from the settings."""
+
+    task: str
+    backend: Any
+    screen: Any
+    executor: Any
+    policy: str = "risky"
+    deny_titles: list[str] = field(default_factory=list)
+    max_steps: int = 30
+    settle_timeout: float = 3.0
+    monitor: int = 1
+    confirm_timeout: float = 60.0
+    recorder: Any = None
+    window_title: Callable[[], str] = lambda: ""
+    offline: bool = True
+
+
+class RunSession:
+    """Runs one task on the calling thread; `stop` and `pause` may be set from any thread."""
+
+    def __init__(self, request: RunRequest, *, hooks: Hooks | None = None,
+                 on_step: Callable[[Step], None] = lambda _s: None,
+                 on_token: Callable[[str], None] = lambda _t: None,
+                 on_confirm: Callable[[ConfirmRequest], None] = lambda _r: None,
+                 stop: StopFlag | None = None) -> None:
+        self.request = request
+        self.hooks = hooks or Hooks()
+        self.stop = stop or StopFlag()
+        self.pause = PauseFlag()
+        self.bridge = ConfirmBridge(on_confirm, self.stop, request.confirm_timeout)
+        self._on_step, self._on_token = on_step, on_token
+        self.screen = PausingScreen(request.screen, self.pause, self.stop, self.hooks)
+        self.config = RunConfig(monitor=request.monitor, limits=Limits(max_steps=request.max_steps),
+                                settle_timeout=request.settle_timeout, offline=request.offline)
+
+    def mapping_for_last(self) -> ScreenMapping | None:
+        """How the model's coordinates map onto the latest screenshot (for the confirm dialog)."""
+        shot = self.screen.last
+        if shot is None:
+            return None
+        return ScreenMapping(shot.monitor, shot.size, model_size_for(shot.size, self.config.model_pixels))
+
+    def run(self) -> RunResult:
+        """Run to the end; environment failures become an ERROR result, never an exception."""
+        r = self.request
+        started = time.monotonic()
+        gate = Gate(r.policy, ask=self.bridge.ask, deny_titles=r.deny_titles,
+                    window_title=r.window_title)
+        try:
+            return run_task(
+                r.task, backend=PausingBackend(r.backend, self.pause, self.stop, self.hooks),
+                screen=self.screen,
+                executor=PausingExecutor(r.executor, self.pause, self.stop, self.hooks),
+                gate=gate, config=self.config, stop=self.stop, recorder=r.recorder,
+                on_step=self._on_step, on_token=self._on_token)
+        except Exception as exc:  # disk full while recording, a backend bug: report, keep the app
+            message = str(exc) or type(exc).__name__
+            return RunResult(RunStatus.ERROR, "", message, 0, time.monotonic() - started)
+        finally:
+            self.hooks.on_phase("idle")
