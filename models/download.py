@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -104,8 +105,12 @@ def plan_download(repo_id: str, *, revision: str | None = None, subfolder: str |
                   token: str | bool | None = None, registry: Registry | None = None
                   ) -> DownloadPlan:
     """Ask the Hub what the repo holds (metadata only) and decide what to fetch where."""
-    from huggingface_hub import HfApi
-    from huggingface_hub.hf_api import RepoFile
+    try:
+        from huggingface_hub import HfApi
+        from huggingface_hub.hf_api import RepoFile
+    except ImportError as exc:
+        raise ModelError("downloading needs huggingface_hub: pip install 'deskhand[onnx]'"
+                         ) from exc
 
     registry = registry or Registry()
     endpoint = (endpoint or os.environ.get("HF_ENDPOINT") or _default_endpoint()).rstrip("/")
@@ -400,9 +405,11 @@ def _hub_errors(endpoint: str, repo_id: str) -> Iterator[None]:
     except HfHubHTTPError as exc:
         raise ModelError(f"the Hub at {endpoint} answered with an error: {_first_line(exc)}"
                          ) from exc
-    except OSError as exc:
+    except (ConnectionError, TimeoutError, socket.gaierror) as exc:
         raise ModelError(f"cannot reach {endpoint} ({exc}); check the connection — a "
                          "download resumes where it stopped") from exc
+    except OSError as exc:  # disk full, permissions: not a network problem
+        raise ModelError(f"cannot write the download: {exc}") from exc
     except Exception as exc:
         if type(exc).__module__.startswith(("httpx", "httpcore")):
             raise ModelError(f"cannot reach {endpoint} ({exc}); check the connection — a "

@@ -248,3 +248,15 @@ def test_corrupted_file_is_rejected(hub: FakeHub) -> None:
     hub.corrupt.clear()  # the next run fetches it again and succeeds
     assert download_model(REPO, subfolder="cpu-int4", confirm=lambda p: True,
                           progress=False) is not None
+
+
+def test_unreachable_hub_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
+    with pytest.raises(ModelError, match=rf"cannot reach http://127\.0\.0\.1:{port}"):
+        download_model(REPO, endpoint=f"http://127.0.0.1:{port}", confirm=lambda p: True,
+                       progress=False)
