@@ -1,0 +1,214 @@
+"""A private Xvfb display per worker and a fresh, quiet, full-screen Chromium per task.
+
+The agent sees this browser only as X pixels and drives it only with X input; the DevTools
+port is opened on loopback for the harness (judges, scripted solvers) and never shown to it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from agent.geometry import Size
+
+CHROMIUM = "/usr/bin/chromium"
+DEFAULT_SCREEN = Size(1440, 900)  # Fara's training viewport
+# Features that phone home or pop up UI over the page on a fresh profile.
+_DISABLED_FEATURES = ",".join((
+    "Translate", "MediaRouter", "OptimizationHints", "AutofillServerCommunication",
+    "CertificateTransparencyComponentUpdater", "InterestFeedContentSuggestions",
+    "PrivacySandboxSettings4", "DialMediaRouteProvider", "HttpsUpgrades", "SafeBrowsing",
+))
+
+
+class EnvironmentFailure(RuntimeError):
+    """The evaluation environment (display, browser, DevTools) failed; the task is retried."""
+
+
+def chromium_path() -> str:
+    """The Chromium binary to run (DESKHAND_CHROMIUM overrides the Debian default)."""
+    path = os.environ.get("DESKHAND_CHROMIUM") or CHROMIUM
+    if not Path(path).exists() and shutil.which(path) is None:
+        raise EnvironmentFailure(f"{path} not found; install Debian's chromium "
+                                 "(scripts/setup.sh does it)")
+    return path
+
+
+def _free_display_number(start: int = 120) -> int:
+    for n in range(start, start + 500):
+        if not Path(f"/tmp/.X11-unix/X{n}").exists() and not Path(f"/tmp/.X{n}-lock").exists():
+            return n
+    raise EnvironmentFailure("no free X display number")
+
+
+class XvfbDisplay:
+    """A private Xvfb server; `display` is its DISPLAY string once started."""
+
+    def __init__(self, size: Size = DEFAULT_SCREEN, depth: int = 24) -> None:
+        self.size = size
+        self.depth = depth
+        self.display = ""
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 10.0) -> str:
+        """Start Xvfb on a free display number; returns the DISPLAY string."""
+        if shutil.which("Xvfb") is None:
+            raise EnvironmentFailure("Xvfb is not installed (apt-get install xvfb)")
+        # python-xlib (used by pyautogui) refuses to connect without an Xauthority file.
+        xauth = Path.home() / ".Xauthority"
+        if not xauth.exists():
+            xauth.touch()
+        for _ in range(5):  # another process may grab the same number between check and start
+            number = _free_display_number()
+            display = f":{number}"
+            cmd = ["Xvfb", display, "-screen", "0",
+                   f"{self.size.width}x{self.size.height}x{self.depth}",
+                   "-nolisten", "tcp", "-ac", "+extension", "RANDR"]
+            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                    start_new_session=True)
+            sock = Path(f"/tmp/.X11-unix/X{number}")
+            deadline = time.monotonic() + timeout
+            while not sock.exists() and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if sock.exists() and proc.poll() is None:
+                self._proc, self.display = proc, display
+                return display
+            _terminate(proc)
+        raise EnvironmentFailure("Xvfb did not start")
+
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def stop(self) -> None:
+        if self._proc is not None:
+            _terminate(self._proc)
+            self._proc = None
+
+    def __enter__(self) -> XvfbDisplay:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@dataclass(frozen=True)
+class BrowserOptions:
+    size: Size = DEFAULT_SCREEN
+    offline: bool = True  # loopback sites only: also keep the browser off every outside host
+    start_timeout: float = 30.0
+
+
+def chromium_args(profile: Path, url: str, options: BrowserOptions) -> list[str]:
+    """The command line: fresh profile, no background traffic, full screen, loopback DevTools."""
+    w, h = options.size.width, options.size.height
+    args = [
+        chromium_path(),
+        f"--user-data-dir={profile}",
+        "--remote-debugging-address=127.0.0.1",
+        "--remote-debugging-port=0",  # Chromium picks a free port, written to DevToolsActivePort
+        "--no-first-run", "--no-default-browser-check", "--disable-default-apps",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--disable-quic", "--disable-domain-reliability", "--disable-client-side-phishing-detection",
+        "--disable-breakpad", "--disable-crash-reporter", "--metrics-recording-only",
+        "--no-pings", "--disable-extensions", "--disable-popup-blocking",
+        f"--disable-features={_DISABLED_FEATURES}",
+        "--password-store=basic", "--use-mock-keychain",
+        "--disable-gpu", "--disable-dev-shm-usage",
+        "--disable-session-crashed-bubble", "--hide-crash-restore-bubble",
+        "--force-device-scale-factor=1",
+        "--kiosk", "--window-position=0,0", f"--window-size={w},{h}",
+    ]
+    if os.geteuid() == 0:
+        args.append("--no-sandbox")  # Chromium refuses to run as root with its sandbox
+    if options.offline:
+        # Anything not on loopback fails fast instead of waiting on DNS of a closed network.
+        args.append("--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1")
+    args.append(url)
+    return args
+
+
+class Browser:
+    """One Chromium process with its own temporary profile on a given X display."""
+
+    def __init__(self, display: str, options: BrowserOptions | None = None) -> None:
+        self.display = display
+        self.options = options or BrowserOptions()
+        self.devtools_port = 0
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._profile: Path | None = None
+        self._log: Path | None = None
+
+    def start(self, url: str = "about:blank") -> int:
+        """Launch the browser at `url`; returns the DevTools port once it listens."""
+        self._profile = Path(tempfile.mkdtemp(prefix="deskhand-chromium-"))
+        self._log = self._profile.parent / (self._profile.name + ".log")
+        env = {**os.environ, "DISPLAY": self.display}
+        with open(self._log, "wb") as log:
+            self._proc = subprocess.Popen(chromium_args(self._profile, url, self.options), env=env,
+                                          stdout=log, stderr=subprocess.STDOUT,
+                                          stdin=subprocess.DEVNULL, start_new_session=True)
+        port_file = self._profile / "DevToolsActivePort"
+        deadline = time.monotonic() + self.options.start_timeout
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise EnvironmentFailure(f"chromium exited at start ({self._proc.returncode}): "
+                                         f"{self.log_tail()}")
+            try:
+                first = port_file.read_text().splitlines()[0]
+                self.devtools_port = int(first)
+                return self.devtools_port
+            except (OSError, IndexError, ValueError):
+                time.sleep(0.05)
+        self.close()
+        raise EnvironmentFailure("chromium did not open its DevTools port in time")
+
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def log_tail(self, chars: int = 600) -> str:
+        try:
+            return self._log.read_text(errors="replace")[-chars:] if self._log else ""
+        except OSError:
+            return ""
+
+    def close(self) -> None:
+        """Stop the browser and its helpers, and delete the profile."""
+        if self._proc is not None:
+            _terminate(self._proc)
+            self._proc = None
+        for path in (self._profile, self._log):
+            if path is not None:
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+        self._profile = self._log = None
+
+    def __enter__(self) -> Browser:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _terminate(proc: subprocess.Popen[bytes], grace: float = 3.0) -> None:
+    """Stop a process started in its own session, with everything it spawned."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        proc.wait(grace)

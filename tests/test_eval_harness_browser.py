@@ -1,0 +1,98 @@
+"""Eval browser and DevTools client on a real Xvfb display; the model judge on a fake loopback server."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from agent.eval.browser import Browser, BrowserOptions, chromium_args
+from agent.eval.cdp import Cdp
+from agent.eval.model_judge import JudgeError, ModelJudge
+from agent.screen import Screen
+
+PAGE = ("data:text/html,<body style='margin:0;height:3000px'><div id=box style='position:absolute;"
+        "left:300px;top:200px;width:50px;height:30px;background:rgb(255,0,0)'></div>"
+        "<div id=far style='position:absolute;top:2500px'>far</div><p id=hidden hidden>x</p></body>")
+
+
+def test_chromium_flags_keep_it_quiet(tmp_path: Path) -> None:
+    args = chromium_args(tmp_path, "about:blank", BrowserOptions())
+    for flag in ("--no-first-run", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--disable-quic", "--kiosk", "--password-store=basic",
+                 "--no-default-browser-check", "--remote-debugging-address=127.0.0.1",
+                 f"--user-data-dir={tmp_path}"):
+        assert flag in args
+    assert any(a.startswith("--disable-features=Translate") for a in args)
+    assert any(a.startswith("--host-resolver-rules=") for a in args)
+    online = chromium_args(tmp_path, "about:blank", BrowserOptions(offline=False))
+    assert not any(a.startswith("--host-resolver-rules=") for a in online)
+
+
+@pytest.mark.xvfb
+def test_viewport_maps_css_pixels_to_screen_pixels(xvfb_display: str) -> None:
+    """Kiosk mode puts the viewport at the screen's top-left: verify with real pixels."""
+    with Browser(xvfb_display) as browser:
+        cdp = Cdp(browser.start(PAGE)).connect()
+        try:
+            assert cdp.ready()
+            assert cdp.wait_full_screen(1440, 900)
+            view = cdp.viewport()
+            rect = cdp.rect("#box")
+            assert rect is not None and (rect.width, rect.height) == (50, 30)
+            assert cdp.rect("#hidden") is None and cdp.rect("#missing") is None
+            far = cdp.rect("#far")
+            assert far is not None and far.y > view.height  # below the fold
+            # The page's own view of where the box is, on screen...
+            sx, sy = view.to_screen(*rect.centre)
+            shot = Screen(xvfb_display).capture(1)
+            red = np.array(shot.image)
+            ys, xs = np.nonzero((red[:, :, 0] > 200) & (red[:, :, 1] < 60) & (red[:, :, 2] < 60))
+            # ...agrees with the pixels the agent sees.
+            assert abs((xs.min() + xs.max()) / 2 - sx) <= 1 and abs((ys.min() + ys.max()) / 2 - sy) <= 1
+            assert cdp.url().startswith("data:text/html")
+            assert cdp.evaluate("1 + 2") == 3
+        finally:
+            cdp.close()
+    assert not browser.alive()
+
+
+class _FakeJudge(BaseHTTPRequestHandler):
+    seen: list[dict] = []
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        type(self).seen.append(body)
+        text = "The answer matches the page.\nVERDICT: SUCCESS"
+        data = json.dumps({"choices": [{"message": {"content": text}}]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def test_model_judge_sends_task_answer_and_last_screenshots(tmp_path: Path) -> None:
+    for i in range(5):
+        Image.new("RGB", (64, 40), (i * 40, 0, 0)).save(tmp_path / f"step-{i:03d}.png")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _FakeJudge)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        judge = ModelJudge(f"http://127.0.0.1:{server.server_address[1]}/v1", "j", last_k=3)
+        verdict = judge.judge_run("Find X", "X is 4", tmp_path)
+    finally:
+        server.shutdown()
+    assert verdict["passed"] is True
+    request = _FakeJudge.seen[-1]
+    content = request["messages"][1]["content"]
+    assert "Find X" in content[0]["text"] and "X is 4" in content[0]["text"]
+    assert [c["type"] for c in content[1:]] == ["image_url"] * 3
+    with pytest.raises(JudgeError, match="loopback"):
+        ModelJudge("http://192.0.2.1:8080/v1")
