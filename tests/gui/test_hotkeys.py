@@ -1,0 +1,98 @@
+"""The global stop hotkey under Xvfb, driven by real X key events from xdotool."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+import time
+
+import pytest
+
+from agent.inference.base import ScriptedBackend
+from agent.loop import RunStatus
+from app.hotkeys import GlobalHotkeys, HotkeyError, parse_hotkey
+from app.session import RunRequest, RunSession
+from tests.gui.fakes import FakeScreen, RecordingExecutor, typing
+
+
+def test_parse_hotkey():
+    assert parse_hotkey("ctrl+alt+Escape").key == "Escape"
+    assert parse_hotkey("Ctrl+Alt+Space").modifiers == ("ctrl", "alt")
+    assert parse_hotkey("ctrl+alt+space").key == "space"
+    with pytest.raises(HotkeyError, match="no modifier"):
+        parse_hotkey("F1")
+    with pytest.raises(HotkeyError, match="unknown modifier"):
+        parse_hotkey("hyper+x")
+
+
+def _xdotool(display: str, *args: str) -> None:
+    subprocess.run(["xdotool", *args], check=True, env={**os.environ, "DISPLAY": display},
+                   timeout=10)
+
+
+@pytest.mark.xvfb
+def test_hotkey_already_taken_is_a_clear_error(xvfb_display):
+    first = GlobalHotkeys(xvfb_display)
+    second = GlobalHotkeys(xvfb_display)
+    try:
+        first.register("ctrl+alt+F7", lambda: None)
+        with pytest.raises(HotkeyError, match="already taken"):
+            second.register("ctrl+alt+F7", lambda: None)
+        second.register("ctrl+alt+F8", lambda: None)  # still usable afterwards
+    finally:
+        first.close()
+        second.close()
+
+
+@pytest.mark.xvfb
+def test_hotkey_fires_with_numlock_and_capslock_on(xvfb_display):
+    keys = GlobalHotkeys(xvfb_display)
+    fired = threading.Event()
+    try:
+        keys.register("ctrl+alt+Escape", fired.set)
+        keys.start()
+        _xdotool(xvfb_display, "key", "Num_Lock", "Caps_Lock")
+        _xdotool(xvfb_display, "key", "--clearmodifiers", "ctrl+alt+Escape")
+        assert fired.wait(3)
+    finally:
+        _xdotool(xvfb_display, "key", "Num_Lock", "Caps_Lock")
+        keys.close()
+
+
+@pytest.mark.xvfb
+def test_stop_hotkey_latency_while_typing(xvfb_display):
+    """Key event → last input event the agent sends must be at most 300 ms."""
+    executor = RecordingExecutor(char_delay=0.004)  # ~250 characters a second, like xdotool type
+    backend = ScriptedBackend([typing("lorem-ipsum," * 300)])
+    session = RunSession(RunRequest(task="type a long text", backend=backend,
+                                    screen=FakeScreen(), executor=executor, policy="never",
+                                    settle_timeout=0.0))
+    executor.stop = session.stop
+    keys = GlobalHotkeys(xvfb_display)
+    keys.register("ctrl+alt+Escape", lambda: session.stop.set("stop hotkey"))
+    keys.start()
+    result: list = []
+    worker = threading.Thread(target=lambda: result.append(session.run()))
+    try:
+        worker.start()
+        deadline = time.monotonic() + 10
+        while len(executor.events) < 50 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(executor.events) >= 50, "typing never started"
+        sent = time.monotonic()
+        _xdotool(xvfb_display, "key", "--clearmodifiers", "ctrl+alt+Escape")
+        worker.join(10)
+    finally:
+        keys.close()
+        session.stop.set()
+        worker.join(5)
+    assert result and result[0].status is RunStatus.STOPPED
+    pressed = keys.last_fired["ctrl+alt+Escape"]
+    last_input = executor.events[-1]
+    latency = last_input - pressed
+    print(f"\nstop latency: key event -> last input {latency * 1000:.1f} ms; "
+          f"xdotool start -> last input {(last_input - sent) * 1000:.1f} ms; "
+          f"{len(executor.events)} of {len('lorem ipsum ' * 400)} characters typed")
+    assert latency <= 0.3
+    assert len(executor.events) < len("lorem-ipsum," * 300)
