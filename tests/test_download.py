@@ -6,7 +6,11 @@ import hashlib
 import itertools
 import json
 import re
+import signal
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -38,6 +42,7 @@ class FakeHub(ThreadingHTTPServer):
         self.gets: list[tuple[str, str | None]] = []  # (path, Range header)
         self.served: dict[str, int] = {}  # body bytes sent per path
         self.corrupt: set[str] = set()
+        self.release = threading.Event()  # ends a "hang"
 
     @property
     def url(self) -> str:
@@ -114,12 +119,14 @@ class HubHandler(BaseHTTPRequestHandler):
         if not body:
             return
         chunk = data[start:]
-        if action == "drop":  # send half, then hang up as a flaky network would
+        if action in ("drop", "hang"):  # send half, then hang up (or stall) mid-file
             chunk = chunk[: len(chunk) // 2]
         self.wfile.write(chunk)
         self.wfile.flush()
         hub.served[name] = hub.served.get(name, 0) + len(chunk)
-        if action == "drop":
+        if action == "hang":
+            hub.release.wait(30)
+        if action in ("drop", "hang"):
             self.close_connection = True
 
     def send_json(self, status: int, data: Any, headers: dict[str, str] | None = None) -> None:
@@ -156,6 +163,7 @@ def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
     monkeypatch.setattr("huggingface_hub.constants.DOWNLOAD_CHUNK_SIZE", 16 * 1024)
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)  # a CI may set it
     yield server
+    server.release.set()
     server.shutdown()
     server.server_close()
 
@@ -260,3 +268,41 @@ def test_unreachable_hub_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> No
     with pytest.raises(ModelError, match=rf"cannot reach http://127\.0\.0\.1:{port}"):
         download_model(REPO, endpoint=f"http://127.0.0.1:{port}", confirm=lambda p: True,
                        progress=False)
+
+
+# The CLI in a child process, with small read chunks so a half-sent file reaches the disk.
+CHILD = """
+import argparse, sys
+import huggingface_hub.constants
+huggingface_hub.constants.DOWNLOAD_CHUNK_SIZE = 16 * 1024
+from models import cli
+parser = argparse.ArgumentParser()
+cli.register(parser.add_subparsers(dest="command"))
+sys.exit(cli.run(parser.parse_args(sys.argv[1:])))
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="sends SIGINT to a child process")
+def test_ctrl_c_then_rerun_resumes(hub: FakeHub) -> None:
+    size = len(hub.files[BIG])
+    hub.faults[BIG] = ["hang"]  # half the file, then the server stalls: the user hits Ctrl+C
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, "models", "download", REPO, "--subfolder", "cpu-int4",
+         "--name", "fara", "--yes"],
+        cwd=Path(__file__).resolve().parents[1], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
+    part = models_dir() / ".downloads" / "fara" / "model.onnx.data.part"
+    deadline = time.monotonic() + 30
+    while not (part.exists() and part.stat().st_size >= size // 2):
+        assert child.poll() is None and time.monotonic() < deadline, child.communicate()
+        time.sleep(0.05)
+    child.send_signal(signal.SIGINT)
+    out, err = child.communicate(timeout=30)
+    assert child.returncode == 130, (out, err)
+    assert "run the same command again to resume" in err
+    assert part.stat().st_size == size // 2 and "fara" not in Registry()
+
+    entry = download_model(REPO, subfolder="cpu-int4", name="fara", confirm=lambda p: True,
+                           progress=False)
+    assert entry is not None and (entry.folder / "model.onnx.data").read_bytes() == hub.files[BIG]
+    assert hub.gets[-1] == (BIG, f"bytes={size // 2}-")
