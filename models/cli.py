@@ -207,10 +207,13 @@ def _export(args: argparse.Namespace) -> int:
     # a registered (or registrable) model.
     staging = registry.root / f".export-{name}"
     shutil.rmtree(staging, ignore_errors=True)
-    staging.parent.mkdir(parents=True, exist_ok=True)
+    staging.mkdir(parents=True)
     try:
-        export_model(hf_dir, staging, precision=args.precision, provider=args.provider,
-                     progress=True)
+        try:
+            export_model(hf_dir, staging, precision=args.precision, provider=args.provider,
+                         progress=True)
+        except (ValueError, RuntimeError, OSError) as exc:  # the exporter's message is for users
+            raise ModelError(f"export of {hf_dir} failed: {exc}") from exc
         if load_manifest(staging) is None:
             write_manifest(staging, progress=True, source=f"export:{hf_dir.resolve()}",
                            precision=args.precision, provider=args.provider)

@@ -279,3 +279,19 @@ def test_external_data_scan_on_a_real_onnx_file(tmp_path: Path) -> None:
     errors = validate_model_folder(folder).errors
     assert errors == ["decoder/model.onnx needs its external data file "
                       "'decoder/model.onnx.data' which is missing"]
+
+
+def test_cli_export_failure_is_clean(tmp_path: Path, monkeypatch, capsys) -> None:
+    import sys
+    import types
+
+    def failing_export(hf_dir, out_dir, **kwargs):
+        (Path(out_dir) / "half-written.onnx").write_bytes(b"x")
+        raise ValueError("config.json model_type is 'llama', not a Qwen2.5-VL checkpoint")
+
+    monkeypatch.setitem(sys.modules, "models.export",
+                        types.SimpleNamespace(export_model=failing_export))
+    (tmp_path / "hf").mkdir()
+    assert run_cli("export", str(tmp_path / "hf"), "--name", "x") == 2
+    assert "export of" in capsys.readouterr().err and "x" not in Registry()
+    assert not any(models_dir().glob(".export-*")) and not (models_dir() / "x").exists()
