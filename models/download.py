@@ -95,9 +95,16 @@ def download_model(repo_id: str, *, confirm: Callable[[DownloadPlan], bool],
                          f" needed, {human_size(free)} free at {registry.root}")
     if not confirm(plan):
         return None
-    with _hub_errors(plan.endpoint, repo_id):
+    lock = plan.staging.with_name(plan.name + ".lock")
+    with _exclusive(lock), _hub_errors(plan.endpoint, repo_id):
         hashes = _fetch_all(plan, token=token, progress=progress, on_progress=on_progress)
-    return _finish(plan, hashes, registry, progress=progress)
+        entry = _finish(plan, hashes, registry, progress=progress)
+    try:
+        lock.unlink()
+        lock.parent.rmdir()  # only succeeds when no other download is in progress
+    except OSError:
+        pass
+    return entry
 
 
 def plan_download(repo_id: str, *, revision: str | None = None, subfolder: str | None = None,
@@ -358,6 +365,29 @@ def _default_endpoint() -> str:
     from huggingface_hub import constants
 
     return constants.ENDPOINT
+
+
+@contextmanager
+def _exclusive(lock_path: Path) -> Iterator[None]:
+    """One download per model name at a time (e.g. the app and the CLI started together).
+
+    An OS file lock, so a crashed process never leaves a stale lock behind.
+    """
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+b") as f:
+        try:
+            if os.name == "nt":
+                import msvcrt
+
+                msvcrt.locking(f.fileno(), msvcrt.LK_NBLCK, 1)
+            else:
+                import fcntl
+
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            raise ModelError(f"another download of {lock_path.stem!r} is running; wait for it "
+                             "or stop it first") from exc
+        yield
 
 
 @contextmanager

@@ -228,7 +228,7 @@ def test_interrupted_download_resumes_then_registers(hub: FakeHub, capsys) -> No
     folder = models_dir() / "fara"
     assert entry.folder == folder.resolve() and (folder / "model.onnx.data").read_bytes() == \
         hub.files[BIG]
-    assert not (models_dir() / ".downloads" / "fara").exists()
+    assert not (models_dir() / ".downloads").exists()  # no leftovers at all
     assert not list(folder.rglob("*.part")) and not (folder / ".deskhand-download.json").exists()
     assert entry.manifest is not None and len(entry.manifest["files"]) == 9
     capsys.readouterr()
@@ -306,3 +306,18 @@ def test_ctrl_c_then_rerun_resumes(hub: FakeHub) -> None:
                            progress=False)
     assert entry is not None and (entry.folder / "model.onnx.data").read_bytes() == hub.files[BIG]
     assert hub.gets[-1] == (BIG, f"bytes={size // 2}-")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="uses fcntl to hold the lock")
+def test_one_download_per_name_at_a_time(hub: FakeHub) -> None:
+    import fcntl
+
+    lock = models_dir() / ".downloads" / "fara.lock"
+    lock.parent.mkdir(parents=True)
+    with open(lock, "a+b") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)  # as if another process were downloading
+        with pytest.raises(ModelError, match="another download of 'fara' is running"):
+            download_model(REPO, subfolder="cpu-int4", name="fara", confirm=lambda p: True,
+                           progress=False)
+    assert download_model(REPO, subfolder="cpu-int4", name="fara", confirm=lambda p: True,
+                          progress=False) is not None
