@@ -6,9 +6,9 @@ into `models_dir()/.downloads/<name>/`, each as `<file>.part` until complete and
 against the Hub's checksum; the folder is moved to `models_dir()/<name>/` and registered only
 once everything is there and validates.
 
-Why not `snapshot_download`/`hf_hub_download`: since huggingface_hub 1.x they write each file to
-a per-process temporary name and delete it on failure, so a download of a 4.5 GB file stopped
-at 90 % (Ctrl+C, laptop asleep) starts again from zero. Here the `.part` file survives and the
+Why not `snapshot_download`/`hf_hub_download`: in current huggingface_hub (checked in 2.4) they
+write each file to a per-process temporary name and delete it on failure, so a download of a
+4.5 GB file stopped at 90 % (Ctrl+C, laptop asleep) starts again from zero. Here the `.part` file survives and the
 next run continues with an HTTP Range request (huggingface_hub's `http_get(resume_size=...)`,
 which also retries dropped connections within one run).
 """
