@@ -259,6 +259,12 @@ def test_timeout(server: FakeServer) -> None:
         OpenAICompatBackend(server.url, "m", timeout=0.3).generate(messages(), [IMAGE])
 
 
+def test_timeout_mid_answer(server: FakeServer) -> None:
+    server.script = stream(["<tool_call>", "\n{}"], between=lambda i: time.sleep(1.0))
+    with pytest.raises(BackendError, match=r"stopped sending for 0\.3 s in the middle"):
+        OpenAICompatBackend(server.url, "m", timeout=0.3).generate(messages(), [IMAGE])
+
+
 def test_api_key_sent(server: FakeServer) -> None:
     OpenAICompatBackend(server.url, "m", api_key="sekret").generate(messages(), [IMAGE])
     assert server.requests[-1][2].get("Authorization") == "Bearer sekret"
