@@ -24,28 +24,35 @@ PAGE = ("data:text/html,<body style='margin:0;height:3000px'><div id=box style='
 def test_chromium_flags_keep_it_quiet(tmp_path: Path) -> None:
     args = chromium_args(tmp_path, "about:blank", BrowserOptions())
     for flag in ("--no-first-run", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--disable-quic", "--kiosk", "--password-store=basic",
+                 "--disable-sync", "--disable-quic", "--password-store=basic", "--test-type",
                  "--no-default-browser-check", "--remote-debugging-address=127.0.0.1",
                  f"--user-data-dir={tmp_path}"):
         assert flag in args
     assert any(a.startswith("--disable-features=Translate") for a in args)
-    assert any(a.startswith("--host-resolver-rules=") for a in args)
+    assert "--proxy-server=http://127.0.0.1:9" in args  # nothing but loopback gets out
     online = chromium_args(tmp_path, "about:blank", BrowserOptions(offline=False))
-    assert not any(a.startswith("--host-resolver-rules=") for a in online)
+    assert not any(a.startswith("--proxy-server") for a in online)
+    assert "--kiosk" not in args
+    assert "--kiosk" in chromium_args(tmp_path, "about:blank", BrowserOptions(mode="kiosk"))
 
 
 @pytest.mark.xvfb
-def test_viewport_maps_css_pixels_to_screen_pixels(xvfb_display: str) -> None:
-    """Kiosk mode puts the viewport at the screen's top-left: verify with real pixels."""
-    with Browser(xvfb_display) as browser:
+@pytest.mark.parametrize("mode", ["window", "kiosk"])
+def test_viewport_maps_css_pixels_to_screen_pixels(xvfb_display: str, mode: str) -> None:
+    """Where the page says an element is agrees with the pixels the agent sees, in both modes."""
+    with Browser(xvfb_display, BrowserOptions(mode=mode)) as browser:
         cdp = Cdp(browser.start(PAGE)).connect()
         try:
             assert cdp.ready()
-            assert cdp.wait_full_screen(1440, 900)
+            assert cdp.wait_full_screen(1440, 900, window=mode == "window")
             view = cdp.viewport()
             rect = cdp.rect("#box")
             assert rect is not None and (rect.width, rect.height) == (50, 30)
             assert cdp.rect("#hidden") is None and cdp.rect("#missing") is None
+            if mode == "kiosk":  # the viewport starts at the screen's top-left
+                assert (view.chrome_top, view.screen_x, view.screen_y) == (0, 0, 0)
+            else:  # tab strip and address bar above the page
+                assert 50 < view.chrome_top < 200
             far = cdp.rect("#far")
             assert far is not None and far.y > view.height  # below the fold
             # The page's own view of where the box is, on screen...

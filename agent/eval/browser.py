@@ -98,10 +98,17 @@ class XvfbDisplay:
         self.stop()
 
 
+MODES = ("window", "kiosk")
+
+
 @dataclass(frozen=True)
 class BrowserOptions:
     size: Size = DEFAULT_SCREEN
     offline: bool = True  # loopback sites only: also keep the browser off every outside host
+    # "window": a browser window filling the screen with its tab strip and address bar, as on a
+    # desktop; visit_url / web_search work through Ctrl+L. "kiosk": the page fills the whole
+    # screen as in Fara's training, but there is no address bar for visit_url to type into.
+    mode: str = "window"
     start_timeout: float = 30.0
 
 
@@ -123,13 +130,19 @@ def chromium_args(profile: Path, url: str, options: BrowserOptions) -> list[str]
         "--disable-gpu", "--disable-dev-shm-usage",
         "--disable-session-crashed-bubble", "--hide-crash-restore-bubble",
         "--force-device-scale-factor=1",
-        "--kiosk", "--window-position=0,0", f"--window-size={w},{h}",
+        "--test-type",  # no "unsupported command-line flag" bar over the page (e.g. --no-sandbox)
+        "--window-position=0,0", f"--window-size={w},{h}",
     ]
+    if options.mode == "kiosk":
+        args.append("--kiosk")
+    elif options.mode != "window":
+        raise ValueError(f"unknown browser mode {options.mode!r} (use {' or '.join(MODES)})")
     if os.geteuid() == 0:
         args.append("--no-sandbox")  # Chromium refuses to run as root with its sandbox
     if options.offline:
-        # Anything not on loopback fails fast instead of waiting on DNS of a closed network.
-        args.append("--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1")
+        # Every non-loopback request goes to a proxy that is not there and fails at once;
+        # loopback (the sites) bypasses proxies. No DNS lookups leave the browser either.
+        args.append("--proxy-server=http://127.0.0.1:9")
     args.append(url)
     return args
 

@@ -160,14 +160,21 @@ class Cdp:
             time.sleep(0.05)
         return False
 
-    def wait_full_screen(self, screen_w: int, screen_h: int, timeout: float = 10.0) -> bool:
-        """Wait until the viewport fills the screen (kiosk mode settles a moment after start)."""
+    def wait_full_screen(self, screen_w: int, screen_h: int, timeout: float = 10.0, *,
+                         window: bool = False) -> bool:
+        """Wait until the viewport (or with `window`, the window) fills the screen.
+
+        The window reaches its final size a moment after start; until then the viewport's
+        offset on the screen is not yet the one the agent will see.
+        """
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
                 v = self.viewport()
-                if v.width * v.device_pixel_ratio >= screen_w - 2 and \
-                        v.height * v.device_pixel_ratio >= screen_h - 2:
+                w = (v.width + 2 * v.chrome_left) if window else v.width
+                h = (v.height + v.chrome_top) if window else v.height
+                if w * v.device_pixel_ratio >= screen_w - 2 and \
+                        h * v.device_pixel_ratio >= screen_h - 2:
                     return True
             except CdpError:
                 pass

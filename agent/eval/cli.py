@@ -1,0 +1,122 @@
+"""`deskhand eval run` and `deskhand eval report`: the offline evaluation harness's commands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from agent.paths import asset
+
+DEFAULT_TASKS = asset("tasks", "offline-webvoyager.jsonl")
+
+
+def register(subparsers: Any) -> None:
+    """Add the `eval` command and its actions to the main parser."""
+    ev = subparsers.add_parser(
+        "eval", help="offline evaluation harness",
+        description="Run WebVoyager-style tasks in a real browser on a private virtual display: "
+        "the agent sees X pixels and acts with X input; judges read the outcome.")
+    sub = ev.add_subparsers(dest="eval_command", metavar="ACTION", required=True)
+    run = sub.add_parser("run", help="run (or resume) an evaluation",
+                         description="Results are filed by a hash of the configuration; "
+                         "re-running the same command resumes after the finished tasks.")
+    run.add_argument("--tasks", type=Path, default=DEFAULT_TASKS,
+                     help="task file: our JSONL, the original WebVoyager JSONL, or miniwob "
+                     f"(default {DEFAULT_TASKS.name})")
+    run.add_argument("--model", required=True, metavar="NAME|DIR|scripted:solver|scripted:wrong",
+                     help="a registered model, a model folder, server:URL for a loopback "
+                     "OpenAI-compatible server, or a scripted solver (self-test)")
+    run.add_argument("--repeat", type=int, default=1, metavar="K",
+                     help="runs per task, for pass@k and pass^k (default 1)")
+    run.add_argument("--workers", type=int, default=1, metavar="N",
+                     help="tasks in parallel, each on its own display (default 1)")
+    run.add_argument("--max-steps", type=int, metavar="N",
+                     help="step cap per task (default: each task's own, else 30)")
+    run.add_argument("--out", type=Path, metavar="RUN_DIR",
+                     help="run folder (default: the data dir's eval/<config hash>)")
+    run.add_argument("--sites-only", metavar="SITE,...", default="",
+                     help="only tasks of these sites (comma-separated)")
+    run.add_argument("--limit", type=int, metavar="N", help="only the first N tasks")
+    run.add_argument("--provider", choices=["auto", "cpu", "cuda", "dml"], default="auto",
+                     help="ONNX Runtime execution provider for the model")
+    run.add_argument("--browser-mode", choices=["window", "kiosk"], default="window",
+                     help="window: a browser window filling the screen, with its address bar "
+                     "(default); kiosk: the page fills the screen as in Fara's training, but "
+                     "visit_url has no address bar to type into")
+    run.add_argument("--solutions", type=Path, metavar="FILE",
+                     help="scripted solvers' plans (default: <tasks>.solutions.jsonl)")
+    run.add_argument("--judge-url", metavar="URL",
+                     help="also ask a model judge on this loopback OpenAI-compatible endpoint")
+    run.add_argument("--judge-model", metavar="NAME", help="model name for the judge endpoint")
+    run.add_argument("--no-report", action="store_true", help="skip writing the report at the end")
+    report = sub.add_parser("report", help="write summary.json and report.html for a run folder")
+    report.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    report.add_argument("--max-thumbs", type=int, default=12,
+                        help="screenshots shown per task (the last ones; default 12)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Dispatch `deskhand eval ACTION`; returns the exit code."""
+    if args.eval_command == "report":
+        return _report(args)
+    return _run(args)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from agent.eval.report import write_report
+
+    if not (args.run_dir / "manifest.json").exists():
+        print(f"deskhand: {args.run_dir} is not an evaluation run folder", file=sys.stderr)
+        return 2
+    summary_path, report_path = write_report(args.run_dir, max_thumbs=args.max_thumbs)
+    print(f"wrote {summary_path}\nwrote {report_path}")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from agent.eval.browser import EnvironmentFailure
+    from agent.eval.results import ManifestMismatch
+    from agent.eval.runner import EvalSettings, run_eval
+    from agent.eval.solver import PlanError
+
+    if not args.tasks.exists():
+        print(f"deskhand: no task file {args.tasks}", file=sys.stderr)
+        return 2
+    settings = EvalSettings(
+        tasks=args.tasks, model=args.model, repeat=max(1, args.repeat), max_steps=args.max_steps,
+        provider=args.provider, browser_mode=args.browser_mode, solutions=args.solutions,
+        judge_url=args.judge_url, judge_model=args.judge_model, workers=max(1, args.workers),
+        sites_only=tuple(s for s in args.sites_only.split(",") if s.strip()), limit=args.limit,
+        out=args.out)
+
+    def progress(record: dict[str, Any]) -> None:
+        mark = "PASS" if record["passed"] else f"FAIL ({record['failure']})"
+        print(f"{mark:24} {record['task_id']}#{record['repeat']}  {record['steps']} steps  "
+              f"{record['wall_s']:.1f} s", flush=True)
+
+    try:
+        summary = run_eval(settings, progress=progress)
+    except ManifestMismatch as exc:
+        print(f"deskhand: {exc}", file=sys.stderr)
+        return 2
+    except PlanError as exc:
+        print(f"deskhand: {exc}", file=sys.stderr)
+        return 2
+    except EnvironmentFailure as exc:
+        print(f"deskhand: the evaluation environment failed: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\ninterrupted; finished tasks are kept and the same command resumes",
+              file=sys.stderr)
+        return 130
+    total = summary.skipped + summary.ran
+    print(f"{summary.run_dir}: ran {summary.ran}, skipped {summary.skipped} already finished; "
+          f"{summary.passed}/{summary.ran} passed this session ({total} results in all)")
+    if not args.no_report:
+        from agent.eval.report import write_report
+
+        _, report_path = write_report(summary.run_dir)
+        print(f"report: {report_path}")
+    return 0

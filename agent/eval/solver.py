@@ -1,0 +1,247 @@
+"""Scripted solvers: a backend for the agent loop that plays a task's plan as Fara tool calls.
+
+The solver proves a task is solvable through the agent's own path: it only *finds* elements
+over DevTools (their boxes), converts their centres to MODEL coordinates of the current
+screenshot and emits Fara text that the loop parses and the real executor performs as X input.
+It never clicks, types or navigates through DevTools. The wrong solver plays the task's wrong
+plan (or the right plan with the wrong answer) to prove that every judge can fail.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Generator, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin
+
+from PIL import Image
+
+from agent.actions import (
+    Action,
+    HistoryBack,
+    KeyPress,
+    LeftClick,
+    Scroll,
+    Terminate,
+    TypeText,
+    VisitUrl,
+    Wait,
+    format_call,
+)
+from agent.eval.cdp import Cdp, CdpError, Rect, Viewport
+from agent.geometry import Monitor, Point, ScreenMapping, Size, Space
+from agent.inference.base import Message, ScriptedBackend
+
+MAX_SCROLLS = 25  # scroll actions spent bringing one element into view
+FIND_TIMEOUT = 8.0  # seconds to wait for an element to appear (pages still loading)
+OPS = ("click", "type", "select", "scroll_to", "key", "visit", "back", "wait", "answer")
+
+
+class PlanError(ValueError):
+    """A plan step the solver cannot play (unknown op, missing field)."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A task's scripted solution and its deliberately wrong variant."""
+
+    task_id: str
+    steps: tuple[dict[str, Any], ...]
+    wrong_answer: str | None = None
+    wrong_steps: tuple[dict[str, Any], ...] | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Plan:
+        steps = tuple(data.get("steps") or ())
+        for step in steps:
+            if step.get("op") not in OPS:
+                raise PlanError(f"{data.get('id')}: unknown op {step.get('op')!r}")
+        wrong = data.get("wrong_steps")
+        return cls(str(data["id"]), steps, data.get("wrong_answer"),
+                   tuple(wrong) if wrong is not None else None)
+
+    def wrong(self) -> tuple[dict[str, Any], ...]:
+        """The steps of the wrong solver: the wrong plan, else the plan with the wrong answer."""
+        if self.wrong_steps is not None:
+            return self.wrong_steps
+        answer = self.wrong_answer if self.wrong_answer is not None else "I do not know."
+        body = [s for s in self.steps if s["op"] != "answer"]
+        return (*body, {"op": "answer", "text": answer, "status": "success"})
+
+
+class PlanSolver:
+    """Chooses each next action of a plan, aimed at live element boxes; see `backend()`."""
+
+    def __init__(self, steps: Iterable[dict[str, Any]], *, cdp: Cdp, screen: Size,
+                 base_url: str, name: str = "scripted:solver") -> None:
+        self.name = name
+        self._steps = list(steps)
+        self._cdp = cdp
+        self._screen = screen
+        self._base_url = base_url
+        self._model = screen
+        self._actions = self._play()
+
+    def backend(self) -> ScriptedBackend:
+        """A `ScriptedBackend` whose every reply is computed by `reply` from the model's input."""
+        backend = ScriptedBackend([self.reply], repeat_last=True)
+        backend.name = self.name
+        return backend
+
+    def reply(self, messages: Sequence[Message], images: Sequence[Image.Image]) -> str:
+        """The next action as Fara text: thoughts, then one tool call."""
+        if images:
+            self._model = Size(*images[-1].size)  # this turn's model image: coordinates refer to it
+        try:
+            thoughts, action = next(self._actions)
+        except StopIteration:
+            thoughts, action = "The plan is complete.", Terminate("success")
+        except (CdpError, _Stuck) as exc:
+            self._actions = iter(())
+            thoughts, action = f"Scripted solver stuck: {exc}", Terminate("failure")
+        return format_call(thoughts, action)
+
+    # -- playing the plan -------------------------------------------------------------
+
+    def _play(self) -> Generator[tuple[str, Action], None, None]:
+        for step in self._steps:
+            op = step["op"]
+            if op == "click":
+                point = yield from self._reach(step["selector"])
+                yield f"Click {step['selector']}.", LeftClick(point)
+            elif op == "type":
+                point = yield from self._reach(step["selector"])
+                yield (f"Type into {step['selector']}.",
+                       TypeText(str(step["text"]), point, bool(step.get("enter", False)),
+                                bool(step.get("clear", False))))
+            elif op == "select":
+                yield from self._select(step["selector"], str(step["option"]))
+            elif op == "scroll_to":
+                yield from self._reach(step["selector"])
+            elif op == "key":
+                yield f"Press {'+'.join(step['keys'])}.", KeyPress(tuple(step["keys"]))
+            elif op == "visit":
+                url = urljoin(self._current_url(), str(step["url"]))
+                yield f"Open {url}.", VisitUrl(url)
+                self._cdp.ready()
+            elif op == "back":
+                yield "Go back.", HistoryBack()
+                self._cdp.ready()
+            elif op == "wait":
+                yield "Wait.", Wait(float(step.get("seconds", 1)))
+            elif op == "answer":
+                yield str(step.get("text", "")), Terminate(step.get("status", "success"))
+                return
+
+    def _current_url(self) -> str:
+        try:
+            return self._cdp.url() or self._base_url
+        except Exception:
+            return self._base_url
+
+    def _select(self, selector: str, option: str) -> Generator[tuple[str, Action], None, None]:
+        """Open a native <select> with a click and pick the option with the keyboard."""
+        target = self._option_index(selector, option)
+        for attempt in range(2):
+            point = yield from self._reach(selector)
+            yield f"Open the {selector} list.", LeftClick(point)
+            if attempt == 0:
+                # Type-ahead on the open pop-up, then Enter: how a person picks from a long list.
+                yield f"Choose {option!r}.", TypeText(option, None, True, False)
+            else:
+                current = int(self._cdp.evaluate(_js_select(selector, "el.selectedIndex")))
+                delta = target - current
+                for _ in range(abs(delta)):
+                    yield "Move through the list.", KeyPress(("Down",) if delta > 0 else ("Up",))
+                yield f"Choose {option!r}.", KeyPress(("Enter",))
+            now = self._cdp.evaluate(_js_select(selector, "el ? el.selectedIndex : null"))
+            if now is None or now == target:
+                return  # chosen (or the choice navigated away, as sort menus do)
+        raise _Stuck(f"could not choose {option!r} in {selector}")
+
+    def _option_index(self, selector: str, option: str) -> int:
+        self._wait_for(selector)
+        index = self._cdp.evaluate(_js_select(
+            selector, "[...el.options].findIndex(o => o.text.trim() === "
+            f"{_js_str(option.strip())} || o.value === {_js_str(option)})"))
+        if not isinstance(index, int) or index < 0:
+            raise _Stuck(f"{selector} has no option {option!r}")
+        return index
+
+    def _wait_for(self, selector: str) -> Rect | None:
+        deadline = time.monotonic() + FIND_TIMEOUT
+        while True:
+            self._cdp.ready(timeout=max(0.1, deadline - time.monotonic()))
+            try:
+                rect = self._cdp.rect(selector)
+            except CdpError:
+                rect = None  # the page navigated between calls
+            if rect is not None or time.monotonic() > deadline:
+                return rect
+            time.sleep(0.1)
+
+    def _reach(self, selector: str) -> Generator[tuple[str, Action], None, tuple[int, int]]:
+        """Scroll (with Fara scroll actions) until the element's centre is on screen; its point."""
+        last: Rect | None = None
+        for _ in range(MAX_SCROLLS + 1):
+            rect = self._wait_for(selector)
+            if rect is None:
+                raise _Stuck(f"no visible element matches {selector}")
+            view = self._cdp.viewport()
+            cx, cy = rect.centre
+            if 0 <= cx < view.width and 0 <= cy < view.height:
+                return self._to_model(view, cx, cy)
+            if last is not None and last == rect:
+                raise _Stuck(f"scrolling does not move {selector} into view")
+            last = rect
+            down = cy >= view.height
+            hover = self._to_model(view, min(max(cx, 1.0), view.width - 2), view.height / 2)
+            yield (f"Scroll {'down' if down else 'up'} towards {selector}.",
+                   Scroll(-view.height if down else view.height, hover))
+        raise _Stuck(f"{selector} is still off screen after {MAX_SCROLLS} scrolls")
+
+    def _to_model(self, view: Viewport, x: float, y: float) -> tuple[int, int]:
+        """A viewport CSS point → MODEL coordinates of this turn's screenshot."""
+        sx, sy = view.to_screen(x, y)
+        mapping = ScreenMapping(Monitor(1, 0, 0, self._screen.width, self._screen.height),
+                                self._screen, self._model)
+        p = mapping.convert(Point(sx, sy, Space.SCREENSHOT), Space.MODEL)
+        mx, my = p.rounded()
+        return (min(max(mx, 0), self._model.width - 1), min(max(my, 0), self._model.height - 1))
+
+
+class _Stuck(RuntimeError):
+    pass
+
+
+def _js_str(text: str) -> str:
+    return json.dumps(text)
+
+
+def _js_select(selector: str, expression: str) -> str:
+    return f"(() => {{ const el = document.querySelector({_js_str(selector)}); return {expression}; }})()"
+
+
+def load_plans(path: str | Path) -> dict[str, Plan]:
+    """Plans by task id from a solutions JSONL file."""
+    plans: dict[str, Plan] = {}
+    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                plan = Plan.from_dict(json.loads(line))
+            except (ValueError, KeyError) as exc:
+                raise PlanError(f"{path}:{n}: {exc}") from exc
+            plans[plan.task_id] = plan
+    return plans
+
+
+def solver_backend(kind: str, plan: Plan, *, cdp: Cdp, screen: Size, base_url: str) -> ScriptedBackend:
+    """`solver` plays the plan, `wrong` the wrong plan; both through the agent's input path."""
+    if kind not in ("solver", "wrong"):
+        raise PlanError(f"unknown scripted solver {kind!r} (use scripted:solver or scripted:wrong)")
+    steps = plan.steps if kind == "solver" else plan.wrong()
+    return PlanSolver(steps, cdp=cdp, screen=screen, base_url=base_url,
+                      name=f"scripted:{kind}").backend()
