@@ -36,6 +36,7 @@ class RunController(QObject):
     stats = Signal(int, int, float)    # step number, max steps, tokens per second
     run_finished = Signal(object)      # RunResult
     failed = Signal(str)               # a run could not start; the message is for users
+    model_problem = Signal(str)        # ... because the model is missing or unusable
 
     def __init__(self, settings: Settings, services: Services | None = None,
                  parent: QObject | None = None) -> None:
@@ -80,6 +81,11 @@ class RunController(QObject):
         stop = StopFlag()
         try:
             backend = self.services.backend(s)
+        except SetupError as exc:
+            self._fail(str(exc))
+            self.model_problem.emit(str(exc))
+            return False
+        try:
             executor = self.services.executor(s, stop)
             screen = self.services.screen()
         except SetupError as exc:

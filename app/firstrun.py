@@ -1,0 +1,296 @@
+"""Setting up a model: import a folder, export from a checkpoint, or download (with consent).
+
+Each job runs off the GUI thread with progress and Cancel; its outcome is a registered model name.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, QProcess, Signal
+from PySide6.QtWidgets import (
+    QDialog,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.icons import icon
+
+DEFAULT_REPO = "onnx-community/Fara-7B-Onnx"
+
+
+class Cancelled(Exception):
+    """The user pressed Cancel."""
+
+
+def human_size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if n < 1024 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TB"
+
+
+class Job(QObject):
+    """Runs `fn(progress, cancelled)` on a thread; `progress(done, total, text)` may be called often."""
+
+    progress = Signal(int, int, str)
+    done = Signal(object)
+    failed = Signal(str)
+
+    def __init__(self, fn: Callable[..., Any], parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._fn = fn
+        self.cancel_event = threading.Event()
+
+    def start(self) -> None:
+        threading.Thread(target=self._run, name="model-setup", daemon=True).start()
+
+    def cancel(self) -> None:
+        self.cancel_event.set()
+
+    def _report(self, done: int, total: int, text: str = "") -> None:
+        if self.cancel_event.is_set():
+            raise Cancelled()
+        self.progress.emit(int(done), int(total), text)
+
+    def _run(self) -> None:
+        try:
+            result = self._fn(self._report, self.cancel_event)
+        except Cancelled:
+            self.failed.emit("cancelled")
+        except Exception as exc:  # every failure here is shown to the user, and the app goes on
+            self.failed.emit(str(exc) or type(exc).__name__)
+        else:
+            self.done.emit(result)
+
+
+def _import(folder: str) -> Callable[..., Any]:
+    def work(report, _cancelled) -> str:
+        from models.registry import Registry, import_model, name_from
+
+        report(0, 0, "checking the folder…")
+        registry = Registry()
+        name = name_from(folder.rstrip("/\\").split("/")[-1])
+        base, n = name, 2
+        while name in registry:
+            name, n = f"{base}-{n}", n + 1
+        return import_model(folder, name=name, registry=registry).name
+
+    return work
+
+
+class ModelSetupDialog(QDialog):
+    """Explains what is needed and offers Import folder / Export from a checkpoint / Download."""
+
+    model_ready = Signal(str)  # the registered model's name
+
+    def __init__(self, parent: QWidget | None = None, *, reason: str = "",
+                 choose_folder: Callable[[str], str] | None = None,
+                 ask: Callable[[str, str], bool] | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(self.tr("Set up a model"))
+        self.setWindowIcon(icon("deskhand"))
+        self._choose_folder = choose_folder or self._folder_dialog
+        self._ask = ask or self._question
+        self.job: Job | None = None
+        self.process: QProcess | None = None
+        self.model_name: str | None = None
+        intro = QLabel(self.tr(
+            "<h3>Deskhand needs a vision model on this computer</h3>"
+            "<p>The agent runs a Fara-7B class model (an int4 ONNX build, about 5 GB on disk, "
+            "8 GB of free memory recommended) entirely on this machine: no screenshot leaves it.</p>"
+            "<p>Choose one way to get it:</p><ul>"
+            "<li><b>Import folder</b>: a model folder you already have (genai_config.json, "
+            "ONNX files, tokenizer).</li>"
+            "<li><b>Export from a checkpoint</b>: convert a Hugging Face Fara-7B / Qwen2.5-VL "
+            "checkpoint (takes a while and needs about 30 GB of memory).</li>"
+            "<li><b>Download</b>: fetch a published ONNX build; the size is shown before "
+            "anything is downloaded.</li></ul>"))
+        intro.setWordWrap(True)
+        self.reason = QLabel(reason)
+        self.reason.setWordWrap(True)
+        self.reason.setStyleSheet("color: #D64545;")
+        self.reason.setVisible(bool(reason))
+        self.import_button = QPushButton(icon("model"), self.tr("Import folder…"))
+        self.export_button = QPushButton(icon("export"), self.tr("Export from a checkpoint…"))
+        self.download_button = QPushButton(icon("export"), self.tr("Download…"))
+        self.repo = QLineEdit(DEFAULT_REPO)
+        self.repo.setToolTip(self.tr("The Hugging Face repository to download from"))
+        row = QHBoxLayout()
+        for b in (self.import_button, self.export_button, self.download_button):
+            row.addWidget(b)
+        self.bar = QProgressBar()
+        self.bar.setVisible(False)
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        self.cancel_button = QPushButton(self.tr("Cancel"))
+        self.cancel_button.setVisible(False)
+        self.close_button = QPushButton(self.tr("Close"))
+        self.close_button.clicked.connect(self.reject)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.bar, 1)
+        bottom.addWidget(self.cancel_button)
+        bottom.addWidget(self.close_button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(intro)
+        layout.addWidget(self.reason)
+        layout.addLayout(row)
+        repo_row = QHBoxLayout()
+        repo_row.addWidget(QLabel(self.tr("Download from")))
+        repo_row.addWidget(self.repo, 1)
+        layout.addLayout(repo_row)
+        layout.addWidget(self.status)
+        layout.addLayout(bottom)
+        self.import_button.clicked.connect(self.import_folder)
+        self.export_button.clicked.connect(self.export_checkpoint)
+        self.download_button.clicked.connect(self.download)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.resize(620, 420)
+
+    # --- helpers -----------------------------------------------------------------------------
+    def _folder_dialog(self, title: str) -> str:
+        return QFileDialog.getExistingDirectory(self, title)
+
+    def _question(self, title: str, text: str) -> bool:
+        answer = QMessageBox.question(self, title, text, QMessageBox.StandardButton.Yes
+                                      | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def _busy(self, busy: bool, text: str = "") -> None:
+        for b in (self.import_button, self.export_button, self.download_button):
+            b.setEnabled(not busy)
+        self.bar.setVisible(busy)
+        self.cancel_button.setVisible(busy)
+        if busy:
+            self.bar.setRange(0, 0)
+        self.status.setText(text)
+
+    def _run_job(self, fn: Callable[..., Any], text: str, on_done: Callable[[Any], None]) -> Job:
+        job = Job(fn, self)
+        job.progress.connect(self._on_progress)
+        job.done.connect(on_done)
+        job.failed.connect(self._on_failed)
+        self.job = job
+        self._busy(True, text)
+        job.start()
+        return job
+
+    def _on_progress(self, done: int, total: int, text: str) -> None:
+        if total > 0:
+            self.bar.setRange(0, 1000)
+            self.bar.setValue(int(1000 * done / total))
+            self.status.setText(text or self.tr("{0} of {1}").format(human_size(done),
+                                                                       human_size(total)))
+        elif text:
+            self.status.setText(text)
+
+    def _on_failed(self, message: str) -> None:
+        self.job = None
+        self._busy(False)
+        self.status.setText(self.tr("Cancelled.") if message == "cancelled"
+                            else self.tr("That did not work: {0}").format(message))
+
+    def _on_ready(self, name: object) -> None:
+        self.job = None
+        self._busy(False, self.tr("Model {0} is ready.").format(name))
+        if isinstance(name, str) and name:
+            self.model_name = name
+            self.model_ready.emit(name)
+            self.accept()
+
+    def cancel(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+            self.status.setText(self.tr("Cancelling…"))
+        if self.process is not None:
+            self.process.kill()
+
+    # --- the three ways ----------------------------------------------------------------------
+    def import_folder(self) -> None:
+        folder = self._choose_folder(self.tr("Choose a model folder"))
+        if folder:
+            self._run_job(_import(folder), self.tr("Checking {0}…").format(folder), self._on_ready)
+
+    def download(self) -> None:
+        repo = self.repo.text().strip()
+        if not repo:
+            return
+
+        def plan(report, _cancelled):
+            from models.download import plan_download
+
+            report(0, 0, self.tr("Asking {0} what it holds…").format(repo))
+            return plan_download(repo)
+
+        self._run_job(plan, self.tr("Looking up {0}…").format(repo), self._planned)
+
+    def _planned(self, plan: Any) -> None:
+        self.job = None
+        self._busy(False)
+        size = human_size(plan.total_bytes - plan.already)
+        if not self._ask(self.tr("Download the model?"),
+                         self.tr("Download {0} from {1}?\n\n{2}").format(size, plan.repo_id,
+                                                                        plan.describe())):
+            self.status.setText(self.tr("Nothing was downloaded."))
+            return
+
+        def fetch(report, _cancelled):
+            from models.download import download_model
+
+            entry = download_model(plan.repo_id, revision=plan.commit, subfolder=plan.subfolder or None,
+                                   name=plan.name, confirm=lambda _p: True, progress=False,
+                                   on_progress=lambda d, t: report(d, t, ""))
+            return entry.name if entry is not None else ""
+
+        self._run_job(fetch, self.tr("Downloading {0}…").format(size), self._on_ready)
+
+    def export_checkpoint(self) -> None:
+        folder = self._choose_folder(self.tr("Choose a Hugging Face checkpoint folder"))
+        if not folder:
+            return
+        from models.registry import Registry, name_from
+
+        name = name_from(folder.rstrip("/\\").split("/")[-1] + "-int4")
+        registry = Registry()
+        if name in registry:
+            self.status.setText(self.tr("A model named {0} is already registered.").format(name))
+            return
+        # A separate process: an export cannot be interrupted from inside, a process can.
+        proc = QProcess(self)
+        proc.setProcessChannelMode(QProcess.ProcessChannelMode.MergedChannels)
+        proc.readyReadStandardOutput.connect(
+            lambda: self._export_output(bytes(proc.readAllStandardOutput()).decode(errors="replace")))
+        proc.finished.connect(lambda code, _status: self._export_finished(code, name, registry))
+        self.process = proc
+        self._busy(True, self.tr("Exporting {0} (this can take a long time)…").format(folder))
+        proc.start(sys.executable, ["-c", "import sys; from agent.cli import main; "
+                                          "sys.exit(main(sys.argv[1:]))",
+                                    "models", "export", folder, "--name", name])
+
+    def _export_output(self, text: str) -> None:
+        lines = [ln.strip() for ln in text.replace("\r", "\n").splitlines() if ln.strip()]
+        if lines:
+            self.status.setText(lines[-1][:200])
+
+    def _export_finished(self, code: int, name: str, registry: Any) -> None:
+        self.process = None
+        if code == 0 and name in registry:
+            self._on_ready(name)
+            return
+        if name not in registry:  # cancelled or failed: remove the half-written folder
+            shutil.rmtree(registry.owned_folder(name), ignore_errors=True)
+        self._busy(False)
+        self.status.setText(self.tr("The export did not finish (exit code {0}). {1}").format(
+            code, self.status.text()))

@@ -1,0 +1,222 @@
+"""`deskhand` / `deskhand app`: the desktop app (main window, tray, quick command, hotkeys)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from agent.loop import RunResult, RunStatus
+from app.controller import RunController, result_text
+from app.firstrun import ModelSetupDialog
+from app.history import HistoryView
+from app.icons import icon
+from app.quick import QuickPrompt
+from app.services import Services
+from app.settings import Settings, SettingsError, load_settings, save_settings
+from app.settings_dialog import SettingsDialog
+from app.tray import Tray
+from app.window import MainWindow
+
+
+class _HotkeyBridge(QObject):
+    """Carries hotkey presses from the listener thread onto the GUI thread."""
+
+    quick = Signal()
+    stopped = Signal()
+
+
+class DeskhandApp(QObject):
+    """Wires the controller, main window, history, tray, quick prompt and global hotkeys."""
+
+    def __init__(self, settings: Settings | None = None, services: Services | None = None, *,
+                 hotkeys: bool = True, open_exports: bool = True) -> None:
+        super().__init__()
+        self.settings = settings or load_settings()
+        self.controller = RunController(self.settings, services)
+        self.window = MainWindow(self.controller)
+        self.history = HistoryView(self._store, open_exports=open_exports)
+        self.window.attach_history(self.history)
+        self.history.refresh()
+        self.tray = Tray(lambda: self._store().list_runs(), self)
+        self.window.keep_in_tray = self.tray.available
+        self.quick = QuickPrompt()
+        self.hotkeys = None
+        self.hotkey_error = ""
+        self._bridge = _HotkeyBridge()
+        self._quick_run = False
+        self._connect()
+        if hotkeys:
+            self.install_hotkeys()
+
+    def _store(self):
+        from agent.trajectory import TrajectoryStore
+
+        return TrajectoryStore(self.settings.runs_dir())
+
+    def _connect(self) -> None:
+        c, t, w = self.controller, self.tray, self.window
+        c.state_changed.connect(t.set_state)
+        c.run_finished.connect(self._on_finished)
+        c.failed.connect(self._on_failed)
+        c.model_problem.connect(self.setup_model)
+        t.quick_requested.connect(self.show_quick)
+        t.show_requested.connect(self.show_window)
+        t.pause_toggled.connect(c.set_paused)
+        t.stop_requested.connect(lambda: c.stop())
+        t.quit_requested.connect(self.quit)
+        t.run_requested.connect(self._open_run)
+        self.quick.submitted.connect(self.start_quick)
+        self._bridge.quick.connect(self.show_quick)
+        self._bridge.stopped.connect(lambda: t.notify(self.tr("Deskhand"),
+                                                      self.tr("Stopping the run (stop hotkey).")))
+        w.settings_requested.connect(self.edit_settings)
+        w.models_requested.connect(lambda: self.setup_model())
+        w.quit_action.triggered.connect(self.quit)
+
+    # --- hotkeys -----------------------------------------------------------------------------
+    def install_hotkeys(self) -> None:
+        """Register the stop and quick-command hotkeys; a failure is explained, never fatal."""
+        from app.hotkeys import GlobalHotkeys, HotkeyError
+
+        if self.hotkeys is not None:
+            self.hotkeys.close()
+            self.hotkeys = None
+        problems = []
+        try:
+            keys = GlobalHotkeys()
+        except HotkeyError as exc:
+            self.hotkey_error = str(exc)
+            self.window.statusBar().showMessage(self.tr("Global hotkeys are off: {0}").format(exc))
+            return
+
+        def stop() -> None:
+            self.controller.stop_now("stopped by the stop hotkey")  # directly, not via Qt
+            self._bridge.stopped.emit()
+
+        for text, callback in ((self.settings.stop_hotkey, stop),
+                               (self.settings.quick_hotkey, self._bridge.quick.emit)):
+            try:
+                keys.register(text, callback)
+            except HotkeyError as exc:
+                problems.append(str(exc))
+        keys.start()
+        self.hotkeys = keys
+        self.hotkey_error = "\n".join(problems)
+        if problems:
+            self.window.statusBar().showMessage(" ".join(problems))
+            self.tray.notify(self.tr("Deskhand: hotkey unavailable"), self.hotkey_error, error=True)
+
+    # --- actions -----------------------------------------------------------------------------
+    def show_window(self) -> None:
+        self.window.showNormal()
+        self.window.raise_()
+        self.window.activateWindow()
+
+    def show_quick(self) -> None:
+        if self.controller.running:
+            self.tray.notify(self.tr("Deskhand"), self.tr("A run is in progress."))
+            return
+        self.quick.open(self.settings.recent_tasks)
+
+    def start_quick(self, task: str) -> bool:
+        """Start a run from the quick prompt without opening the main window."""
+        self._quick_run = True
+        if self.controller.start(task, collapse=True):
+            self._save()
+            return True
+        self._quick_run = False
+        return False
+
+    def setup_model(self, reason: str = "") -> ModelSetupDialog:
+        dialog = ModelSetupDialog(self.window, reason=reason)
+        dialog.model_ready.connect(self._model_ready)
+        dialog.show()
+        return dialog
+
+    def _model_ready(self, name: str) -> None:
+        self.settings.model = name
+        self._save()
+        self.window.refresh_models()
+
+    def edit_settings(self) -> None:
+        dialog = SettingsDialog(self.settings, self.window)
+        if dialog.exec() and dialog.result_settings() is not None:
+            new = dialog.result_settings()
+            keys_changed = (new.stop_hotkey, new.quick_hotkey) != (self.settings.stop_hotkey,
+                                                                   self.settings.quick_hotkey)
+            for name, value in vars(new).items():
+                setattr(self.settings, name, value)
+            self._save()
+            self.window.refresh_models()
+            self.history.refresh()
+            if keys_changed and self.hotkeys is not None:
+                self.install_hotkeys()
+
+    def _save(self) -> None:
+        try:
+            save_settings(self.settings)
+        except SettingsError as exc:
+            self.window.show_error(str(exc))
+
+    def _open_run(self, run_id: str) -> None:
+        self.history.refresh()
+        self.window.tabs.setCurrentWidget(self.history)
+        self.history.select_run(run_id)
+        self.show_window()
+
+    def _on_finished(self, result: RunResult) -> None:
+        quick, self._quick_run = self._quick_run, False
+        if quick or not self.window.isVisible():
+            self.tray.notify(self.tr("Deskhand"), result_text(result),
+                             error=result.status is RunStatus.ERROR)
+
+    def _on_failed(self, message: str) -> None:
+        quick, self._quick_run = self._quick_run, False
+        if quick or not self.window.isVisible():
+            self.tray.notify(self.tr("Deskhand: the run did not start"), message, error=True)
+
+    def quit(self) -> None:
+        if self.controller.running:
+            self.controller.stop("Deskhand is quitting")
+            self.controller.wait(5000)
+        if self.hotkeys is not None:
+            self.hotkeys.close()
+        self.tray.close()
+        self.quick.close()
+        self.controller.pill.close()
+        QApplication.quit()
+
+
+def make_application(argv: list[str]) -> QApplication:
+    """The QApplication, high-DPI aware (fractional scales pass through unrounded)."""
+    QGuiApplication.setHighDpiScaleFactorRoundingPolicy(
+        Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
+    app = QApplication.instance() or QApplication([sys.argv[0], *argv])
+    app.setApplicationName("Deskhand")
+    app.setOrganizationName("Deskhand")
+    app.setWindowIcon(icon("deskhand"))
+    return app
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Start the desktop app; returns the exit code."""
+    parser = argparse.ArgumentParser(prog="deskhand app", description="The Deskhand desktop app.")
+    parser.add_argument("--tray", action="store_true", help="start in the tray, window hidden")
+    parser.add_argument("--no-hotkeys", action="store_true", help="don't grab global hotkeys")
+    args = parser.parse_args(argv or [])
+    app = make_application([])
+    try:
+        desk = DeskhandApp(hotkeys=not args.no_hotkeys)
+    except Exception as exc:  # e.g. an unreadable data dir: say so instead of a traceback
+        QMessageBox.critical(None, "Deskhand", f"Deskhand could not start: {exc}")
+        return 1
+    app.setQuitOnLastWindowClosed(not desk.tray.available)
+    if not (args.tray and desk.tray.available):
+        desk.show_window()
+    if not desk.settings.model:
+        desk.setup_model()
+    return app.exec()

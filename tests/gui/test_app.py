@@ -1,0 +1,156 @@
+"""The whole app offscreen: tray quick command, first-run model setup, history, settings."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
+
+from agent.loop import RunStatus
+from app.firstrun import ModelSetupDialog
+from app.main import DeskhandApp
+from app.settings import Settings, load_settings
+from app.settings_dialog import SettingsDialog
+from tests.gui.fakes import click, done
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def desk(qtbot, services):
+    app = DeskhandApp(Settings(model="fake-model", hide_window_during_run=True), services,
+                      hotkeys=False, open_exports=False)
+    qtbot.addWidget(app.window)
+    yield app
+    app.controller.stop()
+    app.controller.wait()
+    app.tray.close()
+    app.quick.close()
+    app.controller.pill.close()
+
+
+def test_tray_quick_command_runs_without_the_main_window(qtbot, desk, services):
+    services.extra["responses"] = [click(300, 140), done("The weather is sunny, 21 °C.")]
+    states = []
+    desk.controller.state_changed.connect(states.append)
+    desk.tray.quick.trigger()
+    assert desk.quick.isVisible()
+    qtbot.keyClicks(desk.quick.edit, "what is the weather")
+    with qtbot.waitSignal(desk.controller.run_finished, timeout=10_000) as blocker:
+        qtbot.keyClick(desk.quick.edit, Qt.Key.Key_Return)
+        assert not desk.quick.isVisible()
+        assert desk.controller.pill.isVisible() or not desk.controller.running
+    assert blocker.args[0].status is RunStatus.SUCCESS
+    assert not desk.window.isVisible()
+    title, body = desk.tray.last_notification
+    assert "The weather is sunny, 21 °C." in body
+    assert states[0] == "running" and states[-1] == "idle"
+    assert desk.tray.state == "idle" and not desk.controller.pill.isVisible()
+    assert load_settings().recent_tasks == ["what is the weather"]
+
+
+def test_tray_menu_stop_and_recent_runs(qtbot, desk, services):
+    services.extra["responses"] = [click(10, 10)] * 100
+    services.extra["token_delay"] = 0.01
+    assert not desk.tray.stop.isEnabled()
+    with qtbot.waitSignal(desk.controller.step, timeout=5000):
+        desk.start_quick("click a lot")
+    assert desk.tray.stop.isEnabled()
+    with qtbot.waitSignal(desk.controller.run_finished, timeout=5000) as blocker:
+        desk.tray.stop.trigger()
+    assert blocker.args[0].status is RunStatus.STOPPED
+    assert "Stopped" in desk.tray.last_notification[1]
+    desk.tray._fill_recent()
+    labels = [a.text() for a in desk.tray.recent.actions()]
+    assert labels and "click a lot" in labels[0] and "stopped" in labels[0]
+    desk.tray.recent.actions()[0].trigger()
+    assert desk.window.isVisible() and desk.window.tabs.currentWidget() is desk.history
+    assert desk.history.steps.topLevelItemCount() >= 1
+
+
+def _fake_model_folder(path):
+    path.mkdir()
+    model = {"type": "fara"}
+    for part in ("decoder", "embedding", "vision"):
+        (path / f"{part}.onnx").write_bytes(b"")
+        model[part] = {"filename": f"{part}.onnx"}
+    (path / "genai_config.json").write_text(json.dumps({"model": model}))
+    for name in ("tokenizer.json", "processor_config.json", "tokenizer_config.json"):
+        (path / name).write_text("{}")
+    return path
+
+
+def test_first_run_without_a_model_offers_setup_and_imports_a_folder(qtbot, desk, services,
+                                                                     tmp_path, monkeypatch):
+    from app.services import default_backend
+
+    folder = _fake_model_folder(tmp_path / "fara-7b-int4")
+    monkeypatch.setattr(ModelSetupDialog, "_folder_dialog", lambda self, title: str(folder))
+    services.backend = default_backend
+    desk.settings.model = ""
+    desk.window.show()
+    desk.window.task.setEditText("anything")
+    desk.window.run_button.click()
+    dialogs = [w for w in QApplication.topLevelWidgets()
+               if isinstance(w, ModelSetupDialog) and w.isVisible()]
+    assert len(dialogs) == 1 and "No model" in dialogs[0].reason.text()
+    dialog = dialogs[0]
+    with qtbot.waitSignal(dialog.model_ready, timeout=5000) as blocker:
+        dialog.import_button.click()
+    assert blocker.args[0] == "fara-7b-int4"
+    assert desk.settings.model == "fara-7b-int4" and load_settings().model == "fara-7b-int4"
+    assert desk.window.model.findData("fara-7b-int4") >= 0
+    from models.registry import Registry
+
+    assert "fara-7b-int4" in Registry()
+
+
+def test_importing_a_broken_folder_explains_and_stays_open(qtbot, tmp_path, monkeypatch):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "genai_config.json").write_text("{not json")
+    dialog = ModelSetupDialog(choose_folder=lambda _t: str(broken))
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.import_button.click()
+    qtbot.waitUntil(lambda: "did not work" in dialog.status.text(), timeout=5000)
+    assert "genai_config.json" in dialog.status.text()
+    assert dialog.import_button.isEnabled() and dialog.isVisible()
+
+
+def test_history_viewer_and_html_export(qtbot, desk, services):
+    services.extra["responses"] = [click(300, 140, "Open the recipe."), done("Done.")]
+    with qtbot.waitSignal(desk.controller.run_finished, timeout=10_000):
+        desk.start_quick("open the recipe")
+    desk.history.refresh()
+    assert desk.history.runs.topLevelItemCount() == 1
+    desk.history.runs.setCurrentItem(desk.history.runs.topLevelItem(0))
+    assert desk.history.steps.topLevelItemCount() == 2
+    view = desk.history.view
+    assert view.image is not None and not view.image.isNull()
+    assert view._overlay is not None and view._overlay.kind == "click"
+    assert "Open the recipe." in desk.history.details.toPlainText()
+    with qtbot.waitSignal(desk.history.exported) as blocker:
+        desk.history.export_button.click()
+    html = open(blocker.args[0], encoding="utf-8").read()
+    assert "open the recipe" in html and "<img" in html
+
+
+def test_settings_dialog_validates_and_persists(qtbot, desk):
+    dialog = SettingsDialog(desk.settings)
+    qtbot.addWidget(dialog)
+    dialog.max_steps.setValue(12)
+    dialog.policy.setCurrentText("always")
+    dialog.deny.setPlainText("Bank\nPassword manager\n")
+    dialog.keep.setChecked(False)
+    dialog.stop_hotkey.setText("F1")
+    dialog.accept()
+    assert dialog.result_settings() is None and "modifier" in dialog.error.text()
+    dialog.stop_hotkey.setText("ctrl+alt+End")
+    dialog.accept()
+    new = dialog.result_settings()
+    assert new is not None and new.max_steps == 12 and new.policy == "always"
+    assert new.deny_titles == ["Bank", "Password manager"] and not new.keep_screenshots
+    assert new.stop_hotkey == "ctrl+alt+End"
