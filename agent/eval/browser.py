@@ -194,6 +194,13 @@ class Browser:
     def close(self) -> None:
         """Stop the browser and its helpers, and delete the profile."""
         if self._proc is not None:
+            # SIGTERM to the browser alone first: it shuts its helpers down and reaps them, so
+            # their CPU time reaches our RUSAGE_CHILDREN; then whatever is left of the group.
+            self._proc.terminate()
+            try:
+                self._proc.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
             _terminate(self._proc)
             self._proc = None
         for path in (self._profile, self._log):

@@ -370,6 +370,7 @@ class Worker:
                                                        mode=self.settings.browser_mode))
         cdp = None
         screen = Screen(self.display)
+        closers: list[Callable[[], None]] = []
         try:
             from agent.eval.cdp import Cdp
 
@@ -382,6 +383,7 @@ class Worker:
             stop = StopFlag()
             executor = Executor(stop=stop, search_url=self.base_url + "/search/?q={query}",
                                 display=self.display)
+            closers.append(executor.close)
             max_steps = self.settings.max_steps or getattr(task, "max_steps", None) \
                 or DEFAULT_MAX_STEPS
             config = RunConfig(limits=Limits(max_steps=int(max_steps)), offline=True,
@@ -409,6 +411,8 @@ class Worker:
             if outcome.env_error is None:
                 self._judge(task, cdp, result, outcome, attempt_dir)
         finally:
+            for close in closers:
+                close()
             if cdp is not None:
                 cdp.close()
             browser.close()
@@ -424,12 +428,14 @@ class Worker:
     def _judge(self, task: Any, cdp: Any, result: Any, outcome: _Attempt, attempt_dir: Path) -> None:
         from agent.eval.judges import judge
 
-        evidence = collect_evidence(task, cdp=cdp, server=self.server, result=result,
-                                    base_url=self.base_url)
+        evidence = collect_evidence(task, cdp=cdp, server=self.server, result=result)
         outcome.final_url = evidence.final_url or ""
         eval_block = getattr(task, "eval", None)
-        verdict = judge(eval_block, evidence)
-        outcome.verdict = _as_dict(verdict)
+        if eval_block:
+            outcome.verdict = _as_dict(judge(eval_block, evidence))
+        else:  # e.g. the original WebVoyager tasks: only a model judge can grade them
+            outcome.verdict = {"passed": False, "judged": False,
+                               "reason": "no programmatic checks for this task"}
         if self.settings.judge_url:
             from agent.eval.model_judge import ModelJudge
 
@@ -502,17 +508,22 @@ def _as_dict(verdict: Any) -> dict[str, Any]:
                 "reason": str(getattr(verdict, "reason", ""))}
 
 
-def collect_evidence(task: Any, *, cdp: Any, server: Any, result: Any, base_url: str) -> Any:
+def collect_evidence(task: Any, *, cdp: Any, server: Any, result: Any) -> Any:
     """What the judges look at: final answer and status, final URL, page-state JS, server state."""
-    from dataclasses import fields
-
-    from agent.eval.judges import Evidence
+    from agent.eval.cdp import CdpError
+    from agent.eval.judges import Evidence, page_expressions
+    from agent.loop import RunStatus
 
     try:
         final_url = cdp.url()
     except Exception:
         final_url = ""
-    values = {"answer": result.answer, "status": result.status.value, "final_url": final_url,
-              "server_state": server.state(), "base_url": base_url}
-    names = {f.name for f in fields(Evidence)}
-    return Evidence(**{k: v for k, v in values.items() if k in names})
+    page_values: dict[str, Any] = {}
+    for expr in page_expressions(getattr(task, "eval", None)):
+        try:
+            page_values[expr] = cdp.evaluate(expr)
+        except CdpError:
+            pass  # a missing value fails its check, with the judge saying so
+    terminated = result.status in (RunStatus.SUCCESS, RunStatus.FAILURE)
+    return Evidence(answer=result.answer, status=result.status.value if terminated else None,
+                    final_url=final_url, page_values=page_values, server_state=server.state())

@@ -27,7 +27,6 @@ from agent.actions import (
     Scroll,
     Terminate,
     TypeText,
-    VisitUrl,
     Wait,
     format_call,
 )
@@ -125,7 +124,10 @@ class PlanSolver:
                 yield f"Press {'+'.join(step['keys'])}.", KeyPress(tuple(step["keys"]))
             elif op == "visit":
                 url = urljoin(self._current_url(), str(step["url"]))
-                yield f"Open {url}.", VisitUrl(url)
+                # Address bar by hand (as visit_url does), with the loop's settle between
+                # focusing it and typing: keys sent at once can beat the focus change.
+                yield "Focus the address bar.", KeyPress(("ctrl", "l"))
+                yield f"Open {url}.", TypeText(url, None, True, False)
                 self._cdp.ready()
             elif op == "back":
                 yield "Go back.", HistoryBack()
