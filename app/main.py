@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 
 from PySide6.QtCore import QObject, Qt, Signal
@@ -180,15 +181,22 @@ class DeskhandApp(QObject):
             self.tray.notify(self.tr("Deskhand: the run did not start"), message, error=True)
 
     def quit(self) -> None:
+        self.shutdown()
+        QApplication.quit()
+
+    def shutdown(self) -> None:
+        """Stop any run, release the hotkeys and destroy our windows while Qt still runs."""
         if self.controller.running:
             self.controller.stop("Deskhand is quitting")
             self.controller.wait(5000)
         if self.hotkeys is not None:
             self.hotkeys.close()
+            self.hotkeys = None
         self.tray.close()
-        self.quick.close()
-        self.controller.pill.close()
-        QApplication.quit()
+        for widget in (self.quick, self.controller.pill, self.tray.toast, self.window):
+            widget.close()
+            widget.deleteLater()
+        QApplication.sendPostedEvents(None, 0)  # run the deleteLater calls now
 
 
 def make_application(argv: list[str]) -> QApplication:
@@ -219,4 +227,8 @@ def main(argv: list[str] | None = None) -> int:
         desk.show_window()
     if not desk.settings.model:
         desk.setup_model()
-    return app.exec()
+    code = app.exec()
+    desk.shutdown()
+    del desk
+    gc.collect()  # Python wrappers go before the QApplication does (no crash at exit)
+    return code

@@ -31,6 +31,18 @@ from app.steps import StepList, format_timings
 from app.worker import StepView, to_qimage
 
 BROWSE = "\x00browse"
+TOOL_TAG = "<tool_call>"
+
+
+def visible_thoughts(text: str) -> str:
+    """The part of a streamed answer a person reads: the thoughts before the tool call."""
+    cut = text.find(TOOL_TAG)
+    if cut >= 0:
+        return text[:cut].rstrip()
+    for n in range(len(TOOL_TAG) - 1, 0, -1):  # hold back a tag that may be half-streamed
+        if text.endswith(TOOL_TAG[:n]):
+            return text[:-n]
+    return text
 
 
 class _Thumbnails(QObject):
@@ -73,6 +85,7 @@ class MainWindow(QMainWindow):
         self.resize(1200, 760)
         self._run_started = 0.0
         self._was_visible = False
+        self._generated, self._shown = "", 0  # the current answer, and how much of it is shown
         self._build()
         self._connect()
         self._fill_selectors()
@@ -304,18 +317,24 @@ class MainWindow(QMainWindow):
             self.hide()  # the agent must not see us, and the target app keeps the focus
 
     def _on_token(self, piece: str) -> None:
-        cursor = self.thoughts.textCursor()
-        cursor.movePosition(cursor.MoveOperation.End)
-        cursor.insertText(piece)
-        self.thoughts.setTextCursor(cursor)
+        self._generated += piece
+        new = visible_thoughts(self._generated)[self._shown:]
+        if new:
+            self._shown += len(new)
+            cursor = self.thoughts.textCursor()
+            cursor.movePosition(cursor.MoveOperation.End)
+            cursor.insertText(new)
+            self.thoughts.setTextCursor(cursor)
 
     def _on_captured(self, image: QImage) -> None:
         self.live.show_image(image)
 
     def _on_phase(self, phase: str) -> None:
-        if phase == "generate" and not self.thoughts.document().isEmpty():
-            self.thoughts.appendPlainText("")
-        self.status_phase.setText(self.tr(PHASE_TEXT.get(phase, phase)))
+        if phase == "generate":
+            self._generated, self._shown = "", 0
+            if not self.thoughts.document().isEmpty():
+                self.thoughts.appendPlainText("")
+        self.status_phase.setText("· " + self.tr(PHASE_TEXT.get(phase, phase)))
 
     def _on_stats(self, n: int, limit: int, tps: float) -> None:
         self.status_step.setText(self.tr("Step {0} / {1}").format(n, limit))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
@@ -44,7 +45,7 @@ def test_tray_quick_command_runs_without_the_main_window(qtbot, desk, services):
         assert desk.controller.pill.isVisible() or not desk.controller.running
     assert blocker.args[0].status is RunStatus.SUCCESS
     assert not desk.window.isVisible()
-    title, body = desk.tray.last_notification
+    _title, body = desk.tray.last_notification
     assert "The weather is sunny, 21 °C." in body
     assert states[0] == "running" and states[-1] == "idle"
     assert desk.tray.state == "idle" and not desk.controller.pill.isVisible()
@@ -134,7 +135,7 @@ def test_history_viewer_and_html_export(qtbot, desk, services):
     assert "Open the recipe." in desk.history.details.toPlainText()
     with qtbot.waitSignal(desk.history.exported) as blocker:
         desk.history.export_button.click()
-    html = open(blocker.args[0], encoding="utf-8").read()
+    html = Path(blocker.args[0]).read_text(encoding="utf-8")
     assert "open the recipe" in html and "<img" in html
 
 
