@@ -8,9 +8,9 @@ once everything is there and validates.
 
 Why not `snapshot_download`/`hf_hub_download`: in current huggingface_hub (checked in 2.4) they
 write each file to a per-process temporary name and delete it on failure, so a download of a
-4.5 GB file stopped at 90 % (Ctrl+C, laptop asleep) starts again from zero. Here the `.part` file survives and the
-next run continues with an HTTP Range request (huggingface_hub's `http_get(resume_size=...)`,
-which also retries dropped connections within one run).
+4.5 GB file stopped at 90 % (Ctrl+C, laptop asleep) starts again from zero. Here the `.part`
+file survives and the next run continues with an HTTP Range request (huggingface_hub's
+`http_get(resume_size=...)`, which also retries dropped connections within one run).
 """
 
 from __future__ import annotations
@@ -31,6 +31,10 @@ from models.validate import GENAI_CONFIG, MANIFEST, validate_folder, write_manif
 
 STATE = ".deskhand-download.json"
 _SKIP = {".gitattributes"}
+
+
+class DownloadCancelled(ModelError):
+    """The caller's cancel flag stopped a download; partial files are kept for resuming."""
 
 
 @dataclass(frozen=True)
@@ -80,11 +84,13 @@ def download_model(repo_id: str, *, confirm: Callable[[DownloadPlan], bool],
                    name: str | None = None, endpoint: str | None = None,
                    token: str | bool | None = None, progress: bool = True,
                    on_progress: Callable[[int, int], None] | None = None,
-                   registry: Registry | None = None) -> ModelEntry | None:
+                   cancel: Any = None, registry: Registry | None = None) -> ModelEntry | None:
     """Plan, ask `confirm(plan)`, download, check, register; None when the user declined.
 
     `progress` draws one terminal bar over all bytes; `on_progress(done, total)` (bytes) is for
-    GUIs and is called from this thread after every chunk.
+    GUIs and is called from this thread after every chunk. `cancel` (anything with `is_set()`,
+    e.g. a threading.Event) stops the download between chunks with DownloadCancelled; what
+    arrived is kept for the next run.
     """
     registry = registry or Registry()
     plan = plan_download(repo_id, revision=revision, subfolder=subfolder, name=name,
@@ -97,7 +103,8 @@ def download_model(repo_id: str, *, confirm: Callable[[DownloadPlan], bool],
         return None
     lock = plan.staging.with_name(plan.name + ".lock")
     with _exclusive(lock), _hub_errors(plan.endpoint, repo_id):
-        hashes = _fetch_all(plan, token=token, progress=progress, on_progress=on_progress)
+        hashes = _fetch_all(plan, token=token, progress=progress, on_progress=on_progress,
+                            cancel=cancel)
         entry = _finish(plan, hashes, registry, progress=progress)
     try:
         lock.unlink()
@@ -180,7 +187,8 @@ def _config_dirs(paths: list[str]) -> list[str]:
 
 
 def _fetch_all(plan: DownloadPlan, *, token: str | bool | None, progress: bool,
-               on_progress: Callable[[int, int], None] | None = None) -> dict[str, str]:
+               on_progress: Callable[[int, int], None] | None = None,
+               cancel: Any = None) -> dict[str, str]:
     """Download every file not yet complete; returns {rel: sha256} of all of them."""
     from huggingface_hub import hf_hub_url
     from huggingface_hub.utils import build_hf_headers
@@ -207,6 +215,10 @@ def _fetch_all(plan: DownloadPlan, *, token: str | bool | None, progress: bool,
         bar.update(finished + position - bar.n)
         if on_progress is not None:
             on_progress(finished + position, total)
+        if cancel is not None and cancel.is_set():
+            raise DownloadCancelled(f"download of {plan.name!r} stopped with "
+                                    f"{human_size(finished + position)} of "
+                                    f"{human_size(total)} kept; start it again to resume")
 
     # Small files first: config and tokenizer problems show before gigabytes are fetched.
     try:

@@ -321,3 +321,24 @@ def test_one_download_per_name_at_a_time(hub: FakeHub) -> None:
                            progress=False)
     assert download_model(REPO, subfolder="cpu-int4", name="fara", confirm=lambda p: True,
                           progress=False) is not None
+
+
+def test_cancel_keeps_partial_for_resume(hub: FakeHub) -> None:
+    from models.download import DownloadCancelled
+
+    size = len(hub.files[BIG])
+    cancel = threading.Event()
+
+    def on_progress(done: int, total: int) -> None:
+        if done > total // 3:  # the user presses Cancel in the app a third of the way in
+            cancel.set()
+
+    with pytest.raises(DownloadCancelled, match="start it again to resume"):
+        download_model(REPO, subfolder="cpu-int4", name="fara", confirm=lambda p: True,
+                       progress=False, on_progress=on_progress, cancel=cancel)
+    part = models_dir() / ".downloads" / "fara" / "model.onnx.data.part"
+    kept = part.stat().st_size
+    assert 0 < kept < size and "fara" not in Registry()
+    entry = download_model(REPO, subfolder="cpu-int4", name="fara", confirm=lambda p: True,
+                           progress=False)
+    assert entry is not None and hub.gets[-1] == (BIG, f"bytes={kept}-")
