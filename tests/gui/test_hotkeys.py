@@ -96,3 +96,49 @@ def test_stop_hotkey_latency_while_typing(xvfb_display):
           f"{len(executor.events)} of {len('lorem ipsum ' * 400)} characters typed")
     assert latency <= 0.3
     assert len(executor.events) < len("lorem-ipsum," * 300)
+
+
+@pytest.mark.xvfb
+def test_stop_hotkey_latency_with_the_real_executor(xvfb_display):
+    """Real XTest typing into a real window; key event → last key press it receives ≤ 300 ms."""
+    executor_module = pytest.importorskip("agent.executor")
+    from tests.gui.xkeylog import KeyLogger
+
+    logger = KeyLogger(xvfb_display)
+    ignore = {logger.keycode(k) for k in ("Control_L", "Alt_L", "Escape")}
+    text = "abcdefghij" * 5000
+    session = RunSession(RunRequest(task="type a long text", backend=ScriptedBackend([typing(text)]),
+                                    screen=FakeScreen(), executor=None, policy="never",
+                                    settle_timeout=0.0))
+    executor = executor_module.Executor(stop=session.stop, display=xvfb_display)
+    session.request.executor = executor
+    keys = GlobalHotkeys(xvfb_display)
+    keys.register("ctrl+alt+Escape", lambda: session.stop.set("stop hotkey"))
+    keys.start()
+    result: list = []
+    worker = threading.Thread(target=lambda: result.append(session.run()))
+    try:
+        worker.start()
+        deadline = time.monotonic() + 20
+        while len(logger.presses) < 100 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert len(logger.presses) >= 100, "typing never reached the window"
+        sent = time.monotonic()
+        _xdotool(xvfb_display, "key", "--clearmodifiers", "ctrl+alt+Escape")
+        worker.join(20)
+        time.sleep(0.3)  # let the last events arrive at the logger
+    finally:
+        session.stop.set()
+        worker.join(5)
+        keys.close()
+        executor.close()
+        logger.close()
+    assert result and result[0].status is RunStatus.STOPPED
+    typed = [t for t, code in logger.presses if code not in ignore]
+    pressed = keys.last_fired["ctrl+alt+Escape"]
+    latency = typed[-1] - pressed
+    print(f"\nreal executor stop latency: key event -> last key press {latency * 1000:.1f} ms; "
+          f"xdotool start -> last key press {(typed[-1] - sent) * 1000:.1f} ms; "
+          f"{len(typed)} of {len(text)} characters arrived")
+    assert latency <= 0.3
+    assert len(typed) < len(text)
