@@ -13,6 +13,7 @@ import json
 import signal
 import sys
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "(e.g. http://127.0.0.1:8080/v1)")
     run.add_argument("--server-model", metavar="NAME", help="model name to ask the server for")
     run.add_argument("--allow-lan", action="store_true",
-                     help="allow --server on a non-loopback address (screenshots leave the machine)")
+                     help="allow --server on a non-loopback address (screenshots leave the machine; "
+                     "offline mode lets that one host through)")
     run.add_argument("--script", metavar="FILE", type=Path,
                      help="replay model replies from a JSON list of strings (demos, tests)")
     run.add_argument("--max-steps", type=int, default=30, help="stop after this many steps (30)")
@@ -238,8 +240,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.search_url:
         executor_kwargs["search_url"] = args.search_url
     executor = DryRunExecutor() if args.dry_run else Executor(**executor_kwargs)
+    lan_host = ((urllib.parse.urlsplit(args.server).hostname or "",)
+                if args.server and args.allow_lan else ())
     config = RunConfig(monitor=args.monitor, settle_timeout=args.settle_timeout,
-                       offline=not args.allow_network,
+                       offline=not args.allow_network, offline_allow=lan_host,
                        limits=Limits(max_steps=args.max_steps, max_seconds=args.max_minutes * 60))
     settings = {"model": getattr(backend, "name", "?"), "monitor": args.monitor,
                 "confirm": args.confirm, "dry_run": args.dry_run, "max_steps": args.max_steps}

@@ -116,6 +116,8 @@ class RunConfig:
     max_new_tokens: int = 512
     settle_timeout: float = 3.0
     offline: bool = True
+    # Hosts the user explicitly allowed through offline mode (a LAN model server, --allow-lan).
+    offline_allow: tuple[str, ...] = ()
 
 
 class _Timer:
@@ -161,7 +163,7 @@ def iter_steps(
     family = family or FaraFamily.load()
     config = config or RunConfig()
     stop = stop or StopFlag()
-    guard = OfflineGuard() if config.offline else contextlib.nullcontext()
+    guard = OfflineGuard(config.offline_allow) if config.offline else contextlib.nullcontext()
     budget = Budget(config.limits)
     with guard:
         try:

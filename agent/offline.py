@@ -41,24 +41,21 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
-def _destination(address: Any) -> tuple[str, bool]:
-    """A printable destination and whether it is allowed (loopback or a local socket path)."""
-    if isinstance(address, (str, bytes)):  # AF_UNIX path: never leaves the machine
-        return str(address), True
-    if isinstance(address, tuple) and address:
-        host = address[0].decode() if isinstance(address[0], bytes) else str(address[0])
-        port = address[1] if len(address) > 1 else ""
-        return f"{host}:{port}", is_loopback_host(host)
-    return repr(address), False
-
-
 class OfflineGuard:
-    """Context manager that installs the socket-layer refusal; re-entrant, process-wide."""
+    """Context manager that installs the socket-layer refusal; re-entrant, process-wide.
+
+    `allow_hosts` names extra hosts (exact names or addresses) the user explicitly allowed,
+    such as a LAN model server given with --allow-lan.
+    """
 
     _lock = threading.Lock()
     _depth = 0
     _saved: dict[str, Any] = {}
+    _allowed: dict[str, int] = {}
     attempts: list[Attempt] = []
+
+    def __init__(self, allow_hosts: tuple[str, ...] = ()) -> None:
+        self.allow_hosts = tuple(h.strip("[]").lower() for h in allow_hosts if h)
 
     def __enter__(self) -> OfflineGuard:
         cls = type(self)
@@ -66,14 +63,35 @@ class OfflineGuard:
             if cls._depth == 0:
                 cls._install()
             cls._depth += 1
+            for host in self.allow_hosts:
+                cls._allowed[host] = cls._allowed.get(host, 0) + 1
         return self
 
     def __exit__(self, *exc: object) -> None:
         cls = type(self)
         with cls._lock:
+            for host in self.allow_hosts:
+                cls._allowed[host] -= 1
+                if cls._allowed[host] <= 0:
+                    del cls._allowed[host]
             cls._depth -= 1
             if cls._depth == 0:
                 cls._uninstall()
+
+    @classmethod
+    def _host_allowed(cls, host: str) -> bool:
+        return is_loopback_host(host) or host.strip("[]").lower() in cls._allowed
+
+    @classmethod
+    def _destination(cls, address: Any) -> tuple[str, bool]:
+        """A printable destination and whether it is allowed (loopback, allowed, or a local path)."""
+        if isinstance(address, (str, bytes)):  # AF_UNIX path: never leaves the machine
+            return str(address), True
+        if isinstance(address, tuple) and address:
+            host = address[0].decode() if isinstance(address[0], bytes) else str(address[0])
+            port = address[1] if len(address) > 1 else ""
+            return f"{host}:{port}", cls._host_allowed(host)
+        return repr(address), False
 
     @classmethod
     def active(cls) -> bool:
@@ -94,7 +112,7 @@ class OfflineGuard:
                       "sendto": real_sendto, "getaddrinfo": real_getaddrinfo}
 
         def check(operation: str, address: Any) -> None:
-            where, allowed = _destination(address)
+            where, allowed = cls._destination(address)
             if not allowed:
                 cls._record(operation, where)
                 raise OfflineViolation(f"offline mode: refused {operation} to {where}")
@@ -113,7 +131,7 @@ class OfflineGuard:
 
         def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
             name = host.decode() if isinstance(host, bytes) else str(host or "")
-            if host is not None and not is_loopback_host(name):
+            if host is not None and not cls._host_allowed(name):
                 cls._record("resolve", name)
                 raise OfflineViolation(f"offline mode: refused to resolve {name}")
             return real_getaddrinfo(host, *args, **kwargs)

@@ -80,3 +80,13 @@ def test_nesting_is_reentrant(underneath: Recorder) -> None:
 ])
 def test_is_loopback_host(host: str, expected: bool) -> None:
     assert is_loopback_host(host) is expected
+
+
+def test_explicitly_allowed_lan_host_passes_others_do_not(underneath: Recorder) -> None:
+    with OfflineGuard(allow_hosts=("10.1.2.3",)), socket.socket() as s:
+        s.connect(("10.1.2.3", 8080))
+        with pytest.raises(OfflineViolation):
+            s.connect(("10.1.2.4", 8080))
+    assert underneath.calls == [("10.1.2.3", 8080)]
+    with OfflineGuard(), socket.socket() as s, pytest.raises(OfflineViolation):
+        s.connect(("10.1.2.3", 8080))  # the allowance ended with its guard
