@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from PIL import Image
@@ -41,11 +41,42 @@ def frame_digest(image: Image.Image) -> str:
 
 
 class Screen:
-    """Captures monitors of the current display with `mss.MSS` (one instance per thread)."""
+    """Captures monitors of the current display with `mss.MSS` (one instance per thread).
 
-    def __init__(self, display: str | None = None) -> None:
+    `monitors` overrides what mss reports, as rectangles in desktop pixels: for displays whose
+    monitors mss cannot see (an Xvfb screen split in two, a single huge X screen driven by
+    several projectors). They are renumbered 1..n in the order given.
+    """
+
+    def __init__(self, display: str | None = None, *,
+                 monitors: Sequence[Monitor] | None = None) -> None:
         self._display = display
         self._local = threading.local()
+        self._override: list[dict[str, int]] | None = None
+        if monitors is not None:
+            if not monitors:
+                raise ValueError("monitors must list at least one monitor")
+            regions = [{"left": m.left, "top": m.top, "width": m.width, "height": m.height}
+                       for m in monitors]
+            if any(r["width"] <= 0 or r["height"] <= 0 for r in regions):
+                raise ValueError("every monitor needs a positive width and height")
+            left = min(r["left"] for r in regions)
+            top = min(r["top"] for r in regions)
+            right = max(r["left"] + r["width"] for r in regions)
+            bottom = max(r["top"] + r["height"] for r in regions)
+            self._override = [{"left": left, "top": top, "width": right - left,
+                               "height": bottom - top}, *regions]
+
+    def _regions(self) -> list[dict[str, int]]:
+        """Index 0 = all monitors together, then each monitor (mss's convention)."""
+        if self._override is not None:
+            return self._override
+        try:
+            return self._mss().monitors
+        except ScreenError:
+            raise
+        except Exception as exc:
+            raise ScreenError(f"cannot list the monitors ({exc}); is the display still there?") from exc
 
     def _mss(self):
         sct = getattr(self._local, "sct", None)
@@ -65,20 +96,19 @@ class Screen:
 
     def monitors(self) -> list[Monitor]:
         """The individual monitors (index 1..n), then index 0 = all monitors together."""
-        sct = self._mss()
         found = []
-        for i, m in enumerate(sct.monitors):
+        for i, m in enumerate(self._regions()):
             found.append(Monitor(i, int(m["left"]), int(m["top"]), int(m["width"]),
                                  int(m["height"]), 1.0, "all monitors" if i == 0 else f"monitor {i}"))
         return found[1:] + found[:1]
 
     def monitor(self, index: int) -> Monitor:
-        sct = self._mss()
-        count = len(sct.monitors) - 1
+        regions = self._regions()
+        count = len(regions) - 1
         if not 0 <= index <= count:
             raise ScreenError(f"monitor {index} is not connected (this display has {count} "
                               f"monitor{'s' if count != 1 else ''}; 0 means all of them)")
-        m = sct.monitors[index]
+        m = regions[index]
         return Monitor(index, int(m["left"]), int(m["top"]), int(m["width"]), int(m["height"]))
 
     def capture(self, index: int = 1) -> Screenshot:

@@ -1,0 +1,181 @@
+"""The real loop on a real X display: capture -> model image -> model coordinates -> input.
+
+A scripted "model" finds each target by colour in the very image the model receives (model
+size) and answers in Fara's format with model-space coordinates; the executor sends real input
+to a Qt test window running in its own process (tests/apps/form_app.py), which reports its
+state as JSON. Any scaling or monitor-origin error makes a click miss and a state check fail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from agent.actions import Action, KeyPress, LeftClick, Scroll, Terminate, TypeText, Wait, format_call
+from agent.desktop import focused_window_title
+from agent.executor import Executor
+from agent.geometry import Monitor, Size, model_size_for
+from agent.inference.base import ScriptedBackend
+from agent.loop import RunConfig, RunStatus, run_task
+from agent.safety import Gate
+from agent.screen import Screen
+from tests.apps.form_app import COLOURS, COMBO_ENTRIES, TARGET_ENTRY, TARGET_ITEM
+from tests.xvfb import xvfb
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.xvfb
+
+
+def find(image: Image.Image, name: str, tolerance: int = 12, min_pixels: int = 40) -> tuple[int, int] | None:
+    """Centre (model pixels) of the pixels of one widget colour, or None when it is not visible."""
+    pixels = np.asarray(image.convert("RGB"), dtype=np.int16)
+    mask = (np.abs(pixels - np.array(COLOURS[name], dtype=np.int16)) <= tolerance).all(axis=2)
+    ys, xs = np.nonzero(mask)
+    if len(xs) < min_pixels:
+        return None
+    return round(float(np.median(xs))), round(float(np.median(ys)))
+
+
+class FormApp:
+    """The test window in a subprocess on `display`, placed at (x, y)."""
+
+    def __init__(self, display: str, x: int, y: int, state: Path) -> None:
+        self.state_path = state
+        env = dict(os.environ, DISPLAY=display, QT_QPA_PLATFORM="xcb")
+        env.pop("WAYLAND_DISPLAY", None)
+        command = [sys.executable, "-m", "tests.apps.form_app", str(state), str(x), str(y)]
+        # A file, not a pipe: a chatty Qt must never block on a full pipe mid-test.
+        self.log_path = state.with_suffix(".log")
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 20
+        while not self.state().get("ready"):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.close()
+                log = self.log_path.read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"the test window did not start: {log}")
+            time.sleep(0.05)
+
+    def state(self) -> dict:
+        try:
+            return json.loads(self.state_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+class Script:
+    """The scripted model: one stage per action, each finding its target in the image shown.
+
+    When a target is not on screen yet (a slow pop-up on a loaded machine) it waits and looks
+    again, as a real model would, a few times before giving up.
+    """
+
+    STAGES: tuple[tuple[str | None, Callable[[tuple[int, int] | None], Action]], ...] = (
+        ("apply", lambda p: LeftClick(p)),
+        ("field", lambda p: TypeText("Zürich ✓", p, press_enter=True, delete_existing_text=True)),
+        ("list", lambda p: Scroll(-600, p)),
+        ("target_item", lambda p: LeftClick(p)),
+        ("combo", lambda p: LeftClick(p)),
+        ("target_entry", lambda p: LeftClick(p)),
+        (None, lambda p: KeyPress(("ctrl", "shift", "k"))),
+        (None, lambda p: Terminate("success")),
+    )
+
+    def __init__(self, retries: int = 5) -> None:
+        self.stage = 0
+        self.misses = 0
+        self.retries = retries
+        self.seen: list[Size] = []
+
+    def __call__(self, messages: list, images: list) -> str:
+        image = images[-1]  # what the model sees: already resized to model size
+        self.seen.append(Size(*image.size))
+        target, make = self.STAGES[min(self.stage, len(self.STAGES) - 1)]
+        point = find(image, target) if target else None
+        if target and point is None:
+            self.misses += 1
+            if self.misses > self.retries:
+                return format_call(f"I cannot see the {target}.", Terminate("failure"))
+            return format_call(f"Waiting for the {target} to appear.", Wait(0.2))
+        self.stage += 1
+        return format_call(f"Acting on {target or 'the window'}.", make(point))
+
+
+CASES = {
+    # name: (screen size, monitor overrides or None, monitor index, window position)
+    "1440x900": ((1440, 900), None, 1, (100, 60)),
+    "1920x1080": ((1920, 1080), None, 1, (700, 240)),
+    # One X screen split into two monitors; the window is on the right one (origin 1440, 0).
+    "right-monitor": ((2880, 900), [Monitor(1, 0, 0, 1440, 900), Monitor(2, 1440, 0, 1440, 900)], 2,
+                      (1440 + 420, 70)),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_loop_drives_a_real_window(case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (width, height), monitors, index, (x, y) = CASES[case]
+    with xvfb(width, height) as display:
+        monkeypatch.setenv("DISPLAY", display)
+        app = FormApp(display, x, y, tmp_path / "state.json")
+        screen = Screen(display, monitors=monitors)
+        try:
+            with Executor(display=display) as executor:
+                script = Script()
+                steps = []
+                result = run_task("Fill in the test form.",
+                                  backend=ScriptedBackend([script], repeat_last=True),
+                                  screen=screen, executor=executor, gate=Gate("never"),
+                                  config=RunConfig(monitor=index, offline=True, settle_timeout=1.5),
+                                  on_step=steps.append)
+            state = app.state()
+            title = focused_window_title(display)
+        finally:
+            screen.close()
+            app.close()
+    assert result.status is RunStatus.SUCCESS, (result, [s.summary for s in steps], state)
+    shot = screen.monitors()[index - 1] if monitors else Monitor(1, 0, 0, width, height)
+    expected_model = model_size_for(shot.size)
+    assert set(script.seen) == {expected_model}
+    assert steps[0].screenshot.monitor.left == shot.left
+    assert state["clicked"] == ["apply"]
+    assert state["text"] == "Zürich ✓"
+    assert state["submitted"] == "Zürich ✓"
+    assert state["selected"] == f"Item {TARGET_ITEM:02d}"
+    assert state["combo"] == COMBO_ENTRIES[TARGET_ENTRY]
+    assert state["chords"] == 1
+    assert title == "Deskhand test form"
+
+
+def test_screen_monitor_override(xvfb_factory) -> None:
+    with xvfb_factory(1200, 400) as display:
+        screen = Screen(display, monitors=[Monitor(1, 0, 0, 600, 400), Monitor(7, 600, 0, 600, 400)])
+        try:
+            assert [(m.index, m.left, m.width) for m in screen.monitors()] == [(1, 0, 600), (2, 600, 600),
+                                                                               (0, 0, 1200)]
+            shot = screen.capture(2)
+            assert shot.size == Size(600, 400)
+            assert (shot.monitor.left, shot.monitor.top) == (600, 0)
+            with pytest.raises(Exception, match="monitor 3 is not connected"):
+                screen.capture(3)
+        finally:
+            screen.close()
+    with pytest.raises(ValueError):
+        Screen(monitors=[])
