@@ -165,13 +165,18 @@ class PlanSolver:
         raise _Stuck(f"could not choose {option!r} in {selector}")
 
     def _option_index(self, selector: str, option: str) -> int:
+        """The option's index, waiting for pages that fill their lists by script after load."""
         self._wait_for(selector)
-        index = self._cdp.evaluate(_js_select(
-            selector, "[...el.options].findIndex(o => o.text.trim() === "
-            f"{_js_str(option.strip())} || o.value === {_js_str(option)})"))
-        if not isinstance(index, int) or index < 0:
-            raise _Stuck(f"{selector} has no option {option!r}")
-        return index
+        expr = _js_select(selector, "el ? [...el.options].findIndex(o => o.text.trim() === "
+                          f"{_js_str(option.strip())} || o.value === {_js_str(option)}) : -1")
+        deadline = time.monotonic() + FIND_TIMEOUT
+        while True:
+            index = self._cdp.evaluate(expr)
+            if isinstance(index, int) and index >= 0:
+                return index
+            if time.monotonic() > deadline:
+                raise _Stuck(f"{selector} has no option {option!r}")
+            time.sleep(0.1)
 
     def _wait_for(self, selector: str) -> Rect | None:
         deadline = time.monotonic() + FIND_TIMEOUT
