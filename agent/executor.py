@@ -406,6 +406,7 @@ class XTestTyper:
     # Time for clients to fetch a changed keymap before keys that use it arrive (xdotool
     # waits similarly); spent only when a new character needs a spare keycode.
     REMAP_SETTLE = 0.03
+    CLOSE_SETTLE = 0.2
 
     def __init__(self, xdisplay: Any) -> None:
         from Xlib import X
@@ -495,6 +496,9 @@ class XTestTyper:
         """Unmap the spare keycodes this typer used."""
         if not self._assigned:
             return
+        # An application still working through queued key events fetches the keymap when it
+        # reaches the mapping change; give it a moment so it still finds our characters.
+        time.sleep(self.CLOSE_SETTLE)
         width = len(self._d.get_keyboard_mapping(next(iter(self._assigned.values())), 1)[0])
         for code in self._assigned.values():
             self._d.change_keyboard_mapping(code, [[0] * width])
