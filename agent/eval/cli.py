@@ -47,6 +47,8 @@ def register(subparsers: Any) -> None:
                      "visit_url has no address bar to type into")
     run.add_argument("--solutions", type=Path, metavar="FILE",
                      help="scripted solvers' plans (default: <tasks>.solutions.jsonl)")
+    run.add_argument("--reference", type=Path, metavar="FILE",
+                     help="WebVoyager reference answers (JSON), shown to the model judge")
     run.add_argument("--judge-url", metavar="URL",
                      help="also ask a model judge on this loopback OpenAI-compatible endpoint")
     run.add_argument("--judge-model", metavar="NAME", help="model name for the judge endpoint")
@@ -87,7 +89,8 @@ def _run(args: argparse.Namespace) -> int:
     settings = EvalSettings(
         tasks=args.tasks, model=args.model, repeat=max(1, args.repeat), max_steps=args.max_steps,
         provider=args.provider, browser_mode=args.browser_mode, solutions=args.solutions,
-        judge_url=args.judge_url, judge_model=args.judge_model, workers=max(1, args.workers),
+        reference=args.reference, judge_url=args.judge_url, judge_model=args.judge_model,
+        workers=max(1, args.workers),
         sites_only=tuple(s for s in args.sites_only.split(",") if s.strip()), limit=args.limit,
         out=args.out)
 

@@ -46,19 +46,25 @@ class ModelJudge:
         self.last_k = last_k
         self.timeout = timeout
 
-    def messages(self, task: str, answer: str, screenshots: list[Path]) -> list[dict[str, Any]]:
-        """The chat request: task, answer, then the screenshots as data URLs."""
+    def messages(self, task: str, answer: str, screenshots: list[Path],
+                 reference: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """The chat request: task, answer (and a reference answer), then the screenshots."""
+        ref = ""
+        if reference and reference.get("ans"):
+            kind = "an example of an acceptable" if reference.get("type") == "possible" else "the"
+            ref = f"For comparison, {kind} reference answer: {reference['ans']}\n\n"
         content: list[dict[str, Any]] = [{"type": "text", "text": f"Task: {task}\n\n"
-                                          f"Agent's final answer: {answer or '(none)'}\n\n"
+                                          f"Agent's final answer: {answer or '(none)'}\n\n{ref}"
                                           f"Last {len(screenshots)} screenshots follow."}]
         for path in screenshots:
             content.append({"type": "image_url", "image_url": {"url": _data_url(path)}})
         return [{"role": "system", "content": _SYSTEM}, {"role": "user", "content": content}]
 
-    def judge(self, task: str, answer: str, screenshots: list[Path]) -> dict[str, Any]:
+    def judge(self, task: str, answer: str, screenshots: list[Path],
+              reference: dict[str, Any] | None = None) -> dict[str, Any]:
         """Return {"passed", "text"}; raises JudgeError if the endpoint fails."""
         body = {"model": self.model, "temperature": 0, "max_tokens": 512,
-                "messages": self.messages(task, answer, screenshots[-self.last_k:])}
+                "messages": self.messages(task, answer, screenshots[-self.last_k:], reference)}
         endpoint = self.url if self.url.endswith("/chat/completions") else self.url + "/chat/completions"
         request = urllib.request.Request(endpoint, data=json.dumps(body).encode(),
                                          headers={"Content-Type": "application/json"})
@@ -72,11 +78,12 @@ class ModelJudge:
         return {"passed": bool(found) and found[-1].upper() == "SUCCESS", "text": text[-2000:],
                 "model": self.model}
 
-    def judge_run(self, task: str, answer: str, run_dir: Path) -> dict[str, Any]:
+    def judge_run(self, task: str, answer: str, run_dir: Path,
+                  reference: dict[str, Any] | None = None) -> dict[str, Any]:
         """Judge a recorded task folder (its step-NNN.png screenshots); errors become a record."""
         shots = sorted(Path(run_dir).glob("step-*.png"))
         try:
-            return self.judge(task, answer, shots)
+            return self.judge(task, answer, shots, reference)
         except JudgeError as exc:
             return {"passed": False, "error": str(exc), "model": self.model}
 

@@ -45,6 +45,7 @@ class EvalSettings:
     browser_mode: str = "window"  # or "kiosk"; see agent.eval.browser.BrowserOptions
     provider: str = "auto"
     solutions: Path | None = None  # scripted solvers' plans (default: next to the task file)
+    reference: Path | None = None  # WebVoyager reference answers (shown to the model judge)
     judge_url: str | None = None  # loopback OpenAI-compatible endpoint for the model judge
     judge_model: str | None = None
     # How the run is carried out; not part of the configuration hash.
@@ -69,6 +70,8 @@ class EvalSettings:
             "browser_mode": self.browser_mode,
             "judge": {"url": self.judge_url, "model": self.judge_model} if self.judge_url else None,
         }
+        if self.reference is not None:
+            manifest["reference_sha256"] = file_hash(self.reference)
         if self.model in SCRIPTED:
             manifest["solutions_sha256"] = file_hash(self.solutions_path())
         elif not self.model.startswith("server:"):
@@ -127,11 +130,20 @@ class RunSummary:
     records: list[dict[str, Any]] = field(default_factory=list)
 
 
+def load_task_file(path: Path, reference: Path | None = None) -> list[Any]:
+    """Tasks from our offline JSONL or the original WebVoyager JSONL (detected by content)."""
+    from agent.eval.tasks import load_tasks, load_webvoyager
+
+    tasks = load_tasks(path)
+    if tasks and all(t.eval is None and re.match(r"^https?://", t.web) for t in tasks):
+        # The unchanged WebVoyager file: live sites, graded by the model judge only.
+        return load_webvoyager(path, reference)
+    return tasks
+
+
 def select_tasks(settings: EvalSettings) -> list[Any]:
     """The task file's tasks, filtered by site and limited, in file order."""
-    from agent.eval.tasks import load_tasks
-
-    tasks = list(load_tasks(settings.tasks))
+    tasks = load_task_file(settings.tasks, settings.reference)
     if settings.sites_only:
         wanted = {s.strip().lower() for s in settings.sites_only if s.strip()}
         tasks = [t for t in tasks if _site(t).lower() in wanted]
@@ -141,7 +153,7 @@ def select_tasks(settings: EvalSettings) -> list[Any]:
 
 
 def _site(task: Any) -> str:
-    return str(getattr(task, "site", None) or getattr(task, "web_name", "") or "")
+    return task.web_name
 
 
 def run_eval(settings: EvalSettings, *, displays: list[str] | None = None,
@@ -181,7 +193,8 @@ def run_eval(settings: EvalSettings, *, displays: list[str] | None = None,
 
 
 def _check_plans(settings: EvalSettings, tasks: list[Any]) -> None:
-    from agent.eval.solver import PlanError, load_plans
+    from agent.eval.solver import PlanError
+    from agent.eval.tasks import load_plans
 
     path = settings.solutions_path()
     if not path.exists():
@@ -336,7 +349,7 @@ class Worker:
         passed = bool(verdict.get("passed")) and a.env_error is None
         return {
             "key": job.key, "task_id": job.task.id, "site": _site(job.task), "repeat": job.repeat,
-            "question": getattr(job.task, "ques", ""), "status": a.status, "answer": a.answer,
+            "question": job.task.ques, "status": a.status, "answer": a.answer,
             "reason": a.reason, "steps": a.steps, "final_url": a.final_url, "passed": passed,
             "verdict": verdict, "model_judge": a.model_judge,
             "failure": None if passed else failure_class(a.status, a.env_error),
@@ -346,10 +359,8 @@ class Worker:
         }
 
     def _task_size(self, task: Any) -> Size:
-        viewport = getattr(task, "viewport", None)
-        if viewport:
-            w, h = (viewport["width"], viewport["height"]) if isinstance(viewport, dict) else viewport
-            return Size(int(w), int(h))
+        if task.viewport:
+            return Size(int(task.viewport[0]), int(task.viewport[1]))
         return self.settings.screen
 
     def _attempt(self, task: Any, attempt_dir: Path) -> _Attempt:
@@ -384,7 +395,7 @@ class Worker:
             executor = Executor(stop=stop, search_url=self.base_url + "/search/?q={query}",
                                 display=self.display)
             closers.append(executor.close)
-            max_steps = self.settings.max_steps or getattr(task, "max_steps", None) \
+            max_steps = self.settings.max_steps or task.max_steps \
                 or DEFAULT_MAX_STEPS
             config = RunConfig(limits=Limits(max_steps=int(max_steps)), offline=True,
                                model_pixels=self.settings.model_pixels,
@@ -420,17 +431,14 @@ class Worker:
         return outcome
 
     def _start_url(self, task: Any) -> str:
-        from urllib.parse import urljoin
-
-        web = str(task.web)
-        return web if re.match(r"^[a-z]+://", web) else urljoin(self.base_url + "/", web.lstrip("/"))
+        return task.start_url(self.base_url)
 
     def _judge(self, task: Any, cdp: Any, result: Any, outcome: _Attempt, attempt_dir: Path) -> None:
         from agent.eval.judges import judge
 
         evidence = collect_evidence(task, cdp=cdp, server=self.server, result=result)
         outcome.final_url = evidence.final_url or ""
-        eval_block = getattr(task, "eval", None)
+        eval_block = task.eval
         if eval_block:
             outcome.verdict = _as_dict(judge(eval_block, evidence))
         else:  # e.g. the original WebVoyager tasks: only a model judge can grade them
@@ -440,12 +448,13 @@ class Worker:
             from agent.eval.model_judge import ModelJudge
 
             outcome.model_judge = ModelJudge(self.settings.judge_url, self.settings.judge_model) \
-                .judge_run(task.ques, result.answer, attempt_dir)
+                .judge_run(task.ques, result.answer, attempt_dir, task.reference)
 
     def _backend_for(self, task: Any, cdp: Any, size: Size) -> Any:
         model = self.settings.model
         if model in SCRIPTED:
-            from agent.eval.solver import load_plans, solver_backend
+            from agent.eval.solver import solver_backend
+            from agent.eval.tasks import load_plans
 
             if self._plans is None:
                 self._plans = load_plans(self.settings.solutions_path())
@@ -468,7 +477,7 @@ def load_model_backend(model: str, provider: str = "auto") -> Any:
 
 def _is_local(task: Any) -> bool:
     web = str(task.web)
-    if not re.match(r"^[a-z]+://", web):
+    if not re.match(r"^[a-z]+://", web) or web.startswith("file:"):
         return True
     from urllib.parse import urlsplit
 
@@ -519,7 +528,7 @@ def collect_evidence(task: Any, *, cdp: Any, server: Any, result: Any) -> Any:
     except Exception:
         final_url = ""
     page_values: dict[str, Any] = {}
-    for expr in page_expressions(getattr(task, "eval", None)):
+    for expr in page_expressions(task.eval):
         try:
             page_values[expr] = cdp.evaluate(expr)
         except CdpError:

@@ -4,7 +4,8 @@ The solver proves a task is solvable through the agent's own path: it only *find
 over DevTools (their boxes), converts their centres to MODEL coordinates of the current
 screenshot and emits Fara text that the loop parses and the real executor performs as X input.
 It never clicks, types or navigates through DevTools. The wrong solver plays the task's wrong
-plan (or the right plan with the wrong answer) to prove that every judge can fail.
+plan (or the right plan with the wrong answer) to prove that every judge can fail. Plans are
+loaded and validated by `agent.eval.tasks.load_plans`.
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Generator, Iterable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
@@ -31,44 +30,16 @@ from agent.actions import (
     format_call,
 )
 from agent.eval.cdp import Cdp, CdpError, Rect, Viewport
+from agent.eval.tasks import Plan
 from agent.geometry import Monitor, Point, ScreenMapping, Size, Space
 from agent.inference.base import Message, ScriptedBackend
 
 MAX_SCROLLS = 25  # scroll actions spent bringing one element into view
 FIND_TIMEOUT = 8.0  # seconds to wait for an element to appear (pages still loading)
-OPS = ("click", "type", "select", "scroll_to", "key", "visit", "back", "wait", "answer")
 
 
 class PlanError(ValueError):
-    """A plan step the solver cannot play (unknown op, missing field)."""
-
-
-@dataclass(frozen=True)
-class Plan:
-    """A task's scripted solution and its deliberately wrong variant."""
-
-    task_id: str
-    steps: tuple[dict[str, Any], ...]
-    wrong_answer: str | None = None
-    wrong_steps: tuple[dict[str, Any], ...] | None = None
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Plan:
-        steps = tuple(data.get("steps") or ())
-        for step in steps:
-            if step.get("op") not in OPS:
-                raise PlanError(f"{data.get('id')}: unknown op {step.get('op')!r}")
-        wrong = data.get("wrong_steps")
-        return cls(str(data["id"]), steps, data.get("wrong_answer"),
-                   tuple(wrong) if wrong is not None else None)
-
-    def wrong(self) -> tuple[dict[str, Any], ...]:
-        """The steps of the wrong solver: the wrong plan, else the plan with the wrong answer."""
-        if self.wrong_steps is not None:
-            return self.wrong_steps
-        answer = self.wrong_answer if self.wrong_answer is not None else "I do not know."
-        body = [s for s in self.steps if s["op"] != "answer"]
-        return (*body, {"op": "answer", "text": answer, "status": "success"})
+    """No usable plan for a task (missing file or task)."""
 
 
 class PlanSolver:
@@ -232,23 +203,10 @@ def _js_select(selector: str, expression: str) -> str:
     return f"(() => {{ const el = document.querySelector({_js_str(selector)}); return {expression}; }})()"
 
 
-def load_plans(path: str | Path) -> dict[str, Plan]:
-    """Plans by task id from a solutions JSONL file."""
-    plans: dict[str, Plan] = {}
-    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
-        if line.strip():
-            try:
-                plan = Plan.from_dict(json.loads(line))
-            except (ValueError, KeyError) as exc:
-                raise PlanError(f"{path}:{n}: {exc}") from exc
-            plans[plan.task_id] = plan
-    return plans
-
-
 def solver_backend(kind: str, plan: Plan, *, cdp: Cdp, screen: Size, base_url: str) -> ScriptedBackend:
     """`solver` plays the plan, `wrong` the wrong plan; both through the agent's input path."""
     if kind not in ("solver", "wrong"):
         raise PlanError(f"unknown scripted solver {kind!r} (use scripted:solver or scripted:wrong)")
-    steps = plan.steps if kind == "solver" else plan.wrong()
+    steps = plan.steps if kind == "solver" else plan.wrong_plan()
     return PlanSolver(steps, cdp=cdp, screen=screen, base_url=base_url,
                       name=f"scripted:{kind}").backend()

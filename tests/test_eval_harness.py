@@ -1,0 +1,167 @@
+"""The eval harness end to end on a real display: real Chromium, the unchanged agent loop, real X input.
+
+The scripted solver must pass a representative subset of the offline tasks (native select,
+date picker, critical point, several sites) and the wrong solver must fail the same subset;
+an interrupted run resumes after its finished task and refuses a changed configuration; the
+CLI writes a self-contained report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from agent.eval import cli as eval_cli
+from agent.eval.report import summarise
+from agent.eval.results import ManifestMismatch, read_results
+from agent.eval.runner import EvalSettings, run_eval
+from agent.paths import asset
+
+pytestmark = pytest.mark.xvfb
+
+TASKS = asset("tasks", "offline-webvoyager.jsonl")
+SOLUTIONS = asset("tasks", "offline-webvoyager.solutions.jsonl")
+SUBSET_SIZE = 6
+
+
+def _lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def representative_subset() -> list[str]:
+    """Task ids, chosen deterministically: a native select, a date picker, a critical point,
+    then the first task of further sites and of further kinds (tags), up to SUBSET_SIZE."""
+    tasks = sorted(_lines(TASKS), key=lambda t: _id_key(t["id"]))
+    plans = {p["id"]: p for p in _lines(SOLUTIONS)}
+
+    def ops(task: dict) -> set[str]:
+        return {s["op"] for s in plans[task["id"]]["steps"]}
+
+    def text(task: dict) -> str:
+        return json.dumps([task.get("tags", []), plans[task["id"]]["steps"]]).lower()
+
+    wanted = [
+        lambda t: "select" in ops(t),
+        lambda t: re.search(r"date|calendar", text(t)) is not None,
+        lambda t: re.search(r"critical|binding", text(t)) is not None,
+    ]
+    chosen: list[str] = []
+    for rule in wanted:
+        match = next((t["id"] for t in tasks if rule(t) and t["id"] not in chosen), None)
+        if match:
+            chosen.append(match)
+    sites = {t["web_name"] for t in tasks if t["id"] in chosen}
+    tags = {tag for t in tasks if t["id"] in chosen for tag in t.get("tags", [])}
+    for task in tasks:  # first every site not yet covered, then kinds of task not yet covered
+        if len(chosen) < SUBSET_SIZE and task["web_name"] not in sites:
+            chosen.append(task["id"])
+            sites.add(task["web_name"])
+            tags |= set(task.get("tags", []))
+    for task in tasks:
+        if len(chosen) < SUBSET_SIZE and task["id"] not in chosen and set(task.get("tags", [])) - tags:
+            chosen.append(task["id"])
+            tags |= set(task.get("tags", []))
+    return chosen
+
+
+def _id_key(task_id: str) -> tuple[str, int]:
+    site, _, n = task_id.rpartition("--")
+    return (site, int(n) if n.isdigit() else 0)
+
+
+@pytest.fixture(scope="module")
+def subset_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    ids = representative_subset()
+    by_id = {t["id"]: line for t, line in zip(_lines(TASKS), _raw_lines(TASKS), strict=True)}
+    path = tmp_path_factory.mktemp("tasks") / "subset.jsonl"
+    path.write_text("".join(by_id[i] + "\n" for i in ids), encoding="utf-8")
+    return path
+
+
+def _raw_lines(path: Path) -> list[str]:
+    return [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _settings(tasks: Path, model: str, out: Path, **kw) -> EvalSettings:
+    return EvalSettings(tasks=tasks, model=model, out=out, solutions=SOLUTIONS, **kw)
+
+
+def _failures(records: list[dict]) -> str:
+    return "\n".join(f"{r['task_id']}: {r['status']} {r['reason']} | {r['verdict'].get('reason')}"
+                     for r in records if not r["passed"])
+
+
+def test_scripted_solver_passes_and_wrong_solver_fails(subset_file: Path, tmp_path: Path,
+                                                       xvfb_display: str) -> None:
+    ids = [json.loads(line)["id"] for line in subset_file.read_text().splitlines()]
+    assert len(ids) >= 3
+    good = run_eval(_settings(subset_file, "scripted:solver", tmp_path / "good"),
+                    displays=[xvfb_display])
+    assert good.ran == len(ids), good
+    assert good.passed == len(ids), _failures(good.records)
+    # Every step went through the agent's path: Fara text in, an executor note out.
+    steps_file = tmp_path / "good" / good.records[0]["dir"] / "steps.jsonl"
+    steps = [json.loads(line) for line in steps_file.read_text().splitlines()]
+    assert all("<tool_call>" in s["model_text"] for s in steps)
+    assert any(s["note"] for s in steps[:-1])
+
+    # Two workers, each with its own display: the parallel path on the same subset.
+    bad = run_eval(_settings(subset_file, "scripted:wrong", tmp_path / "bad", workers=2))
+    assert bad.ran == len(ids)
+    assert bad.passed == 0, [r["task_id"] for r in bad.records if r["passed"]]
+    assert all(r["failure"] in ("wrong_answer", "no_answer") for r in bad.records)
+
+    summary = summarise(tmp_path / "good")
+    assert summary["overall"]["rate"] == 1.0
+    assert summary["steps"]["mean_per_task"] > 1
+    assert summary["time_per_step_s"]["action"] > 0 and summary["cpu_seconds"] > 0
+
+
+def _cli(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser()
+    eval_cli.register(parser.add_subparsers(dest="command"))
+    return eval_cli.run(parser.parse_args(argv))
+
+
+def test_interrupted_run_resumes_and_refuses_a_changed_configuration(
+        subset_file: Path, tmp_path: Path, xvfb_display: str,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    two = tmp_path / "two.jsonl"
+    two.write_text("".join(line + "\n" for line in _raw_lines(subset_file)[:2]), encoding="utf-8")
+    out = tmp_path / "run"
+    settings = _settings(two, "scripted:solver", out)
+
+    def interrupt(_record: dict) -> None:
+        raise KeyboardInterrupt  # Ctrl+C right after the first task was recorded
+
+    with pytest.raises(KeyboardInterrupt):
+        run_eval(settings, displays=[xvfb_display], progress=interrupt)
+    assert len(read_results(out)) == 1
+
+    # The CLI resumes (own Xvfb), skipping the finished task, and writes the report.
+    argv = ["eval", "run", "--tasks", str(two), "--model", "scripted:solver", "--out", str(out),
+            "--solutions", str(SOLUTIONS)]
+    assert _cli(argv) == 0
+    printed = capsys.readouterr().out
+    assert "ran 1, skipped 1" in printed
+    records = read_results(out)
+    assert sorted(r["key"] for r in records) == sorted({r["key"] for r in records})  # no repeats
+    assert len(records) == 2 and all(r["passed"] for r in records), _failures(records)
+    page = (out / "report.html").read_text()
+    assert "data:image/jpeg;base64," in page
+    assert not re.search(r"(src|href)\s*=\s*['\"]?(https?:)?//", page)
+    summary = json.loads((out / "summary.json").read_text())
+    assert {"overall", "sites", "pass_k", "time_per_step_s", "failures",
+            "successes_per_cpu_hour"} <= set(summary)
+
+    # Same folder, different configuration: refused, nothing run.
+    with pytest.raises(ManifestMismatch, match="max_steps"):
+        run_eval(replace(settings, max_steps=3), displays=[xvfb_display])
+    assert _cli([*argv, "--max-steps", "3"]) == 2
+    assert "different configuration" in capsys.readouterr().err
+    assert _cli(["eval", "report", str(out)]) == 0
