@@ -21,7 +21,7 @@ from agent.eval.tasks import (
     task_file_hash,
 )
 
-SITES = ["recipes", "shop"]  # grows as sites land
+SITES = ["recipes", "shop", "flights", "hotels"]  # grows as sites land
 TASKS = load_tasks()
 PLANS = load_plans()
 

@@ -15,6 +15,8 @@ from common import SITES
 SITE_LIST = [
     ("recipes", "Hearthbook Recipes", "recipes", "Home cooking recipes with ratings and reviews"),
     ("shop", "Cartwheel Market", "shop", "Electronics, kitchen and outdoor gear"),
+    ("flights", "Skylark Flights", "flights", "Fares and timetables between European cities"),
+    ("hotels", "Staybright", "hotel booking", "Hotels and stays in six cities"),
 ]
 
 

@@ -37,3 +37,19 @@ def write_json(site: str, name: str, obj: Any) -> None:
 
 def read_json(site: str, name: str = "data.json") -> Any:
     return json.loads((SITES / site / name).read_text(encoding="utf-8"))
+
+
+DATES_START, N_DAYS = "2027-03-01", 61  # bookable window of the travel sites (March-April 2027)
+
+
+def date_multipliers(r: random.Random) -> list[float]:
+    """A price factor per bookable day: weekends and Easter week cost more."""
+    import datetime as dt
+
+    start = dt.date.fromisoformat(DATES_START)
+    out = []
+    for i in range(N_DAYS):
+        day = start + dt.timedelta(days=i)
+        f = 1.0 + (0.18 if day.weekday() >= 4 else 0) + (0.25 if "2027-03-22" <= day.isoformat() <= "2027-03-29" else 0)
+        out.append(round(f * r.uniform(0.85, 1.15), 3))
+    return out

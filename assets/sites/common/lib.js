@@ -78,7 +78,11 @@ const DH = {
     input.addEventListener("click", ev => {
       ev.stopPropagation();
       document.querySelectorAll(".cal").forEach(c => { if (c !== box) c.hidden = true; });
-      if (box.hidden) draw();
+      if (box.hidden) {  // open on the month of the current value (or the start month)
+        const v = DH.parseIso(input.value || opts.start || min);
+        shown = new Date(v.getFullYear(), v.getMonth(), 1);
+        draw();
+      }
       box.hidden = !box.hidden;
     });
     document.addEventListener("click", ev => { if (!box.contains(ev.target)) box.hidden = true; });
