@@ -165,3 +165,33 @@ def test_interrupted_run_resumes_and_refuses_a_changed_configuration(
     assert _cli([*argv, "--max-steps", "3"]) == 2
     assert "different configuration" in capsys.readouterr().err
     assert _cli(["eval", "report", str(out)]) == 0
+
+
+def test_browser_crash_is_retried_in_a_fresh_browser(subset_file: Path, tmp_path: Path,
+                                                     xvfb_display: str,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import signal
+    import threading
+
+    from agent.eval import runner
+
+    started: list[runner.Browser] = []
+
+    class CrashingOnce(runner.Browser):
+        def start(self, url: str = "about:blank") -> int:
+            port = super().start(url)
+            started.append(self)
+            if len(started) == 1:  # the first browser dies a moment into its task
+                pid = self._proc.pid
+                threading.Timer(1.0, lambda: os.killpg(pid, signal.SIGKILL)).start()
+            return port
+
+    monkeypatch.setattr(runner, "Browser", CrashingOnce)
+    one = tmp_path / "one.jsonl"
+    one.write_text(_raw_lines(subset_file)[0] + "\n", encoding="utf-8")
+    summary = run_eval(_settings(one, "scripted:solver", tmp_path / "run"), displays=[xvfb_display])
+    record = summary.records[0]
+    assert len(started) == 2
+    assert record["passed"], record
+    assert len(record["env_errors"]) == 1 and record["failure"] is None
