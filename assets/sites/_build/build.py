@@ -17,6 +17,7 @@ SITE_LIST = [
     ("shop", "Cartwheel Market", "shop", "Electronics, kitchen and outdoor gear"),
     ("flights", "Skylark Flights", "flights", "Fares and timetables between European cities"),
     ("hotels", "Staybright", "hotel booking", "Hotels and stays in six cities"),
+    ("news", "The Lantern Post", "news", "Daily news from invented towns"),
 ]
 
 
