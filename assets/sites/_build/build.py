@@ -18,6 +18,7 @@ SITE_LIST = [
     ("flights", "Skylark Flights", "flights", "Fares and timetables between European cities"),
     ("hotels", "Staybright", "hotel booking", "Hotels and stays in six cities"),
     ("news", "The Lantern Post", "news", "Daily news from invented towns"),
+    ("code", "Forgeline", "code hosting", "Open-source repositories, issues and releases"),
 ]
 
 
