@@ -195,3 +195,41 @@ def test_browser_crash_is_retried_in_a_fresh_browser(subset_file: Path, tmp_path
     assert len(started) == 2
     assert record["passed"], record
     assert len(record["env_errors"]) == 1 and record["failure"] is None
+
+
+FAKE_MINIWOB = """<!doctype html><html><body>
+<script>
+var WOB_DONE_GLOBAL = false, WOB_RAW_REWARD_GLOBAL = 0, WOB_REWARD_REASON = null;
+var core = {EPISODE_MAX_TIME: 10000, startEpisodeReal: function () {
+  document.getElementById('query').textContent = 'Click the button (' + core.EPISODE_MAX_TIME + ').';
+  setTimeout(function () { core.endEpisode(-1, false, 'timed out'); }, core.EPISODE_MAX_TIME);
+}, endEpisode: function (reward, proportional, reason) {
+  if (WOB_DONE_GLOBAL) return;
+  WOB_DONE_GLOBAL = true; WOB_RAW_REWARD_GLOBAL = reward; WOB_REWARD_REASON = reason || null;
+}};
+</script>
+<div id="query"></div><button id="subbtn" onclick="core.endEpisode(1.0, true)">Click Me!</button>
+</body></html>"""
+
+
+def test_miniwob_tasks_use_the_page_reward(tmp_path: Path, xvfb_display: str,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """MiniWoB++ wiring with a stand-in page (the `miniwob` package is optional)."""
+    from agent.eval import tasks as task_module
+
+    page = tmp_path / "click-test.html"
+    page.write_text(FAKE_MINIWOB, encoding="utf-8")
+    task = task_module.Task(id="miniwob--click-test", web_name="miniwob", ques="Follow the page.",
+                            web=page.as_uri(), source="miniwob", reward="miniwob")
+    monkeypatch.setattr(task_module, "miniwob_tasks", lambda: [task])
+    plans = tmp_path / "plans.jsonl"
+    plans.write_text(json.dumps({"id": task.id, "wrong_answer": "-", "steps": [
+        {"op": "click", "selector": "#subbtn"},
+        {"op": "answer", "text": "Clicked.", "status": "success"}]}) + "\n", encoding="utf-8")
+    settings = EvalSettings(tasks=Path("miniwob"), model="scripted:solver", out=tmp_path / "run",
+                            solutions=plans, max_steps=4)
+    record = run_eval(settings, displays=[xvfb_display]).records[0]
+    assert record["passed"] and record["verdict"]["reward"] == 1.0, record
+    assert record["status"] == "stopped" and record["steps"] == 1  # stopped when the episode ended
+    run_json = json.loads((tmp_path / "run" / record["dir"] / "run.json").read_text())
+    assert run_json["task"] == "Click the button (3600000)."  # the page's instruction, long time-out

@@ -148,12 +148,19 @@ class Cdp:
                 return str(target.get("url", ""))
         return str(self.evaluate("location.href") or "")
 
-    def ready(self, timeout: float = 10.0) -> bool:
-        """Wait for the document to finish loading; False on time-out."""
+    def ready(self, timeout: float = 10.0, *, navigated: bool = False) -> bool:
+        """Wait for the document to finish loading; False on time-out.
+
+        With `navigated`, the blank page a new tab shows before its first navigation does not
+        count as loaded.
+        """
+        check = "document.readyState === 'complete'"
+        if navigated:
+            check += " && location.href !== 'about:blank'"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                if self.evaluate("document.readyState") == "complete":
+                if self.evaluate(check) is True:
                     return True
             except CdpError:
                 pass  # navigation in progress: the context was replaced

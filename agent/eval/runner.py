@@ -28,6 +28,9 @@ from agent.geometry import DEFAULT_MODEL_PIXELS, Size
 
 DEFAULT_MAX_STEPS = 30
 SCRIPTED = ("scripted:solver", "scripted:wrong")
+MINIWOB = "miniwob"
+# MiniWoB++ pages end an episode after 10 s; a local model needs far longer per step.
+MINIWOB_EPISODE_MS = 60 * 60 * 1000
 HARNESS_VERSION = 1  # bump when a change alters results, so old run folders refuse to resume
 
 
@@ -60,7 +63,7 @@ class EvalSettings:
         manifest: dict[str, Any] = {
             "harness": HARNESS_VERSION,
             "tasks_file": self.tasks.name,
-            "tasks_sha256": file_hash(self.tasks),
+            "tasks_sha256": _miniwob_fingerprint() if is_miniwob(self.tasks) else file_hash(self.tasks),
             "model": self.model,
             "repeat": self.repeat,
             "max_steps": self.max_steps,
@@ -83,6 +86,20 @@ class EvalSettings:
             return self.solutions
         name = self.tasks.name.removesuffix(".jsonl") + ".solutions.jsonl"
         return self.tasks.with_name(name)
+
+
+def is_miniwob(tasks: Path) -> bool:
+    """`--tasks miniwob`: the MiniWoB++ pages of the installed `miniwob` package."""
+    return str(tasks) == MINIWOB
+
+
+def _miniwob_fingerprint() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"miniwob {version('miniwob')}"
+    except PackageNotFoundError:
+        return "miniwob (not installed)"
 
 
 def _model_fingerprint(model: str) -> str:
@@ -132,8 +149,10 @@ class RunSummary:
 
 def load_task_file(path: Path, reference: Path | None = None) -> list[Any]:
     """Tasks from our offline JSONL or the original WebVoyager JSONL (detected by content)."""
-    from agent.eval.tasks import load_tasks, load_webvoyager
+    from agent.eval.tasks import load_tasks, load_webvoyager, miniwob_tasks
 
+    if is_miniwob(path):
+        return miniwob_tasks()
     tasks = load_tasks(path)
     if tasks and all(t.eval is None and re.match(r"^https?://", t.web) for t in tasks):
         # The unchanged WebVoyager file: live sites, graded by the model judge only.
@@ -386,12 +405,14 @@ class Worker:
             from agent.eval.cdp import Cdp
 
             cdp = Cdp(browser.start(start_url)).connect()
-            cdp.ready(timeout=15)
+            if not cdp.ready(timeout=30, navigated=start_url != "about:blank"):
+                raise EnvironmentFailure(f"the start page {start_url} did not load")
             if not cdp.wait_full_screen(size.width, size.height,
                                         window=self.settings.browser_mode == "window"):
                 raise EnvironmentFailure("the browser did not go full-screen")
             backend = self._backend_for(task, cdp, size)
             stop = StopFlag()
+            question = _miniwob_start(cdp) or task.ques if task.reward == "miniwob" else task.ques
             executor = Executor(stop=stop, search_url=self.base_url + "/search/?q={query}",
                                 display=self.display)
             closers.append(executor.close)
@@ -400,7 +421,7 @@ class Worker:
             config = RunConfig(limits=Limits(max_steps=int(max_steps)), offline=True,
                                model_pixels=self.settings.model_pixels,
                                settle_timeout=self.settings.settle_timeout)
-            meta = {"task": task.ques, "task_id": task.id, "model": self.settings.model,
+            meta = {"task": question, "task_id": task.id, "model": self.settings.model,
                     "start_url": start_url, "screen": [size.width, size.height]}
             recorder = RunRecorder(attempt_dir, meta)
 
@@ -409,8 +430,10 @@ class Worker:
                     outcome.timings[phase] = outcome.timings.get(phase, 0.0) + seconds
                 outcome.tokens["prompt"] += step.prompt_tokens
                 outcome.tokens["generated"] += step.generated_tokens
+                if task.reward == "miniwob" and cdp.evaluate("WOB_DONE_GLOBAL") is True:
+                    stop.set("the MiniWoB episode ended")  # before the agent starts another
 
-            result = run_task(task.ques, on_step=on_step, backend=backend, screen=screen,
+            result = run_task(question, on_step=on_step, backend=backend, screen=screen,
                               executor=executor, gate=Gate("never"), config=config, stop=stop,
                               recorder=recorder, current_url=cdp.url)
             outcome.status, outcome.answer = result.status.value, result.answer
@@ -439,7 +462,9 @@ class Worker:
         evidence = collect_evidence(task, cdp=cdp, server=self.server, result=result)
         outcome.final_url = evidence.final_url or ""
         eval_block = task.eval
-        if eval_block:
+        if task.reward == "miniwob":
+            outcome.verdict = _miniwob_verdict(cdp)
+        elif eval_block:
             outcome.verdict = _as_dict(judge(eval_block, evidence))
         else:  # e.g. the original WebVoyager tasks: only a model judge can grade them
             outcome.verdict = {"passed": False, "judged": False,
@@ -536,3 +561,18 @@ def collect_evidence(task: Any, *, cdp: Any, server: Any, result: Any) -> Any:
     terminated = result.status in (RunStatus.SUCCESS, RunStatus.FAILURE)
     return Evidence(answer=result.answer, status=result.status.value if terminated else None,
                     final_url=final_url, page_values=page_values, server_state=server.state())
+
+
+def _miniwob_start(cdp: Any) -> str:
+    """Start a MiniWoB++ episode with a long time-out; returns its instruction text."""
+    cdp.evaluate(f"core.EPISODE_MAX_TIME = {MINIWOB_EPISODE_MS}; core.startEpisodeReal(); true")
+    return str(cdp.evaluate("(document.getElementById('query') || {}).textContent || ''")).strip()
+
+
+def _miniwob_verdict(cdp: Any) -> dict[str, Any]:
+    """MiniWoB++'s own reward: the raw reward (no time penalty) must be positive."""
+    done, raw, reason = cdp.evaluate("[WOB_DONE_GLOBAL, WOB_RAW_REWARD_GLOBAL, WOB_REWARD_REASON]")
+    raw = float(raw or 0.0)
+    return {"passed": bool(done) and raw > 0, "reward": raw,
+            "reason": f"MiniWoB reward {raw:g}" + (f" ({reason})" if reason else "")
+            + ("" if done else "; the episode did not end")}
