@@ -305,6 +305,8 @@ def _print_step(step: Any, as_json: bool, *, streamed: bool) -> None:
     phases = " ".join(f"{k} {v:.2f}s" for k, v in step.timings.items() if not k.startswith("model."))
     marker = "!" if step.error else "→"
     print(f"[{step.index + 1}] {marker} {step.summary}")
+    if step.note:
+        print(f"     {step.note}")
     print(f"     {phases} | tokens {step.prompt_tokens} in, {step.generated_tokens} out", flush=True)
 
 
