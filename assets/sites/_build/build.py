@@ -19,6 +19,7 @@ SITE_LIST = [
     ("hotels", "Staybright", "hotel booking", "Hotels and stays in six cities"),
     ("news", "The Lantern Post", "news", "Daily news from invented towns"),
     ("code", "Forgeline", "code hosting", "Open-source repositories, issues and releases"),
+    ("archive", "Openprint", "preprint archive", "Research preprints in six subjects"),
 ]
 
 

@@ -13,7 +13,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-SITE_MODULES = ["recipes_tasks", "shop_tasks", "flights_tasks", "hotels_tasks", "news_tasks", "code_tasks"]
+SITE_MODULES = ["recipes_tasks", "shop_tasks", "flights_tasks", "hotels_tasks", "news_tasks",
+                "code_tasks", "archive_tasks"]
 
 
 def main() -> None:
