@@ -24,6 +24,7 @@ import contextlib
 import importlib
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
@@ -54,9 +55,13 @@ DEFAULT_SEARCH_URL = "http://127.0.0.1:8765/search?q={query}"
 # Fara's reference harness scrolls about one page per action; 10 wheel clicks is roughly one
 # page in browsers and Qt lists (3 lines per click).
 DEFAULT_SCROLL_CLICKS = 10
+# Time for a browser to move the focus to its address bar after Ctrl+L (see `_browser`).
+BROWSER_SHORTCUT_DELAY = 0.3
 INPUT_IS_LOGICAL = sys.platform in ("darwin", "win32")
 IS_X11 = sys.platform.startswith(("linux", "freebsd", "openbsd"))
 FAILSAFE_MESSAGE = "stopped: mouse moved to a screen corner"
+# pyautogui's X connection is one module global: executors on different threads take turns.
+_INPUT_LOCK = threading.RLock()
 
 
 class InvalidActionError(ExecutorError):
@@ -107,13 +112,14 @@ class Executor:
             return f"remembered: {action.fact}"
         if isinstance(action, Wait):
             return self._wait(action.time)
-        backend = self._open()
         try:
-            return self._dispatch(backend, action, mapping)
+            with _INPUT_LOCK:
+                backend = self._open()
+                return self._dispatch(backend, action, mapping)
         except ExecutorError:
             raise
         except Exception as exc:
-            if isinstance(exc, _failsafe_type(backend.gui)):
+            if self._backend is not None and isinstance(exc, _failsafe_type(self._backend.gui)):
                 raise ExecutorError(FAILSAFE_MESSAGE) from exc
             if isinstance(exc, _display_errors()):
                 self._drop_backend()
@@ -248,6 +254,10 @@ class Executor:
             target = self.search_url.replace("{query}", quote_plus(query))
             note = f"searched for {query!r}"
         self._chord(gui, (primary_modifier(), "l"))  # focus the address bar, selecting its text
+        # Browsers offer a key to the page first and act on the shortcut only when the page
+        # hands it back, asynchronously: keys typed at once would still land in the page.
+        if self.stop.wait(BROWSER_SHORTCUT_DELAY):
+            return f"opening the address interrupted: {self.stop.reason or 'stopped'}"
         if not self._type_text(backend, target):
             return f"typing the address interrupted: {self.stop.reason or 'stopped'}"
         gui.press("enter")

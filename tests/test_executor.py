@@ -122,6 +122,7 @@ class FakeBackend:
 def backend(monkeypatch: pytest.MonkeyPatch) -> FakeBackend:
     fake = FakeBackend()
     monkeypatch.setattr(ex, "_open_backend", lambda display: fake)
+    monkeypatch.setattr(ex, "BROWSER_SHORTCUT_DELAY", 0.0)
     return fake
 
 
@@ -224,6 +225,14 @@ def test_visit_url_focuses_the_address_bar(backend: FakeBackend) -> None:
     assert calls(backend) == [("keyDown", PRIMARY), ("keyDown", "l"), ("keyUp", "l"),
                               ("keyUp", PRIMARY), ("type", "http://127.0.0.1:9000/a"),
                               ("press", "enter")]
+
+
+def test_stop_during_the_address_bar_delay_types_nothing(backend: FakeBackend) -> None:
+    stop = StopFlag()
+    stop.set("user pressed stop")
+    note = Executor(stop=stop).perform(VisitUrl("http://127.0.0.1/"), MAPPING)
+    assert "interrupted" in note
+    assert [c[0] for c in calls(backend)] == ["keyDown", "keyDown", "keyUp", "keyUp"]
 
 
 def test_web_search_uses_the_local_template_url_encoded(backend: FakeBackend) -> None:

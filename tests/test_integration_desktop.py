@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -20,10 +21,22 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from agent.actions import Action, KeyPress, LeftClick, Scroll, Terminate, TypeText, Wait, format_call
+from agent.actions import (
+    Action,
+    HistoryBack,
+    KeyPress,
+    LeftClick,
+    Scroll,
+    Terminate,
+    TypeText,
+    VisitUrl,
+    Wait,
+    WebSearch,
+    format_call,
+)
 from agent.desktop import focused_window_title
 from agent.executor import Executor
-from agent.geometry import Monitor, Size, model_size_for
+from agent.geometry import Monitor, ScreenMapping, Size, model_size_for
 from agent.inference.base import ScriptedBackend
 from agent.loop import RunConfig, RunStatus, run_task
 from agent.safety import Gate
@@ -179,3 +192,107 @@ def test_screen_monitor_override(xvfb_factory) -> None:
             screen.close()
     with pytest.raises(ValueError):
         Screen(monitors=[])
+
+
+class _Site:
+    """A loopback web site that records the paths it is asked for (decoded)."""
+
+    PAGE = ("<html><head><title>{title}</title></head><body style='margin:0'>"
+            "<input style='position:absolute;left:120px;top:120px;width:420px;height:70px;"
+            "font-size:30px;border:none;background:rgb(32,192,64)' "
+            "oninput=\"fetch('/typed?' + encodeURIComponent(this.value))\"></body></html>")
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+        import urllib.parse
+
+        self.paths: list[str] = []
+        site = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                site.paths.append(urllib.parse.unquote_plus(self.path))
+                body = site.PAGE.format(title=self.path.strip("/").split("?")[0] or "home").encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Cache-Control", "no-store")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def wait_for(self, path: str, timeout: float = 15.0) -> None:
+        deadline = time.monotonic() + timeout
+        while path not in self.paths:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the browser never asked for {path!r}; it asked for {self.paths}")
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def wait_title(display: str, prefix: str, timeout: float = 15.0) -> bool:
+    """Wait until the focused window's title starts with `prefix`."""
+    deadline = time.monotonic() + timeout
+    while not focused_window_title(display).startswith(prefix):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="no chromium (scripts/setup.sh dev)")
+def test_browser_actions_in_chromium(tmp_path: Path) -> None:
+    """type (non-ASCII), visit_url, web_search and history_back with real keys in a real browser."""
+    site = _Site()
+    with xvfb(1280, 800) as display:
+        args = ["chromium", "--no-first-run", "--no-default-browser-check", "--disable-gpu",
+                f"--user-data-dir={tmp_path / 'profile'}", "--window-position=0,0", "--window-size=1280,800",
+                "--disable-features=Translate", f"{site.url}/start"]
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            args.insert(1, "--no-sandbox")  # Chromium refuses to run as root with its sandbox
+        env = dict(os.environ, DISPLAY=display)
+        with open(tmp_path / "chromium.log", "wb") as log:
+            browser = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
+        screen = Screen(display)
+        try:
+            site.wait_for("/start")
+            with Executor(display=display, search_url=f"{site.url}/search?q={{query}}") as executor:
+                field = None
+                for _ in range(50):  # the page may paint a moment after it was requested
+                    shot = screen.capture(1)
+                    size = model_size_for(shot.size)
+                    image = shot.image.resize((size.width, size.height), Image.Resampling.BICUBIC)
+                    field = find(image, "field")
+                    if field:
+                        break
+                    time.sleep(0.1)
+                assert field is not None, "the page's input never appeared"
+                mapping = ScreenMapping(shot.monitor, shot.size, size)
+                executor.perform(TypeText("Zürich ✓", field, press_enter=False), mapping)
+                site.wait_for("/typed?Zürich ✓")
+                executor.perform(VisitUrl(f"{site.url.removeprefix('http://')}/second"), mapping)
+                site.wait_for("/second")
+                executor.perform(WebSearch("café ✓"), mapping)
+                site.wait_for("/search?q=café ✓")
+                assert wait_title(display, "search")
+                # Back may come from the page cache without a request: watch the window title.
+                executor.perform(HistoryBack(), mapping)
+                assert wait_title(display, "second"), focused_window_title(display)
+        finally:
+            screen.close()
+            browser.terminate()
+            try:
+                browser.wait(10)
+            except subprocess.TimeoutExpired:
+                browser.kill()
+                browser.wait(5)
+            site.close()
