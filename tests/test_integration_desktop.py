@@ -35,11 +35,11 @@ from agent.actions import (
     format_call,
 )
 from agent.desktop import focused_window_title
-from agent.executor import Executor
+from agent.executor import Executor, XTestTyper
 from agent.geometry import Monitor, ScreenMapping, Size, model_size_for
 from agent.inference.base import ScriptedBackend
 from agent.loop import RunConfig, RunStatus, run_task
-from agent.safety import Gate
+from agent.safety import Gate, StopFlag
 from agent.screen import Screen
 from tests.apps.form_app import COLOURS, COMBO_ENTRIES, TARGET_ENTRY, TARGET_ITEM
 from tests.xvfb import xvfb
@@ -296,3 +296,40 @@ def test_browser_actions_in_chromium(tmp_path: Path) -> None:
                 browser.kill()
                 browser.wait(5)
             site.close()
+
+
+class _StopAfter(StopFlag):
+    """A stop flag that the user 'presses' after it has been looked at `checks` times."""
+
+    def __init__(self, checks: int) -> None:
+        super().__init__()
+        self.checks = checks
+
+    def is_set(self) -> bool:
+        self.checks -= 1
+        if self.checks < 0:
+            self.set("stopped by the user")
+        return super().is_set()
+
+
+def test_stop_interrupts_long_typing(tmp_path: Path) -> None:
+    with xvfb(1440, 900) as display:
+        app = FormApp(display, 0, 0, tmp_path / "state.json")
+        screen = Screen(display)
+        try:
+            shot = screen.capture(1)
+            mapping = ScreenMapping(shot.monitor, shot.size, shot.size)  # model == screen here
+            field = find(shot.image, "field")
+            assert field is not None
+            chunk = XTestTyper.CHUNK
+            with Executor(display=display, stop=_StopAfter(3)) as executor:
+                note = executor.perform(TypeText("é" * 50 * chunk, field, delete_existing_text=True), mapping)
+                assert "interrupted" in note
+                deadline = time.monotonic() + 10
+                while app.state().get("text") != "é" * 3 * chunk and time.monotonic() < deadline:
+                    time.sleep(0.05)
+            assert app.state()["text"] == "é" * 3 * chunk  # three chunks, then the stop
+            assert app.state()["submitted"] is None  # no Enter after a stop
+        finally:
+            screen.close()
+            app.close()
