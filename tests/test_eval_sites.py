@@ -15,7 +15,7 @@ import pytest
 
 from agent.eval.server import SITES_ROOT, SiteServer
 
-SITES = ["recipes", "shop", "flights", "hotels"]  # grows as sites land
+SITES = ["recipes", "shop", "dictionary", "news", "flights", "code", "archive", "hotels"]
 _URL = re.compile(r"""https?://[^\s"'<>)`]+""")
 _LINK = re.compile(r"""(?:href|src|action)\s*=\s*["']([^"'#]+)["']""")
 _JS_PATH = re.compile(r"""["'`](/[\w-]+(?:/[\w.-]*)*\.(?:html|json|js|css))(?=["'`?])""")

@@ -20,6 +20,7 @@ SITE_LIST = [
     ("news", "The Lantern Post", "news", "Daily news from invented towns"),
     ("code", "Forgeline", "code hosting", "Open-source repositories, issues and releases"),
     ("archive", "Openprint", "preprint archive", "Research preprints in six subjects"),
+    ("dictionary", "Wordhoard Dictionary", "dictionary", "Meanings, pronunciations and examples"),
 ]
 
 
