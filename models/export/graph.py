@@ -1,0 +1,88 @@
+"""A small helper for writing ONNX graphs by hand, node by node."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+OPSET = 17
+
+
+class GraphBuilder:
+    """Collects nodes and initializers; each op call returns its output name."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.nodes: list = []
+        self.initializers: list = []
+        self.inputs: list = []
+        self.outputs: list = []
+        self._count = 0
+        self._consts: dict[tuple, str] = {}
+
+    def _fresh(self, hint: str) -> str:
+        self._count += 1
+        return f"{hint}_{self._count}"
+
+    def input(self, name: str, elem_type: int, shape: list) -> str:
+        """Declare a graph input."""
+        from onnx import helper
+
+        self.inputs.append(helper.make_tensor_value_info(name, elem_type, shape))
+        return name
+
+    def output(self, name: str, value: str, elem_type: int, shape: list) -> None:
+        """Declare a graph output fed by `value`."""
+        from onnx import helper
+
+        self.op("Identity", value, out=name)
+        self.outputs.append(helper.make_tensor_value_info(name, elem_type, shape))
+
+    def weight(self, name: str, array: np.ndarray) -> str:
+        """Add an initializer (a weight) and return its name."""
+        from onnx import numpy_helper
+
+        self.initializers.append(numpy_helper.from_array(np.array(array, order="C"), name))
+        return name
+
+    def const(self, value, dtype=np.int64) -> str:
+        """A small constant tensor, deduplicated by value."""
+        array = np.asarray(value, dtype=dtype)
+        key = (array.dtype.str, array.shape, array.tobytes())
+        if key not in self._consts:
+            self._consts[key] = self.weight(self._fresh("const"), array)
+        return self._consts[key]
+
+    def op(self, op_type: str, *inputs: str, out: str | None = None, domain: str = "",
+           **attrs) -> str:
+        """Append one node with a single output."""
+        from onnx import helper
+
+        name = out or self._fresh(op_type.lower())
+        self.nodes.append(helper.make_node(op_type, list(inputs), [name],
+                                           name=self._fresh(op_type), domain=domain, **attrs))
+        return name
+
+    def save(self, path: Path, *, external: bool = True) -> Path:
+        """Write the model; weights go to `<name>.data` next to it when `external`."""
+        import onnx
+        from onnx import helper
+
+        graph = helper.make_graph(self.nodes, self.name, self.inputs, self.outputs,
+                                  self.initializers)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET),
+                                                        helper.make_opsetid("com.microsoft", 1)])
+        model.ir_version = 8
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = path.with_name(path.name + ".data")
+        if data.exists():
+            data.unlink()
+        if external:
+            onnx.save_model(model, path, save_as_external_data=True, all_tensors_to_one_file=True,
+                            location=data.name, size_threshold=1024)
+        else:
+            onnx.save_model(model, path)
+        # Check from the file: an in-memory check fails past protobuf's 2 GB limit.
+        onnx.checker.check_model(str(path))
+        return path

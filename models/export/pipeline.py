@@ -1,0 +1,174 @@
+"""export_model: a Hugging Face Qwen2.5-VL checkpoint -> an onnxruntime-genai model folder.
+
+Stages (each skipped on a re-run when its outputs exist and its inputs did not change):
+text decoder (onnxruntime-genai builder) -> embedding.onnx -> vision.onnx -> configs and
+tokenizer -> manifest. Every check that can fail runs before the first long stage.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from models.export.checks import Checkpoint, ExportError, check_resources, inspect_checkpoint
+from models.export.manifest import EXPORTER_VERSION, source_hash, write_manifest
+
+PRECISIONS = ("int4", "fp16", "fp32")
+PROVIDERS = ("cpu", "cuda", "dml")
+VISION_QUANT = (None, "int8", "int4")
+STATE = ".export-state.json"
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.json",
+                   "chat_template.jinja", "vocab.json", "merges.txt", "special_tokens_map.json",
+                   "added_tokens.json", "generation_config.json", "preprocessor_config.json")
+
+
+def export_model(hf_dir: str | Path, out_dir: str | Path, *, precision: str = "int4",
+                 provider: str = "cpu", vision_quant: str | None = None,
+                 progress: bool = True) -> Path:
+    """Export a Qwen2.5-VL checkpoint to an onnxruntime-genai folder; return the folder."""
+    if precision not in PRECISIONS:
+        raise ExportError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    if provider not in PROVIDERS:
+        raise ExportError(f"provider must be one of {', '.join(PROVIDERS)}, not {provider!r}")
+    if vision_quant not in VISION_QUANT:
+        raise ExportError(f"vision_quant must be None, 'int8' or 'int4', not {vision_quant!r}")
+    src, out = Path(hf_dir).expanduser().resolve(), Path(out_dir).expanduser().resolve()
+    if out == src:
+        raise ExportError("choose an output folder outside the checkpoint folder")
+    ckpt = inspect_checkpoint(src)
+    estimate = check_resources(ckpt, out, precision, vision_quant)
+    state = _load_state(out)
+    source = state.get("source")
+    files = [*ckpt.weight_files, src / "config.json"]
+    if source is None or state.get("source_files") != _file_stamps(files):
+        source = _with_bar("hash source", 1, progress, lambda tick: (source_hash(files), tick())[0])
+    key = {"source": source, "precision": precision, "provider": provider,
+           "vision_quant": vision_quant, "exporter": EXPORTER_VERSION}
+    out.mkdir(parents=True, exist_ok=True)
+    state = {k: v for k, v in state.items() if k in ("stages",)} | {
+        "source": source, "source_files": _file_stamps(files)}
+    stages: list[tuple[str, list[str], Callable]] = [
+        ("text", ["model.onnx", "genai_config.json"],
+         lambda tick: _text_stage(ckpt, out, precision, provider, tick)),
+        ("embedding", ["embedding.onnx"], lambda tick: _embedding_stage(ckpt, out, tick)),
+        ("vision", ["vision.onnx"], lambda tick: _vision_stage(ckpt, out, vision_quant, tick)),
+        ("configs", ["processor_config.json", "tokenizer.json"],
+         lambda tick: _config_stage(ckpt, out, tick)),
+    ]
+    sizes = {"text": 1, "embedding": 1, "vision": int(ckpt.config["vision_config"]["depth"]) + 2,
+             "configs": 1}
+    done = state.setdefault("stages", {})
+    for name, outputs, run in stages:
+        stage_key = _digest(key | {"stage": name})
+        if done.get(name) == stage_key and all((out / f).exists() for f in outputs):
+            continue
+        done.pop(name, None)
+        _save_state(out, state)
+        _with_bar(name, sizes[name], progress, run)
+        done[name] = stage_key
+        _save_state(out, state)
+    write_manifest(out, {
+        "source": {"path": str(src), "sha256": source, "bytes": ckpt.source_bytes},
+        "precision": precision, "provider": provider, "vision_quant": vision_quant,
+        "model_type": "fara", "estimated_bytes": estimate,
+        "params": {"text": ckpt.text_params, "vision": ckpt.vision_params,
+                   "embedding": ckpt.embed_params},
+        "versions": _versions(),
+    })
+    return out
+
+
+def _text_stage(ckpt: Checkpoint, out: Path, precision: str, provider: str,
+                tick: Callable[[], None]) -> None:
+    cache = out / ".cache"
+    log = out / "export-text.log"
+    cmd = [sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(ckpt.path),
+           "-o", str(out), "-p", precision, "-e", provider, "-c", str(cache),
+           "--extra_options", "exclude_embeds=true", "prune_lm_head=true"]
+    with log.open("w") as f:
+        result = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, check=False)
+    shutil.rmtree(cache, ignore_errors=True)
+    if result.returncode != 0 or not (out / "model.onnx").is_file():
+        tail = log.read_text(errors="replace").strip().splitlines()[-5:]
+        raise ExportError("the text decoder export failed (onnxruntime-genai builder); "
+                          f"see {log}:\n" + "\n".join(tail))
+    tick()
+
+
+def _embedding_stage(ckpt: Checkpoint, out: Path, tick: Callable[[], None]) -> None:
+    from models.export.embedding import build_embedding
+    from models.export.weights import Weights
+
+    build_embedding(Weights(ckpt.path), int(ckpt.config["image_token_id"]),
+                    out / "embedding.onnx")
+    tick()
+
+
+def _vision_stage(ckpt: Checkpoint, out: Path, vision_quant: str | None,
+                  tick: Callable[[], None]) -> None:
+    from models.export.vision import build_vision
+    from models.export.weights import Weights
+
+    build_vision(Weights(ckpt.path), ckpt.config["vision_config"], out / "vision.onnx", tick)
+    if vision_quant is not None:
+        from models.export.quantize import quantize_matmuls
+
+        quantize_matmuls(out / "vision.onnx", 8 if vision_quant == "int8" else 4)
+    tick()
+
+
+def _config_stage(ckpt: Checkpoint, out: Path, tick: Callable[[], None]) -> None:
+    from models.export.genai import finish_genai_config
+
+    pre_path = ckpt.path / "preprocessor_config.json"
+    pre = json.loads(pre_path.read_text()) if pre_path.is_file() else {}
+    # The builder writes its own tokenizer files; the checkpoint's originals (with the chat
+    # template) are what both backends render prompts with, so they win.
+    for name in TOKENIZER_FILES:
+        if (ckpt.path / name).is_file():
+            shutil.copy2(ckpt.path / name, out / name)
+    finish_genai_config(out, ckpt.config, pre)
+    tick()
+
+
+def _with_bar(name: str, total: int, progress: bool, run: Callable):
+    from tqdm import tqdm
+
+    with tqdm(total=total, desc=name, disable=not progress, leave=True) as bar:
+        return run(lambda: bar.update(1))
+
+
+def _file_stamps(files: list[Path]) -> dict:
+    return {p.name: [p.stat().st_size, int(p.stat().st_mtime)] for p in files}
+
+
+def _digest(obj: dict) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _load_state(out: Path) -> dict:
+    try:
+        return json.loads((out / STATE).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _save_state(out: Path, state: dict) -> None:
+    (out / STATE).write_text(json.dumps(state, indent=2))
+
+
+def _versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for pkg in ("onnxruntime-genai", "onnxruntime", "onnx", "transformers", "torch"):
+        try:
+            found[pkg] = version(pkg)
+        except PackageNotFoundError:
+            continue
+    return found

@@ -1,0 +1,60 @@
+"""vision.onnx against transformers' vision tower, for 1-3 screenshots at two resolutions.
+
+A traced export would pass for the traced grid only; these cases change the grid, the number
+of images, and mix sizes in one call, using transformers' own processor output as the input of
+both sides.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("transformers")
+
+from tests.conftest_models import (  # noqa: F401
+    SIZES,
+    case_id,
+    export_fp32,
+    noise_images,
+    reference_backend,
+    tiny_checkpoint,
+)
+
+TOLERANCE = 1e-4
+CASES = [(n, size) for size in SIZES for n in (1, 2, 3)] + [(3, "mixed")]
+
+
+@pytest.fixture(scope="module")
+def vision_session(export_fp32: Path):  # noqa: F811
+    import onnxruntime as ort
+
+    return ort.InferenceSession(str(export_fp32 / "vision.onnx"),
+                                providers=["CPUExecutionProvider"])
+
+
+@pytest.mark.parametrize(("count", "size"), CASES,
+                         ids=[case_id(n, s) for n, s in CASES])
+def test_vision_features_match_transformers(count, size, vision_session,
+                                            reference_backend) -> None:  # noqa: F811
+    import torch
+
+    seed = 1000 * count + (0 if size == "mixed" else size[0])
+    if size == "mixed":
+        images = [noise_images(1, s, seed + i)[0] for i, s in enumerate([SIZES[0], SIZES[1],
+                                                                         (308, 196)])]
+    else:
+        images = noise_images(count, size, seed)
+    vision = reference_backend.image_processor(images=images, return_tensors="pt")
+    with torch.no_grad():
+        expected = reference_backend.model.model.visual(
+            vision["pixel_values"], grid_thw=vision["image_grid_thw"]).pooler_output.numpy()
+    got = vision_session.run(None, {"pixel_values": vision["pixel_values"].numpy(),
+                                    "image_grid_thw": vision["image_grid_thw"].numpy()})[0]
+    assert got.shape == expected.shape
+    diff = float(np.abs(got - expected).max())
+    print(f"vision {count} image(s) {size}: max-abs-diff {diff:.2e}")
+    assert diff <= TOLERANCE
