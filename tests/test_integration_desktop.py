@@ -279,11 +279,17 @@ def test_browser_actions_in_chromium(tmp_path: Path) -> None:
                 mapping = ScreenMapping(shot.monitor, shot.size, size)
                 executor.perform(TypeText("Zürich ✓", field, press_enter=False), mapping)
                 site.wait_for("/typed?Zürich ✓")
+                # As the loop does: the next action comes once the page has loaded and the
+                # screen has settled (a page that finishes loading takes the focus back).
+                screen.wait_settled(1)
                 executor.perform(VisitUrl(f"{site.url.removeprefix('http://')}/second"), mapping)
                 site.wait_for("/second")
+                assert wait_title(display, "second")
+                screen.wait_settled(1)
                 executor.perform(WebSearch("café ✓"), mapping)
                 site.wait_for("/search?q=café ✓")
                 assert wait_title(display, "search")
+                screen.wait_settled(1)
                 # Back may come from the page cache without a request: watch the window title.
                 executor.perform(HistoryBack(), mapping)
                 assert wait_title(display, "second"), focused_window_title(display)
