@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QPlainTextEdit, QPus
 
 from agent.actions import describe
 from agent.safety import Decision
+from app.qtcompat import emit
 from app.worker import ConfirmView
 
 
@@ -98,7 +99,7 @@ class ConfirmDialog(QDialog):
             return
         self.decision = decision
         self._timer.stop()
-        self.decided.emit(decision)
+        emit(self.decided, decision)
         self.accept() if decision is not Decision.DENY else self.reject()
 
     def closeEvent(self, event) -> None:

@@ -6,6 +6,7 @@ quick-command prompt behaves exactly like one started from the window.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import asdict
 
@@ -13,15 +14,18 @@ from PySide6.QtCore import QObject, Signal
 
 from agent.loop import RunResult, RunStatus
 from agent.safety import Decision, StopFlag
+from agent.trajectory import TrajectoryStore
 from app.confirm import ConfirmDialog
 from app.pill import StatusPill
-from app.services import Services, SetupError
+from app.qtcompat import emit
+from app.services import Services, SetupError, default_backend
 from app.session import RunRequest
 from app.settings import Settings
 from app.worker import ConfirmView, RunWorker, StepView
 
-PHASE_TEXT = {"capture": "looking at the screen", "generate": "thinking", "act": "acting",
-              "settle": "waiting for the screen", "idle": "idle"}
+PHASE_TEXT = {"load": "loading the model", "capture": "looking at the screen",
+              "generate": "thinking", "act": "acting", "settle": "waiting for the screen",
+              "idle": "idle"}
 
 
 class RunController(QObject):
@@ -56,6 +60,8 @@ class RunController(QObject):
         self._gen_started = 0.0
         self._tps = 0.0
         self.run_id: str | None = None
+        self._backend_lock = threading.Lock()
+        self._backend_cache: tuple[tuple[str, str], object] | None = None
 
     # --- state -------------------------------------------------------------------------------
     @property
@@ -65,45 +71,40 @@ class RunController(QObject):
     def _set_state(self, state: str) -> None:
         if state != self.state:
             self.state = state
-            self.state_changed.emit(state)
+            emit(self.state_changed, state)
 
     # --- starting ----------------------------------------------------------------------------
     def start(self, task: str, *, collapse: bool | None = None) -> bool:
         """Start a run of `task`; False (and `failed` emitted) if it cannot start."""
         task = task.strip()
         if self.running:
-            self.failed.emit(self.tr("A run is already in progress; stop it first."))
+            emit(self.failed, self.tr("A run is already in progress; stop it first."))
             return False
         if not task:
-            self.failed.emit(self.tr("Type a task first."))
+            emit(self.failed, self.tr("Type a task first."))
             return False
         s = self.settings
         stop = StopFlag()
-        try:
-            backend = self.services.backend(s)
-        except SetupError as exc:
-            self._fail(str(exc))
-            self.model_problem.emit(str(exc))
+        if not s.model.strip() and self.services.backend is default_backend:
+            message = self.tr("No model is set up yet. Import, export or download one first.")
+            self._fail(message)
+            emit(self.model_problem, message)
             return False
+        backend = self._backend_factory(s)
         try:
             executor = self.services.executor(s, stop)
             screen = self.services.screen()
         except SetupError as exc:
             self._fail(str(exc))
             return False
-        recorder = None
-        try:
-            from agent.trajectory import TrajectoryStore
+        settings = {k: v for k, v in asdict(s).items() if k != "recent_tasks"}
+        runs_dir, keep = s.runs_dir(), s.keep_screenshots
 
-            settings = {k: v for k, v in asdict(s).items() if k != "recent_tasks"}
-            recorder = TrajectoryStore(s.runs_dir()).start(task, settings,
-                                                           keep_screenshots=s.keep_screenshots)
-            self.run_id = recorder.run_id
-        except ImportError:
-            recorder = None
-        except Exception as exc:  # disk full, unwritable data dir
-            self._fail(self.tr("The run could not be recorded: {0}").format(exc))
-            return False
+        def recorder():
+            rec = TrajectoryStore(runs_dir).start(task, settings, keep_screenshots=keep)
+            self.run_id = rec.run_id
+            return rec
+
         request = RunRequest(task=task, backend=backend, screen=screen, executor=executor,
                              policy=s.policy, deny_titles=list(s.deny_titles),
                              max_steps=s.max_steps, settle_timeout=s.settle_timeout,
@@ -122,7 +123,7 @@ class RunController(QObject):
         self.worker, self._stop = worker, stop
         self._steps, self._tokens, self._tps = 0, 0, 0.0
         s.remember_task(task)
-        self.run_started.emit(task)
+        emit(self.run_started, task)
         self._set_state("running")
         if self._pill_wanted:
             self.pill.set_status(self.tr("Starting: {0}").format(_short(task)))
@@ -131,9 +132,34 @@ class RunController(QObject):
         worker.start()
         return True
 
+    def _backend_factory(self, s: Settings):
+        """Builds (or reuses) the backend on the worker thread: loading a model takes seconds."""
+        key = (s.model, s.provider)
+        make = self.services.backend
+
+        def build():
+            with self._backend_lock:
+                cached = self._backend_cache
+                if cached is not None and cached[0] == key:
+                    return cached[1]
+                self.close_backend()  # another model or provider: free the old one's memory
+                backend = make(s)
+                if make is default_backend:  # scripted test backends are single-use
+                    self._backend_cache = (key, backend)
+                return backend
+
+        return build
+
+    def close_backend(self) -> None:
+        """Unload the cached model (called at shutdown and when the model changes)."""
+        cached, self._backend_cache = self._backend_cache, None
+        close = getattr(cached[1], "close", None) if cached is not None else None
+        if close is not None:
+            close()
+
     def _fail(self, message: str) -> None:
         self._set_state("error")
-        self.failed.emit(message)
+        emit(self.failed, message)
 
     # --- control -----------------------------------------------------------------------------
     def stop_now(self, reason: str = "stopped by the stop hotkey") -> None:
@@ -172,7 +198,7 @@ class RunController(QObject):
         self._tokens += 1
         if now - self._gen_started > 0.2:
             self._tps = (self._tokens - 1) / (now - self._gen_started)
-        self.token.emit(piece)
+        emit(self.token, piece)
 
     def _on_phase(self, phase: str) -> None:
         if phase == "generate":
@@ -180,12 +206,12 @@ class RunController(QObject):
         if phase in PHASE_TEXT and self.worker is not None and phase != "idle":
             self.pill.set_status(self.tr("Step {0}: {1}").format(self._steps + 1,
                                                                   self.tr(PHASE_TEXT[phase])))
-        self.phase.emit(phase)
+        emit(self.phase, phase)
 
     def _on_step(self, view: StepView) -> None:
         self._steps = view.step.index + 1
-        self.stats.emit(self._steps, self.settings.max_steps, self._tps)
-        self.step.emit(view)
+        emit(self.stats, self._steps, self.settings.max_steps, self._tps)
+        emit(self.step, view)
 
     def _on_look(self, hide: bool) -> None:
         # Hidden for the instant of each capture and action so the agent never sees or clicks us.
@@ -222,7 +248,11 @@ class RunController(QObject):
             self.dialog.finish(Decision.DENY)
         self.last_result = result
         self._set_state("error" if result.status is RunStatus.ERROR else "idle")
-        self.run_finished.emit(result)
+        setup_error = worker.session.setup_error if worker is not None else None
+        if setup_error:
+            emit(self.failed, setup_error)
+            emit(self.model_problem, setup_error)
+        emit(self.run_finished, result)
 
 
 def _short(text: str, n: int = 48) -> str:

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.icons import icon
+from app.qtcompat import emit
 
 DEFAULT_REPO = "onnx-community/Fara-7B-Onnx"
 
@@ -63,17 +64,17 @@ class Job(QObject):
     def _report(self, done: int, total: int, text: str = "") -> None:
         if self.cancel_event.is_set():
             raise Cancelled()
-        self.progress.emit(int(done), int(total), text)
+        emit(self.progress, int(done), int(total), text)
 
     def _run(self) -> None:
         try:
             result = self._fn(self._report, self.cancel_event)
         except Cancelled:
-            self.failed.emit("cancelled")
+            emit(self.failed, "cancelled")
         except Exception as exc:  # every failure here is shown to the user, and the app goes on
-            self.failed.emit(str(exc) or type(exc).__name__)
+            emit(self.failed, str(exc) or type(exc).__name__)
         else:
-            self.done.emit(result)
+            emit(self.done, result)
 
 
 def _import(folder: str) -> Callable[..., Any]:
@@ -207,7 +208,7 @@ class ModelSetupDialog(QDialog):
         self._busy(False, self.tr("Model {0} is ready.").format(name))
         if isinstance(name, str) and name:
             self.model_name = name
-            self.model_ready.emit(name)
+            emit(self.model_ready, name)
             self.accept()
 
     def cancel(self) -> None:

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 from app.icons import icon
 from app.liveview import LiveView
 from app.overlay import overlay_for_record
+from app.qtcompat import emit
 from app.steps import StepList, format_timings
 
 
@@ -152,7 +153,7 @@ class HistoryView(QWidget):
             self.message.setText(self.tr("Export failed: {0}").format(exc))
             return None
         self.message.setText(self.tr("Exported to {0}").format(path))
-        self.exported.emit(str(path))
+        emit(self.exported, str(path))
         if self._open_exports:
             QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
         return path

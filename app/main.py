@@ -15,6 +15,7 @@ from app.controller import RunController, result_text
 from app.firstrun import ModelSetupDialog
 from app.history import HistoryView
 from app.icons import icon
+from app.qtcompat import emit, emitter
 from app.quick import QuickPrompt
 from app.services import Services
 from app.settings import Settings, SettingsError, load_settings, save_settings
@@ -96,10 +97,10 @@ class DeskhandApp(QObject):
 
         def stop() -> None:
             self.controller.stop_now("stopped by the stop hotkey")  # directly, not via Qt
-            self._bridge.stopped.emit()
+            emit(self._bridge.stopped)
 
         for text, callback in ((self.settings.stop_hotkey, stop),
-                               (self.settings.quick_hotkey, self._bridge.quick.emit)):
+                               (self.settings.quick_hotkey, emitter(self._bridge.quick))):
             try:
                 keys.register(text, callback)
             except HotkeyError as exc:
@@ -192,6 +193,7 @@ class DeskhandApp(QObject):
         if self.hotkeys is not None:
             self.hotkeys.close()
             self.hotkeys = None
+        self.controller.close_backend()
         self.tray.close()
         for widget in (self.quick, self.controller.pill, self.tray.toast, self.window):
             widget.close()

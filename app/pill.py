@@ -7,6 +7,7 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
 
 from app.icons import icon
+from app.qtcompat import emit
 
 PILL_STYLE = """
 #pill { background: #1F2A44; border-radius: 16px; border: 1px solid #3B6FE0; }
@@ -59,4 +60,4 @@ class StatusPill(QFrame):
         self.move(geo.left() + (geo.width() - self.width()) // 2, geo.top() + 4)
 
     def mouseDoubleClickEvent(self, _event) -> None:
-        self.show_window_clicked.emit()
+        emit(self.show_window_clicked)

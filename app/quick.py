@@ -7,6 +7,7 @@ from PySide6.QtGui import QCursor, QGuiApplication
 from PySide6.QtWidgets import QCompleter, QFrame, QHBoxLayout, QLabel, QLineEdit, QWidget
 
 from app.icons import icon
+from app.qtcompat import emit
 
 STYLE = """
 #quick { background: #1F2A44; border: 1px solid #3B6FE0; border-radius: 12px; }
@@ -60,7 +61,7 @@ class QuickPrompt(QFrame):
         task = self.edit.text().strip()
         if task:
             self.hide()
-            self.submitted.emit(task)
+            emit(self.submitted, task)
 
     def keyPressEvent(self, event) -> None:
         if event.key() == Qt.Key.Key_Escape:

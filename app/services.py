@@ -19,7 +19,7 @@ class SetupError(RuntimeError):
 
 
 def default_backend(settings: Settings) -> Any:
-    """The ONNX backend for the configured model."""
+    """The ONNX backend for the configured model, in its own process (see app/procbackend.py)."""
     if not settings.model.strip():
         raise SetupError("No model is set up yet. Import, export or download one first.")
     try:
@@ -30,13 +30,15 @@ def default_backend(settings: Settings) -> Any:
         folder = resolve_model(settings.model)
     except ModelError as exc:
         raise SetupError(str(exc)) from exc
+    import importlib.util
+
+    # Only looked up here: the runtime itself is imported in the model process, never in ours.
+    if importlib.util.find_spec("onnxruntime_genai") is None:
+        raise SetupError("the ONNX runtime is not installed: pip install 'deskhand[onnx]'")
+    from app.procbackend import ProcessBackend
+
     try:
-        from agent.inference.onnx import OnnxBackend
-    except ImportError as exc:
-        raise SetupError("the ONNX runtime is not installed: pip install 'deskhand[onnx]' "
-                         f"({exc})") from exc
-    try:
-        return OnnxBackend(folder, provider=settings.provider)
+        return ProcessBackend(str(folder), settings.provider)
     except Exception as exc:  # a broken folder or provider: the backend's message is for users
         raise SetupError(f"the model in {folder} could not be loaded: {exc}") from exc
 

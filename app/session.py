@@ -159,7 +159,7 @@ class RunRequest:
     """Everything one run needs; the GUI builds it from the settings."""
 
     task: str
-    backend: Any
+    backend: Any  # a Backend, or a zero-argument callable that builds one (on the worker thread)
     screen: Any
     executor: Any
     policy: str = "risky"
@@ -168,7 +168,7 @@ class RunRequest:
     settle_timeout: float = 3.0
     monitor: int = 1
     confirm_timeout: float = 60.0
-    recorder: Any = None
+    recorder: Any = None  # a StepRecorder, or a zero-argument callable that starts one
     window_title: Callable[[], str] = lambda: ""
     offline: bool = True
 
@@ -187,6 +187,7 @@ class RunSession:
         self.pause = PauseFlag()
         self.bridge = ConfirmBridge(on_confirm, self.stop, request.confirm_timeout)
         self._on_step, self._on_token = on_step, on_token
+        self.setup_error: str | None = None  # the backend could not be built (model problem)
         self.screen = PausingScreen(request.screen, self.pause, self.stop, self.hooks)
         self.config = RunConfig(monitor=request.monitor, limits=Limits(max_steps=request.max_steps),
                                 settle_timeout=request.settle_timeout, offline=request.offline)
@@ -202,14 +203,31 @@ class RunSession:
         """Run to the end; environment failures become an ERROR result, never an exception."""
         r = self.request
         started = time.monotonic()
+        backend = r.backend
+        if callable(backend) and not hasattr(backend, "generate"):
+            self.hooks.on_phase("load")
+            try:
+                backend = backend()  # loading a 7B model takes seconds: never on the GUI thread
+            except Exception as exc:
+                self.setup_error = str(exc) or type(exc).__name__
+                self.hooks.on_phase("idle")
+                return RunResult(RunStatus.ERROR, "", self.setup_error, 0, time.monotonic() - started)
+        recorder = r.recorder
+        if callable(recorder) and not hasattr(recorder, "record"):
+            try:
+                recorder = recorder()  # creates folders and fsyncs: kept off the GUI thread
+            except Exception as exc:
+                self.hooks.on_phase("idle")
+                return RunResult(RunStatus.ERROR, "", f"the run could not be recorded: {exc}", 0,
+                                 time.monotonic() - started)
         gate = Gate(r.policy, ask=self.bridge.ask, deny_titles=r.deny_titles,
                     window_title=r.window_title)
         try:
             return run_task(
-                r.task, backend=PausingBackend(r.backend, self.pause, self.stop, self.hooks),
+                r.task, backend=PausingBackend(backend, self.pause, self.stop, self.hooks),
                 screen=self.screen,
                 executor=PausingExecutor(r.executor, self.pause, self.stop, self.hooks),
-                gate=gate, config=self.config, stop=self.stop, recorder=r.recorder,
+                gate=gate, config=self.config, stop=self.stop, recorder=recorder,
                 on_step=self._on_step, on_token=self._on_token)
         except Exception as exc:  # disk full while recording, a backend bug: report, keep the app
             message = str(exc) or type(exc).__name__

@@ -37,7 +37,7 @@ class Settings:
     keep_screenshots: bool = True
     monitor: int = 1
     hide_window_during_run: bool = True   # collapse to the status pill so the agent never sees us
-    search_url: str = "http://localhost:8000/search?q={query}"
+    search_url: str = "http://127.0.0.1:8765/search?q={query}"  # the offline sites server
     recent_tasks: list[str] = field(default_factory=list)
 
     def runs_dir(self) -> Path:

@@ -7,6 +7,7 @@ from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QTreeWidget, QTreeWidgetItem, QWidget
 
 from agent.loop import PHASES
+from app.qtcompat import emit
 
 ERROR_COLOUR = QColor("#D64545")
 
@@ -61,4 +62,4 @@ class StepList(QTreeWidget):
     def _selected(self) -> None:
         items = self.selectedItems()
         if items:
-            self.picked.emit(items[0].data(0, Qt.ItemDataRole.UserRole))
+            emit(self.picked, items[0].data(0, Qt.ItemDataRole.UserRole))

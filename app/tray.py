@@ -9,6 +9,7 @@ from PySide6.QtGui import QAction, QGuiApplication
 from PySide6.QtWidgets import QLabel, QMenu, QSystemTrayIcon, QVBoxLayout, QWidget
 
 from app.icons import icon, state_icon
+from app.qtcompat import emit
 
 STATE_TEXT = {"idle": "idle", "running": "running", "paused": "paused",
               "waiting": "waiting for your confirmation", "error": "error"}
@@ -87,7 +88,7 @@ class Tray(QObject):
 
     def _add(self, text: str, signal, icon_name: str | None = None) -> QAction:
         action = QAction(icon(icon_name) if icon_name else icon("deskhand"), text, self)
-        action.triggered.connect(lambda _=False: signal.emit())
+        action.triggered.connect(lambda _=False: emit(signal))
         self.menu.addAction(action)
         return action
 
@@ -125,11 +126,11 @@ class Tray(QObject):
         for info in runs:
             label = (info.task if len(info.task) <= 50 else info.task[:49] + "…") + f"  [{info.status}]"
             action = self.recent.addAction(label)
-            action.triggered.connect(lambda _=False, rid=info.id: self.run_requested.emit(rid))
+            action.triggered.connect(lambda _=False, rid=info.id: emit(self.run_requested, rid))
 
     def _activated(self, reason) -> None:
         if reason == QSystemTrayIcon.ActivationReason.Trigger:
-            self.show_requested.emit()
+            emit(self.show_requested)
 
     def close(self) -> None:
         self.icon.hide()

@@ -26,6 +26,7 @@ from app.controller import PHASE_TEXT, RunController, result_text
 from app.icons import icon
 from app.liveview import LiveView
 from app.overlay import overlay_for
+from app.qtcompat import emit
 from app.settings import POLICIES, PROVIDERS, Settings, SettingsError, save_settings
 from app.steps import StepList, format_timings
 from app.worker import StepView, to_qimage
@@ -65,7 +66,7 @@ class _Thumbnails(QObject):
                     found.append((m.index, f"{m.width}×{m.height}", img))
             except Exception:
                 found = []
-            self.ready.emit(found)
+            emit(self.ready, found)
 
         threading.Thread(target=work, name="monitor-thumbnails", daemon=True).start()
 
@@ -262,7 +263,7 @@ class MainWindow(QMainWindow):
         data = self.model.currentData()
         if data == BROWSE:
             self.refresh_models()
-            self.models_requested.emit()
+            emit(self.models_requested)
         elif data:
             self._store(model=data)
 

@@ -14,6 +14,7 @@ from agent.geometry import Point, Space
 from agent.loop import RunResult, Step
 from agent.safety import ConfirmRequest, Decision, StopFlag
 from agent.screen import Screenshot
+from app.qtcompat import emit, emitter
 from app.session import Hooks, RunRequest, RunSession
 
 PREVIEW_MAX = (1600, 1000)   # live-view images are scaled in the worker, never on the GUI thread
@@ -64,9 +65,9 @@ class RunWorker(QThread):
         self.hide_for_look = hide_for_look
         self._ack = threading.Event()
         hooks = Hooks(before_look=self._before_look, after_look=self._after_look,
-                      on_phase=self.phase.emit, on_capture=self._on_capture)
+                      on_phase=emitter(self.phase), on_capture=self._on_capture)
         self.session = RunSession(request, hooks=hooks, on_step=self._on_step,
-                                  on_token=self.token.emit, on_confirm=self._on_confirm,
+                                  on_token=emitter(self.token), on_confirm=self._on_confirm,
                                   stop=stop)
         self.result: RunResult | None = None
         self.started_at = 0.0
@@ -78,7 +79,7 @@ class RunWorker(QThread):
     def run(self) -> None:  # QThread entry point, on the worker thread
         self.started_at = time.monotonic()
         self.result = self.session.run()
-        self.run_finished.emit(self.result)
+        emit(self.run_finished, self.result)
 
     def request_stop(self, reason: str = "stopped by the user") -> None:
         self.session.stop.set(reason)
@@ -99,21 +100,21 @@ class RunWorker(QThread):
     def _before_look(self) -> None:
         if self.hide_for_look:
             self._ack.clear()
-            self.look.emit(True)
+            emit(self.look, True)
             self._ack.wait(1.0)  # bounded: a busy GUI delays the capture, never deadlocks it
             time.sleep(LOOK_SETTLE_S)
 
     def _after_look(self) -> None:
         if self.hide_for_look:
-            self.look.emit(False)
+            emit(self.look, False)
 
     def _on_capture(self, shot: Screenshot) -> None:
-        self.captured.emit(to_qimage(shot.image))
+        emit(self.captured, to_qimage(shot.image))
 
     def _on_step(self, step: Step) -> None:
         preview = to_qimage(step.screenshot.image)
         scale = preview.width() / max(1, step.screenshot.image.width)
-        self.step_done.emit(StepView(step, preview, scale))
+        emit(self.step_done, StepView(step, preview, scale))
 
     def _on_confirm(self, request: ConfirmRequest) -> None:
         crop, marker = None, None
@@ -130,4 +131,4 @@ class RunWorker(QThread):
                 marker = (p.x - left, p.y - top)
             else:
                 crop = to_qimage(shot.image, (480, 300))
-        self.confirm.emit(ConfirmView(request, crop, marker))
+        emit(self.confirm, ConfirmView(request, crop, marker))

@@ -1,0 +1,42 @@
+"""The model in a child process: streaming, cancel at once, errors, and a dead child."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from agent.inference.base import BackendError
+from agent.safety import StopFlag
+from app.procbackend import ProcessBackend
+from tests.conftest_models import agent_messages, export_int4, noise_images, tiny_checkpoint  # noqa: F401
+
+pytestmark = pytest.mark.slow
+
+
+def test_streams_cancels_and_survives_a_broken_folder(export_int4, tmp_path):  # noqa: F811
+    pytest.importorskip("onnxruntime_genai")
+    with pytest.raises(BackendError):
+        ProcessBackend(str(tmp_path), "cpu")
+    backend = ProcessBackend(str(export_int4), "cpu")
+    try:
+        pieces: list[str] = []
+        gen = backend.generate(agent_messages(1), noise_images(1, (1036, 588), 0),
+                               max_new_tokens=20, on_token=pieces.append)
+        assert gen.generated_tokens == 20 and "".join(pieces) == gen.text
+        stop = StopFlag()
+        stop.set()
+        started = time.monotonic()
+        gen = backend.generate(agent_messages(1), noise_images(1, (1036, 588), 1),
+                               max_new_tokens=200, cancel=stop)
+        assert gen.finish_reason == "cancelled" and time.monotonic() - started < 0.5
+        # The cancelled request's late output is dropped; the next answer is its own.
+        again = backend.generate(agent_messages(1), noise_images(1, (1036, 588), 0),
+                                 max_new_tokens=20)
+        assert again.text == "".join(pieces)
+        backend._proc.kill()
+        backend._proc.join(5)
+        with pytest.raises(BackendError, match="ended unexpectedly"):
+            backend.generate(agent_messages(1), noise_images(1, (1036, 588), 0), max_new_tokens=5)
+    finally:
+        backend.close()
