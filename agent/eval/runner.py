@@ -10,6 +10,7 @@ retried in a fresh browser; wrong answers never are.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import multiprocessing
 import queue
 import re
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.eval.browser import DEFAULT_SCREEN, Browser, BrowserOptions, EnvironmentFailure, XvfbDisplay
-from agent.eval.results import ResultsLog, file_hash, open_run_dir
+from agent.eval.results import ResultsLog, config_hash, file_hash, open_run_dir, write_json
 from agent.geometry import DEFAULT_MODEL_PIXELS, Size
 
 DEFAULT_MAX_STEPS = 30
@@ -103,7 +104,7 @@ def _miniwob_fingerprint() -> str:
 
 
 def _model_fingerprint(model: str) -> str:
-    """Identifies the model folder's contents cheaply: names, sizes and its manifest."""
+    """Identifies the model folder's contents cheaply: file names and sizes."""
     try:
         from agent.cli import resolve_model_folder
 
@@ -114,14 +115,11 @@ def _model_fingerprint(model: str) -> str:
     for path in sorted(folder.rglob("*")):
         if path.is_file():
             parts.append(f"{path.relative_to(folder)}:{path.stat().st_size}")
-    import hashlib
-
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
-def default_run_dir(settings: EvalSettings, manifest: dict[str, Any]) -> Path:
+def default_run_dir(manifest: dict[str, Any]) -> Path:
     """Results are filed by a hash of the configuration."""
-    from agent.eval.results import config_hash
     from agent.paths import data_dir
 
     return data_dir() / "eval" / config_hash(manifest)[:12]
@@ -179,7 +177,7 @@ def run_eval(settings: EvalSettings, *, displays: list[str] | None = None,
              progress: Callable[[dict[str, Any]], None] | None = None) -> RunSummary:
     """Run (or resume) an evaluation; returns once every selected task has a result."""
     manifest = settings.manifest()
-    run_dir = settings.out or default_run_dir(settings, manifest)
+    run_dir = settings.out or default_run_dir(manifest)
     resumed = open_run_dir(Path(run_dir), manifest)  # refuses a changed configuration
     log = ResultsLog(run_dir)
     done = log.finished_keys()
@@ -353,8 +351,6 @@ class Worker:
             self._recover_display()
         record = self._record(job, outcome, env_errors, attempt_dir,
                               _cpu_seconds() - cpu0, time.monotonic() - wall0)
-        from agent.eval.results import write_json
-
         write_json(attempt_dir / "result.json", record)
         return record
 

@@ -14,7 +14,7 @@ import json
 import time
 from collections.abc import Generator, Iterable, Sequence
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import quote, urljoin
 
 from PIL import Image
 
@@ -26,6 +26,7 @@ from agent.actions import (
     Scroll,
     Terminate,
     TypeText,
+    VisitUrl,
     Wait,
     format_call,
 )
@@ -36,6 +37,7 @@ from agent.inference.base import Message, ScriptedBackend
 
 MAX_SCROLLS = 25  # scroll actions spent bringing one element into view
 FIND_TIMEOUT = 8.0  # seconds to wait for an element to appear (pages still loading)
+_URL_SAFE = ":/?#[]@!$&'()*+,;=%~"
 
 
 class PlanError(ValueError):
@@ -94,11 +96,9 @@ class PlanSolver:
             elif op == "key":
                 yield f"Press {'+'.join(step['keys'])}.", KeyPress(tuple(step["keys"]))
             elif op == "visit":
-                url = urljoin(self._current_url(), str(step["url"]))
-                # Address bar by hand (as visit_url does), with the loop's settle between
-                # focusing it and typing: keys sent at once can beat the focus change.
-                yield "Focus the address bar.", KeyPress(("ctrl", "l"))
-                yield f"Open {url}.", TypeText(url, None, True, False)
+                # Percent-encoded: visit_url treats a string with spaces as a search.
+                url = quote(urljoin(self._current_url(), str(step["url"])), safe=_URL_SAFE)
+                yield f"Open {url}.", VisitUrl(url)  # the executor types it into the address bar
                 self._cdp.ready()
             elif op == "back":
                 yield "Go back.", HistoryBack()
