@@ -203,6 +203,7 @@ class Executor:
 
     def _type_text(self, backend: InputBackend, text: str) -> bool:
         """Type text; False when the stop flag interrupted it."""
+        text = text.replace("\r\n", "\n")  # one Enter per line break, not two
         typed = backend.typer.type_text(text, self.stop.is_set, backend.gui.failSafeCheck)
         return typed >= len(text)
 
@@ -416,6 +417,7 @@ class XTestTyper:
     # Time for clients to fetch a changed keymap before keys that use it arrive (xdotool
     # waits similarly); spent only when a new character needs a spare keycode.
     REMAP_SETTLE = 0.03
+    EVICT_SETTLE = 0.1
     CLOSE_SETTLE = 0.2
 
     def __init__(self, xdisplay: Any) -> None:
@@ -433,12 +435,14 @@ class XTestTyper:
         """Type `text`; returns how many characters were typed (fewer when stopped)."""
         layout = self._layout()
         shift = layout.get(0xFFE1, (None, False))[0]  # Shift_L
+        # A chunk's missing characters must fit on the spare keycodes at once.
+        size = max(1, min(self.CHUNK, len(self._spare or ())))
         typed = 0
-        for start in range(0, len(text), self.CHUNK):
+        for start in range(0, len(text), size):
             if should_stop():
                 return typed
             before_chunk()
-            chunk = text[start:start + self.CHUNK]
+            chunk = text[start:start + size]
             self._assign([s for s in map(keysym_for, chunk) if s is not None and s not in layout])
             for char in chunk:
                 sym = keysym_for(char)
@@ -479,23 +483,28 @@ class XTestTyper:
         return found
 
     def _assign(self, needed: list[int]) -> None:
-        missing = list(dict.fromkeys(s for s in needed if s not in self._assigned))
+        """Put every keysym in `needed` on a spare keycode (least recently used ones reused)."""
+        needed = list(dict.fromkeys(needed))
+        for sym in needed:
+            if sym in self._assigned:
+                self._assigned[sym] = self._assigned.pop(sym)  # most recently used last
+        missing = [s for s in needed if s not in self._assigned]
         if not missing:
-            for sym in needed:  # mark as recently used
-                self._assigned[sym] = self._assigned.pop(sym)
             return
         spare = self._spare or []
-        if len(spare) < len(set(needed)):
-            raise ExecutorError("this keyboard layout has no free keycodes to type "
-                                "characters it lacks")
+        if len(needed) > len(spare):
+            raise ExecutorError("this keyboard layout has no free keycodes for typing characters "
+                                "it lacks")
         used = set(self._assigned.values())
         free = [c for c in spare if c not in used]
-        evict = [s for s in self._assigned if s not in needed]
+        evictable = [s for s in self._assigned if s not in needed]  # oldest first
         if len(free) < len(missing):
-            time.sleep(self.REMAP_SETTLE)  # let earlier key events be read with the old map
+            # Re-mapping a keycode already typed with: an application still behind on its
+            # events would read those keys with the new map. Give it time to catch up.
+            time.sleep(self.EVICT_SETTLE)
         width = len(self._d.get_keyboard_mapping(spare[0], 1)[0])
         for sym in missing:
-            code = free.pop(0) if free else self._assigned.pop(evict.pop(0))
+            code = free.pop(0) if free else self._assigned.pop(evictable.pop(0))
             self._assigned[sym] = code
             row = [sym, sym] + [0] * max(0, width - 2)
             self._d.change_keyboard_mapping(code, [row[:width]])

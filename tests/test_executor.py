@@ -150,7 +150,8 @@ def test_type_clicks_clears_types_and_presses_enter(backend: FakeBackend) -> Non
 
 def test_type_without_coordinate_or_enter(backend: FakeBackend) -> None:
     Executor().perform(TypeText("abc", press_enter=False), MAPPING)
-    assert calls(backend) == [("type", "abc")]
+    Executor().perform(TypeText("line 1\r\nline 2", press_enter=False), MAPPING)
+    assert calls(backend) == [("type", "abc"), ("type", "line 1\nline 2")]
 
 
 def test_stop_interrupts_typing_and_skips_enter(backend: FakeBackend) -> None:

@@ -339,3 +339,25 @@ def test_stop_interrupts_long_typing(tmp_path: Path) -> None:
         finally:
             screen.close()
             app.close()
+
+
+def test_typing_more_new_characters_than_spare_keycodes(tmp_path: Path) -> None:
+    """Spare keycodes get reused (least recently used first) without garbling earlier text."""
+    text = "αβγδεζηθικλμνξοπρστυφχψω ÀÉÎÕÜ ✓✗→←€ 日本語"  # ~40 characters no US layout has
+    with xvfb(1440, 900) as display:
+        app = FormApp(display, 0, 0, tmp_path / "state.json")
+        screen = Screen(display)
+        try:
+            shot = screen.capture(1)
+            mapping = ScreenMapping(shot.monitor, shot.size, shot.size)
+            field = find(shot.image, "field")
+            assert field is not None
+            with Executor(display=display) as executor:
+                executor.perform(TypeText(text, field, press_enter=True, delete_existing_text=True), mapping)
+                deadline = time.monotonic() + 10
+                while app.state().get("submitted") is None and time.monotonic() < deadline:
+                    time.sleep(0.05)
+            assert app.state()["submitted"] == text
+        finally:
+            screen.close()
+            app.close()
