@@ -361,3 +361,24 @@ def test_typing_more_new_characters_than_spare_keycodes(tmp_path: Path) -> None:
         finally:
             screen.close()
             app.close()
+
+
+def test_gate_denies_input_to_a_window_on_the_deny_list(tmp_path: Path) -> None:
+    """focused_window_title feeds the gate: an action aimed at a denied window never happens."""
+    with xvfb(1440, 900) as display:
+        app = FormApp(display, 0, 0, tmp_path / "state.json")
+        screen = Screen(display)
+        try:
+            gate = Gate("risky", deny_titles=["test form"],
+                        window_title=lambda: focused_window_title(display))
+            with Executor(display=display) as executor:
+                result = run_task("Press Apply.", backend=ScriptedBackend([Script()]), screen=screen,
+                                  executor=executor, gate=gate, config=RunConfig(offline=True))
+            time.sleep(0.3)  # a click, had one been sent, would have reached the window by now
+            state = app.state()
+        finally:
+            screen.close()
+            app.close()
+    assert result.status is RunStatus.DENIED
+    assert "Deskhand test form" in result.reason
+    assert state["clicked"] == []
