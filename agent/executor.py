@@ -160,14 +160,23 @@ class Executor:
     def _point(self, mapping: ScreenMapping, coordinate: tuple[int, int]) -> tuple[int, int]:
         return mapping.model_to_input(coordinate[0], coordinate[1], logical=INPUT_IS_LOGICAL)
 
+    def _target(self, gui: Any, mapping: ScreenMapping, coordinate: tuple[int, int]) -> tuple[int, int]:
+        """The input point for a model coordinate, kept one pixel off the fail-safe corners:
+        the agent parking the pointer there would make its own next action trip the fail-safe,
+        which is meant for the user's hand."""
+        x, y = self._point(mapping, coordinate)
+        if (x, y) in getattr(gui, "FAILSAFE_POINTS", ()):
+            x, y = (x + 1 if x <= 0 else x - 1), (y + 1 if y <= 0 else y - 1)
+        return x, y
+
     def _dispatch(self, backend: InputBackend, action: Action, mapping: ScreenMapping) -> str | None:
         gui = backend.gui
         if isinstance(action, LeftClick):
-            x, y = self._point(mapping, action.coordinate)
+            x, y = self._target(gui, mapping, action.coordinate)
             gui.click(x, y)
             return f"clicked at ({x}, {y})"
         if isinstance(action, MouseMove):
-            x, y = self._point(mapping, action.coordinate)
+            x, y = self._target(gui, mapping, action.coordinate)
             gui.moveTo(x, y)
             return f"moved the mouse to ({x}, {y})"
         if isinstance(action, TypeText):
@@ -211,7 +220,7 @@ class Executor:
         gui = backend.gui
         where = ""
         if action.coordinate is not None:
-            x, y = self._point(mapping, action.coordinate)
+            x, y = self._target(gui, mapping, action.coordinate)
             gui.click(x, y)
             where = f" at ({x}, {y})"
         if action.delete_existing_text:
@@ -228,7 +237,7 @@ class Executor:
             return "scroll of 0 pixels: nothing to do"
         clicks = self.scroll_clicks if action.pixels > 0 else -self.scroll_clicks  # + is up
         if action.coordinate is not None:
-            x, y = self._point(mapping, action.coordinate)
+            x, y = self._target(gui, mapping, action.coordinate)
         else:
             # Scroll where the pointer is, unless it is off this monitor (then at its centre).
             left, top = self._point(mapping, (0, 0))

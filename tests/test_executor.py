@@ -52,6 +52,7 @@ class FakeGui:
         self.calls: list[tuple] = []
         self.pointer = (2000, 100)
         self.fail: dict[str, BaseException] = {}
+        self.FAILSAFE_POINTS = [(0, 0), (0, 899), (2879, 0), (2879, 899)]
 
     def _record(self, *call) -> None:
         if call[0] in self.fail:
@@ -137,6 +138,20 @@ def test_click_and_move_go_through_the_mapping(backend: FakeBackend) -> None:
     e.perform(LeftClick((1427, 895)), MAPPING)
     assert calls(backend) == [("click", 2160, 450), ("moveTo", 1440, 0), ("click", 2878, 898)]
     assert MAPPING.model_to_input(*CENTRE, logical=ex.INPUT_IS_LOGICAL) == (2160, 450)
+
+
+def test_the_agent_never_parks_the_pointer_on_a_failsafe_corner(backend: FakeBackend) -> None:
+    # Model image == screenshot size here, so the model can name the very corner pixels.
+    left = ScreenMapping(Monitor(1, 0, 0, 1440, 900), Size(1440, 900), Size(1440, 900))
+    right = ScreenMapping(Monitor(2, 1440, 0, 1440, 900), Size(1440, 900), Size(1440, 900))
+    e = Executor()
+    e.perform(LeftClick((0, 0)), left)
+    e.perform(MouseMove((0, 899)), left)
+    e.perform(LeftClick((1439, 899)), right)  # the desktop's bottom-right corner
+    e.perform(Scroll(-1, (1439, 0)), right)
+    e.perform(LeftClick((1439, 0)), left)  # the right edge of the left monitor is no corner
+    assert calls(backend) == [("click", 1, 1), ("moveTo", 1, 898), ("click", 2878, 898),
+                              ("scroll", -10, 2878, 1), ("click", 1439, 0)]
 
 
 def test_type_clicks_clears_types_and_presses_enter(backend: FakeBackend) -> None:

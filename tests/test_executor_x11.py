@@ -45,15 +45,22 @@ def test_two_displays_in_one_process(xvfb_factory) -> None:
 
 
 def test_failsafe_corner_stops_with_a_clean_error(xvfb_factory) -> None:
+    from Xlib.display import Display
+
     with xvfb_factory(640, 480) as d:
         mapping = full_screen(640, 480)
         with Executor(display=d) as e:
-            e.perform(MouseMove((0, 0)), mapping)  # the user flings the mouse into a corner
+            e.perform(MouseMove((0, 0)), mapping)  # the agent itself stays off the corner
+            e.perform(LeftClick((100, 100)), mapping)
+            x = Display(d)
+            x.screen().root.warp_pointer(0, 0)  # the user flings the mouse into a corner
+            x.sync()
             with pytest.raises(ExecutorError) as info:
                 e.perform(LeftClick((100, 100)), mapping)
             assert str(info.value) == FAILSAFE_MESSAGE
             with pytest.raises(ExecutorError, match="screen corner"):
                 e.perform(TypeText("abc"), mapping)
+            x.close()
 
 
 def test_lost_display_is_a_clean_error(xvfb_factory) -> None:
