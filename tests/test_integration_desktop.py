@@ -42,7 +42,6 @@ from agent.loop import RunConfig, RunStatus, run_task
 from agent.safety import Gate, StopFlag
 from agent.screen import Screen
 from tests.apps.form_app import COLOURS, COMBO_ENTRIES, TARGET_ENTRY, TARGET_ITEM
-from tests.xvfb import xvfb
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.xvfb
@@ -143,9 +142,10 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_loop_drives_a_real_window(case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_loop_drives_a_real_window(case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                   xvfb_factory) -> None:
     (width, height), monitors, index, (x, y) = CASES[case]
-    with xvfb(width, height) as display:
+    with xvfb_factory(width, height) as display:
         monkeypatch.setenv("DISPLAY", display)
         app = FormApp(display, x, y, tmp_path / "state.json")
         screen = Screen(display, monitors=monitors)
@@ -250,10 +250,10 @@ def wait_title(display: str, prefix: str, timeout: float = 15.0) -> bool:
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="no chromium (scripts/setup.sh dev)")
-def test_browser_actions_in_chromium(tmp_path: Path) -> None:
+def test_browser_actions_in_chromium(tmp_path: Path, xvfb_factory) -> None:
     """type (non-ASCII), visit_url, web_search and history_back with real keys in a real browser."""
     site = _Site()
-    with xvfb(1280, 800) as display:
+    with xvfb_factory(1280, 800) as display:
         args = ["chromium", "--no-first-run", "--no-default-browser-check", "--disable-gpu",
                 f"--user-data-dir={tmp_path / 'profile'}", "--window-position=0,0", "--window-size=1280,800",
                 "--disable-features=Translate", f"{site.url}/start"]
@@ -318,8 +318,8 @@ class _StopAfter(StopFlag):
         return super().is_set()
 
 
-def test_stop_interrupts_long_typing(tmp_path: Path) -> None:
-    with xvfb(1440, 900) as display:
+def test_stop_interrupts_long_typing(tmp_path: Path, xvfb_factory) -> None:
+    with xvfb_factory(1440, 900) as display:
         app = FormApp(display, 0, 0, tmp_path / "state.json")
         screen = Screen(display)
         try:
@@ -341,10 +341,10 @@ def test_stop_interrupts_long_typing(tmp_path: Path) -> None:
             app.close()
 
 
-def test_typing_more_new_characters_than_spare_keycodes(tmp_path: Path) -> None:
+def test_typing_more_new_characters_than_spare_keycodes(tmp_path: Path, xvfb_factory) -> None:
     """Spare keycodes get reused (least recently used first) without garbling earlier text."""
     text = "αβγδεζηθικλμνξοπρστυφχψω ÀÉÎÕÜ ✓✗→←€ 日本語"  # ~40 characters no US layout has
-    with xvfb(1440, 900) as display:
+    with xvfb_factory(1440, 900) as display:
         app = FormApp(display, 0, 0, tmp_path / "state.json")
         screen = Screen(display)
         try:
@@ -363,9 +363,9 @@ def test_typing_more_new_characters_than_spare_keycodes(tmp_path: Path) -> None:
             app.close()
 
 
-def test_gate_denies_input_to_a_window_on_the_deny_list(tmp_path: Path) -> None:
+def test_gate_denies_input_to_a_window_on_the_deny_list(tmp_path: Path, xvfb_factory) -> None:
     """focused_window_title feeds the gate: an action aimed at a denied window never happens."""
-    with xvfb(1440, 900) as display:
+    with xvfb_factory(1440, 900) as display:
         app = FormApp(display, 0, 0, tmp_path / "state.json")
         screen = Screen(display)
         try:
