@@ -85,6 +85,19 @@ def test_rerun_redoes_a_stage_whose_output_is_gone(export_fp32: Path, tiny_check
     assert (copy / "vision.onnx").is_file() and verify_manifest(copy) == []
 
 
+def test_builder_failure_is_an_export_error(tiny_checkpoint: Path, tmp_path: Path,  # noqa: F811
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+
+    def failing_builder(cmd, stdout, **kwargs):
+        stdout.write("Traceback...\nValueError: unsupported architecture\n")
+        return subprocess.CompletedProcess(cmd, 1)
+
+    monkeypatch.setattr(pipeline.subprocess, "run", failing_builder)
+    with pytest.raises(ExportError, match=r"(?s)text decoder export failed.*unsupported"):
+        export_model(tiny_checkpoint, tmp_path / "out", progress=False)
+
+
 def test_not_a_qwen_checkpoint_is_refused(tmp_path: Path) -> None:
     src = tmp_path / "llama"
     src.mkdir()

@@ -99,7 +99,7 @@ def estimate_output_bytes(ckpt: Checkpoint, precision: str, vision_quant: str | 
     """A generous estimate of the export folder's size."""
     text = ckpt.text_params * _TEXT_BYTES[precision]
     vision = ckpt.vision_params * _VISION_BYTES[vision_quant]
-    embed = ckpt.embed_params * 4.0  # embedding.onnx keeps fp32 rows
+    embed = ckpt.embed_params * _VISION_BYTES[vision_quant]  # same option as vision
     return int((text + vision + embed) * 1.1) + 64 * 1024**2
 
 

@@ -30,7 +30,11 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jso
 def export_model(hf_dir: str | Path, out_dir: str | Path, *, precision: str = "int4",
                  provider: str = "cpu", vision_quant: str | None = None,
                  progress: bool = True) -> Path:
-    """Export a Qwen2.5-VL checkpoint to an onnxruntime-genai folder; return the folder."""
+    """Export a Qwen2.5-VL checkpoint to an onnxruntime-genai folder; return the folder.
+
+    `precision` is the text decoder's (builder) precision; `vision_quant` ("int8" / "int4")
+    quantizes the weights of vision.onnx and embedding.onnx block-wise (None keeps fp32).
+    """
     if precision not in PRECISIONS:
         raise ExportError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
     if provider not in PROVIDERS:
@@ -55,7 +59,7 @@ def export_model(hf_dir: str | Path, out_dir: str | Path, *, precision: str = "i
     stages: list[tuple[str, list[str], Callable]] = [
         ("text", ["model.onnx", "genai_config.json"],
          lambda tick: _text_stage(ckpt, out, precision, provider, tick)),
-        ("embedding", ["embedding.onnx"], lambda tick: _embedding_stage(ckpt, out, tick)),
+        ("embedding", ["embedding.onnx"], lambda tick: _embedding_stage(ckpt, out, vision_quant, tick)),
         ("vision", ["vision.onnx"], lambda tick: _vision_stage(ckpt, out, vision_quant, tick)),
         ("configs", ["processor_config.json", "tokenizer.json"],
          lambda tick: _config_stage(ckpt, out, tick)),
@@ -100,12 +104,13 @@ def _text_stage(ckpt: Checkpoint, out: Path, precision: str, provider: str,
     tick()
 
 
-def _embedding_stage(ckpt: Checkpoint, out: Path, tick: Callable[[], None]) -> None:
+def _embedding_stage(ckpt: Checkpoint, out: Path, quant: str | None,
+                     tick: Callable[[], None]) -> None:
     from models.export.embedding import build_embedding
     from models.export.weights import Weights
 
     build_embedding(Weights(ckpt.path), int(ckpt.config["image_token_id"]),
-                    out / "embedding.onnx")
+                    out / "embedding.onnx", quant)
     tick()
 
 
