@@ -195,7 +195,7 @@ class Executor:
         try:
             return resolve_chord(list(keys))
         except KeyNameError as exc:
-            raise InvalidActionError(f"invalid key: {exc}") from exc
+            raise InvalidActionError(str(exc)) from exc
 
     @staticmethod
     def _chord(gui: Any, keys: tuple[str, ...]) -> None:
@@ -281,7 +281,10 @@ class Executor:
 
 
 class DryRunExecutor:
-    """Same interface as `Executor`; sends no input and describes what it would have done."""
+    """Same interface as `Executor`; sends no input and describes what it would have done.
+
+    Takes `Executor`'s arguments so callers construct either one the same way.
+    """
 
     def __init__(self, *, stop: StopFlag | None = None, search_url: str = DEFAULT_SEARCH_URL,
                  browser_chords: bool = True, display: str | None = None,
