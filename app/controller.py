@@ -10,7 +10,7 @@ import threading
 import time
 from dataclasses import asdict
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QCoreApplication, QObject, Signal
 
 from agent.loop import RunResult, RunStatus
 from agent.safety import Decision, StopFlag
@@ -261,13 +261,14 @@ def _short(text: str, n: int = 48) -> str:
 
 def result_text(result: RunResult) -> str:
     """One or two sentences for a notification or the status bar."""
+    tr = lambda text: QCoreApplication.translate("RunController", text)  # noqa: E731
     head = {
-        RunStatus.SUCCESS: "Done", RunStatus.FAILURE: "The agent gave up",
-        RunStatus.STOPPED: "Stopped", RunStatus.DENIED: "Stopped at your refusal",
-        RunStatus.MAX_STEPS: "Step limit reached", RunStatus.TIMEOUT: "Time limit reached",
-        RunStatus.STALLED: "Stopped: the agent was stuck", RunStatus.MODEL_ERROR: "Model error",
-        RunStatus.ERROR: "Error",
+        RunStatus.SUCCESS: tr("Done"), RunStatus.FAILURE: tr("The agent gave up"),
+        RunStatus.STOPPED: tr("Stopped"), RunStatus.DENIED: tr("Stopped at your refusal"),
+        RunStatus.MAX_STEPS: tr("Step limit reached"), RunStatus.TIMEOUT: tr("Time limit reached"),
+        RunStatus.STALLED: tr("Stopped: the agent was stuck"),
+        RunStatus.MODEL_ERROR: tr("Model error"), RunStatus.ERROR: tr("Error"),
     }[result.status]
     detail = result.answer or result.reason
-    return f"{head} after {result.steps} step{'s' if result.steps != 1 else ''}" + (
-        f": {detail}" if detail else ".")
+    steps = tr("after {0} steps").format(result.steps) if result.steps != 1 else tr("after 1 step")
+    return f"{head} {steps}" + (f": {detail}" if detail else ".")

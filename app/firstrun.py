@@ -46,7 +46,7 @@ def human_size(n: float) -> str:
 class Job(QObject):
     """Runs `fn(progress, cancelled)` on a thread; `progress(done, total, text)` may be called often."""
 
-    progress = Signal(int, int, str)
+    progress = Signal(float, float, str)  # bytes can exceed 32 bits
     done = Signal(object)
     failed = Signal(str)
 
@@ -64,7 +64,7 @@ class Job(QObject):
     def _report(self, done: int, total: int, text: str = "") -> None:
         if self.cancel_event.is_set():
             raise Cancelled()
-        emit(self.progress, int(done), int(total), text)
+        emit(self.progress, float(done), float(total), text)
 
     def _run(self) -> None:
         try:
@@ -188,7 +188,7 @@ class ModelSetupDialog(QDialog):
         job.start()
         return job
 
-    def _on_progress(self, done: int, total: int, text: str) -> None:
+    def _on_progress(self, done: float, total: float, text: str) -> None:
         if total > 0:
             self.bar.setRange(0, 1000)
             self.bar.setValue(int(1000 * done / total))

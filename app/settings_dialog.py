@@ -32,6 +32,7 @@ class SettingsDialog(QDialog):
     def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle(self.tr("Deskhand settings"))
+        self.setMinimumWidth(600)
         self._original = settings
         self._result: Settings | None = None
         form = QFormLayout()

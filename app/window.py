@@ -124,6 +124,7 @@ class MainWindow(QMainWindow):
                                    "dml": "DirectML"}[p], p)
         self.monitor = QComboBox()
         self.monitor.setIconSize(QSize(64, 40))
+        self.monitor.setMinimumWidth(240)
         self.policy = QComboBox()
         for p in POLICIES:
             self.policy.addItem({"never": self.tr("never ask"),

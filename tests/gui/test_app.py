@@ -155,3 +155,85 @@ def test_settings_dialog_validates_and_persists(qtbot, desk):
     assert new is not None and new.max_steps == 12 and new.policy == "always"
     assert new.deny_titles == ["Bank", "Password manager"] and not new.keep_screenshots
     assert new.stop_hotkey == "ctrl+alt+End"
+
+
+def test_download_asks_with_the_size_then_cancels(qtbot, monkeypatch, tmp_path):
+    import threading
+    from types import SimpleNamespace
+
+    from models import download
+
+    plan = SimpleNamespace(repo_id="someone/fara-onnx", commit="abc", subfolder="", name="fara",
+                           total_bytes=5 * 1024**3, already=0,
+                           describe=lambda: "someone/fara-onnx: 12 files")
+    started = threading.Event()
+
+    def fake_download(repo_id, *, on_progress, **_kwargs):
+        started.set()
+        for i in range(1000):
+            on_progress(i * 1024**2, plan.total_bytes)  # raises once Cancel was pressed
+            threading.Event().wait(0.01)
+        return None
+
+    monkeypatch.setattr(download, "plan_download", lambda repo, **_k: plan)
+    monkeypatch.setattr(download, "download_model", fake_download)
+    questions = []
+    dialog = ModelSetupDialog(ask=lambda title, text: questions.append(text) or True)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.download_button.click()
+    qtbot.waitUntil(started.is_set, timeout=5000)
+    assert "5.0 GB" in questions[0] and "someone/fara-onnx" in questions[0]
+    qtbot.waitUntil(lambda: dialog.bar.value() > 0, timeout=5000)
+    dialog.cancel_button.click()
+    qtbot.waitUntil(lambda: dialog.status.text() == "Cancelled.", timeout=5000)
+    assert dialog.download_button.isEnabled() and not dialog.cancel_button.isVisible()
+
+
+def test_declining_the_download_fetches_nothing(qtbot, monkeypatch):
+    from types import SimpleNamespace
+
+    from models import download
+
+    plan = SimpleNamespace(repo_id="r/m", commit="c", subfolder="", name="m", total_bytes=10,
+                           already=0, describe=lambda: "r/m")
+    monkeypatch.setattr(download, "plan_download", lambda repo, **_k: plan)
+    monkeypatch.setattr(download, "download_model", lambda *a, **k: pytest.fail("downloaded"))
+    dialog = ModelSetupDialog(ask=lambda title, text: False)
+    qtbot.addWidget(dialog)
+    dialog.download_button.click()
+    qtbot.waitUntil(lambda: dialog.status.text() == "Nothing was downloaded.", timeout=5000)
+
+
+def test_export_of_a_folder_that_is_no_checkpoint_reports_the_failure(qtbot, tmp_path):
+    not_a_checkpoint = tmp_path / "notes"
+    not_a_checkpoint.mkdir()
+    dialog = ModelSetupDialog(choose_folder=lambda _t: str(not_a_checkpoint))
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.export_button.click()
+    assert dialog.cancel_button.isVisible()
+    qtbot.waitUntil(lambda: "did not finish" in dialog.status.text(), timeout=60_000)
+    assert dialog.export_button.isEnabled() and dialog.model_name is None
+
+
+@pytest.mark.xvfb
+def test_a_hotkey_taken_by_another_application_is_explained(qtbot, services, xvfb_display):
+    from app.hotkeys import GlobalHotkeys
+
+    other = GlobalHotkeys(xvfb_display)
+    other.register("ctrl+alt+Escape", lambda: None)
+    app = DeskhandApp(Settings(model="fake-model", hide_window_during_run=False), services,
+                      hotkeys=True, open_exports=False)
+    qtbot.addWidget(app.window)
+    try:
+        assert "ctrl+alt+Escape is already taken" in app.hotkey_error
+        assert "already taken" in app.tray.last_notification[1]
+        assert app.hotkeys is not None  # the quick-command hotkey still works
+        services.extra["responses"] = [done()]
+        with qtbot.waitSignal(app.controller.run_finished, timeout=10_000) as blocker:
+            app.controller.start("still usable")
+        assert blocker.args[0].status is RunStatus.SUCCESS
+    finally:
+        app.shutdown()
+        other.close()

@@ -50,7 +50,7 @@ def test_main_window_during_a_run_shows_the_fed_screenshot(xvfb_display, tmp_pat
     assert max(share(shot, (0, 0, 1440, 900), c) for c in result["fed_colours"]) < 0.6
 
 
-def test_status_pill_is_never_in_the_agents_screenshots(xvfb_display, tmp_path):
+def test_status_pill_is_never_in_the_agents_screenshots_nor_takes_the_focus(xvfb_display, tmp_path):
     result = drive("pill", xvfb_display, tmp_path)
     assert result["status"] == "success" and result["captures"] >= 4
     assert result["controls"] >= 1 and result["window_visible_during_run"] is False
@@ -58,6 +58,8 @@ def test_status_pill_is_never_in_the_agents_screenshots(xvfb_display, tmp_path):
     box = (x, y, x + w, y + h)
     control = Image.open(tmp_path / "pill-control-0.png").convert("RGB")
     assert share(control, box, result["pill_colour"]) > 0.5, "the pill was not on screen"
+    # Showing the pill never moved the keyboard focus away from the application being driven.
+    assert result["focus"] and all(f == result["target_window"] for f in result["focus"])
     for i in range(result["captures"]):
         seen = Image.open(tmp_path / f"agent-capture-{i}.png").convert("RGB")
         assert share(seen, box, result["pill_colour"]) == 0.0

@@ -41,6 +41,14 @@ def grab_display(path: Path):
     return image
 
 
+def focused_window() -> int:
+    """The X window that has the keyboard focus."""
+    import subprocess
+
+    out = subprocess.run(["xdotool", "getwindowfocus"], capture_output=True, text=True, timeout=5)
+    return int(out.stdout.strip() or 0)
+
+
 def scenario_window(out: Path) -> dict:
     screen = FakeScreen(1440, 900)
     services = make_services(screen, RecordingExecutor())
@@ -125,6 +133,7 @@ def scenario_pill(out: Path) -> dict:
             g = pill.frameGeometry()
             result["pill_rect"] = [g.x(), g.y(), g.width(), g.height()]
             result["window_visible_during_run"] = desk.window.isVisible()
+            result.setdefault("focus", []).append(focused_window())
             grab_display(out / f"pill-control-{result['controls']}.png")
             result["controls"] += 1
 
@@ -137,6 +146,9 @@ def scenario_pill(out: Path) -> dict:
         QTimer.singleShot(100, QApplication.quit)
 
     desk.controller.run_finished.connect(finished)
+    # The person switches to their application; from then on the pill must not take the focus.
+    desk.controller.run_started.connect(lambda _t: QTimer.singleShot(100, target.activateWindow))
+    result["target_window"] = int(target.winId())
     QTimer.singleShot(800, lambda: desk.start_quick("click three places"))
     return desk, result
 
