@@ -164,10 +164,9 @@ def test_loop_drives_a_real_window(case: str, tmp_path: Path, monkeypatch: pytes
             screen.close()
             app.close()
     assert result.status is RunStatus.SUCCESS, (result, [s.summary for s in steps], state)
-    shot = screen.monitors()[index - 1] if monitors else Monitor(1, 0, 0, width, height)
-    expected_model = model_size_for(shot.size)
-    assert set(script.seen) == {expected_model}
-    assert steps[0].screenshot.monitor.left == shot.left
+    target = monitors[index - 1] if monitors else Monitor(1, 0, 0, width, height)
+    assert set(script.seen) == {model_size_for(target.size)}  # every image at model size
+    assert (steps[0].screenshot.monitor.left, steps[0].screenshot.size) == (target.left, target.size)
     assert state["clicked"] == ["apply"]
     assert state["text"] == "Zürich ✓"
     assert state["submitted"] == "Zürich ✓"
