@@ -145,3 +145,20 @@ def test_sites_listed_on_landing_page(server: SiteServer) -> None:
     listed = {s["slug"] for s in json.loads(get(server, "/sites.json")[1])}
     assert set(SITES) <= listed
     assert Path(SITES_ROOT / "search" / "index.html").exists()
+
+
+def test_site_data_matches_generators(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The committed data files are exactly what assets/sites/_build produces (deterministic)."""
+    import importlib
+    import sys
+
+    monkeypatch.syspath_prepend(str(SITES_ROOT / "_build"))
+    common = importlib.import_module("common")
+    monkeypatch.setattr(common, "SITES", tmp_path)
+    for site in SITES:
+        sys.modules.pop(f"{site}_data", None)
+        importlib.import_module(f"{site}_data").build()
+        for name in ("data.json", "search-index.json"):
+            fresh = (tmp_path / site / name).read_bytes()
+            assert fresh == (SITES_ROOT / site / name).read_bytes(), f"{site}/{name} is stale: rerun build.py"
+        sys.modules.pop(f"{site}_data", None)

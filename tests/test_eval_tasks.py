@@ -109,3 +109,20 @@ def test_plans_reject_unknown_ops(tmp_path: Path) -> None:
     with pytest.raises(TaskFileError, match="unknown op"):
         load_plans(f)
     assert OFFLINE_SOLUTIONS.exists()
+
+
+def test_task_files_match_builder(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The committed task and plan files are what assets/tasks/_build produces."""
+    import importlib
+
+    build_dir = OFFLINE_TASKS.parent / "_build"
+    monkeypatch.syspath_prepend(str(build_dir))
+    builder = importlib.import_module("build_tasks")
+    tasks, sols = [], []
+    for name in builder.SITE_MODULES:
+        book = importlib.import_module(name).build()
+        tasks += book.tasks
+        sols += book.solutions
+    on_disk = [json.loads(line) for line in OFFLINE_TASKS.read_text().splitlines()]
+    assert tasks == on_disk, "task file is stale: rerun assets/tasks/_build/build_tasks.py"
+    assert sols == [json.loads(line) for line in OFFLINE_SOLUTIONS.read_text().splitlines()]

@@ -26,7 +26,7 @@ SITE_LIST = [
 
 def main() -> None:
     for slug, *_ in SITE_LIST:
-        importlib.import_module(slug).build()
+        importlib.import_module(f"{slug}_data").build()
     sites = [{"slug": s, "name": n, "kind": k, "description": d} for s, n, k, d in SITE_LIST]
     (SITES / "sites.json").write_text(json.dumps(sites, indent=1) + "\n", encoding="utf-8")
     items = "\n".join(

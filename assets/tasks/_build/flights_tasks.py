@@ -8,7 +8,7 @@ import sys
 from book import SITES, Book, click, data, include, numeric, regex, select, state, type_, url
 
 sys.path.insert(0, str(SITES / "_build"))
-from flights import fare, operates
+from flights_data import fare, operates
 
 PAX = {"first": "Jordan", "last": "Ellery", "email": "jordan.ellery@example.org"}
 

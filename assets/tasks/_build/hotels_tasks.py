@@ -8,7 +8,7 @@ import sys
 from book import SITES, Book, click, data, include, numeric, regex, select, state, type_, url, visit
 
 sys.path.insert(0, str(SITES / "_build"))
-from hotels import stay
+from hotels_data import stay
 
 GUEST = {"first": "Morgan", "last": "Tallis", "email": "morgan.tallis@example.org"}
 
