@@ -35,20 +35,21 @@ def _lines(path: Path) -> list[dict]:
 
 def representative_subset() -> list[str]:
     """Task ids, chosen deterministically: a native select, a date picker, a critical point,
-    then the first task of further sites and of further kinds (tags), up to SUBSET_SIZE."""
+    an autocomplete box, then the first task of further sites and kinds (tags), up to SUBSET_SIZE."""
     tasks = sorted(_lines(TASKS), key=lambda t: _id_key(t["id"]))
     plans = {p["id"]: p for p in _lines(SOLUTIONS)}
 
     def ops(task: dict) -> set[str]:
         return {s["op"] for s in plans[task["id"]]["steps"]}
 
-    def text(task: dict) -> str:
-        return json.dumps([task.get("tags", []), plans[task["id"]]["steps"]]).lower()
+    def tagged(*names: str):
+        return lambda t: bool(set(names) & set(t.get("tags", [])))
 
     wanted = [
         lambda t: "select" in ops(t),
-        lambda t: re.search(r"date|calendar", text(t)) is not None,
-        lambda t: re.search(r"critical|binding", text(t)) is not None,
+        tagged("calendar", "date"),
+        tagged("critical"),
+        tagged("autocomplete"),
     ]
     chosen: list[str] = []
     for rule in wanted:

@@ -13,6 +13,7 @@ import html
 import io
 import json
 import math
+import re
 import statistics
 from collections import defaultdict
 from pathlib import Path
@@ -236,7 +237,7 @@ def render_html(run_dir: Path, summary: dict[str, Any], *, max_thumbs: int = 12)
                      f"passed ({_pct(mj['rate'])}); agrees with the programmatic judges on "
                      f"{_pct(mj['agreement_with_programmatic'])}</p>")
     parts.append("<h2>Tasks</h2>")
-    for r in sorted(records, key=lambda r: (r["site"], r["task_id"], r["repeat"])):
+    for r in sorted(records, key=lambda r: (r["site"], _natural(r["task_id"]), r["repeat"])):
         cls, word = ("pass", "PASS") if r["passed"] else ("fail", (r.get("failure") or "FAIL"))
         reason = (r.get("verdict") or {}).get("reason", "")
         parts.append(
@@ -249,6 +250,11 @@ def render_html(run_dir: Path, summary: dict[str, Any], *, max_thumbs: int = 12)
             + _task_steps(run_dir, r, max_thumbs) + "</details>")
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _natural(text: str) -> list[Any]:
+    """Sort key that puts task 2 before task 10."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
 
 
 def write_report(run_dir: Path, *, max_thumbs: int = 12) -> tuple[Path, Path]:

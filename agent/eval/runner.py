@@ -406,6 +406,9 @@ class Worker:
             if not cdp.wait_full_screen(size.width, size.height,
                                         window=self.settings.browser_mode == "window"):
                 raise EnvironmentFailure("the browser did not go full-screen")
+            # Pages fill in by script after `load`: the model's first screenshot should show
+            # the page as a person would see it on arrival, not half-painted.
+            screen.wait_settled(1, timeout=5.0, interval=0.15, stable_frames=3)
             backend = self._backend_for(task, cdp, size)
             stop = StopFlag()
             question = _miniwob_start(cdp) or task.ques if task.reward == "miniwob" else task.ques
