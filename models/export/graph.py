@@ -12,7 +12,7 @@ OPSET = 17
 class GraphBuilder:
     """Collects nodes and initializers; each op call returns its output name."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, parent: GraphBuilder | None = None) -> None:
         self.name = name
         self.nodes: list = []
         self.initializers: list = []
@@ -20,10 +20,24 @@ class GraphBuilder:
         self.outputs: list = []
         self._count = 0
         self._consts: dict[tuple, str] = {}
+        self._parent = parent
 
     def _fresh(self, hint: str) -> str:
+        if self._parent is not None:  # names must stay unique across a graph and its bodies
+            return self._parent._fresh(hint)
         self._count += 1
         return f"{hint}_{self._count}"
+
+    def body(self, name: str) -> GraphBuilder:
+        """A builder for a control-flow body (Scan, Loop) that may read this graph's values."""
+        return GraphBuilder(name, parent=self)
+
+    def graph(self):
+        """This builder's nodes as an ONNX GraphProto (for bodies)."""
+        from onnx import helper
+
+        return helper.make_graph(self.nodes, self.name, self.inputs, self.outputs,
+                                 self.initializers)
 
     def input(self, name: str, elem_type: int, shape: list) -> str:
         """Declare a graph input."""
@@ -32,7 +46,7 @@ class GraphBuilder:
         self.inputs.append(helper.make_tensor_value_info(name, elem_type, shape))
         return name
 
-    def output(self, name: str, value: str, elem_type: int, shape: list) -> None:
+    def output(self, name: str, value: str, elem_type: int, shape: list | None) -> None:
         """Declare a graph output fed by `value`."""
         from onnx import helper
 

@@ -22,6 +22,10 @@ from models.export.graph import GraphBuilder
 from models.export.weights import Weights
 
 NEG = -1e9  # additive mask for padded keys; softmax weight exp(-1e9) is exactly 0 in fp32
+# Full-attention blocks run over query chunks of this size in a Scan, so the score tensor is
+# [frames, heads, CHUNK, S] rather than [frames, heads, S, S]: for Fara (16 heads) and three
+# 1428x896 screenshots that is ~1.3 GB instead of ~8 GB at the peak.
+CHUNK = 512
 
 
 def build_vision(weights: Weights, vision_cfg: dict, out_path: Path,
@@ -102,7 +106,8 @@ def build_vision(weights: Weights, vision_cfg: dict, out_path: Path,
     # Full-attention layout: one padded slot set per frame (each image has t frames).
     frame_start = g.op("CumSum", t, i64(0), exclusive=1)
     n_frames = g.op("ReduceSum", t, i64([0]), keepdims=1)
-    full_size = g.op("ReduceMax", hw, axes=[0], keepdims=1)
+    full_size = g.op("Mul", ceil_div(g.op("ReduceMax", hw, axes=[0], keepdims=1), CHUNK),
+                     i64([CHUNK]))
     fid = g.op("Add", g.op("Gather", frame_start, img), frame)
     full_slot = g.op("Add", g.op("Mul", fid, full_size),
                      g.op("Mod", local, g.op("Gather", hw, img)))
@@ -117,7 +122,7 @@ def build_vision(weights: Weights, vision_cfg: dict, out_path: Path,
     emb = g.op("Concat", fr, fr, axis=1)  # [N, hd]
     cos, sin = g.op("Cos", emb), g.op("Sin", emb)
 
-    def layout(slot: str, groups: str, size: str) -> dict:
+    def layout(slot: str, groups: str, size: str, chunked: bool) -> dict:
         total = g.op("Mul", groups, size)
         index = g.op("Unsqueeze", slot, i64([1]))
 
@@ -136,10 +141,12 @@ def build_vision(weights: Weights, vision_cfg: dict, out_path: Path,
             "cos": g.op("Reshape", pad(cos, hd), rope_shape),
             "sin": g.op("Reshape", pad(sin, hd), rope_shape),
             "qkv_shape": g.op("Concat", groups, size, i64([3, heads, hd]), axis=0),
+            "chunks": g.op("Concat", groups, i64([heads, -1, CHUNK, hd + 1]), axis=0)
+            if chunked else None,
         }
 
-    win_layout = layout(win_slot, n_windows, win_size)
-    full_layout = layout(full_slot, n_frames, full_size)
+    win_layout = layout(win_slot, n_windows, win_size, chunked=False)
+    full_layout = layout(full_slot, n_frames, full_size, chunked=True)
 
     # --- the network ---
     def lin(x: str, name: str, bias: bool = True) -> str:
@@ -184,11 +191,28 @@ def build_vision(weights: Weights, vision_cfg: dict, out_path: Path,
         edge = g.op("Shape", g.op("Slice", k, i64([0]), i64([1]), i64([-1])))  # [G, heads, S, 1]
         q = g.op("Concat", q, g.op("Expand", g.const(1.0, np.float32), edge), axis=-1)
         k = g.op("Concat", k, g.op("Expand", lay["bias"], edge), axis=-1)
-        scores = g.op("MatMul", q, g.op("Transpose", k, perm=[0, 1, 3, 2]))
-        out = g.op("MatMul", g.op("Softmax", scores, axis=-1), v)  # [G, heads, S, hd]
+        k_t = g.op("Transpose", k, perm=[0, 1, 3, 2])
+        if lay["chunks"] is None:
+            out = g.op("MatMul", g.op("Softmax", g.op("MatMul", q, k_t), axis=-1), v)
+        else:
+            out = chunked_attention(q, k_t, v, lay["chunks"])
+        # out: [G, heads, S, hd]
         out = g.op("Reshape", g.op("Transpose", out, perm=[0, 2, 1, 3]), i64([-1, d]))
         out = g.op("Gather", out, lay["index"], axis=0)  # back to patch order
         return lin(out, f"{blk}.attn.proj")
+
+    def chunked_attention(q: str, k_t: str, v: str, chunks_shape: str) -> str:
+        """softmax(q k_t) v, one query chunk per Scan iteration (bounded peak memory)."""
+        body = g.body("query_chunk")
+        q_chunk = body.input(g._fresh("q_chunk"), TensorProto.FLOAT, None)
+        probs = body.op("Softmax", body.op("MatMul", q_chunk, k_t), axis=-1)
+        body.output(g._fresh("out_chunk"), body.op("MatMul", probs, v), TensorProto.FLOAT, None)
+        q = g.op("Reshape", q, chunks_shape)  # [G, heads, n_chunks, CHUNK, hd + 1]
+        out = g.op("Scan", q, body=body.graph(), num_scan_inputs=1, scan_input_axes=[2],
+                   scan_output_axes=[2])  # [G, heads, n_chunks, CHUNK, hd]
+        shape = g.op("Concat", g.op("Slice", g.op("Shape", out), i64([0]), i64([2])),
+                     i64([-1, hd]), axis=0)
+        return g.op("Reshape", out, shape)
 
     x = lin(pix, "patch_embed.proj", bias=False)
     tick()
