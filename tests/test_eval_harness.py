@@ -234,3 +234,30 @@ def test_miniwob_tasks_use_the_page_reward(tmp_path: Path, xvfb_display: str,
     assert record["status"] == "stopped" and record["steps"] == 1  # stopped when the episode ended
     run_json = json.loads((tmp_path / "run" / record["dir"] / "run.json").read_text())
     assert run_json["task"] == "Click the button (3600000)."  # the page's instruction, long time-out
+
+
+def test_model_judge_is_reported_separately(subset_file: Path, tmp_path: Path,
+                                            xvfb_display: str) -> None:
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    from tests.test_eval_harness_browser import _FakeJudge
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _FakeJudge)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    one = tmp_path / "one.jsonl"
+    one.write_text(_raw_lines(subset_file)[-1] + "\n", encoding="utf-8")
+    try:
+        settings = _settings(one, "scripted:wrong", tmp_path / "run", judge_model="fake-judge",
+                             judge_url=f"http://127.0.0.1:{server.server_address[1]}/v1")
+        record = run_eval(settings, displays=[xvfb_display]).records[0]
+    finally:
+        server.shutdown()
+    # The programmatic judges fail the wrong answer; the (gullible) model judge passes it.
+    assert not record["passed"] and record["model_judge"]["passed"] is True
+    sent = _FakeJudge.seen[-1]["messages"][1]["content"]
+    assert sum(part["type"] == "image_url" for part in sent) >= 1
+    summary = summarise(tmp_path / "run")
+    assert summary["overall"]["passed"] == 0
+    assert summary["model_judge"] == {"n": 1, "passed": 1, "rate": 1.0,
+                                      "agreement_with_programmatic": 0.0}

@@ -109,3 +109,20 @@ def test_manifest_change_refuses_and_torn_line_ignored(tmp_path: Path) -> None:
     assert [r["key"] for r in read_results(run)] == ["t#0"]
     log.append({"key": "t#2"})
     assert [r["key"] for r in read_results(run)] == ["t#0", "t#2"]
+
+
+def test_task_selection_and_format_detection(tmp_path: Path) -> None:
+    from agent.eval.runner import EvalSettings, select_tasks
+    from agent.paths import asset
+
+    ours = asset("tasks", "offline-webvoyager.jsonl")
+    settings = EvalSettings(tasks=ours, model="scripted:solver", sites_only=("shop",), limit=3)
+    chosen = select_tasks(settings)
+    assert [t.web_name for t in chosen] == ["shop"] * 3
+    assert all(t.source == "offline" and t.eval for t in chosen)
+    # The original WebVoyager file (absolute URLs, four keys) is recognised and loaded unchanged.
+    original = tmp_path / "WebVoyager_data.jsonl"
+    original.write_text(json.dumps({"web_name": "Allrecipes", "id": "Allrecipes--0", "ques": "q",
+                                    "web": "https://www.allrecipes.com/"}) + "\n")
+    (task,) = select_tasks(EvalSettings(tasks=original, model="m"))
+    assert task.source == "webvoyager" and task.eval is None
