@@ -15,7 +15,8 @@ import pytest
 
 from agent.eval.server import SITES_ROOT, SiteServer
 
-SITES = ["recipes", "shop", "dictionary", "news", "flights", "code", "archive", "hotels"]
+SITES = ["recipes", "shop", "dictionary", "news", "flights", "code", "archive", "hotels",
+         "sports"]
 _URL = re.compile(r"""https?://[^\s"'<>)`]+""")
 _LINK = re.compile(r"""(?:href|src|action)\s*=\s*["']([^"'#]+)["']""")
 _JS_PATH = re.compile(r"""["'`](/[\w-]+(?:/[\w.-]*)*\.(?:html|json|js|css))(?=["'`?])""")

@@ -21,7 +21,8 @@ from agent.eval.tasks import (
     task_file_hash,
 )
 
-SITES = ["recipes", "shop", "dictionary", "news", "flights", "code", "archive", "hotels"]
+SITES = ["recipes", "shop", "dictionary", "news", "flights", "code", "archive", "hotels",
+         "sports"]
 TASKS = load_tasks()
 PLANS = load_plans()
 

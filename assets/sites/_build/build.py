@@ -21,6 +21,7 @@ SITE_LIST = [
     ("code", "Forgeline", "code hosting", "Open-source repositories, issues and releases"),
     ("archive", "Openprint", "preprint archive", "Research preprints in six subjects"),
     ("dictionary", "Wordhoard Dictionary", "dictionary", "Meanings, pronunciations and examples"),
+    ("sports", "Scoreline", "sports scores", "Harbour League table, results and fixtures"),
 ]
 
 
