@@ -18,7 +18,10 @@ from agent.screen import Screen
 
 PAGE = ("data:text/html,<body style='margin:0;height:3000px'><div id=box style='position:absolute;"
         "left:300px;top:200px;width:50px;height:30px;background:rgb(255,0,0)'></div>"
-        "<div id=far style='position:absolute;top:2500px'>far</div><p id=hidden hidden>x</p></body>")
+        "<div id=far style='position:absolute;top:2500px'>far</div><p id=hidden hidden>x</p>"
+        "<div id=under style='position:absolute;left:600px;top:100px;width:100px;height:20px'>u</div>"
+        "<div style='position:absolute;left:560px;top:90px;width:100px;height:40px;"
+        "background:rgb(238,238,238)'>cover</div></body>")
 
 
 def test_chromium_flags_keep_it_quiet(tmp_path: Path) -> None:
@@ -62,6 +65,10 @@ def test_viewport_maps_css_pixels_to_screen_pixels(xvfb_display: str, mode: str)
             ys, xs = np.nonzero((red[:, :, 0] > 200) & (red[:, :, 1] < 60) & (red[:, :, 2] < 60))
             # ...agrees with the pixels the agent sees.
             assert abs((xs.min() + xs.max()) / 2 - sx) <= 1 and abs((ys.min() + ys.max()) / 2 - sy) <= 1
+            # Half covered by another element: aim at the uncovered half.
+            hx, hy = cdp.hit_point("#under")
+            assert 660 <= hx < 700 and 100 <= hy < 120
+            assert cdp.hit_point("#far") is None  # off screen
             assert cdp.url().startswith("data:text/html")
             assert cdp.evaluate("1 + 2") == 3
         finally:

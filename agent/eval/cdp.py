@@ -208,3 +208,25 @@ class Cdp:
         if not isinstance(found, list):
             return None
         return Rect(*map(float, found))
+
+    def hit_point(self, selector: str) -> tuple[float, float] | None:
+        """A viewport point where a click lands on the element (not on something covering it).
+
+        Tries the centre first, then a grid over the element's visible part; None when no
+        point of the element is both on screen and on top.
+        """
+        found = self.evaluate(
+            "(() => { const el = [...document.querySelectorAll(" + json.dumps(selector) + ")]"
+            ".find(e => { const r = e.getBoundingClientRect(); return r.width > 0 && r.height > 0; });"
+            " if (!el) return null; const r = el.getBoundingClientRect();"
+            " const x0 = Math.max(r.left, 0), x1 = Math.min(r.right, innerWidth),"
+            " y0 = Math.max(r.top, 0), y1 = Math.min(r.bottom, innerHeight);"
+            " if (x1 <= x0 || y1 <= y0) return null;"
+            " const pts = [[(x0 + x1) / 2, (y0 + y1) / 2]];"
+            " for (const fy of [0.5, 0.25, 0.75, 0.1, 0.9]) for (const fx of [0.5, 0.25, 0.75, 0.1, 0.9])"
+            "  pts.push([x0 + (x1 - x0) * fx, y0 + (y1 - y0) * fy]);"
+            " for (const [x, y] of pts) { const top = document.elementFromPoint(x, y);"
+            "  if (top && (top === el || el.contains(top) || top.contains(el) && top.tagName === 'LABEL'))"
+            "   return [x, y]; }"
+            " return null; })()")
+        return (float(found[0]), float(found[1])) if isinstance(found, list) else None

@@ -31,7 +31,8 @@ def register(subparsers: Any) -> None:
     run.add_argument("--repeat", type=int, default=1, metavar="K",
                      help="runs per task, for pass@k and pass^k (default 1)")
     run.add_argument("--workers", type=int, default=1, metavar="N",
-                     help="tasks in parallel, each on its own display (default 1)")
+                     help="tasks in parallel, each in its own process with its own display, "
+                     "site server and copy of the model (default 1)")
     run.add_argument("--max-steps", type=int, metavar="N",
                      help="step cap per task (default: each task's own, else 30)")
     run.add_argument("--out", type=Path, metavar="RUN_DIR",

@@ -171,7 +171,9 @@ class PlanSolver:
             view = self._cdp.viewport()
             cx, cy = rect.centre
             if 0 <= cx < view.width and 0 <= cy < view.height:
-                return self._to_model(view, cx, cy)
+                # Aim at a point of the element that is on top (sticky headers, overlays).
+                hit = self._cdp.hit_point(selector)
+                return self._to_model(view, *(hit or (cx, cy)))
             if last is not None and last == rect:
                 raise _Stuck(f"scrolling does not move {selector} into view")
             last = rect
