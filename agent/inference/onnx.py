@@ -196,5 +196,6 @@ class OnnxBackend:
 
 def _png(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
-    image.convert("RGB").save(buffer, format="PNG", compress_level=1)
+    # Stored, not deflated: the runtime decodes PNG or JPEG only, and level 0 encodes fastest.
+    image.convert("RGB").save(buffer, format="PNG", compress_level=0)
     return buffer.getvalue()
