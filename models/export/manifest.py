@@ -10,6 +10,15 @@ from pathlib import Path
 
 MANIFEST = "deskhand.json"
 EXPORTER_VERSION = "1.0"
+
+
+def exporter_fingerprint() -> str:
+    """EXPORTER_VERSION plus a hash of the exporter's code: a re-run after a code change redoes
+    the stages instead of keeping outputs an older exporter wrote."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(path.read_bytes())
+    return f"{EXPORTER_VERSION}+{digest.hexdigest()[:10]}"
 _SKIP = {MANIFEST, ".export-state.json"}
 
 
@@ -42,7 +51,7 @@ def write_manifest(out_dir: Path, info: dict) -> Path:
     files = {p.relative_to(out_dir).as_posix(): {"bytes": p.stat().st_size,
                                                  "sha256": sha256_file(p)}
              for p in output_files(out_dir)}
-    manifest = {"exporter_version": EXPORTER_VERSION,
+    manifest = {"exporter_version": exporter_fingerprint(),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 **info,
                 "total_bytes": sum(f["bytes"] for f in files.values()),

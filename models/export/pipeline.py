@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from models.export.checks import Checkpoint, ExportError, check_resources, inspect_checkpoint
-from models.export.manifest import EXPORTER_VERSION, source_hash, write_manifest
+from models.export.manifest import exporter_fingerprint, source_hash, write_manifest
 
 PRECISIONS = ("int4", "fp16", "fp32")
 PROVIDERS = ("cpu", "cuda", "dml")
@@ -52,7 +52,7 @@ def export_model(hf_dir: str | Path, out_dir: str | Path, *, precision: str = "i
     if source is None or state.get("source_files") != _file_stamps(files):
         source = _with_bar("hash source", 1, progress, lambda tick: (source_hash(files), tick())[0])
     key = {"source": source, "precision": precision, "provider": provider,
-           "vision_quant": vision_quant, "exporter": EXPORTER_VERSION}
+           "vision_quant": vision_quant, "exporter": exporter_fingerprint()}
     out.mkdir(parents=True, exist_ok=True)
     state = {k: v for k, v in state.items() if k in ("stages",)} | {
         "source": source, "source_files": _file_stamps(files)}
