@@ -68,6 +68,11 @@ class RunController(QObject):
     def running(self) -> bool:
         return self.worker is not None
 
+    @property
+    def collapsed(self) -> bool:
+        """True while the current run shows the status pill instead of the main window."""
+        return self.running and self._pill_wanted
+
     def _set_state(self, state: str) -> None:
         if state != self.state:
             self.state = state

@@ -230,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     if not desk.settings.model:
         desk.setup_model()
     code = app.exec()
+    app.setQuitOnLastWindowClosed(False)  # closing our windows below must not post another quit
     desk.shutdown()
     del desk
     gc.collect()  # Python wrappers go before the QApplication does (no crash at exit)

@@ -87,6 +87,8 @@ class MainWindow(QMainWindow):
         self._run_started = 0.0
         self._was_visible = False
         self._generated, self._shown = "", 0  # the current answer, and how much of it is shown
+        self.keep_in_tray = False  # closing hides the window when a tray icon can bring it back
+        self.last_error = ""
         self._build()
         self._connect()
         self._fill_selectors()
@@ -206,8 +208,7 @@ class MainWindow(QMainWindow):
             provider=self.provider.currentData()))
         self.policy.currentIndexChanged.connect(lambda _i: self._store(
             policy=self.policy.currentData()))
-        self.monitor.currentIndexChanged.connect(lambda _i: self.monitor.currentData() and self._store(
-            monitor=self.monitor.currentData()))
+        self.monitor.currentIndexChanged.connect(self._monitor_chosen)
         self._thumbs = _Thumbnails(self)
         self._thumbs.ready.connect(self._on_thumbnails)
 
@@ -259,6 +260,10 @@ class MainWindow(QMainWindow):
             save_settings(self.settings)
         except SettingsError as exc:
             self.show_error(str(exc))
+
+    def _monitor_chosen(self, _index: int) -> None:
+        if self.monitor.currentData():
+            self._store(monitor=self.monitor.currentData())
 
     def _model_chosen(self, _index: int) -> None:
         data = self.model.currentData()
@@ -315,7 +320,7 @@ class MainWindow(QMainWindow):
         self.task.blockSignals(False)
         self._update_buttons()
         self._was_visible = self.isVisible()
-        if self.controller._pill_wanted and self._was_visible:
+        if self.controller.collapsed and self._was_visible:
             self.hide()  # the agent must not see us, and the target app keeps the focus
 
     def _on_token(self, piece: str) -> None:
@@ -381,7 +386,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:
         # With a tray icon, closing the window keeps Deskhand running in the tray.
-        if getattr(self, "keep_in_tray", False):
+        if self.keep_in_tray:
             event.ignore()
             self.hide()
             return

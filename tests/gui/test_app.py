@@ -237,3 +237,57 @@ def test_a_hotkey_taken_by_another_application_is_explained(qtbot, services, xvf
     finally:
         app.shutdown()
         other.close()
+
+
+def test_pill_stop_button_stops_the_run_and_the_window_comes_back(qtbot, desk, services):
+    services.extra["responses"] = [click(10, 10)] * 100
+    services.extra["token_delay"] = 0.01
+    desk.show_window()
+    desk.window.task.setEditText("click a lot")
+    with qtbot.waitSignal(desk.controller.step, timeout=5000):
+        desk.window.run_button.click()
+    pill = desk.controller.pill
+    assert not desk.window.isVisible() and pill.isVisible()
+    flags = pill.windowFlags()
+    assert flags & Qt.WindowType.WindowDoesNotAcceptFocus and flags & Qt.WindowType.Tool
+    assert pill.testAttribute(Qt.WidgetAttribute.WA_ShowWithoutActivating)
+    with qtbot.waitSignal(desk.controller.run_finished, timeout=5000) as blocker:
+        pill.stop.click()
+    assert blocker.args[0].status is RunStatus.STOPPED
+    assert desk.window.isVisible() and not pill.isVisible()
+
+
+_MAIN_PROBE = """
+import json
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+from app.firstrun import ModelSetupDialog
+from app.main import main, make_application
+from app.window import MainWindow
+make_application([])  # main() reuses it; the timer below needs it to exist first
+seen = {}
+def look_then_quit():
+    tops = [w for w in QApplication.topLevelWidgets() if w.isVisible()]
+    seen["setup"] = sum(isinstance(w, ModelSetupDialog) for w in tops)
+    seen["window"] = sum(isinstance(w, MainWindow) for w in tops)
+    QApplication.quit()
+QTimer.singleShot(800, look_then_quit)
+seen["code"] = main(["--no-hotkeys"])
+print(json.dumps(seen))
+"""
+
+
+def test_main_opens_the_app_and_offers_model_setup_without_a_model():
+    """`deskhand app` end to end, in its own process (its event loop ends the way an app's does)."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    proc = subprocess.run([sys.executable, "-c", _MAIN_PROBE], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert seen == {"setup": 1, "window": 1, "code": 0}
