@@ -16,7 +16,7 @@ import pytest
 from agent.eval.server import SITES_ROOT, SiteServer
 
 SITES = ["recipes", "shop", "dictionary", "news", "flights", "code", "archive", "hotels",
-         "sports"]
+         "sports", "courses"]
 _URL = re.compile(r"""https?://[^\s"'<>)`]+""")
 _LINK = re.compile(r"""(?:href|src|action)\s*=\s*["']([^"'#]+)["']""")
 _JS_PATH = re.compile(r"""["'`](/[\w-]+(?:/[\w.-]*)*\.(?:html|json|js|css))(?=["'`?])""")
@@ -133,6 +133,11 @@ def test_travel_news_code_endpoints(server: SiteServer) -> None:
     assert post(server, "/code/api/star", {"repo": "a/b"})[0] == 200
     assert server.state()["code"]["stars"] == ["a/b"]
     assert post(server, "/code/api/issue", {"repo": "a/b", "title": "T"})[0] == 200
+    free = {"course": "c101", "name": "A", "email": "a@b.c", "paid": False}
+    assert post(server, "/courses/api/enroll", free)[0] == 200
+    assert not server.state()["courses"]["binding_done"]
+    assert post(server, "/courses/api/enroll", {**free, "paid": True})[0] == 200
+    assert server.state()["courses"]["paid_enrollment"]
     assert post(server, "/nope/api/x", {})[0] == 404
     assert json.loads(get(server, "/shop/api/state")[1])["cart"] == []
     server.reset()

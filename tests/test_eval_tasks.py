@@ -22,7 +22,7 @@ from agent.eval.tasks import (
 )
 
 SITES = ["recipes", "shop", "dictionary", "news", "flights", "code", "archive", "hotels",
-         "sports"]
+         "sports", "courses"]
 TASKS = load_tasks()
 PLANS = load_plans()
 

@@ -30,6 +30,7 @@ _INITIAL_STATE: dict[str, dict[str, Any]] = {
     "news": {"subscriptions": [], "subscribed": False, "binding_done": False},
     "code": {"stars": [], "issues": [], "issue_submitted": False, "binding_done": False},
     "recipes": {"saved": [], "binding_done": False},
+    "courses": {"enrollments": [], "paid_enrollment": False, "binding_done": False},
 }
 
 Handler = Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]
@@ -174,6 +175,14 @@ def _recipes_save(st: dict[str, Any], body: dict[str, Any]) -> None:
         st["saved"].append(rid)
 
 
+def _courses_enroll(st: dict[str, Any], body: dict[str, Any]) -> None:
+    for key in ("course", "name", "email"):
+        _text(body, key)
+    st["enrollments"].append(_fields(body))
+    if body.get("paid"):  # a free enrolment commits to nothing; a paid one starts billing
+        st["paid_enrollment"] = st["binding_done"] = True
+
+
 _HANDLERS: dict[tuple[str, str], Handler] = {
     ("shop", "cart/add"): _shop_add,
     ("shop", "cart/update"): _shop_update,
@@ -189,6 +198,7 @@ _HANDLERS: dict[tuple[str, str], Handler] = {
     ("code", "star"): _code_star,
     ("code", "issue"): _code_issue,
     ("recipes", "save"): _recipes_save,
+    ("courses", "enroll"): _courses_enroll,
 }
 
 

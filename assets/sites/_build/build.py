@@ -22,6 +22,7 @@ SITE_LIST = [
     ("archive", "Openprint", "preprint archive", "Research preprints in six subjects"),
     ("dictionary", "Wordhoard Dictionary", "dictionary", "Meanings, pronunciations and examples"),
     ("sports", "Scoreline", "sports scores", "Harbour League table, results and fixtures"),
+    ("courses", "Learnwell", "online courses", "Online courses from invented universities"),
 ]
 
 

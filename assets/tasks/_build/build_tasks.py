@@ -14,7 +14,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 SITE_MODULES = ["recipes_tasks", "shop_tasks", "flights_tasks", "hotels_tasks", "news_tasks",
-                "code_tasks", "archive_tasks", "dictionary_tasks", "sports_tasks"]
+                "code_tasks", "archive_tasks", "dictionary_tasks", "sports_tasks",
+                "courses_tasks"]
 
 
 def main() -> None:
