@@ -10,7 +10,7 @@ import threading
 import time
 from dataclasses import asdict
 
-from PySide6.QtCore import QCoreApplication, QObject, Signal
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, QObject, Signal
 
 from agent.loop import RunResult, RunStatus
 from agent.safety import Decision, StopFlag
@@ -23,9 +23,17 @@ from app.session import RunRequest
 from app.settings import Settings
 from app.worker import ConfirmView, RunWorker, StepView
 
-PHASE_TEXT = {"load": "loading the model", "capture": "looking at the screen",
-              "generate": "thinking", "act": "acting", "settle": "waiting for the screen",
-              "idle": "idle"}
+PHASE_TEXT = {"load": QT_TRANSLATE_NOOP("RunController", "loading the model"),
+              "capture": QT_TRANSLATE_NOOP("RunController", "looking at the screen"),
+              "generate": QT_TRANSLATE_NOOP("RunController", "thinking"),
+              "act": QT_TRANSLATE_NOOP("RunController", "acting"),
+              "settle": QT_TRANSLATE_NOOP("RunController", "waiting for the screen"),
+              "idle": QT_TRANSLATE_NOOP("RunController", "idle")}
+
+
+def phase_text(phase: str) -> str:
+    """What the agent is doing, in the user's language."""
+    return QCoreApplication.translate("RunController", PHASE_TEXT.get(phase, phase))
 
 
 class RunController(QObject):
@@ -210,7 +218,7 @@ class RunController(QObject):
             self._tokens = 0
         if phase in PHASE_TEXT and self.worker is not None and phase != "idle":
             self.pill.set_status(self.tr("Step {0}: {1}").format(self._steps + 1,
-                                                                  self.tr(PHASE_TEXT[phase])))
+                                                                  phase_text(phase)))
         emit(self.phase, phase)
 
     def _on_step(self, view: StepView) -> None:

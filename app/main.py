@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import sys
 
 from PySide6.QtCore import QObject, Qt, Signal
@@ -219,8 +220,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-hotkeys", action="store_true", help="don't grab global hotkeys")
     args = parser.parse_args(argv or [])
     app = make_application([])
+    settings = load_settings()
+    if settings.data_dir.strip() and "DESKHAND_DATA_DIR" not in os.environ:
+        os.environ["DESKHAND_DATA_DIR"] = settings.data_dir  # models and runs both live there
     try:
-        desk = DeskhandApp(hotkeys=not args.no_hotkeys)
+        desk = DeskhandApp(settings, hotkeys=not args.no_hotkeys)
     except Exception as exc:  # e.g. an unreadable data dir: say so instead of a traceback
         QMessageBox.critical(None, "Deskhand", f"Deskhand could not start: {exc}")
         return 1

@@ -63,6 +63,8 @@ class SettingsDialog(QDialog):
         self.quick_hotkey = QLineEdit(settings.quick_hotkey)
         self.data_dir = QLineEdit(settings.data_dir)
         self.data_dir.setPlaceholderText(self.tr("(default)"))
+        self.data_dir.setToolTip(self.tr("Runs are recorded here at once; models follow after a "
+                                         "restart of Deskhand."))
         browse = QPushButton(self.tr("Browse…"))
         browse.clicked.connect(self._browse)
         data_row = QHBoxLayout()

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QGuiApplication
 from PySide6.QtWidgets import QLabel, QMenu, QSystemTrayIcon, QVBoxLayout, QWidget
 
 from app.icons import icon, state_icon
 from app.qtcompat import emit
 
-STATE_TEXT = {"idle": "idle", "running": "running", "paused": "paused",
-              "waiting": "waiting for your confirmation", "error": "error"}
+STATE_TEXT = {"idle": QT_TRANSLATE_NOOP("Tray", "idle"),
+              "running": QT_TRANSLATE_NOOP("Tray", "running"),
+              "paused": QT_TRANSLATE_NOOP("Tray", "paused"),
+              "waiting": QT_TRANSLATE_NOOP("Tray", "waiting for your confirmation"),
+              "error": QT_TRANSLATE_NOOP("Tray", "error")}
 
 
 class Toast(QWidget):

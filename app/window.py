@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from agent.loop import RunResult
-from app.controller import PHASE_TEXT, RunController, result_text
+from app.controller import RunController, phase_text, result_text
 from app.icons import icon
 from app.liveview import LiveView
 from app.overlay import overlay_for
@@ -341,7 +341,7 @@ class MainWindow(QMainWindow):
             self._generated, self._shown = "", 0
             if not self.thoughts.document().isEmpty():
                 self.thoughts.appendPlainText("")
-        self.status_phase.setText("· " + self.tr(PHASE_TEXT.get(phase, phase)))
+        self.status_phase.setText("· " + phase_text(phase))
 
     def _on_stats(self, n: int, limit: int, tps: float) -> None:
         self.status_step.setText(self.tr("Step {0} / {1}").format(n, limit))
