@@ -234,3 +234,12 @@ class RunSession:
             return RunResult(RunStatus.ERROR, "", message, 0, time.monotonic() - started)
         finally:
             self.hooks.on_phase("idle")
+            # Per-run X connections (mss is per thread, the executor's input connection) end here,
+            # on the thread that opened them.
+            for collaborator in (r.screen, r.executor):
+                close = getattr(collaborator, "close", None)
+                if callable(close):
+                    try:
+                        close()
+                    except Exception:
+                        pass  # a display that is already gone has nothing left to close
