@@ -101,8 +101,8 @@ def test_scripted_solver_passes_and_wrong_solver_fails(subset_file: Path, tmp_pa
                                                        xvfb_display: str) -> None:
     ids = [json.loads(line)["id"] for line in subset_file.read_text().splitlines()]
     assert len(ids) >= 3
-    good = run_eval(_settings(subset_file, "scripted:solver", tmp_path / "good"),
-                    displays=[xvfb_display])
+    # Two workers, each with its own display: sharing one would break the solver's runs.
+    good = run_eval(_settings(subset_file, "scripted:solver", tmp_path / "good", workers=2))
     assert good.ran == len(ids), good
     assert good.passed == len(ids), _failures(good.records)
     # Every step went through the agent's path: Fara text in, an executor note out.
@@ -111,8 +111,8 @@ def test_scripted_solver_passes_and_wrong_solver_fails(subset_file: Path, tmp_pa
     assert all("<tool_call>" in s["model_text"] for s in steps)
     assert any(s["note"] for s in steps[:-1])
 
-    # Two workers, each with its own display: the parallel path on the same subset.
-    bad = run_eval(_settings(subset_file, "scripted:wrong", tmp_path / "bad", workers=2))
+    bad = run_eval(_settings(subset_file, "scripted:wrong", tmp_path / "bad"),
+                   displays=[xvfb_display])
     assert bad.ran == len(ids)
     assert bad.passed == 0, [r["task_id"] for r in bad.records if r["passed"]]
     assert all(r["failure"] in ("wrong_answer", "no_answer") for r in bad.records)

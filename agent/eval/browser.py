@@ -47,6 +47,18 @@ def _free_display_number(start: int = 120) -> int:
     raise EnvironmentFailure("no free X display number")
 
 
+def _lock_owner(number: int, wait: float = 2.0) -> int | None:
+    """The pid written in an X server's lock file (None if unreadable in time)."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return int(Path(f"/tmp/.X{number}-lock").read_text().strip())
+        except (OSError, ValueError):
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.05)
+
+
 class XvfbDisplay:
     """A private Xvfb server; `display` is its DISPLAY string once started."""
 
@@ -76,7 +88,9 @@ class XvfbDisplay:
             deadline = time.monotonic() + timeout
             while not sock.exists() and proc.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.05)
-            if sock.exists() and proc.poll() is None:
+            # Two workers can pick the same free number at once: the display is ours only if
+            # the server's lock file names our process (the loser exits, but maybe not yet).
+            if sock.exists() and proc.poll() is None and _lock_owner(number) == proc.pid:
                 self._proc, self.display = proc, display
                 return display
             _terminate(proc)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,10 @@ def _run(args: argparse.Namespace) -> int:
         print(f"{mark:24} {record['task_id']}#{record['repeat']}  {record['steps']} steps  "
               f"{record['wall_s']:.1f} s", flush=True)
 
+    def terminate(_sig: int, _frame: Any) -> None:
+        raise KeyboardInterrupt  # unwind: browsers, displays and workers are shut down
+
+    previous = signal.signal(signal.SIGTERM, terminate)
     try:
         summary = run_eval(settings, progress=progress)
     except ManifestMismatch as exc:
@@ -115,6 +120,8 @@ def _run(args: argparse.Namespace) -> int:
         print("\ninterrupted; finished tasks are kept and the same command resumes",
               file=sys.stderr)
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     total = summary.skipped + summary.ran
     print(f"{summary.run_dir}: ran {summary.ran}, skipped {summary.skipped} already finished; "
           f"{summary.passed}/{summary.ran} passed this session ({total} results in all)")

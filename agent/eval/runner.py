@@ -12,10 +12,12 @@ from __future__ import annotations
 import argparse
 import hashlib
 import multiprocessing
+import os
 import queue
 import re
 import resource
 import shutil
+import signal
 import time
 import traceback
 from collections.abc import Callable
@@ -252,18 +254,27 @@ def _run_parallel(settings: EvalSettings, run_dir: Path, todo: list[Job], worker
             elif kind == "crash":
                 raise RuntimeError(f"an evaluation worker failed:\n{payload}")
     finally:
+        if remaining:  # interrupted: ask the workers to unwind (close browsers and displays)
+            for proc in procs:
+                if proc.is_alive():
+                    proc.terminate()
         for proc in procs:
-            proc.join(timeout=10)
+            proc.join(timeout=15)
             if proc.is_alive():
-                proc.terminate()
+                proc.kill()
 
 
 def _worker_main(settings: EvalSettings, run_dir: Path, display: str | None, jobs: Any,
                  results: Any) -> None:
+    def terminate(_sig: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, terminate)
     worker = None
+    parent = os.getppid()
     try:
         worker = Worker(settings, run_dir, display=display)
-        while True:
+        while os.getppid() == parent:  # an orphan stops (and cleans up) instead of running on
             try:
                 job = jobs.get(timeout=0.5)
             except queue.Empty:
