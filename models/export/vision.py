@@ -133,7 +133,7 @@ def build_vision(weights: Weights, vision_cfg: dict, out_path: Path,
         ones = g.op("Expand", g.const([[1.0]], np.float32), g.op("Concat", g.op(
             "Unsqueeze", n, i64([0])), i64([1]), axis=0))  # [N, 1]
         valid = pad(ones, 1)  # [G*S, 1]
-        bias = g.op("Mul", g.op("Sub", valid, g.const(1.0, np.float32)), g.const(-NEG, np.float32))
+        bias = g.op("Mul", g.op("Sub", g.const(1.0, np.float32), valid), g.const(NEG, np.float32))
         bias = g.op("Reshape", bias, g.op("Concat", groups, i64([1]), size, i64([1]), axis=0))
         rope_shape = g.op("Concat", groups, i64([1]), size, i64([hd]), axis=0)
         return {
