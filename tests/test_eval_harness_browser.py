@@ -60,7 +60,7 @@ def test_viewport_maps_css_pixels_to_screen_pixels(xvfb_display: str, mode: str)
             assert far is not None and far.y > view.height  # below the fold
             # The page's own view of where the box is, on screen...
             sx, sy = view.to_screen(*rect.centre)
-            shot = Screen(xvfb_display).capture(1)
+            shot = Screen(xvfb_display).wait_settled(1, timeout=3.0, stable_frames=3)
             red = np.array(shot.image)
             ys, xs = np.nonzero((red[:, :, 0] > 200) & (red[:, :, 1] < 60) & (red[:, :, 2] < 60))
             # ...agrees with the pixels the agent sees.
