@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPoint, Qt, Signal
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtCore import QPoint, QRectF, Qt, Signal
+from PySide6.QtGui import QGuiApplication, QPainterPath, QRegion
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
 
 from app.icons import icon
@@ -58,6 +58,13 @@ class StatusPill(QFrame):
             return
         geo = screen.availableGeometry()
         self.move(geo.left() + (geo.width() - self.width()) // 2, geo.top() + 4)
+
+    def resizeEvent(self, event) -> None:
+        # Rounded corners by shape, not by transparency: no compositor is needed for them.
+        path = QPainterPath()
+        path.addRoundedRect(QRectF(self.rect()), 16, 16)
+        self.setMask(QRegion(path.toFillPolygon().toPolygon()))
+        super().resizeEvent(event)
 
     def mouseDoubleClickEvent(self, _event) -> None:
         emit(self.show_window_clicked)
