@@ -63,6 +63,9 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--name", help="name to register the result under")
     p.add_argument("--precision", choices=("int4", "fp16", "fp32"), default="int4")
     p.add_argument("--provider", choices=("cpu", "cuda", "dml"), default="cpu")
+    p.add_argument("--vision-quant", choices=("none", "int8", "int4"), default="none",
+                   help="also quantize the vision and embedding weights (smaller, slightly less "
+                   "accurate; default none)")
     parser.set_defaults(func=run)
     return parser
 
@@ -204,22 +207,21 @@ def _export(args: argparse.Namespace) -> int:
         raise ModelError(f"export needs the export extra: pip install 'deskhand[export]' ({exc})"
                          ) from exc
     # Export into a hidden staging folder, then rename: an interrupted export never looks like
-    # a registered (or registrable) model.
+    # a registered (or registrable) model. The staging folder survives a failure or Ctrl+C so
+    # that running the same command again skips the stages already finished.
     staging = registry.root / f".export-{name}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    staging.mkdir(parents=True, exist_ok=True)
+    vision_quant = None if args.vision_quant == "none" else args.vision_quant
     try:
-        try:
-            export_model(hf_dir, staging, precision=args.precision, provider=args.provider,
-                         progress=True)
-        except (ValueError, RuntimeError, OSError) as exc:  # the exporter's message is for users
-            raise ModelError(f"export of {hf_dir} failed: {exc}") from exc
-        if load_manifest(staging) is None:
-            write_manifest(staging, progress=True, source=f"export:{hf_dir.resolve()}",
-                           precision=args.precision, provider=args.provider)
-        os.replace(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        export_model(hf_dir, staging, precision=args.precision, provider=args.provider,
+                     vision_quant=vision_quant, progress=True)
+    except (ValueError, RuntimeError, OSError) as exc:  # the exporter's message is for users
+        raise ModelError(f"export of {hf_dir} failed: {exc}\nFinished stages are kept in "
+                         f"{staging}; run the same command again to continue.") from exc
+    if load_manifest(staging) is None:
+        write_manifest(staging, progress=True, source=f"export:{hf_dir.resolve()}",
+                       precision=args.precision, provider=args.provider)
+    os.replace(staging, target)
     try:
         entry: ModelEntry = registry.add(target, name=name, owned=True,
                                          source=f"export:{hf_dir.resolve()}")

@@ -216,8 +216,8 @@ def test_cli_export_registers_result(tmp_path: Path, monkeypatch, capsys) -> Non
     hf.mkdir()
     calls = []
 
-    def fake_export(hf_dir, out_dir, *, precision, provider, progress):
-        calls.append((Path(hf_dir), precision, provider, progress))
+    def fake_export(hf_dir, out_dir, *, precision, provider, vision_quant, progress):
+        calls.append((Path(hf_dir), precision, provider, vision_quant, progress))
         make_genai_folder(Path(out_dir))
         return Path(out_dir)
 
@@ -225,8 +225,9 @@ def test_cli_export_registers_result(tmp_path: Path, monkeypatch, capsys) -> Non
 
     monkeypatch.setitem(__import__("sys").modules, "models.export",
                         types.SimpleNamespace(export_model=fake_export))
-    assert run_cli("export", str(hf), "--name", "mine", "--precision", "fp32") == 0
-    assert calls == [(hf, "fp32", "cpu", True)]
+    assert run_cli("export", str(hf), "--name", "mine", "--precision", "fp32",
+                   "--vision-quant", "int8") == 0
+    assert calls == [(hf, "fp32", "cpu", "int8", True)]
     entry = Registry().get("mine")
     assert entry.owned and entry.source.startswith("export:")
     assert entry.manifest is not None  # written after export, so `verify` works
@@ -293,5 +294,8 @@ def test_cli_export_failure_is_clean(tmp_path: Path, monkeypatch, capsys) -> Non
                         types.SimpleNamespace(export_model=failing_export))
     (tmp_path / "hf").mkdir()
     assert run_cli("export", str(tmp_path / "hf"), "--name", "x") == 2
-    assert "export of" in capsys.readouterr().err and "x" not in Registry()
-    assert not any(models_dir().glob(".export-*")) and not (models_dir() / "x").exists()
+    err = capsys.readouterr().err
+    assert "export of" in err and "run the same command again" in err and "x" not in Registry()
+    # Finished stages stay in the hidden staging folder for the re-run; nothing is registered.
+    assert (models_dir() / ".export-x" / "half-written.onnx").exists()
+    assert not (models_dir() / "x").exists()
