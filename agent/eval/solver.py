@@ -1,11 +1,12 @@
 """Scripted solvers: a backend for the agent loop that plays a task's plan as Fara tool calls.
 
 The solver proves a task is solvable through the agent's own path: it only *finds* elements
-over DevTools (their boxes), converts their centres to MODEL coordinates of the current
-screenshot and emits Fara text that the loop parses and the real executor performs as X input.
-It never clicks, types or navigates through DevTools. The wrong solver plays the task's wrong
-plan (or the right plan with the wrong answer) to prove that every judge can fail. Plans are
-loaded and validated by `agent.eval.tasks.load_plans`.
+over DevTools (their boxes, and a point of each that is not covered), converts that point
+from CSS pixels to MODEL coordinates of the current screenshot and emits Fara text that the
+loop parses and the real executor performs as X input. It never clicks, types or navigates
+through DevTools. The wrong solver plays the task's wrong plan (or the right plan with the
+wrong answer) to prove that every judge can fail. Plans are loaded and validated by
+`agent.eval.tasks.load_plans`.
 """
 
 from __future__ import annotations
