@@ -104,9 +104,9 @@ class Tray(QObject):
         active = state in ("running", "paused", "waiting")
         self.pause.setEnabled(active)
         self.stop.setEnabled(active)
-        if not active:
+        if state != "waiting":  # waiting for a confirmation leaves pause as it was
             self.pause.blockSignals(True)
-            self.pause.setChecked(False)
+            self.pause.setChecked(state == "paused")
             self.pause.blockSignals(False)
 
     def notify(self, title: str, body: str, *, error: bool = False) -> None:

@@ -299,9 +299,9 @@ class MainWindow(QMainWindow):
         self.stop_button.setEnabled(running)
         for w in (self.model, self.provider, self.monitor, self.policy):
             w.setEnabled(not running)
-        if not running:
+        if self.controller.state != "waiting":  # pause may also be toggled from the tray
             self.pause_button.blockSignals(True)
-            self.pause_button.setChecked(False)
+            self.pause_button.setChecked(running and self.controller.state == "paused")
             self.pause_button.blockSignals(False)
 
     # --- run signals -------------------------------------------------------------------------

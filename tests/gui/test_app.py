@@ -59,6 +59,10 @@ def test_tray_menu_stop_and_recent_runs(qtbot, desk, services):
     with qtbot.waitSignal(desk.controller.step, timeout=5000):
         desk.start_quick("click a lot")
     assert desk.tray.stop.isEnabled()
+    desk.tray.pause.trigger()  # pause from the tray: the window's button follows
+    assert desk.controller.state == "paused" and desk.window.pause_button.isChecked()
+    desk.window.pause_button.click()
+    assert desk.controller.state == "running" and not desk.tray.pause.isChecked()
     with qtbot.waitSignal(desk.controller.run_finished, timeout=5000) as blocker:
         desk.tray.stop.trigger()
     assert blocker.args[0].status is RunStatus.STOPPED
