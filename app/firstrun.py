@@ -247,12 +247,16 @@ class ModelSetupDialog(QDialog):
             self.status.setText(self.tr("Nothing was downloaded."))
             return
 
-        def fetch(report, _cancelled):
-            from models.download import download_model
+        def fetch(report, cancelled):
+            from models import download
 
-            entry = download_model(plan.repo_id, revision=plan.commit, subfolder=plan.subfolder or None,
-                                   name=plan.name, confirm=lambda _p: True, progress=False,
-                                   on_progress=lambda d, t: report(d, t, ""))
+            try:
+                entry = download.download_model(
+                    plan.repo_id, revision=plan.commit, subfolder=plan.subfolder or None,
+                    name=plan.name, confirm=lambda _p: True, progress=False,
+                    on_progress=lambda d, t: report(d, t, ""), cancel=cancelled)
+            except getattr(download, "DownloadCancelled", Cancelled) as exc:
+                raise Cancelled() from exc  # partial files stay; a later download resumes
             return entry.name if entry is not None else ""
 
         self._run_job(fetch, self.tr("Downloading {0}…").format(size), self._on_ready)

@@ -172,10 +172,12 @@ def test_download_asks_with_the_size_then_cancels(qtbot, monkeypatch, tmp_path):
                            describe=lambda: "someone/fara-onnx: 12 files")
     started = threading.Event()
 
-    def fake_download(repo_id, *, on_progress, **_kwargs):
+    def fake_download(repo_id, *, on_progress, cancel, **_kwargs):
         started.set()
         for i in range(1000):
-            on_progress(i * 1024**2, plan.total_bytes)  # raises once Cancel was pressed
+            if cancel.is_set():  # what the real download does between chunks
+                raise download.DownloadCancelled("stopped")
+            on_progress(i * 1024**2, plan.total_bytes)
             threading.Event().wait(0.01)
         return None
 
