@@ -297,3 +297,23 @@ def test_main_opens_the_app_and_offers_model_setup_without_a_model():
     assert proc.returncode == 0, proc.stderr[-2000:]
     seen = json.loads(proc.stdout.strip().splitlines()[-1])
     assert seen == {"setup": 1, "window": 1, "code": 0}
+
+
+def test_a_broken_model_folder_is_explained_and_setup_is_offered(qtbot, desk, services, tmp_path):
+    from app.services import default_backend
+
+    broken = tmp_path / "half-copied-model"
+    broken.mkdir()
+    (broken / "genai_config.json").write_text(json.dumps({"model": {"type": "fara"}}))
+    services.backend = default_backend
+    desk.settings.model = str(broken)
+    desk.show_window()
+    with qtbot.waitSignal(desk.controller.run_finished, timeout=10_000) as blocker:
+        desk.window.task.setEditText("anything")
+        desk.window.run_button.click()
+    assert blocker.args[0].status is RunStatus.ERROR
+    assert "genai_config.json has no model.decoder section" in desk.window.last_error
+    dialogs = [w for w in QApplication.topLevelWidgets()
+               if isinstance(w, ModelSetupDialog) and w.isVisible()]
+    assert dialogs and "decoder" in dialogs[-1].reason.text()
+    assert desk.window.run_button.isEnabled() and desk.tray.state == "error"
