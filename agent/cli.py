@@ -52,7 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"deskhand {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    sub.add_parser("app", help="open the desktop app (the default)")
+    app = sub.add_parser("app", help="open the desktop app (the default)")
+    app.add_argument("--tray", action="store_true", help="start in the system tray, window hidden")
+    app.add_argument("--no-hotkeys", action="store_true",
+                     help="don't grab the global hotkeys (quick command, stop)")
 
     run = sub.add_parser("run", help="run one task from the terminal",
                          description="Run one task on this desktop, printing each step live "
@@ -130,9 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     command = args.command or "app"
     try:
         if command == "app":
-            from app.main import main as app_main
-
-            return app_main([])
+            return cmd_app(args)
         if command == "run":
             return cmd_run(args)
         if command == "runs":
@@ -343,6 +344,22 @@ def cmd_runs(args: argparse.Namespace) -> int:
     except KeyError as exc:
         raise UserError(exc.args[0]) from exc
     return 2
+
+
+def cmd_app(args: argparse.Namespace) -> int:
+    import os
+
+    if (sys.platform.startswith("linux") and not os.environ.get("DISPLAY")
+            and not os.environ.get("WAYLAND_DISPLAY") and not os.environ.get("QT_QPA_PLATFORM")):
+        raise UserError("no desktop session to open the app on (DISPLAY is not set). Run it from "
+                        "a desktop, or use `deskhand run \"TASK\"` from a terminal that has one.")
+    try:
+        from app.main import main as app_main
+    except ImportError as exc:
+        raise UserError(f"the desktop app needs PySide6: pip install 'deskhand[gui]' ({exc})") from exc
+    argv = [flag for flag, on in (("--tray", getattr(args, "tray", False)),
+                                  ("--no-hotkeys", getattr(args, "no_hotkeys", False))) if on]
+    return app_main(argv)
 
 
 def cmd_monitors() -> int:

@@ -75,3 +75,10 @@ def test_bad_script_file_is_a_clear_error(tmp_path, capsys) -> None:
 
     with pytest.raises(UserError, match="JSON list"):
         load_backend(args)
+
+
+def test_app_without_a_display_is_a_clear_message(monkeypatch, capsys) -> None:
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        monkeypatch.delenv(name, raising=False)
+    assert main([]) == 2
+    assert "no desktop session" in capsys.readouterr().err
