@@ -83,15 +83,17 @@ class GraphBuilder:
         import onnx
         from onnx import helper
 
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = path.with_name(path.name + ".data")
+        if data.exists():
+            data.unlink()
+        if external:
+            _move_large_to_file(self.initializers, data)
         graph = helper.make_graph(self.nodes, self.name, self.inputs, self.outputs,
                                   self.initializers)
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET),
                                                         helper.make_opsetid("com.microsoft", 1)])
         model.ir_version = 8
-        path.parent.mkdir(parents=True, exist_ok=True)
-        data = path.with_name(path.name + ".data")
-        if data.exists():
-            data.unlink()
         if external:
             onnx.save_model(model, path, save_as_external_data=True, all_tensors_to_one_file=True,
                             location=data.name, size_threshold=1024)
@@ -100,3 +102,24 @@ class GraphBuilder:
         # Check from the file: an in-memory check fails past protobuf's 2 GB limit.
         onnx.checker.check_model(str(path))
         return path
+
+
+def _move_large_to_file(initializers: list, data: Path, limit: int = 1 << 30) -> None:
+    """Write tensors over `limit` bytes to `data` and point them there.
+
+    A tensor past protobuf's 2 GB limit (Fara's fp32 embedding table, 2.2 GB) cannot enter a
+    GraphProto; onnx.save_model appends the remaining tensors to the same file afterwards.
+    """
+    from onnx import TensorProto
+    from onnx.external_data_helper import set_external_data
+
+    large = [t for t in initializers if len(t.raw_data) > limit]
+    if not large:
+        return
+    with data.open("ab") as f:
+        for tensor in large:
+            offset = f.tell()
+            f.write(tensor.raw_data)
+            set_external_data(tensor, data.name, offset, f.tell() - offset)
+            tensor.ClearField("raw_data")
+            tensor.data_location = TensorProto.EXTERNAL
