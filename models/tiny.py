@@ -78,7 +78,7 @@ VISION_HIDDEN = 64
 VOCAB_SIZE = 640
 
 
-def _train_tokenizer(vocab_size: int):
+def _train_tokenizer(vocab_size: int, corpus: list[str] | None = None):
     from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
     tok = Tokenizer(models.BPE(unk_token=None, byte_fallback=False))
@@ -93,7 +93,7 @@ def _train_tokenizer(vocab_size: int):
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tok.train_from_iterator(_CORPUS * 4, trainer=trainer)
+    tok.train_from_iterator((corpus or _CORPUS) * 4, trainer=trainer)
     tok.add_special_tokens(SPECIAL_TOKENS[:7])
     tok.add_tokens(SPECIAL_TOKENS[7:])  # tool-call tags are ordinary added tokens in Qwen
     return tok
@@ -178,11 +178,7 @@ PREPROCESSOR = {
 def make_tiny_checkpoint(out_dir: str | Path, *, seed: int = 0) -> Path:
     """Write a tiny random Qwen2.5-VL checkpoint (weights, tokenizer, processor) to `out_dir`."""
     import torch
-    from transformers import (
-        PreTrainedTokenizerFast,
-        Qwen2_5_VLConfig,
-        Qwen2_5_VLForConditionalGeneration,
-    )
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -204,6 +200,14 @@ def make_tiny_checkpoint(out_dir: str | Path, *, seed: int = 0) -> Path:
     model.save_pretrained(out, safe_serialization=True)
     # save_pretrained writes the normalized config; keep ours for tools reading the raw json.
     (out / "config.json").write_text(json.dumps(cfg_dict, indent=2))
+
+    _write_tokenizer_files(out, tok, cfg_dict)
+    return out
+
+
+def _write_tokenizer_files(out: Path, tok, cfg_dict: dict) -> None:
+    """Tokenizer, chat template, processor and generation configs next to the weights."""
+    from transformers import PreTrainedTokenizerFast
 
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok,
@@ -227,6 +231,146 @@ def make_tiny_checkpoint(out_dir: str | Path, *, seed: int = 0) -> Path:
         "eos_token_id": [cfg_dict["eos_token_id"], cfg_dict["pad_token_id"]],
         "pad_token_id": cfg_dict["pad_token_id"],
     }, indent=2))
+
+
+# Qwen2.5-VL-7B (and so Fara-7B): the real widths; layer counts are chosen per call.
+FARA_TEXT = {"hidden_size": 3584, "intermediate_size": 18944, "num_attention_heads": 28,
+             "num_key_value_heads": 4, "head_dim": 128, "vocab_size": 152064}
+FARA_VISION = {"hidden_size": 1280, "intermediate_size": 3420, "num_heads": 16,
+               "out_hidden_size": 3584, "patch_size": 14, "spatial_merge_size": 2,
+               "window_size": 112, "fullatt_block_indexes": [7, 15, 23, 31]}
+FARA_MROPE = [16, 24, 24]
+FARA_LAYERS = {"text": 28, "vision": 32}
+
+
+def fara_config(tok, text_layers: int, vision_blocks: int) -> dict:
+    """Qwen2.5-VL-7B's config with `text_layers` decoder layers and `vision_blocks` vision blocks.
+
+    Among the reduced vision blocks at least one stays full-attention, so both kinds are measured.
+    """
+    cfg = _config(tok)
+    full = [i for i in FARA_VISION["fullatt_block_indexes"] if i < vision_blocks] or [vision_blocks - 1]
+    rope = {"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": FARA_MROPE}
+    cfg["text_config"].update(FARA_TEXT, num_hidden_layers=text_layers,
+                              max_window_layers=text_layers, max_position_embeddings=128000,
+                              rope_parameters=rope,
+                              rope_scaling={"type": "mrope", **rope})
+    cfg["vision_config"].update(FARA_VISION, depth=vision_blocks, fullatt_block_indexes=full)
+    cfg["torch_dtype"] = "bfloat16"
+    return cfg
+
+
+def _fara_shapes(cfg: dict) -> dict[str, tuple[int, ...]]:
+    """Tensor names and shapes as Qwen2.5-VL checkpoints store them."""
+    t, v = cfg["text_config"], cfg["vision_config"]
+    d, ff, vocab = t["hidden_size"], t["intermediate_size"], t["vocab_size"]
+    q, kv = t["num_attention_heads"] * t["head_dim"], t["num_key_value_heads"] * t["head_dim"]
+    shapes: dict[str, tuple[int, ...]] = {"model.embed_tokens.weight": (vocab, d),
+                                          "lm_head.weight": (vocab, d), "model.norm.weight": (d,)}
+    for i in range(t["num_hidden_layers"]):
+        pre = f"model.layers.{i}."
+        shapes |= {pre + "input_layernorm.weight": (d,), pre + "post_attention_layernorm.weight": (d,),
+                   pre + "self_attn.q_proj.weight": (q, d), pre + "self_attn.q_proj.bias": (q,),
+                   pre + "self_attn.k_proj.weight": (kv, d), pre + "self_attn.k_proj.bias": (kv,),
+                   pre + "self_attn.v_proj.weight": (kv, d), pre + "self_attn.v_proj.bias": (kv,),
+                   pre + "self_attn.o_proj.weight": (d, q), pre + "mlp.gate_proj.weight": (ff, d),
+                   pre + "mlp.up_proj.weight": (ff, d), pre + "mlp.down_proj.weight": (d, ff)}
+    vd, vff, patch = v["hidden_size"], v["intermediate_size"], v["patch_size"]
+    merged = vd * v["spatial_merge_size"] ** 2
+    shapes["visual.patch_embed.proj.weight"] = (vd, 3, 2, patch, patch)
+    for i in range(v["depth"]):
+        pre = f"visual.blocks.{i}."
+        shapes |= {pre + "norm1.weight": (vd,), pre + "norm2.weight": (vd,),
+                   pre + "attn.qkv.weight": (3 * vd, vd), pre + "attn.qkv.bias": (3 * vd,),
+                   pre + "attn.proj.weight": (vd, vd), pre + "attn.proj.bias": (vd,),
+                   pre + "mlp.gate_proj.weight": (vff, vd), pre + "mlp.gate_proj.bias": (vff,),
+                   pre + "mlp.up_proj.weight": (vff, vd), pre + "mlp.up_proj.bias": (vff,),
+                   pre + "mlp.down_proj.weight": (vd, vff), pre + "mlp.down_proj.bias": (vd,)}
+    shapes |= {"visual.merger.ln_q.weight": (vd,), "visual.merger.mlp.0.weight": (merged, merged),
+               "visual.merger.mlp.0.bias": (merged,),
+               "visual.merger.mlp.2.weight": (v["out_hidden_size"], merged),
+               "visual.merger.mlp.2.bias": (v["out_hidden_size"],)}
+    return shapes
+
+
+def _fara_corpus() -> list[str]:
+    """The tiny corpus plus every model-facing string of the Fara prompt family.
+
+    Trained on these, the tokenizer splits the prompt about where Qwen's 152k-token vocabulary
+    does (whole words), so the system prompt stays near its real size (~900 tokens).
+    """
+    from agent.geometry import Size
+    from agent.prompts import get_family
+
+    family = get_family()
+    texts: list[str] = []
+
+    def walk(obj) -> None:
+        if isinstance(obj, str):
+            texts.append(obj)
+        elif isinstance(obj, dict):
+            texts.extend(obj)
+            for value in obj.values():
+                walk(value)
+        elif isinstance(obj, list):
+            for value in obj:
+                walk(value)
+
+    walk(family.data)
+    return _CORPUS + texts + [family.system_prompt(Size(1428, 896))]
+
+
+def make_fara_shaped_checkpoint(out_dir: str | Path, *, text_layers: int = 2,
+                                vision_blocks: int = 2, seed: int = 0) -> Path:
+    """Write a Fara-7B-shaped checkpoint (real widths, fewer layers, random bf16 weights).
+
+    Weights are drawn tensor by tensor and written in shards of about 2 GB, so memory stays near
+    one shard. The tokenizer is small; the config's vocab_size keeps Fara's 152064 rows for the
+    embedding and LM head (ids past the tokenizer are never produced by it).
+    """
+    import torch
+    from safetensors.torch import save_file
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tok = _train_tokenizer(8192, _fara_corpus())
+    cfg = fara_config(tok, text_layers, vision_blocks)
+    gen = torch.Generator().manual_seed(seed)
+    shard: dict[str, torch.Tensor] = {}
+    shard_bytes, shards, weight_map = 0, [], {}
+
+    def flush() -> None:
+        nonlocal shard, shard_bytes
+        name = f"model-{len(shards) + 1:05d}.safetensors"
+        save_file(shard, str(out / name), metadata={"format": "pt"})
+        shards.append(name)
+        weight_map.update(dict.fromkeys(shard, name))
+        shard, shard_bytes = {}, 0
+
+    for name, shape in _fara_shapes(cfg).items():
+        if len(shape) == 1:
+            # Norm scales 1, biases small: activations keep a sane range through the layers.
+            fill = torch.ones(shape) if "norm" in name or "ln_q" in name else \
+                torch.randn(shape, generator=gen) * 0.02
+            shard[name] = fill.to(torch.bfloat16)
+        else:
+            tensor = torch.empty(shape, dtype=torch.bfloat16)
+            flat = tensor.view(-1)
+            step = 1 << 24  # fp32 scratch of 64 MB at a time, never a whole fp32 copy
+            for start in range(0, flat.numel(), step):
+                stop = min(start + step, flat.numel())
+                flat[start:stop] = torch.randn(stop - start, generator=gen) * 0.02
+            shard[name] = tensor
+        shard_bytes += shard[name].numel() * 2
+        if shard_bytes >= 2 * 1024**3:
+            flush()
+    if shard:
+        flush()
+    total = sum((out / s).stat().st_size for s in shards)
+    (out / "model.safetensors.index.json").write_text(json.dumps(
+        {"metadata": {"total_size": total}, "weight_map": weight_map}, indent=2))
+    (out / "config.json").write_text(json.dumps(cfg, indent=2))
+    _write_tokenizer_files(out, tok, cfg)
     return out
 
 
