@@ -66,7 +66,10 @@ class _Thumbnails(QObject):
                     found.append((m.index, f"{m.width}×{m.height}", img))
             except Exception:
                 found = []
-            emit(self.ready, found)
+            try:
+                emit(self.ready, found)
+            except RuntimeError:
+                pass  # the window closed while the thumbnails were being captured
 
         threading.Thread(target=work, name="monitor-thumbnails", daemon=True).start()
 

@@ -133,7 +133,8 @@ actions = st.one_of(
     st.builds(Terminate, st.sampled_from(["success", "failure"])),
 )
 _thoughts = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=80).filter(
-    lambda t: "<tool_call>" not in t.lower() and "{" not in t)
+    # Code-fence markers are stripped from thoughts on purpose (models wrap calls in them).
+    lambda t: "<tool_call>" not in t.lower() and "{" not in t and "```" not in t)
 
 
 @settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
