@@ -165,15 +165,20 @@ def _parse(text: str, model_size: Size | None) -> Parsed | ParseError:
         thoughts = text[: opened.start()]
         rest = text[opened.end():]
         closed = _CLOSE.search(rest)
-        body = rest[: closed.start()] if closed else rest
+        # The object itself decides where the call ends (a typed text may contain the closing
+        # tag); the tag only bounds a call whose braces don't match.
+        body = rest
+        fallback = rest[: closed.start()] if closed else None
     else:
         # No tags: accept a bare JSON object holding a call (some servers strip special tags).
         start = text.find("{")
         if start < 0 or ('"name"' not in text and "'name'" not in text):
             return ParseError("no <tool_call> in the model output", text, text.strip())
-        thoughts, body = text[:start], text[start:]
+        thoughts, body, fallback = text[:start], text[start:], None
     thoughts = _clean_thoughts(thoughts)
     call = _load_object(body)
+    if call is None and fallback is not None:
+        call = _load_object(fallback)
     if call is None:
         return ParseError("the tool call is not a JSON object", text, thoughts)
     arguments = call.get("arguments", call.get("parameters"))

@@ -67,6 +67,9 @@ def call(args: dict) -> str:
      Terminate("failure")),
     ("<tool_call>" + call({"action": "mouse_move", "coordinate": "[3, 4]"}) + "</tool_call>",
      MouseMove((3, 4))),
+    # the typed text holds the closing tag itself
+    ("Type it.\n<tool_call>\n" + call({"action": "type", "text": "a </tool_call> b"}) + "\n</tool_call>",
+     TypeText("a </tool_call> b")),
     # arguments given as a JSON string, as some servers do
     ('<tool_call>{"name": "computer_use", "arguments": "{\\"action\\": \\"history_back\\"}"}</tool_call>',
      HistoryBack()),
