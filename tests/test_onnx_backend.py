@@ -112,13 +112,3 @@ def test_image_count_and_size_are_checked(onnx_fp32_backend) -> None:  # noqa: F
     with pytest.raises(BackendError, match="resized a 1000x600 image"):
         onnx_fp32_backend.generate(agent_messages(1), noise_images(1, (1000, 600), seed=1))
 
-
-def test_bench_prints_phase_timings(export_fp32: Path, tiny_checkpoint: Path,  # noqa: F811
-                                    capsys: pytest.CaptureFixture) -> None:
-    from models.bench import main
-
-    assert main([str(export_fp32), "--reference", str(tiny_checkpoint), "--images", "1",
-                 "--size", "308x196", "--new-tokens", "3", "--provider", "cpu"]) == 0
-    lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[0].startswith("onnx/cpu") and "prefill" in lines[0] and "decode" in lines[0]
-    assert lines[1].startswith("reference") and "vision" in lines[1]
