@@ -64,6 +64,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="use this Hugging Face Qwen2.5-VL folder instead of building one")
     p.add_argument("--onnx-int4", type=Path, default=None, help="use this int4 export as it is")
     p.add_argument("--onnx-fp32", type=Path, default=None, help="use this fp32 export as it is")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="time the step this many times per backend and report medians")
     p.add_argument("--no-warmup", action="store_true", help="skip the short warm-up generation")
     p.add_argument("--bandwidth-mb", type=int, default=None,
                    help="array size for the bandwidth measurement (default 1024, tiny 128)")
@@ -98,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
             for backend in backends:
                 spec = {"backend": backend, "images": count, "size": [w, h],
                         "new_tokens": new_tokens, "seed": 0, "warmup": not args.no_warmup,
+                        "repeat": max(1, args.repeat),
                         "model_dir": str(models.onnx[backend] if backend.startswith("onnx")
                                          else models.hf),
                         "dtype": "bfloat16" if backend == "torch-bf16" else "float32"}
@@ -195,7 +198,12 @@ def format_report(report: dict[str, Any], new_tokens: int, size: tuple[int, int]
     lines = [f"One agent step: {size[0]}x{size[1]} screenshots, {new_tokens} decoded tokens "
              f"(EOS suppressed), model with {shape['layers']} text layers and "
              f"{shape['v_blocks']} vision blocks ({shape['v_full_blocks']} full-attention), "
-             f"hidden {shape['hidden']}, vocab {shape['vocab']}.", ""]
+             f"hidden {shape['hidden']}, vocab {shape['vocab']}."]
+    repeats = max((r.get("repeats", 1) for r in ok), default=1)
+    if repeats > 1:
+        lines.append(f"Each row: medians of {repeats} timed steps after a warm-up; all step "
+                     "totals are in the JSON (--json).")
+    lines.append("")
     head = (f"{'backend':<11}{'img':>4}{'prompt':>8}{'vision s':>10}{'prefill s':>11}"
             f"{'ms/tok':>9}{'tok/s':>8}{'step s':>9}{'x bf16':>8}{'x fp32':>8}{'RSS GB':>8}")
     lines += ["Measured", head, "-" * len(head)]
@@ -239,7 +247,10 @@ def format_report(report: dict[str, Any], new_tokens: int, size: tuple[int, int]
               "  causal prompt in text layers); patch embedding, merger and the one-token LM head "
               "stay as they are. Decode (memory-bound) splits by the weight bytes read per",
               "  token: decoder layers vs LM head as each backend stores them. Preprocessing "
-              "is kept as measured."]
+              "is kept as measured.",
+              "  ONNX prefill is the first-token time minus vision, so it also holds "
+              "embedding.onnx and runtime work outside the decoder; scaled as if per layer,",
+              "  its full-model prefill is an upper bound."]
     bw = report["bandwidth"]
     lines += ["", f"Memory bandwidth: {bw['read_gbs']:.1f} GB/s streaming read ({bw['threads']} "
               f"threads), {bw['copy_gbs']:.1f} GB/s copy (1 thread, read + write counted); best "

@@ -106,18 +106,21 @@ def run_torch(spec: dict[str, Any]) -> dict[str, Any]:
     if spec["warmup"]:
         generate(backend.prepare_inputs(*warmup_inputs()), 2)
     messages, shots = step_inputs(spec["images"], tuple(spec["size"]), spec["seed"])
-    vision.clear()
-    marks.clear()
-    t0 = time.perf_counter()
-    inputs = backend.prepare_inputs(messages, shots)
-    t1 = time.perf_counter()
-    generate(inputs, spec["new_tokens"])
-    end = time.perf_counter()
-    vision_s = sum(vision)
-    return {"load_s": load, "prompt_tokens": int(inputs["input_ids"].shape[1]),
-            "generated": len(marks), "preprocess_s": t1 - t0, "vision_s": vision_s,
-            "prefill_s": marks[0] - t1 - vision_s, "decode_s": end - marks[0],
-            "total_s": end - t0, "peak_rss": peak_rss(), "vision_note": ""}
+    runs = []
+    for _ in range(spec.get("repeat", 1)):
+        vision.clear()
+        marks.clear()
+        t0 = time.perf_counter()
+        inputs = backend.prepare_inputs(messages, shots)
+        t1 = time.perf_counter()
+        generate(inputs, spec["new_tokens"])
+        end = time.perf_counter()
+        vision_s = sum(vision)
+        runs.append({"prompt_tokens": int(inputs["input_ids"].shape[1]), "generated": len(marks),
+                     "preprocess_s": t1 - t0, "vision_s": vision_s,
+                     "prefill_s": marks[0] - t1 - vision_s, "decode_s": end - marks[0],
+                     "total_s": end - t0})
+    return median_run(runs) | {"load_s": load, "peak_rss": peak_rss(), "vision_note": ""}
 
 
 def run_onnx(spec: dict[str, Any]) -> dict[str, Any]:
@@ -152,30 +155,51 @@ def run_onnx(spec: dict[str, Any]) -> dict[str, Any]:
     if spec["warmup"]:
         generate(prepare(*warmup_inputs()), 2)
     messages, shots = step_inputs(spec["images"], tuple(spec["size"]), spec["seed"])
-    t0 = time.perf_counter()
-    inputs = prepare(messages, shots)
-    marks = generate(inputs, spec["new_tokens"])
-    rss = peak_rss()  # before the separate vision run below adds its own session
-    vision_s = _time_vision(Path(spec["model_dir"]) / "vision.onnx", inputs) if shots else 0.0
-    first = marks[1] - marks[0]
-    return {"load_s": load, "prompt_tokens": int(inputs["input_ids"].as_numpy().shape[-1]),
-            "generated": len(marks) - 1, "preprocess_s": marks[0] - t0, "vision_s": vision_s,
-            "prefill_s": max(first - vision_s, 0.0), "decode_s": marks[-1] - marks[1],
-            "total_s": marks[-1] - t0, "peak_rss": rss,
-            "vision_note": "vision.onnx run apart with onnxruntime on the same pixels; "
-                           "prefill = first-token time minus that"}
+    runs = []
+    for _ in range(spec.get("repeat", 1)):
+        t0 = time.perf_counter()
+        inputs = prepare(messages, shots)
+        marks = generate(inputs, spec["new_tokens"])
+        runs.append({"prompt_tokens": int(inputs["input_ids"].as_numpy().shape[-1]),
+                     "generated": len(marks) - 1, "preprocess_s": marks[0] - t0,
+                     "first_token_s": marks[1] - marks[0], "decode_s": marks[-1] - marks[1],
+                     "total_s": marks[-1] - t0})
+    rss = peak_rss()  # before the separate vision runs below add their own session
+    vision = _time_vision(Path(spec["model_dir"]) / "vision.onnx", inputs, len(runs)) \
+        if shots else [0.0] * len(runs)
+    for run, vision_s in zip(runs, vision, strict=True):
+        run["vision_s"] = vision_s
+        run["prefill_s"] = max(run["first_token_s"] - vision_s, 0.0)
+    return median_run(runs) | {
+        "load_s": load, "peak_rss": rss,
+        "vision_note": "vision.onnx run apart with onnxruntime on the same pixels; "
+                       "prefill = first-token time minus that"}
 
 
-def _time_vision(path: Path, inputs) -> float:
-    """Seconds for vision.onnx on the step's pixels, in a plain onnxruntime session."""
+def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per-field medians over repeated runs, with every run's step total kept."""
+    import statistics
+
+    out = {key: statistics.median(run[key] for run in runs) if key.endswith("_s") else value
+           for key, value in runs[0].items()}  # counts are the same in every run
+    out["repeats"] = len(runs)
+    out["total_s_runs"] = [run["total_s"] for run in runs]
+    return out
+
+
+def _time_vision(path: Path, inputs, times: int) -> list[float]:
+    """Seconds per run of vision.onnx on the step's pixels, in a plain onnxruntime session."""
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     feed = {"pixel_values": inputs["pixel_values"].as_numpy().astype("float32"),
             "image_grid_thw": inputs["image_grid_thw"].as_numpy().astype("int64")}
-    start = time.perf_counter()
-    session.run(None, feed)
-    return time.perf_counter() - start
+    seconds = []
+    for _ in range(times):
+        start = time.perf_counter()
+        session.run(None, feed)
+        seconds.append(time.perf_counter() - start)
+    return seconds
 
 
 def _png(image) -> bytes:
