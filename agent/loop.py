@@ -297,8 +297,9 @@ def _run(task, backend, screen, executor, gate, family, config, stop, recorder, 
         yield _recorded(recorder, step)
         if pending is None and not stop.is_set():
             return finish(RunStatus.ERROR, settle_error or "the screen could not be captured")
-        if pending is not None and stall.observe(action, shot.digest()) and \
-                pending.digest() == shot.digest():
+        # Digests are cached on the screenshots; wait_settled already paid for `pending`'s.
+        if pending is not None and stall.observe(action, shot.digest) and \
+                pending.digest == shot.digest:
             return finish(RunStatus.STALLED,
                           f"the same action ({describe(action)}) left the screen unchanged "
                           f"{config.limits.stall_repeats} times")

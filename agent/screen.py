@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from PIL import Image
 
@@ -29,8 +30,9 @@ class Screenshot:
     def size(self) -> Size:
         return Size(*self.image.size)
 
+    @cached_property
     def digest(self) -> str:
-        """A cheap fingerprint of the pixels (for stall and settle detection)."""
+        """A cheap fingerprint of the pixels (for stall and settle detection), computed once."""
         return frame_digest(self.image)
 
 
@@ -140,11 +142,11 @@ class Screen:
         """
         deadline = time.monotonic() + timeout
         shot = self.capture(index)
-        last, same = shot.digest(), 1
+        last, same = shot.digest, 1
         while same < stable_frames and time.monotonic() < deadline and not should_stop():
             time.sleep(interval)
             shot = self.capture(index)
-            digest = shot.digest()
+            digest = shot.digest
             same = same + 1 if digest == last else 1
             last = digest
         return shot

@@ -8,7 +8,7 @@ What is timed, 20 times after one warm-up capture, exactly as the loop does it e
 - capture: `Screen.capture(1)` (mss grab + conversion to an RGB PIL image);
 - resize: `image.resize(model_size, BICUBIC)` to `model_size_for(screenshot)` (1484x840 for
   1920x1080 under the default ~1.28 Mpx budget);
-- digest: `Screenshot.digest()` (what `wait_settled` pays per frame).
+- digest: `frame_digest(image)` (what `wait_settled` pays per frame).
 Prints the median of each and of capture + resize, in milliseconds.
 """
 
@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from PIL import Image
 
 from agent.geometry import model_size_for
-from agent.screen import Screen
+from agent.screen import Screen, frame_digest
 
 
 def measure(display: str, runs: int) -> dict[str, float]:
@@ -42,7 +42,7 @@ def measure(display: str, runs: int) -> dict[str, float]:
             size = model_size_for(shot.size)
             shot.image.resize((size.width, size.height), Image.Resampling.BICUBIC)
             t2 = time.perf_counter()
-            shot.digest()
+            frame_digest(shot.image)
             t3 = time.perf_counter()
             times["capture"].append(t1 - t0)
             times["resize"].append(t2 - t1)
