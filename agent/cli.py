@@ -44,6 +44,17 @@ PLUGINS = (
 )
 
 
+def _fraction(text: str) -> float:
+    """An argparse type: a number in (0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"{text} is not between 0 (exclusive) and 1")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="deskhand", description="An on-device computer-use agent: a local vision-language "
@@ -99,6 +110,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="record steps without saving screenshots")
     run.add_argument("--allow-network", action="store_true",
                      help="turn off verified offline mode for this run")
+    run.add_argument("--history-scale", type=_fraction, default=1.0, metavar="F",
+                     help="send earlier screenshots at this fraction of their size, e.g. 0.5 "
+                     "(fewer image tokens per step, faster; the model was trained on full size, "
+                     "so accuracy may drop; default 1)")
+    run.add_argument("--idle-waits", type=int, default=0, metavar="N",
+                     help="after a wait that left the screen unchanged, wait again up to N times "
+                     "before asking the model (saves model steps; default 0)")
     run.add_argument("--json", action="store_true", help="print one JSON object per step")
 
     runs = sub.add_parser("runs", help="browse recorded runs")
@@ -245,6 +263,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 if args.server and args.allow_lan else ())
     config = RunConfig(monitor=args.monitor, settle_timeout=args.settle_timeout,
                        offline=not args.allow_network, offline_allow=lan_host,
+                       history_scale=args.history_scale, idle_waits=max(0, args.idle_waits),
                        limits=Limits(max_steps=args.max_steps, max_seconds=args.max_minutes * 60))
     settings = {"model": getattr(backend, "name", "?"), "monitor": args.monitor,
                 "confirm": args.confirm, "dry_run": args.dry_run, "max_steps": args.max_steps}

@@ -16,7 +16,7 @@ from typing import Protocol
 
 from PIL import Image
 
-from agent.actions import Action, MemorizeFact, ParseError, Terminate, describe
+from agent.actions import Action, MemorizeFact, ParseError, Terminate, Wait, describe
 from agent.geometry import DEFAULT_MODEL_PIXELS, ScreenMapping, Size, model_size_for
 from agent.inference.base import Backend, BackendError, TokenCallback
 from agent.offline import OfflineGuard
@@ -118,6 +118,12 @@ class RunConfig:
     offline: bool = True
     # Hosts the user explicitly allowed through offline mode (a LAN model server, --allow-lan).
     offline_allow: tuple[str, ...] = ()
+    # Adaptive compute, off by default because it changes what the model sees or is asked:
+    # earlier screenshots sent at this fraction of their sides (fewer image tokens per step) ...
+    history_scale: float = 1.0
+    # ... and after a `wait` that left the screen unchanged, wait again up to this many times
+    # before asking the model (whose answer to an unchanged screen is usually another wait).
+    idle_waits: int = 0
 
 
 class _Timer:
@@ -210,7 +216,8 @@ def _run(task, backend, screen, executor, gate, family, config, stop, recorder, 
             model_image = shot.image.resize((model_size.width, model_size.height),
                                             Image.Resampling.BICUBIC)
             url = _safe_url(current_url)
-            messages, images = family.build(task, history, model_image, model_size, url)
+            messages, images = family.build(task, history, model_image, model_size, url,
+                                            history_scale=config.history_scale)
         screenshot_file = (recorder.save_screenshot(budget.steps, shot.image)
                            if recorder is not None else None)
 
@@ -287,7 +294,19 @@ def _run(task, backend, screen, executor, gate, family, config, stop, recorder, 
                 try:
                     pending = screen.wait_settled(config.monitor, timeout=config.settle_timeout,
                                                   should_stop=stop.is_set)
+                    waited = 0
+                    while (isinstance(action, Wait) and waited < config.idle_waits
+                           and pending.digest == shot.digest and not stop.is_set()):
+                        executor.perform(action, mapping)
+                        pending = screen.wait_settled(config.monitor, timeout=config.settle_timeout,
+                                                      should_stop=stop.is_set)
+                        waited += 1
+                    if waited:
+                        note = (f"the screen did not change during the wait; waited {waited} more "
+                                f"time{'s' if waited > 1 else ''} without asking the model")
                 except ScreenError as exc:
+                    settle_error = str(exc)
+                except ExecutorError as exc:
                     settle_error = str(exc)
         timings = {**timer.timings, **{f"model.{k}": v for k, v in gen.timings.items()}}
         step = Step(**base, thoughts=thoughts, action=action, error=None, timings=timings,

@@ -48,6 +48,7 @@ class RunController(QObject):
     stats = Signal(int, int, float)    # step number, max steps, tokens per second
     run_finished = Signal(object)      # RunResult
     failed = Signal(str)               # a run could not start; the message is for users
+    preloaded = Signal(str)            # the background model load ended; what happened, for users
     model_problem = Signal(str)        # ... because the model is missing or unusable
 
     def __init__(self, settings: Settings, services: Services | None = None,
@@ -144,6 +145,31 @@ class RunController(QObject):
             self.pill.show()
         worker.start()
         return True
+
+    def preload(self) -> threading.Thread | None:
+        """Load and warm up the configured model in the background, so the first task starts at once.
+
+        A failure is only reported (`preloaded`); the run that needs the model tries again and
+        explains the problem then.
+        """
+        s = self.settings
+        if not s.preload_model or not s.model.strip() or self.services.backend is not default_backend:
+            return None
+        build = self._backend_factory(s)
+
+        def load() -> None:
+            start = time.monotonic()
+            try:
+                build()
+            except Exception as exc:  # reported; the next run shows the full message
+                emit(self.preloaded, self.tr("The model could not be loaded: {0}").format(exc))
+                return
+            emit(self.preloaded, self.tr("Model ready ({0:.0f} s to load and warm up)").format(
+                time.monotonic() - start))
+
+        thread = threading.Thread(target=load, name="deskhand-preload", daemon=True)
+        thread.start()
+        return thread
 
     def _backend_factory(self, s: Settings):
         """Builds (or reuses) the backend on the worker thread: loading a model takes seconds."""

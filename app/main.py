@@ -66,6 +66,7 @@ class DeskhandApp(QObject):
         c.run_finished.connect(self._on_finished)
         c.failed.connect(self._on_failed)
         c.model_problem.connect(self.setup_model)
+        c.preloaded.connect(w.show_note)
         t.quick_requested.connect(self.show_quick)
         t.show_requested.connect(self.show_window)
         t.pause_toggled.connect(c.set_paused)
@@ -233,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         desk.show_window()
     if not desk.settings.model:
         desk.setup_model()
+    desk.controller.preload()  # the first task should not wait for the model to load
     code = app.exec()
     app.setQuitOnLastWindowClosed(False)  # closing our windows below must not post another quit
     desk.shutdown()

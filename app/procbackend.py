@@ -1,8 +1,8 @@
 """The model in a child process, so that the GUI process never waits on the interpreter lock.
 
-onnxruntime-genai's image preprocessing and prefill run as long native calls that keep Python's
-GIL (about a second for the tiny test model on CPU, many seconds for Fara-7B), which would freeze
-the GUI thread however the work is threaded. In a separate process they cannot. Tokens stream
+Image preprocessing, tokenization and the generation loop are Python and numpy work that holds
+the GIL between ONNX Runtime calls, and a 7B model's memory traffic slows everything sharing
+the process; in a separate process none of it can freeze the GUI thread. Tokens stream
 back over a pipe; cancelling returns at once, and the child's late output for that request is
 dropped by its request number.
 """
@@ -33,6 +33,9 @@ def _serve(conn: Any, cancel: Any, model_dir: str, provider: str) -> None:
         from agent.inference.onnx import OnnxBackend
 
         backend = OnnxBackend(model_dir, provider=provider)
+        # Session set-up (weight prepacking, allocator growth) happens on the first run of each
+        # graph: pay it now, while the app is idle, rather than in the user's first step.
+        backend.warm_up()
     except Exception as exc:
         conn.send(("error", 0, str(exc) or type(exc).__name__))
         return
@@ -50,7 +53,8 @@ def _serve(conn: Any, cancel: Any, model_dir: str, provider: str) -> None:
                                    on_token=lambda piece, rid=rid: conn.send(("token", rid, piece)),
                                    cancel=cancel)
             conn.send(("done", rid, (gen.text, gen.prompt_tokens, gen.generated_tokens,
-                                     dict(gen.timings), gen.finish_reason)))
+                                     dict(gen.timings), gen.finish_reason, gen.cached_tokens,
+                                     gen.cached_images)))
         except Exception as exc:
             conn.send(("error", rid, str(exc) or type(exc).__name__))
 
@@ -116,8 +120,7 @@ class ProcessBackend:
                 if on_token is not None:
                     on_token(payload)
             elif kind == "done":
-                text, prompt_tokens, generated, timings, reason = payload
-                return Generation(text, prompt_tokens, generated, timings, reason)
+                return Generation(*payload)
             elif kind == "error":
                 raise BackendError(payload)
             else:  # cancelled: tell the child, answer now; its late output is dropped

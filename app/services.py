@@ -33,7 +33,7 @@ def default_backend(settings: Settings) -> Any:
     import importlib.util
 
     # Only looked up here: the runtime itself is imported in the model process, never in ours.
-    if importlib.util.find_spec("onnxruntime_genai") is None:
+    if importlib.util.find_spec("onnxruntime") is None:
         raise SetupError("the ONNX runtime is not installed: pip install 'deskhand[onnx]'")
     from app.procbackend import ProcessBackend
 

@@ -37,6 +37,7 @@ class Settings:
     keep_screenshots: bool = True
     monitor: int = 1
     hide_window_during_run: bool = True   # collapse to the status pill so the agent never sees us
+    preload_model: bool = True            # load and warm up the model when the app starts
     search_url: str = "http://127.0.0.1:8765/search?q={query}"  # the offline sites server
     recent_tasks: list[str] = field(default_factory=list)
 

@@ -74,6 +74,9 @@ class SettingsDialog(QDialog):
         self.keep.setChecked(settings.keep_screenshots)
         self.hide_window = QCheckBox(self.tr("Collapse to a status pill while a run is in progress"))
         self.hide_window.setChecked(settings.hide_window_during_run)
+        self.preload = QCheckBox(self.tr("Load the model when Deskhand starts (the first task "
+                                         "starts at once; uses the model's memory from the start)"))
+        self.preload.setChecked(settings.preload_model)
         for label, widget in ((self.tr("Model"), self.model), (self.tr("Provider"), self.provider),
                               (self.tr("Maximum steps"), self.max_steps),
                               (self.tr("Settle time-out"), self.settle),
@@ -86,6 +89,7 @@ class SettingsDialog(QDialog):
         form.addRow(self.tr("Data folder"), data_row)
         form.addRow(self.keep)
         form.addRow(self.hide_window)
+        form.addRow(self.preload)
         self.error = QLabel()
         self.error.setStyleSheet("color: #D64545;")
         self.error.setWordWrap(True)
@@ -114,6 +118,7 @@ class SettingsDialog(QDialog):
             quick_hotkey=self.quick_hotkey.text().strip(), data_dir=self.data_dir.text().strip(),
             keep_screenshots=self.keep.isChecked(),
             hide_window_during_run=self.hide_window.isChecked(),
+            preload_model=self.preload.isChecked(),
             recent_tasks=list(self._original.recent_tasks))
 
     def accept(self) -> None:

@@ -284,6 +284,11 @@ class MainWindow(QMainWindow):
         if self.controller.start(task):
             self.save_settings()  # the recent-task list changed
 
+    def show_note(self, message: str) -> None:
+        """A passing status line (e.g. the model finished loading); ignored during a run."""
+        if not self.controller.running:
+            self.status_phase.setText(message.splitlines()[0] if message else "")
+
     def show_error(self, message: str) -> None:
         """A clear message that leaves the window usable."""
         self.status_step.setText(self.tr("Error"))

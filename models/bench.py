@@ -1,10 +1,12 @@
-"""`deskhand bench`: one Fara-sized agent step, timed per phase on every backend of this machine.
+"""`deskhand bench`: an agent run of Fara-sized steps, timed per phase on every backend.
 
 Builds a Fara-7B-shaped checkpoint (real widths, heads, vocabulary and vision tower, random
-weights, fewer layers), exports it to ONNX int4 and fp32, then times one agent step (the real
-Fara prompt, 1 and 3 screenshots, `--new-tokens` forced decoded tokens) for each backend in its
-own process, so each row's peak memory is its own. Prints one table, ratios against PyTorch,
-costs extrapolated to the full model, and decode speed against this machine's memory bandwidth.
+weights, fewer layers), exports it to ONNX, then runs the same agent run (the real Fara prompt,
+one new 1428x896 screenshot per step, the newest three kept, `--new-tokens` forced decoded
+tokens per step) on each backend in its own process, so each row's peak memory is its own.
+Prints per-step times, the cold first step and the steady state (steps 4 on, where the history
+window slides) against PyTorch bf16 and fp32, each optimisation's measured gain, costs
+extrapolated to the full model, and decode speed against this machine's memory bandwidth.
 """
 
 from __future__ import annotations
@@ -18,28 +20,60 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from models.bench_model import FULL, Shape, bytes_per_token, extrapolate, measure_bandwidth
+from models.bench_model import Shape, bytes_per_token, extrapolate, measure_bandwidth, weight_bytes
 
-BACKENDS = ("onnx-int4", "onnx-fp32", "torch-fp32", "torch-bf16")
-GB = 1e9
+
+@dataclass(frozen=True)
+class Variant:
+    """One row of the bench: a runner on one model folder with one set of options."""
+
+    runner: str  # "onnx" (Deskhand's loop), "genai" (onnxruntime-genai's pipeline) or "torch"
+    model: str  # "hf" or the key of an export in EXPORTS
+    dtype: str = "float32"
+    vision_cache: bool = True
+    prefix_cache: bool = True
+    lever: str = ""  # for lever rows: the optimisation this row turns off
+
+
+# Exports the variants run: precision, quantization block size, vision quantization.
+EXPORTS = {
+    "int4": {"precision": "int4", "block_size": 128, "vision_quant": "int8"},
+    "int4-b32": {"precision": "int4", "block_size": 32, "vision_quant": None},
+    "fp32": {"precision": "fp32", "block_size": 128, "vision_quant": None},
+}
+VARIANTS = {
+    "onnx-int4": Variant("onnx", "int4"),
+    "onnx-int4-nocache": Variant("onnx", "int4", vision_cache=False, prefix_cache=False,
+                                 lever="vision cache + prefix reuse"),
+    "onnx-int4-novcache": Variant("onnx", "int4", vision_cache=False, lever="vision cache"),
+    "onnx-int4-noprefix": Variant("onnx", "int4", prefix_cache=False, lever="prefix reuse"),
+    "onnx-int4-b32": Variant("onnx", "int4-b32",
+                             lever="GEMM route (block 128 + int8 vision vs builder block 32 + fp32 vision)"),
+    "genai-int4-b32": Variant("genai", "int4-b32",
+                              lever="Deskhand's loop (vs onnxruntime-genai's pipeline, same export)"),
+    "onnx-fp32": Variant("onnx", "fp32"),
+    "torch-bf16": Variant("torch", "hf", dtype="bfloat16"),
+    "torch-fp32": Variant("torch", "hf"),
+}
+DEFAULT_BACKENDS = ("onnx-int4", "torch-bf16", "torch-fp32")
+LEVER_BACKENDS = ("onnx-int4-nocache", "onnx-int4-novcache", "onnx-int4-noprefix", "onnx-int4-b32")
 
 
 @dataclass(frozen=True)
 class Models:
-    """The folders the backends run: the Hugging Face checkpoint and the two exports."""
+    """The folders the variants run, and what this bench built and may delete afterwards."""
 
-    hf: Path
-    onnx: dict[str, Path]
-    built: tuple[Path, ...] = ()  # what this run created and may delete afterwards
+    folders: dict[str, Path]
+    built: tuple[Path, ...] = ()
 
 
 def register(subparsers) -> None:
     """Add the `bench` subcommand to the deskhand command line."""
-    p = subparsers.add_parser("bench", help="benchmark one agent step on this machine",
+    p = subparsers.add_parser("bench", help="benchmark an agent run on this machine",
                               description=__doc__.split("\n\n")[1])
     add_arguments(p)
 
@@ -48,11 +82,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """The bench options (shared by `deskhand bench` and `python -m models.bench`)."""
     p.add_argument("--text-layers", type=int, default=2, help="decoder layers built (Fara: 28)")
     p.add_argument("--vision-blocks", type=int, default=2, help="vision blocks built (Fara: 32)")
-    p.add_argument("--images", default="1,3", help="screenshot counts, comma separated")
+    p.add_argument("--steps", type=int, default=5,
+                   help="agent steps per run (default 5; steps 4 on are the steady state)")
     p.add_argument("--size", default=None, help="screenshot size WxH (default 1428x896)")
-    p.add_argument("--new-tokens", type=int, default=None, help="decoded tokens (default 100)")
-    p.add_argument("--backends", default=",".join(BACKENDS),
-                   help=f"comma separated, from {','.join(BACKENDS)}")
+    p.add_argument("--new-tokens", type=int, default=None, help="decoded tokens per step (default 100)")
+    p.add_argument("--backends", default=",".join(DEFAULT_BACKENDS),
+                   help=f"comma separated, from {','.join(VARIANTS)}")
+    p.add_argument("--levers", action="store_true",
+                   help="also run the rows that each turn one optimisation off "
+                   f"({','.join(LEVER_BACKENDS)})")
+    p.add_argument("--threads", type=int, default=None,
+                   help="threads per backend (default: one per physical core)")
     p.add_argument("--work-dir", type=Path, default=None,
                    help="where the checkpoint and exports are built (default: cache dir/bench)")
     p.add_argument("--keep", action="store_true",
@@ -62,10 +102,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="the tiny test model at a small size, for a quick check of the bench itself")
     p.add_argument("--checkpoint", type=Path, default=None,
                    help="use this Hugging Face Qwen2.5-VL folder instead of building one")
-    p.add_argument("--onnx-int4", type=Path, default=None, help="use this int4 export as it is")
-    p.add_argument("--onnx-fp32", type=Path, default=None, help="use this fp32 export as it is")
+    for key in EXPORTS:
+        p.add_argument(f"--onnx-{key}", type=Path, default=None, dest=f"onnx_{key.replace('-', '_')}",
+                       help=f"use this {key} export as it is")
     p.add_argument("--repeat", type=int, default=1,
-                   help="time the step this many times per backend and report medians")
+                   help="run the whole agent run this many times per backend; report medians")
     p.add_argument("--no-warmup", action="store_true", help="skip the short warm-up generation")
     p.add_argument("--bandwidth-mb", type=int, default=None,
                    help="array size for the bandwidth measurement (default 1024, tiny 128)")
@@ -73,57 +114,70 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark the parsed arguments describe; print the report."""
-    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-    unknown = [b for b in backends if b not in BACKENDS]
-    if unknown or not backends:
-        print(f"deskhand bench: unknown backend(s) {unknown}; choose from {', '.join(BACKENDS)}",
+    from models.bench_report import format_report
+
+    names = [b.strip() for b in args.backends.split(",") if b.strip()]
+    if args.levers:
+        names += [b for b in LEVER_BACKENDS if b not in names]
+    unknown = [b for b in names if b not in VARIANTS]
+    if unknown or not names:
+        print(f"deskhand bench: unknown backend(s) {unknown}; choose from {', '.join(VARIANTS)}",
               file=sys.stderr)
         return 2
-    counts = [int(v) for v in args.images.split(",")]
     size_text = args.size or ("308x224" if args.tiny else "1428x896")
     w, h = (int(v) for v in size_text.lower().split("x"))
     if w % 28 or h % 28:
         print("deskhand bench: --size must be a model size (both sides multiples of 28)",
               file=sys.stderr)
         return 2
+    if args.steps < 1:
+        print("deskhand bench: --steps must be at least 1", file=sys.stderr)
+        return 2
     new_tokens = args.new_tokens or (4 if args.tiny else 100)
     if args.work_dir is None:
         from agent.paths import cache_dir
 
         args.work_dir = cache_dir() / "bench"
-    models = prepare(args, backends)
-    _log(f"measuring memory bandwidth ({args.bandwidth_mb or (128 if args.tiny else 1024)} MB)")
-    bandwidth = measure_bandwidth(args.bandwidth_mb or (128 if args.tiny else 1024))
+    from agent.inference.ort_session import physical_cores
+
+    threads = args.threads or physical_cores()
+    models = prepare(args, names)
+    megabytes = args.bandwidth_mb or (128 if args.tiny else 1024)
+    _log(f"measuring memory bandwidth ({megabytes} MB, {threads} threads)")
+    bandwidth = measure_bandwidth(megabytes, threads=threads)
     rows = []
     try:
-        for count in counts:
-            for backend in backends:
-                spec = {"backend": backend, "images": count, "size": [w, h],
-                        "new_tokens": new_tokens, "seed": 0, "warmup": not args.no_warmup,
-                        "repeat": max(1, args.repeat),
-                        "model_dir": str(models.onnx[backend] if backend.startswith("onnx")
-                                         else models.hf),
-                        "dtype": "bfloat16" if backend == "torch-bf16" else "float32"}
-                _log(f"{backend}, {count} image(s): running")
-                rows.append(run_worker(spec, args.work_dir))
-                _log(_row_summary(rows[-1]))
+        for name in names:
+            variant = VARIANTS[name]
+            spec = {"backend": name, "steps": args.steps, "size": [w, h], "new_tokens": new_tokens,
+                    "seed": 0, "warmup": not args.no_warmup, "repeat": max(1, args.repeat),
+                    "threads": threads, "model_dir": str(models.folders[variant.model])} | asdict(variant)
+            _log(f"{name}: running {args.steps} steps")
+            rows.append(run_worker(spec, args.work_dir))
+            _log(_row_summary(rows[-1]))
     finally:
-        shape = Shape.from_config(models.hf)
-        bytes_read = {b: bytes_per_token(b, models.hf, models.onnx.get(b)) for b in backends}
+        hf = models.folders["hf"]
+        shape = Shape.from_config(hf)
+        weights = {name: weight_bytes(models.folders[VARIANTS[name].model], VARIANTS[name].runner,
+                                      VARIANTS[name].dtype) for name in names}
+        bytes_read = {name: bytes_per_token(VARIANTS[name].runner, VARIANTS[name].dtype, hf,
+                                            models.folders[VARIANTS[name].model]) for name in names}
         if not args.keep:
             for path in models.built:
                 shutil.rmtree(path, ignore_errors=True)
     report = {"bandwidth": bandwidth, "shape": shape.__dict__, "bytes_per_token": bytes_read,
-              "rows": rows, "extrapolated": [extrapolate(r, shape, bytes_read[r["backend"]])
-                                             for r in rows if "error" not in r]}
-    print(format_report(report, new_tokens, (w, h)))
+              "weight_bytes": weights, "new_tokens": new_tokens, "size": [w, h], "rows": rows,
+              "extrapolated": {r["backend"]: [extrapolate(s, shape, bytes_read[r["backend"]], (w, h))
+                                              for s in r["steps"]]
+                               for r in rows if "error" not in r}}
+    print(format_report(report))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
     return 0 if all("error" not in r for r in rows) else 1
 
 
-def prepare(args: argparse.Namespace, backends: Sequence[str]) -> Models:
-    """The checkpoint and exports the backends need: given ones as they are, else built (cached)."""
+def prepare(args: argparse.Namespace, names: Sequence[str]) -> Models:
+    """The checkpoint and exports the variants need: given ones as they are, else built (cached)."""
     from models.export import export_model
 
     name = "tiny" if args.tiny else f"fara-t{args.text_layers}-v{args.vision_blocks}"
@@ -145,21 +199,18 @@ def prepare(args: argparse.Namespace, backends: Sequence[str]) -> Models:
                 make_fara_shaped_checkpoint(hf, text_layers=args.text_layers,
                                             vision_blocks=args.vision_blocks)
         built.append(hf)
-    onnx: dict[str, Path] = {}
-    for precision in ("int4", "fp32"):
-        key = f"onnx-{precision}"
-        if key not in backends:
-            continue
-        given = getattr(args, f"onnx_{precision}")
+    folders: dict[str, Path] = {"hf": Path(hf)}
+    for key in sorted({VARIANTS[n].model for n in names} - {"hf"}):
+        given = getattr(args, f"onnx_{key.replace('-', '_')}")
         if given is not None:
-            onnx[key] = Path(given)
+            folders[key] = Path(given)
             continue
-        out = root / key
-        _log(f"exporting {precision} to {out} (skipped when done before)")
-        export_model(hf, out, precision=precision, provider="cpu", progress=False)
-        onnx[key] = out
+        out = root / f"onnx-{key}"
+        _log(f"exporting {key} to {out} (skipped when done before)")
+        export_model(hf, out, provider="cpu", progress=False, **EXPORTS[key])
+        folders[key] = out
         built.append(out)
-    return Models(Path(hf), onnx, tuple(built))
+    return Models(folders, tuple(built))
 
 
 def run_worker(spec: dict[str, Any], work_dir: Path) -> dict[str, Any]:
@@ -184,96 +235,9 @@ def run_worker(spec: dict[str, Any], work_dir: Path) -> dict[str, Any]:
 
 def _row_summary(row: dict[str, Any]) -> str:
     if "error" in row:
-        return f"{row['backend']}, {row['images']} image(s): FAILED {row['error']}"
-    return (f"{row['backend']}, {row['images']} image(s): step {row['total_s']:.1f} s, "
-            f"{row['prompt_tokens']} prompt tokens, {row['generated']} generated")
-
-
-def format_report(report: dict[str, Any], new_tokens: int, size: tuple[int, int]) -> str:
-    """The printed report: measured table with ratios, extrapolation, bandwidth."""
-    shape = report["shape"]
-    rows = report["rows"]
-    ok = [r for r in rows if "error" not in r]
-    totals = {(r["backend"], r["images"]): r["total_s"] for r in ok}
-    lines = [f"One agent step: {size[0]}x{size[1]} screenshots, {new_tokens} decoded tokens "
-             f"(EOS suppressed), model with {shape['layers']} text layers and "
-             f"{shape['v_blocks']} vision blocks ({shape['v_full_blocks']} full-attention), "
-             f"hidden {shape['hidden']}, vocab {shape['vocab']}."]
-    repeats = max((r.get("repeats", 1) for r in ok), default=1)
-    if repeats > 1:
-        lines.append(f"Each row: medians of {repeats} timed steps after a warm-up; all step "
-                     "totals are in the JSON (--json).")
-    lines.append("")
-    head = (f"{'backend':<11}{'img':>4}{'prompt':>8}{'vision s':>10}{'prefill s':>11}"
-            f"{'ms/tok':>9}{'tok/s':>8}{'step s':>9}{'x bf16':>8}{'x fp32':>8}{'RSS GB':>8}")
-    lines += ["Measured", head, "-" * len(head)]
-    for r in rows:
-        if "error" in r:
-            lines.append(f"{r['backend']:<11}{r['images']:>4}  FAILED: {r['error'][:200]}")
-            continue
-        mark = "*" if r.get("vision_note") else " "
-        lines.append(
-            f"{r['backend']:<11}{r['images']:>4}{r['prompt_tokens']:>8}{r['vision_s']:>9.2f}{mark}"
-            f"{r['prefill_s']:>11.2f}{1000 * r['decode_per_token_s']:>9.1f}"
-            f"{1 / r['decode_per_token_s']:>8.2f}{r['total_s']:>9.2f}"
-            f"{_ratio(r['total_s'], totals.get(('torch-bf16', r['images']))):>8}"
-            f"{_ratio(r['total_s'], totals.get(('torch-fp32', r['images']))):>8}"
-            f"{r['peak_rss'] / GB:>8.2f}")
-    lines += ["  step s = preprocessing + vision + prefill + decode, from messages to the last "
-              "token; x bf16 / x fp32 = step time over PyTorch's on the same images.",
-              "  prefill s = time to the first token without vision; ms/tok over the tokens "
-              "after the first; RSS = peak resident memory of the backend's own process.",
-              "  * onnxruntime-genai runs vision inside set_inputs: vision.onnx is timed apart "
-              "with onnxruntime on the same pixels, and prefill = first-token time minus that."]
-    ext = {(e["backend"], e["images"]): e for e in report["extrapolated"]}
-    full = {k: e["step_full_s"] for k, e in ext.items()}
-    head = (f"{'backend':<11}{'img':>4}{'win blk s':>10}{'full blk s':>11}{'layer pf s':>11}"
-            f"{'layer ms/tok':>13}{'vision s':>10}{'prefill s':>11}{'ms/tok':>9}{'step s':>9}"
-            f"{'x bf16':>8}")
-    lines += ["", f"Extrapolated to Fara-7B ({FULL['text']} text layers, {FULL['vision']} vision "
-              f"blocks, {FULL['vision_full_attention']} of them full-attention)", head,
-              "-" * len(head)]
-    for (backend, images), e in ext.items():
-        lines.append(
-            f"{backend:<11}{images:>4}{e['vision_block_window_s']:>10.2f}"
-            f"{e['vision_block_full_s']:>11.2f}{e['prefill_layer_s']:>11.2f}"
-            f"{e['decode_layer_ms']:>13.2f}{e['vision_full_s']:>10.1f}{e['prefill_full_s']:>11.1f}"
-            f"{e['decode_full_ms']:>9.1f}{e['step_full_s']:>9.1f}"
-            f"{_ratio(e['step_full_s'], full.get(('torch-bf16', images))):>8}")
-    lines += ["  Method: each measured phase is split over its parts by a work model and the "
-              "per-layer part is scaled to the full depth.",
-              "  Vision and prefill (compute-bound) split by multiply-accumulates: linear layers "
-              "per token plus attention (64-patch windows, whole image in full-attention blocks,",
-              "  causal prompt in text layers); patch embedding, merger and the one-token LM head "
-              "stay as they are. Decode (memory-bound) splits by the weight bytes read per",
-              "  token: decoder layers vs LM head as each backend stores them. Preprocessing "
-              "is kept as measured.",
-              "  ONNX prefill is the first-token time minus vision, so it also holds "
-              "embedding.onnx and runtime work outside the decoder; scaled as if per layer,",
-              "  its full-model prefill is an upper bound."]
-    bw = report["bandwidth"]
-    lines += ["", f"Memory bandwidth: {bw['read_gbs']:.1f} GB/s streaming read ({bw['threads']} "
-              f"threads), {bw['copy_gbs']:.1f} GB/s copy (1 thread, read + write counted); best "
-              f"of 5 over {bw['megabytes']} MB.",
-              "Decode bound = read bandwidth / weight bytes per token (decoder layers + LM head; "
-              "embedding rows and KV cache left out).",
-              f"{'backend':<11}{'img':>4}{'MB/tok':>9}{'bound tok/s':>13}{'tok/s':>8}"
-              f"{'of bound':>10}{'GB/s used':>11}{'full MB/tok':>13}{'full bound':>12}"]
-    for r in ok:
-        weights = report["bytes_per_token"][r["backend"]]
-        read = weights["layers"] + weights["lm_head"]
-        e = ext[(r["backend"], r["images"])]
-        bound = bw["read_gbs"] * GB / read
-        speed = 1 / r["decode_per_token_s"]
-        lines.append(f"{r['backend']:<11}{r['images']:>4}{read / 1e6:>9.0f}{bound:>13.1f}"
-                     f"{speed:>8.2f}{speed / bound:>9.0%} {speed * read / GB:>10.1f}"
-                     f"{e['full_weight_bytes'] / 1e6:>13.0f}"
-                     f"{bw['read_gbs'] * GB / e['full_weight_bytes']:>12.2f}")
-    return "\n".join(lines)
-
-
-def _ratio(value: float, base: float | None) -> str:
-    return f"{value / base:.2f}" if base else "-"
+        return f"{row['backend']}: FAILED {row['error']}"
+    steps = ", ".join(f"{s['total_s']:.1f}" for s in row["steps"])
+    return f"{row['backend']}: step seconds {steps}; peak RSS {row['peak_rss'] / 1e9:.2f} GB"
 
 
 def _log(text: str) -> None:

@@ -60,11 +60,12 @@ class Shape:
             window_patches=window * window, patch=int(v.get("patch_size", 14)),
             merge=int(v.get("spatial_merge_size", 2)))
 
-    def text_layer_macs(self, tokens: int) -> float:
-        """One decoder layer over a causal prompt of `tokens` tokens."""
+    def text_layer_macs(self, tokens: int, past: int = 0) -> float:
+        """One decoder layer over `tokens` new tokens after `past` cached ones (causal)."""
         d = self.hidden
         linear = d * (self.q_width + 2 * self.kv_width) + self.q_width * d + 3 * d * self.intermediate
-        return tokens * linear + tokens * tokens * self.q_width  # QK^T and PV, half each (causal)
+        # QK^T and PV: each new token attends to the cached ones and, on average, half the new.
+        return tokens * linear + 2 * tokens * (past + tokens / 2) * self.q_width
 
     def vision_macs(self, patches_per_image: int, images: int) -> dict[str, float]:
         """Per windowed block, per full-attention block, and the rest (patch embed, merger)."""
@@ -76,14 +77,15 @@ class Shape:
                 "other": n * 3 * 2 * self.patch**2 * d + n / self.merge**2 * merged * (merged + self.v_out)}
 
 
-def measure_bandwidth(megabytes: int = 1024, repeats: int = 5) -> dict[str, float]:
-    """Best-of-`repeats` memory bandwidth in GB/s: streaming read (all cores) and copy (one)."""
+def measure_bandwidth(megabytes: int = 1024, repeats: int = 5,
+                      threads: int | None = None) -> dict[str, float]:
+    """Best-of-`repeats` memory bandwidth in GB/s: streaming read (`threads`) and copy (one)."""
     import numpy as np
 
     n = megabytes * 1024 * 1024 // 8
     src = np.ones(n, dtype=np.float64)
     dst = np.empty_like(src)
-    threads = max(1, os.cpu_count() or 1)
+    threads = threads or max(1, os.cpu_count() or 1)
     parts = np.array_split(src, threads)
 
     def read_all() -> None:
@@ -107,17 +109,26 @@ def measure_bandwidth(megabytes: int = 1024, repeats: int = 5) -> dict[str, floa
             "threads": threads, "megabytes": megabytes}
 
 
-def bytes_per_token(backend: str, hf_dir: Path, onnx_dir: Path | None) -> dict[str, int]:
+def bytes_per_token(runner: str, dtype: str, hf_dir: Path, folder: Path) -> dict[str, int]:
     """Weight bytes a decode step reads: decoder layers and LM head, as the backend stores them."""
-    if backend.startswith("onnx") and onnx_dir is not None:
-        return _onnx_weight_bytes(Path(onnx_dir) / "model.onnx")
-    width = 4 if backend == "torch-fp32" else 2
+    if runner != "torch":
+        return _onnx_weight_bytes(Path(folder) / "model.onnx")
+    width = 2 if dtype == "bfloat16" else 4
     found = {"layers": 0, "lm_head": 0}
     for name, count in _checkpoint_tensors(Path(hf_dir)):
         part = _part(name)
         if part:
             found[part] += count * width
     return found
+
+
+def weight_bytes(folder: Path, runner: str, dtype: str) -> int:
+    """Bytes of all weights a backend loads: the export's graph files, or the checkpoint in `dtype`."""
+    if runner != "torch":
+        return sum(p.stat().st_size for p in Path(folder).iterdir()
+                   if p.name.endswith((".onnx", ".onnx.data")))
+    width = 2 if dtype == "bfloat16" else 4
+    return sum(count * width for _, count in _checkpoint_tensors(Path(folder)))
 
 
 def _part(name: str) -> str | None:
@@ -156,34 +167,36 @@ def _checkpoint_tensors(hf_dir: Path):
                 yield name, count
 
 
-def extrapolate(row: dict[str, Any], shape: Shape, weights: dict[str, int]) -> dict[str, Any]:
-    """Per-layer costs of one measured row and the full-model step they add up to."""
-    w, h = row["size"]
+def extrapolate(step: dict[str, Any], shape: Shape, weights: dict[str, int],
+                size: tuple[int, int]) -> dict[str, Any]:
+    """Per-layer costs of one measured step and the full-model step they add up to."""
+    w, h = size
     patches = (w // shape.patch) * (h // shape.patch)
-    images = row["images"]
-    out: dict[str, Any] = {"backend": row["backend"], "images": images}
+    encoded = step["images_encoded"]
+    out: dict[str, Any] = {"step": step["step"]}
     # Vision: split by MACs into windowed blocks, full-attention blocks and the rest.
-    v = shape.vision_macs(patches, images)
+    v = shape.vision_macs(patches, encoded)
     windowed = shape.v_blocks - shape.v_full_blocks
     total = windowed * v["window"] + shape.v_full_blocks * v["full"] + v["other"]
-    per = row["vision_s"] / total if images else 0.0
+    per = step["vision_s"] / total if encoded else 0.0
     out["vision_block_window_s"] = per * v["window"]
     out["vision_block_full_s"] = per * v["full"]
     out["vision_full_s"] = per * ((FULL["vision"] - FULL["vision_full_attention"]) * v["window"]
                                   + FULL["vision_full_attention"] * v["full"] + v["other"])
-    # Prefill: decoder layers over the whole prompt; the LM head runs for the last token only.
-    layer = shape.text_layer_macs(row["prompt_tokens"])
+    # Prefill: decoder layers over the computed tokens (attending to the cached ones too); the
+    # LM head runs for the last token only.
+    layer = shape.text_layer_macs(step["computed_tokens"], step["cached_tokens"])
     head = shape.hidden * shape.vocab
-    per = row["prefill_s"] / (shape.layers * layer + head)
+    per = step["prefill_s"] / (shape.layers * layer + head)
     out["prefill_layer_s"] = per * layer
     out["prefill_full_s"] = per * (FULL["text"] * layer + head)
     # Decode: per token, split by weight bytes read (layers vs LM head).
     read = weights["layers"] + weights["lm_head"]
-    t = row["decode_per_token_s"]
+    t = step["decode_per_token_s"]
     out["decode_layer_ms"] = 1000 * t * weights["layers"] / shape.layers / read
     full_read = weights["layers"] / shape.layers * FULL["text"] + weights["lm_head"]
     out["decode_full_ms"] = 1000 * t * full_read / read
     out["full_weight_bytes"] = full_read
-    out["step_full_s"] = (row["preprocess_s"] + out["vision_full_s"] + out["prefill_full_s"]
-                          + out["decode_full_ms"] / 1000 * max(row["generated"] - 1, 0))
+    out["step_full_s"] = (step["preprocess_s"] + out["vision_full_s"] + out["prefill_full_s"]
+                          + out["decode_full_ms"] / 1000 * max(step["generated"] - 1, 0))
     return out

@@ -1,11 +1,17 @@
-"""One benchmark measurement, run in its own process: one backend, one agent step.
+"""One benchmark measurement, run in its own process: one backend, one agent run of N steps.
 
     python -m models.bench_worker SPEC_JSON RESULT_JSON
 
-The parent (`models.bench`) starts one process per backend and image count, so the peak
-resident memory read here at the end (VmHWM) belongs to that backend alone. Generation is
-forced to exactly `new_tokens` tokens (end-of-sequence suppressed, no stop text), so every
-backend decodes the same amount whatever its random weights prefer to say.
+The parent (`models.bench`) starts one process per backend, so the peak resident memory read
+here at the end (VmHWM) belongs to that backend alone. Each step is the real Fara prompt of
+that step of a run: the task with the first screenshot, then one reply and one new screenshot
+per step, the newest three screenshots kept. Generation is forced to exactly `new_tokens`
+tokens (end-of-sequence and the stop text suppressed), so every backend decodes the same
+amount whatever its random weights prefer to say.
+
+The replies in the history are fixed Fara-style texts, not what the random model generated,
+so the runtime cannot reuse the keys and values of its own reply as it would in a real run:
+the prefix cache is measured conservatively.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import io
 import json
 import resource
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -36,25 +43,25 @@ URLS = ["https://www.example.com/search?q=vegetarian+lasagna",
         "https://www.example.com/recipes/lasagna", "https://www.example.com/recipes/lasagna/2"]
 
 
-def step_inputs(images: int, size: tuple[int, int], seed: int = 0) -> tuple[list, list]:
-    """The real Fara prompt of step `images` (one screenshot per step so far) and its images.
-
-    Step N carries the system prompt with the tool schema, the task with the first screenshot,
-    and N-1 earlier replies each followed by the next screenshot; screenshots are seeded noise.
-    """
+def screenshots(count: int, size: tuple[int, int], seed: int = 0) -> list:
+    """`count` distinct seeded-noise screenshots at model size."""
     import numpy as np
     from PIL import Image
 
+    rng = np.random.default_rng(seed)
+    w, h = size
+    return [Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)) for _ in range(count)]
+
+
+def step_inputs(step: int, shots: list, size: tuple[int, int]) -> tuple[list, list]:
+    """Messages and images of step `step` (1-based) of a run over `shots`."""
     from agent.geometry import Size
     from agent.prompts import Turn, get_family
 
-    rng = np.random.default_rng(seed)
-    w, h = size
-    shots = [Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
-             for _ in range(images)]
     history = [Turn(shots[i], REPLIES[i % len(REPLIES)], URLS[i % len(URLS)])
-               for i in range(images - 1)]
-    return get_family().build(TASK, history, shots[-1], Size(w, h), url=URLS[0])
+               for i in range(step - 1)]
+    return get_family().build(TASK, history, shots[step - 1], Size(*size),
+                              url=URLS[(step - 1) % len(URLS)])
 
 
 def warmup_inputs() -> tuple[list, list]:
@@ -77,12 +84,29 @@ def peak_rss() -> int:
     return rss if sys.platform == "darwin" else rss * 1024  # macOS reports bytes, Linux KiB
 
 
+def run_steps(spec: dict[str, Any], one_step) -> list[list[dict[str, Any]]]:
+    """`repeat` runs of `steps` steps; one_step(step, messages, images) -> that step's record."""
+    size = tuple(spec["size"])
+    shots = screenshots(spec["steps"], size, spec["seed"])
+    runs = []
+    for _ in range(spec["repeat"]):
+        records = []
+        for step in range(1, spec["steps"] + 1):
+            messages, images = step_inputs(step, shots, size)
+            record = one_step(step, messages, images)
+            record.update(step=step, images=len(images))
+            records.append(record)
+        runs.append(records)
+    return runs
+
+
 def run_torch(spec: dict[str, Any]) -> dict[str, Any]:
     """transformers generate() on the checkpoint in fp32 or bf16; vision timed by hooks."""
     import torch
 
     from agent.inference.reference import ReferenceBackend
 
+    torch.set_num_threads(spec["threads"])
     t0 = time.perf_counter()
     backend = ReferenceBackend(spec["model_dir"], dtype=spec["dtype"])
     model = backend.model
@@ -105,46 +129,87 @@ def run_torch(spec: dict[str, Any]) -> dict[str, Any]:
 
     if spec["warmup"]:
         generate(backend.prepare_inputs(*warmup_inputs()), 2)
-    messages, shots = step_inputs(spec["images"], tuple(spec["size"]), spec["seed"])
-    runs = []
-    for _ in range(spec.get("repeat", 1)):
+
+    def one_step(step: int, messages: list, images: list) -> dict[str, Any]:
         vision.clear()
         marks.clear()
         t0 = time.perf_counter()
-        inputs = backend.prepare_inputs(messages, shots)
+        inputs = backend.prepare_inputs(messages, images)
         t1 = time.perf_counter()
         generate(inputs, spec["new_tokens"])
         end = time.perf_counter()
         vision_s = sum(vision)
-        runs.append({"prompt_tokens": int(inputs["input_ids"].shape[1]), "generated": len(marks),
-                     "preprocess_s": t1 - t0, "vision_s": vision_s,
-                     "prefill_s": marks[0] - t1 - vision_s, "decode_s": end - marks[0],
-                     "total_s": end - t0})
-    return median_run(runs) | {"load_s": load, "peak_rss": peak_rss(), "vision_note": ""}
+        tokens = int(inputs["input_ids"].shape[1])
+        return {"prompt_tokens": tokens, "cached_tokens": 0, "computed_tokens": tokens,
+                "images_encoded": len(images), "generated": len(marks), "preprocess_s": t1 - t0,
+                "vision_s": vision_s, "prefill_s": marks[0] - t1 - vision_s,
+                "decode_s": end - marks[0], "total_s": end - t0}
+
+    runs = run_steps(spec, one_step)
+    return {"runs": runs, "load_s": load, "peak_rss": peak_rss()}
 
 
 def run_onnx(spec: dict[str, Any]) -> dict[str, Any]:
-    """onnxruntime-genai on the export, CPU; vision.onnx timed apart with onnxruntime."""
-    from agent.inference.chat import render_prompt
+    """Deskhand's own ONNX Runtime loop on the export, CPU, with the spec's cache options."""
     from agent.inference.onnx import OnnxBackend
 
     t0 = time.perf_counter()
-    backend = OnnxBackend(spec["model_dir"], provider="cpu")
+    backend = OnnxBackend(spec["model_dir"], provider="cpu", threads=spec["threads"],
+                          vision_cache=4 if spec.get("vision_cache", True) else 0,
+                          prefix_cache=spec.get("prefix_cache", True))
     load = time.perf_counter() - t0
-    og = backend._og
+    warm = backend.warm_up() if spec["warmup"] else 0.0
+    n = spec["new_tokens"]
+
+    def one_step(step: int, messages: list, images: list) -> dict[str, Any]:
+        if step == 1:
+            backend.vlm.forget()  # every run starts cold, as a new task does
+        t0 = time.perf_counter()
+        gen = backend.generate(messages, images, max_new_tokens=n, min_new_tokens=n)
+        total = time.perf_counter() - t0
+        stats = backend.vlm.stats
+        t = gen.timings
+        return {"prompt_tokens": gen.prompt_tokens, "cached_tokens": gen.cached_tokens,
+                "computed_tokens": stats.computed_tokens, "images_encoded": stats.images_encoded,
+                "generated": gen.generated_tokens, "preprocess_s": t["preprocess"],
+                "vision_s": t["vision"], "prefill_s": t["prefill"], "decode_s": t["decode"],
+                "total_s": total, "kv_bytes": backend.vlm.kv.nbytes}
+
+    runs = run_steps(spec, one_step)
+    return {"runs": runs, "load_s": load, "warmup_s": warm, "peak_rss": peak_rss()}
+
+
+def run_genai(spec: dict[str, Any]) -> dict[str, Any]:
+    """onnxruntime-genai's own multimodal pipeline on the export: the naive baseline.
+
+    It runs vision, embedding and prefill inside one call with no hook in between, so vision
+    is timed apart on the same pixels with onnxruntime and prefill is the rest.
+    """
+    import onnxruntime_genai as og
+
+    from agent.inference.chat import find_chat_template, render_prompt
+
+    folder = Path(spec["model_dir"])
+    t0 = time.perf_counter()
+    config = og.Config(str(folder))
+    config.clear_providers()
+    model = og.Model(config)
+    processor = model.create_multimodal_processor()
+    template = find_chat_template(folder)
+    load = time.perf_counter() - t0
+    vision = _vision_timer(folder / "vision.onnx", spec["threads"])
 
     def prepare(messages: list, shots: list):
-        prompt = render_prompt(backend.template, messages)
         og_images = og.Images.open_bytes(*[_png(im) for im in shots]) if shots else None
-        return backend.processor(prompt, images=og_images)
+        return processor(render_prompt(template, messages), images=og_images)
 
     def generate(inputs, n: int) -> list[float]:
         prompt = int(inputs["input_ids"].as_numpy().shape[-1])
-        params = og.GeneratorParams(backend.model)
+        params = og.GeneratorParams(model)
         # min_length = max_length: the search never ends at EOS before n new tokens.
         params.set_search_options(do_sample=False, num_beams=1, max_length=prompt + n,
                                   min_length=prompt + n)
-        generator = og.Generator(backend.model, params)
+        generator = og.Generator(model, params)
         marks = [time.perf_counter()]
         generator.set_inputs(inputs)  # vision, embedding and decoder prefill run from here on
         while len(marks) <= n and not generator.is_done():
@@ -154,52 +219,57 @@ def run_onnx(spec: dict[str, Any]) -> dict[str, Any]:
 
     if spec["warmup"]:
         generate(prepare(*warmup_inputs()), 2)
-    messages, shots = step_inputs(spec["images"], tuple(spec["size"]), spec["seed"])
-    runs = []
-    for _ in range(spec.get("repeat", 1)):
+
+    def one_step(step: int, messages: list, images: list) -> dict[str, Any]:
         t0 = time.perf_counter()
-        inputs = prepare(messages, shots)
+        inputs = prepare(messages, images)
         marks = generate(inputs, spec["new_tokens"])
-        runs.append({"prompt_tokens": int(inputs["input_ids"].as_numpy().shape[-1]),
-                     "generated": len(marks) - 1, "preprocess_s": marks[0] - t0,
-                     "first_token_s": marks[1] - marks[0], "decode_s": marks[-1] - marks[1],
-                     "total_s": marks[-1] - t0})
-    rss = peak_rss()  # before the separate vision runs below add their own session
-    vision = _time_vision(Path(spec["model_dir"]) / "vision.onnx", inputs, len(runs)) \
-        if shots else [0.0] * len(runs)
-    for run, vision_s in zip(runs, vision, strict=True):
-        run["vision_s"] = vision_s
-        run["prefill_s"] = max(run["first_token_s"] - vision_s, 0.0)
-    return median_run(runs) | {
-        "load_s": load, "peak_rss": rss,
-        "vision_note": "vision.onnx run apart with onnxruntime on the same pixels; "
-                       "prefill = first-token time minus that"}
+        tokens = int(inputs["input_ids"].as_numpy().shape[-1])
+        vision_s = vision(inputs) if images else 0.0
+        return {"prompt_tokens": tokens, "cached_tokens": 0, "computed_tokens": tokens,
+                "images_encoded": len(images), "generated": len(marks) - 1,
+                "preprocess_s": marks[0] - t0, "vision_s": vision_s,
+                "prefill_s": max(marks[1] - marks[0] - vision_s, 0.0),
+                "decode_s": marks[-1] - marks[1], "total_s": marks[-1] - t0}
+
+    runs = run_steps(spec, one_step)
+    return {"runs": runs, "load_s": load, "peak_rss": peak_rss(),
+            "vision_note": "vision.onnx run apart with onnxruntime on the same pixels"}
 
 
-def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Per-field medians over repeated runs, with every run's step total kept."""
-    import statistics
+def _vision_timer(path: Path, threads: int):
+    """A function timing vision.onnx on a genai input's pixels (session made on first use)."""
+    session = None
 
-    out = {key: statistics.median(run[key] for run in runs) if key.endswith("_s") else value
-           for key, value in runs[0].items()}  # counts are the same in every run
-    out["repeats"] = len(runs)
-    out["total_s_runs"] = [run["total_s"] for run in runs]
-    return out
+    def timed(inputs) -> float:
+        nonlocal session
+        import onnxruntime as ort
 
-
-def _time_vision(path: Path, inputs, times: int) -> list[float]:
-    """Seconds per run of vision.onnx on the step's pixels, in a plain onnxruntime session."""
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    feed = {"pixel_values": inputs["pixel_values"].as_numpy().astype("float32"),
-            "image_grid_thw": inputs["image_grid_thw"].as_numpy().astype("int64")}
-    seconds = []
-    for _ in range(times):
+        if session is None:
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = threads
+            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        feed = {"pixel_values": inputs["pixel_values"].as_numpy().astype("float32"),
+                "image_grid_thw": inputs["image_grid_thw"].as_numpy().astype("int64")}
         start = time.perf_counter()
         session.run(None, feed)
-        seconds.append(time.perf_counter() - start)
-    return seconds
+        return time.perf_counter() - start
+
+    return timed
+
+
+def summarize(runs: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Per step, the median of every timing over the repeated runs (counts from the first)."""
+    out = []
+    for records in zip(*runs, strict=True):
+        first = dict(records[0])
+        for key in first:
+            if key.endswith("_s"):
+                first[key] = statistics.median(r[key] for r in records)
+        first["total_s_runs"] = [r["total_s"] for r in records]
+        first["decode_per_token_s"] = first["decode_s"] / max(first["generated"] - 1, 1)
+        out.append(first)
+    return out
 
 
 def _png(image) -> bytes:
@@ -208,11 +278,14 @@ def _png(image) -> bytes:
     return buffer.getvalue()
 
 
+RUNNERS = {"torch": run_torch, "onnx": run_onnx, "genai": run_genai}
+
+
 def main(argv: list[str]) -> int:
     """Run the spec in argv[0], write the result JSON to argv[1]."""
     spec = json.loads(argv[0])
-    result = run_onnx(spec) if spec["backend"].startswith("onnx") else run_torch(spec)
-    result["decode_per_token_s"] = result["decode_s"] / max(result["generated"] - 1, 1)
+    result = RUNNERS[spec["runner"]](spec)
+    result["steps"] = summarize(result.pop("runs"))
     Path(argv[1]).write_text(json.dumps(spec | result))
     return 0
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("onnxruntime_genai")
+pytest.importorskip("onnxruntime")
 pytest.importorskip("transformers")
 
 from agent.eval.report import write_report

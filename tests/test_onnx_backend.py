@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("onnxruntime_genai")
+pytest.importorskip("onnxruntime")
 
 from agent.inference.base import Backend, BackendError
 from agent.inference.onnx import OnnxBackend, choose_provider
@@ -21,28 +21,28 @@ from tests.conftest_models import (  # noqa: F401
 )
 
 
-class _FakeOg:
-    def __init__(self, cuda: bool, dml: bool) -> None:
-        self.is_cuda_available = lambda: cuda
-        self.is_dml_available = lambda: dml
+def _providers(cuda: bool, dml: bool) -> list[str]:
+    """What onnxruntime.get_available_providers() says on such a machine."""
+    return ["CPUExecutionProvider"] + (["CUDAExecutionProvider"] if cuda else []) + (
+        ["DmlExecutionProvider"] if dml else [])
 
 
 def test_auto_provider_prefers_cuda_then_dml_on_windows(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert choose_provider("auto", _FakeOg(cuda=True, dml=True)) == "cuda"
-    assert choose_provider("auto", _FakeOg(cuda=False, dml=False)) == "cpu"
+    assert choose_provider("auto", _providers(cuda=True, dml=True)) == "cuda"
+    assert choose_provider("auto", _providers(cuda=False, dml=False)) == "cpu"
     monkeypatch.setattr("sys.platform", "win32")
-    assert choose_provider("auto", _FakeOg(cuda=False, dml=True)) == "dml"
+    assert choose_provider("auto", _providers(cuda=False, dml=True)) == "dml"
     monkeypatch.setattr("sys.platform", "linux")
-    assert choose_provider("auto", _FakeOg(cuda=False, dml=True)) == "cpu"
+    assert choose_provider("auto", _providers(cuda=False, dml=True)) == "cpu"
 
 
 def test_unusable_providers_are_clear_errors() -> None:
     with pytest.raises(BackendError, match="CUDA is not usable"):
-        choose_provider("cuda", _FakeOg(cuda=False, dml=False))
+        choose_provider("cuda", _providers(cuda=False, dml=False))
     with pytest.raises(BackendError, match="DirectML is not usable"):
-        choose_provider("dml", _FakeOg(cuda=False, dml=False))
+        choose_provider("dml", _providers(cuda=False, dml=False))
     with pytest.raises(BackendError, match="unknown provider 'tpu'"):
-        choose_provider("tpu", _FakeOg(cuda=True, dml=True))
+        choose_provider("tpu", _providers(cuda=True, dml=True))
 
 
 def test_folder_without_export_is_refused(tmp_path: Path, tiny_checkpoint: Path) -> None:  # noqa: F811
@@ -109,6 +109,6 @@ def test_cancel_stops_between_tokens(onnx_fp32_backend) -> None:  # noqa: F811
 def test_image_count_and_size_are_checked(onnx_fp32_backend) -> None:  # noqa: F811
     with pytest.raises(ValueError, match="disagree"):
         onnx_fp32_backend.generate(agent_messages(2), noise_images(1, SIZES[1], seed=1))
-    with pytest.raises(BackendError, match="resized a 1000x600 image"):
+    with pytest.raises(BackendError, match="resize a 1000x600 image"):
         onnx_fp32_backend.generate(agent_messages(1), noise_images(1, (1000, 600), seed=1))
 

@@ -1,11 +1,11 @@
-"""fp32 ONNX (onnxruntime-genai) against transformers: same greedy tokens, same logits."""
+"""fp32 ONNX (Deskhand's runtime) against transformers: same greedy tokens, same logits."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-pytest.importorskip("onnxruntime_genai")
+pytest.importorskip("onnxruntime")
 pytest.importorskip("transformers")
 
 from tests.conftest_models import (  # noqa: F401
@@ -53,25 +53,16 @@ def test_fp32_greedy_tokens_identical(count, size, onnx_fp32_backend,  # noqa: F
     assert diff <= 1e-3
 
 
-def test_processor_keeps_model_size_images(onnx_fp32_backend, reference_backend) -> None:  # noqa: F811
-    """onnxruntime-genai's image processor yields the same patches as transformers'.
-
-    With images of different sizes it pads each image's patches to the largest one; vision.onnx
-    accepts that layout (see models/export/vision.py).
-    """
+def test_processor_matches_transformers(onnx_fp32_backend, reference_backend) -> None:  # noqa: F811
+    """Deskhand's numpy image processor and tokenization give transformers' patches and ids."""
     images = noise_images(1, SIZES[1], seed=4) + noise_images(2, SIZES[0], seed=3)
     messages = agent_messages(3)
-    inputs = onnx_fp32_backend._prepare(messages, images)
+    prompt, patches = onnx_fp32_backend._prepare(messages, images)
     expected = reference_backend.prepare_inputs(messages, images)
-    grids = inputs["image_grid_thw"].as_numpy().tolist()
-    assert grids == [[1, 42, 74], [1, 64, 102], [1, 64, 102]]
-    assert np.array_equal(inputs["input_ids"].as_numpy(), expected["input_ids"].numpy())
-    pixels = inputs["pixel_values"].as_numpy()
+    assert [list(g) for g in prompt.grids] == [[1, 42, 74], [1, 64, 102], [1, 64, 102]]
+    assert np.array_equal(prompt.ids, expected["input_ids"].numpy()[0])
     packed = expected["pixel_values"].numpy()
-    stride = pixels.shape[0] // len(images)
-    offset = 0
-    for i, (t, h, w) in enumerate(grids):
-        count = t * h * w
-        ours = pixels[i * stride: i * stride + count]
-        assert float(np.abs(ours - packed[offset: offset + count]).max()) <= 1e-5
-        offset += count
+    assert float(np.abs(np.concatenate(patches) - packed).max()) <= 1e-5
+    positions, _ = reference_backend.model.model.get_rope_index(
+        expected["input_ids"], expected["mm_token_type_ids"], expected["image_grid_thw"])
+    assert np.array_equal(prompt.positions, positions[:, 0].numpy())

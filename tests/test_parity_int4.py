@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("onnxruntime_genai")
+pytest.importorskip("onnxruntime")
 pytest.importorskip("transformers")
 
 from tests.conftest_models import (  # noqa: F401

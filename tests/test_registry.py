@@ -216,8 +216,8 @@ def test_cli_export_registers_result(tmp_path: Path, monkeypatch, capsys) -> Non
     hf.mkdir()
     calls = []
 
-    def fake_export(hf_dir, out_dir, *, precision, provider, vision_quant, progress):
-        calls.append((Path(hf_dir), precision, provider, vision_quant, progress))
+    def fake_export(hf_dir, out_dir, *, precision, provider, vision_quant, block_size, progress):
+        calls.append((Path(hf_dir), precision, provider, vision_quant, block_size, progress))
         make_genai_folder(Path(out_dir))
         return Path(out_dir)
 
@@ -227,7 +227,10 @@ def test_cli_export_registers_result(tmp_path: Path, monkeypatch, capsys) -> Non
                         types.SimpleNamespace(export_model=fake_export))
     assert run_cli("export", str(hf), "--name", "mine", "--precision", "fp32",
                    "--vision-quant", "int8") == 0
-    assert calls == [(hf, "fp32", "cpu", "int8", True)]
+    assert calls == [(hf, "fp32", "cpu", "int8", 128, True)]
+    # The default for an int4 decoder: int8 vision and embedding; block size as asked.
+    assert run_cli("export", str(hf), "--name", "mine4", "--block-size", "32") == 0
+    assert calls[-1] == (hf, "int4", "cpu", "int8", 32, True)
     entry = Registry().get("mine")
     assert entry.owned and entry.source.startswith("export:")
     assert entry.manifest is not None  # written after export, so `verify` works

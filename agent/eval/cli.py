@@ -54,6 +54,12 @@ def register(subparsers: Any) -> None:
     run.add_argument("--judge-url", metavar="URL",
                      help="also ask a model judge on this loopback OpenAI-compatible endpoint")
     run.add_argument("--judge-model", metavar="NAME", help="model name for the judge endpoint")
+    run.add_argument("--history-scale", type=float, default=1.0, metavar="F",
+                     help="send earlier screenshots at this fraction of their size (adaptive "
+                     "compute; default 1, off); compare runs with `deskhand eval compare`")
+    run.add_argument("--idle-waits", type=int, default=0, metavar="N",
+                     help="after a wait that left the screen unchanged, wait again up to N times "
+                     "before asking the model (adaptive compute; default 0, off)")
     run.add_argument("--no-report", action="store_true", help="skip writing the report at the end")
     report = sub.add_parser("report", help="write summary.json and report.html for a run folder")
     report.add_argument("run_dir", type=Path, metavar="RUN_DIR")
@@ -92,7 +98,8 @@ def _run(args: argparse.Namespace) -> int:
         tasks=args.tasks, model=args.model, repeat=max(1, args.repeat), max_steps=args.max_steps,
         provider=args.provider, browser_mode=args.browser_mode, solutions=args.solutions,
         reference=args.reference, judge_url=args.judge_url, judge_model=args.judge_model,
-        workers=max(1, args.workers),
+        workers=max(1, args.workers), history_scale=args.history_scale,
+        idle_waits=max(0, args.idle_waits),
         sites_only=tuple(s for s in args.sites_only.split(",") if s.strip()), limit=args.limit,
         out=args.out)
 

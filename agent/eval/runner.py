@@ -54,6 +54,9 @@ class EvalSettings:
     reference: Path | None = None  # WebVoyager reference answers (shown to the model judge)
     judge_url: str | None = None  # loopback OpenAI-compatible endpoint for the model judge
     judge_model: str | None = None
+    # Adaptive compute (agent.loop.RunConfig): off by default, recorded when on.
+    history_scale: float = 1.0
+    idle_waits: int = 0
     # How the run is carried out; not part of the configuration hash.
     workers: int = 1
     sites_only: tuple[str, ...] = ()
@@ -76,6 +79,11 @@ class EvalSettings:
             "browser_mode": self.browser_mode,
             "judge": {"url": self.judge_url, "model": self.judge_model} if self.judge_url else None,
         }
+        # Only when set, so that run folders from before these options keep their hash.
+        if self.history_scale != 1.0:
+            manifest["history_scale"] = self.history_scale
+        if self.idle_waits:
+            manifest["idle_waits"] = self.idle_waits
         if self.reference is not None:
             manifest["reference_sha256"] = file_hash(self.reference)
         if self.model in SCRIPTED:
@@ -430,7 +438,9 @@ class Worker:
                 or DEFAULT_MAX_STEPS
             config = RunConfig(limits=Limits(max_steps=int(max_steps)), offline=True,
                                model_pixels=self.settings.model_pixels,
-                               settle_timeout=self.settings.settle_timeout)
+                               settle_timeout=self.settings.settle_timeout,
+                               history_scale=self.settings.history_scale,
+                               idle_waits=self.settings.idle_waits)
             meta = {"task": question, "task_id": task.id, "model": self.settings.model,
                     "start_url": start_url, "screen": [size.width, size.height]}
             recorder = RunRecorder(attempt_dir, meta)

@@ -39,6 +39,10 @@ class Generation:
     timings: dict[str, float] = field(default_factory=dict)
     # Why generation ended: "stop" (end of call / EOS), "length", or "cancelled".
     finish_reason: str = "stop"
+    # Prompt tokens whose keys and values came from the previous call, and screenshots whose
+    # features were cached, instead of being computed again (backends that cache fill these).
+    cached_tokens: int = 0
+    cached_images: int = 0
 
     @property
     def tokens_per_second(self) -> float:

@@ -15,7 +15,7 @@ from typing import Any
 from PIL import Image
 
 from agent.actions import ACTION_TYPES, TOOL_NAME, Parsed, ParseError, parse
-from agent.geometry import Size
+from agent.geometry import Size, smart_resize
 from agent.inference.base import Message
 from agent.paths import asset
 
@@ -92,15 +92,17 @@ class FaraFamily:
 
     def build(
         self, task: str, history: Sequence[Turn], current: Image.Image, model_size: Size,
-        url: str | None = None,
+        url: str | None = None, *, history_scale: float = 1.0,
     ) -> tuple[list[Message], list[Image.Image]]:
         """Messages and images for the next step.
 
         The first user turn's task text is always kept; only the newest `max_images`
-        screenshots are sent (older turns lose their image, not their reply).
+        screenshots are sent (older turns lose their image, not their reply). With
+        `history_scale` below 1 the earlier screenshots are sent at that fraction of their
+        sides (fewer image tokens; Fara was trained on full-size history, so it is opt-in).
         """
         d = self.data
-        screenshots = [t.image for t in history] + [current]
+        screenshots = [reduced(t.image, history_scale) for t in history] + [current]
         keep_from = max(0, len(screenshots) - self.max_images)
         messages: list[Message] = [_text("system", self.system_prompt(model_size))]
         images: list[Image.Image] = []
@@ -138,6 +140,20 @@ class FaraFamily:
 
     def parse(self, text: str, model_size: Size) -> Parsed | ParseError:
         return parse(text, model_size)
+
+
+def reduced(image: Image.Image, scale: float) -> Image.Image:
+    """`image` with both sides scaled by `scale` and rounded to model sizes (multiples of 28).
+
+    Deterministic, so the same history screenshot gives the same pixels every step and the
+    runtime's vision cache still recognises it.
+    """
+    if scale >= 1.0:
+        return image
+    h, w = smart_resize(max(1, round(image.height * scale)), max(1, round(image.width * scale)))
+    if (w, h) == image.size:
+        return image
+    return image.resize((w, h), Image.Resampling.BICUBIC)
 
 
 def _text(role: str, text: str) -> Message:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-BLOCK_SIZE = 32
 
-
-def quantize_matmuls(path: Path, bits: int) -> Path:
+def quantize_matmuls(path: Path, bits: int, block_size: int = 128) -> Path:
     """Rewrite every constant-weight MatMul in `path` as MatMulNBits with `bits`-bit weights."""
     import logging
 
@@ -19,7 +17,7 @@ def quantize_matmuls(path: Path, bits: int) -> Path:
 
     model = onnx.load(str(path))
     # Accuracy level 4 lets the CPU kernel use int8 activations, as Microsoft's Fara recipe does.
-    quantizer = MatMulNBitsQuantizer(model, bits=bits, block_size=BLOCK_SIZE, is_symmetric=True,
+    quantizer = MatMulNBitsQuantizer(model, bits=bits, block_size=block_size, is_symmetric=True,
                                      accuracy_level=4)
     quantizer.process()
     data = path.with_name(path.name + ".data")

@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.gui, pytest.mark.slow]
 
 
 def test_gui_thread_never_stalls_with_the_tiny_onnx_model(qtbot, services, export_int4):  # noqa: F811
-    pytest.importorskip("onnxruntime_genai")
+    pytest.importorskip("onnxruntime")
     services.backend = default_backend  # the app's own path: model process, load, stream
     settings = Settings(model=str(export_int4), provider="cpu", hide_window_during_run=False,
                         max_steps=3)

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_streams_cancels_and_survives_a_broken_folder(export_int4, tmp_path):  # noqa: F811
-    pytest.importorskip("onnxruntime_genai")
+    pytest.importorskip("onnxruntime")
     with pytest.raises(BackendError):
         ProcessBackend(str(tmp_path), "cpu")
     backend = ProcessBackend(str(export_int4), "cpu")

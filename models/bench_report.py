@@ -1,0 +1,174 @@
+"""The printed report of `deskhand bench`: per-step table, summary with ratios, levers, bounds."""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+from models.bench_model import FULL
+
+GB = 1e9
+STEADY_FROM = 4  # from step 4 on the oldest of three screenshots leaves the prompt every step
+
+
+def steady_steps(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The steady-state steps of a run: 4 and later, or the last one of a shorter run."""
+    later = [s for s in steps if s["step"] >= STEADY_FROM]
+    return later or steps[-1:]
+
+
+def phase(steps: list[dict[str, Any]], key: str) -> float:
+    """Median of one field over steps."""
+    return statistics.median(s[key] for s in steps)
+
+
+def summary(row: dict[str, Any]) -> dict[str, float]:
+    """Cold (step 1), step 3 and steady-state seconds of one backend's run."""
+    steps = row["steps"]
+    steady = steady_steps(steps)
+    by_step = {s["step"]: s for s in steps}
+    return {"cold": by_step[1]["total_s"],
+            "step3": by_step[3]["total_s"] if 3 in by_step else float("nan"),
+            "steady": phase(steady, "total_s"),
+            "decode_ms": 1000 * phase(steady, "decode_per_token_s"),
+            "context": phase(steady, "prompt_tokens")}
+
+
+def kv_bytes_per_token(row: dict[str, Any], shape: dict[str, Any]) -> int:
+    """Bytes of keys and values one cached token takes in this backend (all built layers)."""
+    width = 2 if row.get("dtype") == "bfloat16" and row["runner"] == "torch" else 4
+    return 2 * shape["layers"] * shape["kv_width"] * width
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """The whole report as text."""
+    shape, rows = report["shape"], report["rows"]
+    w, h = report["size"]
+    ok = [r for r in rows if "error" not in r]
+    lines = [f"Agent run: {ok[0]['steps'][-1]['step'] if ok else '?'} steps, one new {w}x{h} "
+             f"screenshot per step (newest 3 kept), {report['new_tokens']} decoded tokens per step "
+             f"(EOS suppressed); model with {shape['layers']} text layers and {shape['v_blocks']} "
+             f"vision blocks ({shape['v_full_blocks']} full-attention), hidden {shape['hidden']}, "
+             f"vocab {shape['vocab']}."]
+    repeats = max((r.get("repeat", 1) for r in ok), default=1)
+    if repeats > 1:
+        lines.append(f"Each figure: median of {repeats} runs (every run's step totals are in --json).")
+    for part in (_step_table(rows), _summary_table(ok, report), _lever_table(ok),
+                 _extrapolated_table(report), _bound_table(ok, report)):
+        lines += ["", *part]
+    return "\n".join(lines)
+
+
+def _step_table(rows: list[dict[str, Any]]) -> list[str]:
+    head = (f"{'backend':<20}{'step':>5}{'img':>4}{'prompt':>8}{'cached':>8}{'enc':>4}"
+            f"{'vision s':>10}{'prefill s':>11}{'ms/tok':>8}{'step s':>9}")
+    lines = ["Measured, step by step", head, "-" * len(head)]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"{r['backend']:<20} FAILED: {r['error'][:200]}")
+            continue
+        for s in r["steps"]:
+            lines.append(f"{r['backend']:<20}{s['step']:>5}{s['images']:>4}{s['prompt_tokens']:>8}"
+                         f"{s['cached_tokens']:>8}{s['images_encoded']:>4}{s['vision_s']:>10.2f}"
+                         f"{s['prefill_s']:>11.2f}{1000 * s['decode_per_token_s']:>8.1f}"
+                         f"{s['total_s']:>9.2f}")
+    lines += ["  cached = prompt tokens whose keys/values were reused from the previous step; "
+              "enc = screenshots encoded (the others' features came from the cache).",
+              "  prefill s = first-token time without vision; ms/tok over the tokens after the "
+              "first; step s = from messages to the last token."]
+    return lines
+
+
+def _summary_table(rows: list[dict[str, Any]], report: dict[str, Any]) -> list[str]:
+    sums = {r["backend"]: summary(r) for r in rows}
+    bf16, fp32 = sums.get("torch-bf16"), sums.get("torch-fp32")
+    head = (f"{'backend':<20}{'cold s':>8}{'x bf16':>8}{'step3 s':>9}{'x bf16':>8}{'steady s':>10}"
+            f"{'x bf16':>8}{'x fp32':>8}{'RSS GB':>8}{'weights GB':>12}{'RSS/w':>7}")
+    lines = ["Summary: cold = step 1 of a run (after the app's warm-up), steady = median of steps "
+             f"{STEADY_FROM}+; x bf16 / x fp32 = PyTorch's time over ours (above 1: we are faster)",
+             head, "-" * len(head)]
+    for r in rows:
+        s = sums[r["backend"]]
+        weights = report["weight_bytes"][r["backend"]]
+        lines.append(
+            f"{r['backend']:<20}{s['cold']:>8.2f}{_speedup(bf16, s, 'cold'):>8}{s['step3']:>9.2f}"
+            f"{_speedup(bf16, s, 'step3'):>8}{s['steady']:>10.2f}{_speedup(bf16, s, 'steady'):>8}"
+            f"{_speedup(fp32, s, 'steady'):>8}{r['peak_rss'] / GB:>8.2f}{weights / GB:>12.2f}"
+            f"{r['peak_rss'] / weights:>7.2f}")
+    lines.append("  RSS = peak resident memory of the backend's own process; weights = its model "
+                 "files (ONNX graphs and data, or the checkpoint in its dtype).")
+    return lines
+
+
+def _lever_table(rows: list[dict[str, Any]]) -> list[str]:
+    by_name = {r["backend"]: r for r in rows}
+    base = by_name.get("onnx-int4")
+    levers = [r for r in rows if r.get("lever")]
+    if base is None or not levers:
+        return ["Levers: run with --levers to measure each optimisation on its own."]
+    ours = summary(base)
+    head = f"{'optimisation':<70}{'cold gain':>10}{'steady gain':>12}"
+    lines = ["Levers: onnx-int4 against the same run with one optimisation off (gain = time "
+             "without / time with)", head, "-" * len(head)]
+    for r in levers:
+        off = summary(r)
+        lines.append(f"{r['lever'][:69]:<70}{off['cold'] / ours['cold']:>9.2f}x"
+                     f"{off['steady'] / ours['steady']:>11.2f}x")
+    return lines
+
+
+def _extrapolated_table(report: dict[str, Any]) -> list[str]:
+    ext = report["extrapolated"]
+    if not ext:
+        return []
+    head = (f"{'backend':<20}{'vision s':>10}{'prefill s':>11}{'ms/tok':>9}{'cold s':>9}"
+            f"{'steady s':>10}{'x bf16':>8}{'x fp32':>8}")
+    lines = [f"Extrapolated to Fara-7B ({FULL['text']} text layers, {FULL['vision']} vision blocks, "
+             f"{FULL['vision_full_attention']} full-attention); vision, prefill and ms/tok are "
+             "steady-state medians", head, "-" * len(head)]
+    sums = {}
+    for name, steps in ext.items():
+        steady = steady_steps(steps)
+        sums[name] = {"cold": steps[0]["step_full_s"], "steady": phase(steady, "step_full_s"),
+                      "vision": phase(steady, "vision_full_s"),
+                      "prefill": phase(steady, "prefill_full_s"),
+                      "ms": phase(steady, "decode_full_ms")}
+    bf16, fp32 = sums.get("torch-bf16"), sums.get("torch-fp32")
+    for name, s in sums.items():
+        lines.append(f"{name:<20}{s['vision']:>10.1f}{s['prefill']:>11.1f}{s['ms']:>9.1f}"
+                     f"{s['cold']:>9.1f}{s['steady']:>10.1f}{_speedup(bf16, s, 'steady'):>8}"
+                     f"{_speedup(fp32, s, 'steady'):>8}")
+    lines += ["  Method: vision and prefill (compute-bound) split over their parts by "
+              "multiply-accumulates (linear layers per token, attention over windows, whole",
+              "  images and the causal prompt including cached tokens), decode (memory-bound) by "
+              "the weight bytes read per token; the per-layer part is scaled to the full depth.",
+              "  Prefill is the first-token time minus vision, so it also holds the embedding and "
+              "runtime work outside the layers: scaled per layer, it is an upper bound."]
+    return lines
+
+
+def _bound_table(rows: list[dict[str, Any]], report: dict[str, Any]) -> list[str]:
+    bw, shape = report["bandwidth"], report["shape"]
+    lines = [f"Memory bandwidth: {bw['read_gbs']:.1f} GB/s streaming read ({bw['threads']} threads), "
+             f"{bw['copy_gbs']:.1f} GB/s copy (1 thread, read + write counted); best of 5 over "
+             f"{bw['megabytes']} MB.",
+             "Decode bound = read bandwidth / bytes one token must read: decoder layers + LM head "
+             "as stored, plus the keys and values of the steady-state context.",
+             f"{'backend':<20}{'weights MB':>11}{'KV MB':>8}{'bound tok/s':>13}{'tok/s':>8}"
+             f"{'of bound':>10}{'GB/s used':>11}"]
+    for r in rows:
+        weights = report["bytes_per_token"][r["backend"]]
+        s = summary(r)
+        kv = kv_bytes_per_token(r, shape) * (s["context"] + report["new_tokens"] / 2)
+        read = weights["layers"] + weights["lm_head"] + kv
+        bound = bw["read_gbs"] * GB / read
+        speed = 1000 / s["decode_ms"]
+        lines.append(f"{r['backend']:<20}{(read - kv) / 1e6:>11.0f}{kv / 1e6:>8.0f}{bound:>13.1f}"
+                     f"{speed:>8.2f}{speed / bound:>9.0%} {speed * read / GB:>10.1f}")
+    return lines
+
+
+def _speedup(base: dict[str, float] | None, ours: dict[str, float], key: str) -> str:
+    if not base or not ours[key] or base[key] != base[key]:
+        return "-"
+    return f"{base[key] / ours[key]:.2f}"
