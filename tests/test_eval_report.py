@@ -126,3 +126,45 @@ def test_task_selection_and_format_detection(tmp_path: Path) -> None:
                                     "web": "https://www.allrecipes.com/"}) + "\n")
     (task,) = select_tasks(EvalSettings(tasks=original, model="m"))
     assert task.source == "webvoyager" and task.eval is None
+
+
+def test_compare_two_runs(tmp_path: Path, capsys) -> None:
+    from agent.eval.cli import register
+    from agent.eval.compare import compare
+
+    plans = {"a": [("shop--1", True), ("shop--2", False), ("news--1", True)],
+             "b": [("shop--1", True), ("shop--2", True), ("news--1", False)]}
+    runs = {}
+    for name, plan in plans.items():
+        run = tmp_path / name
+        manifest = {"model": "m", "repeat": 1, "tasks_file": "t.jsonl", "tasks_sha256": "x"}
+        if name == "b":
+            manifest["history_scale"] = 0.5
+        open_run_dir(run, manifest)
+        log = ResultsLog(run)
+        for task, ok in plan:
+            log.append(_record(task, task.split("--")[0], 0, ok, None if ok else "wrong_answer", 4,
+                               f"tasks/{task}/r0"))
+        runs[name] = run
+    result = compare(runs["a"], runs["b"])
+    assert result["settings_that_differ"] == {"history_scale": [None, 0.5]}
+    assert result["a"]["passed"] == 2 and result["b"]["passed"] == 2 and result["difference"] == 0
+    assert result["paired"]["only_a"] == ["news--1"] and result["paired"]["only_b"] == ["shop--2"]
+    low, high = result["difference_ci95"]
+    assert low < 0 < high
+    assert result["a"]["model_s_per_step"] == pytest.approx(1.0)
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="command")
+    register(sub)
+    args = parser.parse_args(["eval", "compare", str(runs["a"]), str(runs["b"])])
+    from agent.eval.cli import run as eval_cli
+
+    assert eval_cli(args) == 0
+    out = capsys.readouterr().out
+    assert "history_scale None -> 0.5" in out and "only A 1, only B 1" in out
+    other = tmp_path / "other"
+    open_run_dir(other, {"model": "m", "tasks_sha256": "y"})
+    with pytest.raises(ValueError, match="different task files"):
+        compare(runs["a"], other)

@@ -61,6 +61,13 @@ def register(subparsers: Any) -> None:
                      help="after a wait that left the screen unchanged, wait again up to N times "
                      "before asking the model (adaptive compute; default 0, off)")
     run.add_argument("--no-report", action="store_true", help="skip writing the report at the end")
+    comp = sub.add_parser("compare", help="success rate and model time of two runs side by side",
+                          description="Compare two runs of the same task file, e.g. with and "
+                          "without an adaptive-compute option: success rates with 95 %% intervals, "
+                          "their difference, tasks only one run solved, model time per step.")
+    comp.add_argument("run_a", type=Path, metavar="RUN_A")
+    comp.add_argument("run_b", type=Path, metavar="RUN_B")
+    comp.add_argument("--json", action="store_true", help="print the comparison as JSON")
     report = sub.add_parser("report", help="write summary.json and report.html for a run folder")
     report.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     report.add_argument("--max-thumbs", type=int, default=12,
@@ -71,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
     """Dispatch `deskhand eval ACTION`; returns the exit code."""
     if args.eval_command == "report":
         return _report(args)
+    if args.eval_command == "compare":
+        return _compare(args)
     return _run(args)
 
 
@@ -82,6 +91,24 @@ def _report(args: argparse.Namespace) -> int:
         return 2
     summary_path, report_path = write_report(args.run_dir, max_thumbs=args.max_thumbs)
     print(f"wrote {summary_path}\nwrote {report_path}")
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    import json
+
+    from agent.eval.compare import compare, format_comparison
+
+    for folder in (args.run_a, args.run_b):
+        if not (folder / "manifest.json").exists():
+            print(f"deskhand: {folder} is not an evaluation run folder", file=sys.stderr)
+            return 2
+    try:
+        result = compare(args.run_a, args.run_b)
+    except ValueError as exc:
+        print(f"deskhand: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(result, indent=2) if args.json else format_comparison(result))
     return 0
 
 
