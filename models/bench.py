@@ -37,6 +37,7 @@ class Variant:
     vision_cache: bool = True
     prefix_cache: bool = True
     lever: str = ""  # for lever rows: the optimisation this row turns off
+    history_scale: float = 1.0  # adaptive compute: earlier screenshots at this fraction
 
 
 # Exports the variants run: precision, quantization block size, vision quantization.
@@ -55,12 +56,14 @@ VARIANTS = {
                              lever="GEMM route (block 128 + int8 vision vs builder block 32 + fp32 vision)"),
     "genai-int4-b32": Variant("genai", "int4-b32",
                               lever="Deskhand's loop (vs onnxruntime-genai's pipeline, same export)"),
+    "onnx-int4-halfhistory": Variant("onnx", "int4", history_scale=0.5),
     "onnx-fp32": Variant("onnx", "fp32"),
     "torch-bf16": Variant("torch", "hf", dtype="bfloat16"),
     "torch-fp32": Variant("torch", "hf"),
 }
 DEFAULT_BACKENDS = ("onnx-int4", "torch-bf16", "torch-fp32")
-LEVER_BACKENDS = ("onnx-int4-nocache", "onnx-int4-novcache", "onnx-int4-noprefix", "onnx-int4-b32")
+LEVER_BACKENDS = ("onnx-int4-nocache", "onnx-int4-novcache", "onnx-int4-noprefix", "onnx-int4-b32",
+                  "onnx-int4-halfhistory")
 
 
 @dataclass(frozen=True)
@@ -89,8 +92,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backends", default=",".join(DEFAULT_BACKENDS),
                    help=f"comma separated, from {','.join(VARIANTS)}")
     p.add_argument("--levers", action="store_true",
-                   help="also run the rows that each turn one optimisation off "
-                   f"({','.join(LEVER_BACKENDS)})")
+                   help="also run the rows that each turn one optimisation off, and the "
+                   f"adaptive-compute row ({','.join(LEVER_BACKENDS)})")
     p.add_argument("--threads", type=int, default=None,
                    help="threads per backend (default: one per physical core)")
     p.add_argument("--work-dir", type=Path, default=None,

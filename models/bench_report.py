@@ -106,6 +106,7 @@ def _lever_table(rows: list[dict[str, Any]]) -> list[str]:
     levers = [r for r in rows if r.get("lever")]
     if base is None or not levers:
         return ["Levers: run with --levers to measure each optimisation on its own."]
+    adaptive = [r for r in rows if r.get("history_scale", 1.0) != 1.0]
     ours = summary(base)
     head = f"{'optimisation':<70}{'cold gain':>10}{'steady gain':>12}"
     lines = ["Levers: onnx-int4 against the same run with one optimisation off (gain = time "
@@ -114,6 +115,15 @@ def _lever_table(rows: list[dict[str, Any]]) -> list[str]:
         off = summary(r)
         lines.append(f"{r['lever'][:69]:<70}{off['cold'] / ours['cold']:>9.2f}x"
                      f"{off['steady'] / ours['steady']:>11.2f}x")
+    lines += ["", "Adaptive compute (off by default: it changes what the model sees; its effect on "
+              "success is measured with `deskhand eval compare`)"]
+    for r in adaptive:
+        on = summary(r)
+        lines.append(f"  {r['backend']}: earlier screenshots at {r['history_scale']:g} of their "
+                     f"sides: steady step {on['steady']:.2f} s vs {ours['steady']:.2f} s "
+                     f"({ours['steady'] / on['steady']:.2f}x faster)")
+    lines.append(f"  --idle-waits: each wait answered without the model saves a whole model call "
+                 f"(here {ours['steady']:.2f} s per steady step)")
     return lines
 
 

@@ -53,7 +53,8 @@ def screenshots(count: int, size: tuple[int, int], seed: int = 0) -> list:
     return [Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)) for _ in range(count)]
 
 
-def step_inputs(step: int, shots: list, size: tuple[int, int]) -> tuple[list, list]:
+def step_inputs(step: int, shots: list, size: tuple[int, int],
+                history_scale: float = 1.0) -> tuple[list, list]:
     """Messages and images of step `step` (1-based) of a run over `shots`."""
     from agent.geometry import Size
     from agent.prompts import Turn, get_family
@@ -61,7 +62,7 @@ def step_inputs(step: int, shots: list, size: tuple[int, int]) -> tuple[list, li
     history = [Turn(shots[i], REPLIES[i % len(REPLIES)], URLS[i % len(URLS)])
                for i in range(step - 1)]
     return get_family().build(TASK, history, shots[step - 1], Size(*size),
-                              url=URLS[(step - 1) % len(URLS)])
+                              url=URLS[(step - 1) % len(URLS)], history_scale=history_scale)
 
 
 def warmup_inputs() -> tuple[list, list]:
@@ -92,7 +93,7 @@ def run_steps(spec: dict[str, Any], one_step) -> list[list[dict[str, Any]]]:
     for _ in range(spec["repeat"]):
         records = []
         for step in range(1, spec["steps"] + 1):
-            messages, images = step_inputs(step, shots, size)
+            messages, images = step_inputs(step, shots, size, spec.get("history_scale", 1.0))
             record = one_step(step, messages, images)
             record.update(step=step, images=len(images))
             records.append(record)

@@ -57,7 +57,10 @@ def test_processor_matches_transformers(onnx_fp32_backend, reference_backend) ->
     """Deskhand's numpy image processor and tokenization give transformers' patches and ids."""
     images = noise_images(1, SIZES[1], seed=4) + noise_images(2, SIZES[0], seed=3)
     messages = agent_messages(3)
-    prompt, patches = onnx_fp32_backend._prepare(messages, images)
+    from agent.inference.vl_inputs import patchify
+
+    prompt = onnx_fp32_backend._prepare(messages, images)
+    patches = [patchify(im, onnx_fp32_backend.vlm.spec)[0] for im in images]
     expected = reference_backend.prepare_inputs(messages, images)
     assert [list(g) for g in prompt.grids] == [[1, 42, 74], [1, 64, 102], [1, 64, 102]]
     assert np.array_equal(prompt.ids, expected["input_ids"].numpy()[0])

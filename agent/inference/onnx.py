@@ -76,7 +76,7 @@ class OnnxBackend:
         """
         vlm = self.vlm
         start = time.perf_counter()
-        prompt, patches = self._prepare(messages, images)
+        prompt = self._prepare(messages, images)
         n = len(prompt.ids)
         if n + 1 > self.context_length:
             raise BackendError(f"the prompt ({n} tokens) exceeds the model's context "
@@ -86,7 +86,7 @@ class OnnxBackend:
         if (cancel is not None and cancel.is_set()) or max_new_tokens == 0:
             return Generation("", n, 0, timings, "cancelled" if max_new_tokens else "length")
         mark = time.perf_counter()
-        logits = vlm.prefill(prompt, patches, reserve=max_new_tokens)
+        logits = vlm.prefill(prompt, reserve=max_new_tokens)
         decode_start = time.perf_counter()
         stats = vlm.stats
         timings["vision"] = stats.vision_s
@@ -131,8 +131,7 @@ class OnnxBackend:
 
     def first_logits(self, messages: Sequence[Message], images: Sequence[Image.Image]) -> np.ndarray:
         """The next-token logits after the prompt (numpy float32, [vocab]); for parity checks."""
-        prompt, patches = self._prepare(messages, images)
-        return self.vlm.prefill(prompt, patches, reserve=1)
+        return self.vlm.prefill(self._prepare(messages, images), reserve=1)
 
     def warm_up(self) -> float:
         """Run every graph once on a tiny input so the first task does not pay for it; seconds."""

@@ -64,6 +64,14 @@ def patchify(image: Image.Image, spec: VisionSpec) -> tuple[np.ndarray, tuple[in
     return np.ascontiguousarray(x.reshape(gh * gw, 3 * t * p * p)), (1, gh, gw)
 
 
+def grid_of(image: Image.Image, spec: VisionSpec) -> tuple[int, int, int]:
+    """The patch grid (t, h, w) of a model-size image."""
+    w, h = image.size
+    if w % spec.unit or h % spec.unit:
+        raise ValueError(f"image {w}x{h} is not a model size (sides must be multiples of {spec.unit})")
+    return (1, h // spec.patch, w // spec.patch)
+
+
 def image_tokens(grid: tuple[int, int, int], spec: VisionSpec) -> int:
     """How many `<|image_pad|>` tokens (merged patches) one image takes."""
     t, h, w = grid

@@ -25,6 +25,7 @@ from agent.inference.vl_inputs import (
     CLIP_MEAN,
     CLIP_STD,
     VisionSpec,
+    grid_of,
     image_digest,
     image_spans,
     image_tokens,
@@ -36,7 +37,7 @@ _NP_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
 # Prompt tokens per decoder call. The attention kernel holds scores for every (head, new token,
 # context token) and the MLP a [tokens, 18944] activation: three screenshots in one call would
 # take gigabytes for a moment; in chunks the peak stays bounded at little cost in speed.
-PREFILL_CHUNK = 1024
+PREFILL_CHUNK = 512
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class Prompt:
     digests: tuple[str, ...]  # per image, in prompt order
     grids: tuple[tuple[int, int, int], ...]
     spans: tuple[tuple[int, int, str], ...]  # (start, end, digest) of each image-pad run
+    images: tuple[Image.Image, ...] = ()  # patched only if their features must be computed
 
 
 @dataclass
@@ -114,28 +116,28 @@ class VisionLanguageModel:
         self.prefix_cache = prefix_cache
         self.prefill_chunk = max(1, prefill_chunk)
         self.stats = Stats()
+        # After a vision or prefill call the arena hands its free chunks back: their tensors
+        # are hundreds of MB and shaped differently each call, so kept chunks only fragment.
+        self._release = ort.RunOptions()
+        if provider == "cpu":
+            self._release.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
 
     # --- inputs ---
-    def tokenize(self, text: str, images: Sequence[Image.Image]) -> tuple[Prompt, list[np.ndarray]]:
-        """Token ids, positions and per-image patches for a rendered prompt with one pad per image."""
+    def tokenize(self, text: str, images: Sequence[Image.Image]) -> Prompt:
+        """Token ids and positions of a rendered prompt with one pad per image."""
         from agent.inference.chat import expand_image_pads
 
-        patches, grids = [], []
-        for image in images:
-            pixels, grid = patchify(image, self.spec)
-            patches.append(pixels)
-            grids.append(grid)
+        grids = [grid_of(image, self.spec) for image in images]
         text = expand_image_pads(text, [image_tokens(g, self.spec) for g in grids])
         ids = np.asarray(self.tokenizer.encode(text, add_special_tokens=False).ids, np.int64)
         positions, next_position = mrope_positions(ids, self.image_token_id, grids, self.spec)
         digests = tuple(image_digest(im) for im in images)
         runs = image_spans(ids, self.image_token_id)
         spans = tuple((a, b, d) for (a, b), d in zip(runs, digests, strict=True))
-        return Prompt(ids, positions, next_position, digests, tuple(grids), spans), patches
+        return Prompt(ids, positions, next_position, digests, tuple(grids), spans, tuple(images))
 
     # --- vision ---
-    def image_features(self, prompt: Prompt, patches: Sequence[np.ndarray],
-                       needed: Sequence[int]) -> dict[int, np.ndarray]:
+    def image_features(self, prompt: Prompt, needed: Sequence[int]) -> dict[int, np.ndarray]:
         """Features of the images at indices `needed`, from the cache or the vision graph."""
         out: dict[int, np.ndarray] = {}
         for i in needed:
@@ -149,8 +151,10 @@ class VisionLanguageModel:
             if self.vision is None:
                 raise BackendError(f"{self.folder} has no vision graph; it cannot take screenshots")
             start = time.perf_counter()
-            grid = np.asarray([prompt.grids[i]], np.int64)
-            feats = self.vision.run(None, {"pixel_values": patches[i], "image_grid_thw": grid})[0]
+            pixels, grid = patchify(prompt.images[i], self.spec)
+            feats = self.vision.run(None, {"pixel_values": pixels,
+                                           "image_grid_thw": np.asarray([grid], np.int64)},
+                                    self._release)[0]
             self.stats.vision_s += time.perf_counter() - start
             self.stats.images_encoded += 1
             out[i] = feats
@@ -161,7 +165,7 @@ class VisionLanguageModel:
         return out
 
     # --- decoder ---
-    def prefill(self, prompt: Prompt, patches: Sequence[np.ndarray], reserve: int) -> np.ndarray:
+    def prefill(self, prompt: Prompt, reserve: int) -> np.ndarray:
         """Run the prompt's uncached tail; returns the next-token logits [vocab]."""
         self.stats = Stats()
         n = len(prompt.ids)
@@ -169,7 +173,7 @@ class VisionLanguageModel:
         reuse = min(reuse, n - 1)  # at least one token runs, to produce logits
         reuse = self.kv.reserve(n + reserve, reuse)
         needed = [i for i, (_, end, _) in enumerate(prompt.spans) if end > reuse]
-        feats = self.image_features(prompt, patches, needed)
+        feats = self.image_features(prompt, needed)
         # Feature rows for the image-pad tokens in the tail, in order.
         rows = [feats[i][max(0, reuse - prompt.spans[i][0]):] for i in needed]
         features = np.concatenate(rows, axis=0) if rows else np.zeros((0, self.hidden), np.float32)
@@ -180,8 +184,9 @@ class VisionLanguageModel:
         for start in range(0, len(ids), self.prefill_chunk):
             part = slice(start, start + self.prefill_chunk)
             pads = int(is_image[part].sum())
+            last = start + self.prefill_chunk >= len(ids)
             logits = self._forward(ids[part], prompt.positions[:, reuse:][:, part],
-                                   features[row:row + pads])
+                                   features[row:row + pads], self._release if last else None)
             row += pads
             self.kv.extend(ids[part])
         self.kv.extend(ids[:0], spans)  # image runs are recorded once all their tokens are in
@@ -196,7 +201,8 @@ class VisionLanguageModel:
         self.kv.extend(ids)
         return logits
 
-    def _forward(self, ids: np.ndarray, positions: np.ndarray, features: np.ndarray) -> np.ndarray:
+    def _forward(self, ids: np.ndarray, positions: np.ndarray, features: np.ndarray,
+                 run_options=None) -> np.ndarray:
         start = time.perf_counter()
         embeds = self.embedding.run(None, {"input_ids": ids[None],
                                            "image_features": features.astype(self._feature_type)})[0]
@@ -213,7 +219,7 @@ class VisionLanguageModel:
                 value = self.kv.values[2 * layer + j]
                 binding.bind_ortvalue_input(io[f"past_{kind}_names"] % layer, value)
                 binding.bind_ortvalue_output(io["outputs"][f"present_{kind}_names"] % layer, value)
-        self.decoder.run_with_iobinding(binding)
+        self.decoder.run_with_iobinding(binding, run_options)
         logits = binding.get_outputs()[0].numpy()
         end = time.perf_counter()
         self.stats.embed_s += mid - start

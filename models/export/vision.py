@@ -23,9 +23,9 @@ from models.export.weights import Weights
 
 NEG = -1e9  # additive mask for padded keys; softmax weight exp(-1e9) is exactly 0 in fp32
 # Full-attention blocks run over query chunks of this size in a Scan, so the score tensor is
-# [frames, heads, CHUNK, S] rather than [frames, heads, S, S]: for Fara (16 heads) and three
-# 1428x896 screenshots that is ~1.3 GB instead of ~8 GB at the peak.
-CHUNK = 512
+# [frames, heads, CHUNK, S] rather than [frames, heads, S, S]: for Fara (16 heads) and one
+# 1428x896 screenshot that is 55 MB (scores and their softmax, twice that) instead of 2.8 GB.
+CHUNK = 128
 
 
 def build_vision(weights: Weights, vision_cfg: dict, out_path: Path,
