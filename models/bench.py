@@ -55,7 +55,7 @@ VARIANTS = {
     "onnx-int4-b32": Variant("onnx", "int4-b32",
                              lever="GEMM route (block 128 + int8 vision vs builder block 32 + fp32 vision)"),
     "genai-int4-b32": Variant("genai", "int4-b32",
-                              lever="Deskhand's loop (vs onnxruntime-genai's pipeline, same export)"),
+                              lever="all of it (vs onnxruntime-genai's pipeline, builder defaults)"),
     "onnx-int4-halfhistory": Variant("onnx", "int4", history_scale=0.5),
     "onnx-fp32": Variant("onnx", "fp32"),
     "torch-bf16": Variant("torch", "hf", dtype="bfloat16"),
@@ -158,6 +158,12 @@ def run(args: argparse.Namespace) -> int:
             _log(f"{name}: running {args.steps} steps")
             rows.append(run_worker(spec, args.work_dir))
             _log(_row_summary(rows[-1]))
+        # Shared machines vary: measured again at the end, the better reading is the bound.
+        _log("measuring memory bandwidth again")
+        again = measure_bandwidth(megabytes, threads=threads)
+        bandwidth = {key: max(bandwidth[key], again[key]) for key in ("read_gbs", "copy_gbs")} | {
+            "threads": threads, "megabytes": megabytes,
+            "readings_gbs": [bandwidth["read_gbs"], again["read_gbs"]]}
     finally:
         hf = models.folders["hf"]
         shape = Shape.from_config(hf)

@@ -161,7 +161,9 @@ def _bound_table(rows: list[dict[str, Any]], report: dict[str, Any]) -> list[str
     bw, shape = report["bandwidth"], report["shape"]
     lines = [f"Memory bandwidth: {bw['read_gbs']:.1f} GB/s streaming read ({bw['threads']} threads), "
              f"{bw['copy_gbs']:.1f} GB/s copy (1 thread, read + write counted); best of 5 over "
-             f"{bw['megabytes']} MB.",
+             f"{bw['megabytes']} MB, at the start and the end of the bench"
+             + (" (start {:.1f}, end {:.1f} GB/s read).".format(*bw["readings_gbs"])
+                if "readings_gbs" in bw else "."),
              "Decode bound = read bandwidth / bytes one token must read: decoder layers + LM head "
              "as stored, plus the keys and values of the steady-state context.",
              f"{'backend':<20}{'weights MB':>11}{'KV MB':>8}{'bound tok/s':>13}{'tok/s':>8}"
