@@ -44,7 +44,7 @@ PLUGINS = (
 )
 
 
-def _fraction(text: str) -> float:
+def fraction(text: str) -> float:
     """An argparse type: a number in (0, 1]."""
     try:
         value = float(text)
@@ -110,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="record steps without saving screenshots")
     run.add_argument("--allow-network", action="store_true",
                      help="turn off verified offline mode for this run")
-    run.add_argument("--history-scale", type=_fraction, default=1.0, metavar="F",
+    run.add_argument("--history-scale", type=fraction, default=1.0, metavar="F",
                      help="send earlier screenshots at this fraction of their size, e.g. 0.5 "
                      "(fewer image tokens per step, faster; the model was trained on full size, "
                      "so accuracy may drop; default 1)")

@@ -150,10 +150,13 @@ class RunController(QObject):
         """Load and warm up the configured model in the background, so the first task starts at once.
 
         A failure is only reported (`preloaded`); the run that needs the model tries again and
-        explains the problem then.
+        explains the problem then. Nothing happens when that model is already loaded.
         """
         s = self.settings
         if not s.preload_model or not s.model.strip() or self.services.backend is not default_backend:
+            return None
+        cached = self._backend_cache
+        if cached is not None and cached[0] == (s.model, s.provider):
             return None
         build = self._backend_factory(s)
 

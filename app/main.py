@@ -145,6 +145,7 @@ class DeskhandApp(QObject):
         self.settings.model = name
         self._save()
         self.window.refresh_models()
+        self.controller.preload()
 
     def edit_settings(self) -> None:
         dialog = SettingsDialog(self.settings, self.window)
@@ -159,6 +160,7 @@ class DeskhandApp(QObject):
             self.history.refresh()
             if keys_changed and self.hotkeys is not None:
                 self.install_hotkeys()
+            self.controller.preload()  # a new model or provider: load it before the next task
 
     def _save(self) -> None:
         try:

@@ -14,6 +14,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+from models.export.pipeline import BLOCK_SIZES, DEFAULT_BLOCK_SIZE
 from models.registry import (
     ModelEntry,
     ModelError,
@@ -67,7 +68,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="quantize the vision and embedding weights too (auto: int8 with an int4 "
                    "decoder, which encodes screenshots about 1.4x faster on CPUs at about 2%% "
                    "feature error; none otherwise)")
-    p.add_argument("--block-size", type=int, choices=(32, 64, 128, 256), default=128,
+    p.add_argument("--block-size", type=int, choices=BLOCK_SIZES, default=DEFAULT_BLOCK_SIZE,
                    help="weights per quantization scale for int4/int8 weights (default 128; "
                    "smaller is slightly more accurate and slower to prefill on CPUs)")
     parser.set_defaults(func=run)

@@ -83,3 +83,23 @@ def test_idle_waits_are_bounded_and_off_by_default() -> None:
     assert len(executor.performed) == 2 and "waited 1 more time " in steps[0].note
     _, steps, executor, _ = _wait_run(idle_waits=0, still=5)
     assert len(executor.performed) == 1 and steps[0].note is None
+
+
+def test_options_reach_the_cli_and_the_eval_manifest(tmp_path) -> None:
+    import pytest
+
+    from agent.cli import build_parser
+    from agent.eval.runner import EvalSettings
+
+    args = build_parser().parse_args(["run", "t", "--history-scale", "0.5", "--idle-waits", "2"])
+    assert (args.history_scale, args.idle_waits) == (0.5, 2)
+    for bad in ("0", "1.5", "half"):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(["run", "t", "--history-scale", bad])
+    tasks = tmp_path / "t.jsonl"
+    tasks.write_text("")
+    plain = EvalSettings(tasks=tasks, model="server:http://127.0.0.1:1/v1").manifest()
+    assert "history_scale" not in plain and "idle_waits" not in plain  # old run folders keep their hash
+    adaptive = EvalSettings(tasks=tasks, model="server:http://127.0.0.1:1/v1", history_scale=0.5,
+                            idle_waits=3).manifest()
+    assert adaptive["history_scale"] == 0.5 and adaptive["idle_waits"] == 3

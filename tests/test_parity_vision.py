@@ -37,24 +37,30 @@ def vision_session(export_fp32: Path):  # noqa: F811
                                 providers=["CPUExecutionProvider"])
 
 
+def _both(session, reference, images) -> tuple[np.ndarray, np.ndarray]:
+    """(vision.onnx features, transformers' fp32 tower features) on transformers' own pixels."""
+    import torch
+
+    vision = reference.image_processor(images=images, return_tensors="pt")
+    with torch.no_grad():
+        expected = reference.model.model.visual(
+            vision["pixel_values"], grid_thw=vision["image_grid_thw"]).pooler_output.numpy()
+    got = session.run(None, {"pixel_values": vision["pixel_values"].numpy(),
+                             "image_grid_thw": vision["image_grid_thw"].numpy()})[0]
+    return got, expected
+
+
 @pytest.mark.parametrize(("count", "size"), CASES,
                          ids=[case_id(n, s) for n, s in CASES])
 def test_vision_features_match_transformers(count, size, vision_session,
                                             reference_backend) -> None:  # noqa: F811
-    import torch
-
     seed = 1000 * count + (0 if size == "mixed" else size[0])
     if size == "mixed":
         images = [noise_images(1, s, seed + i)[0] for i, s in enumerate([SIZES[0], SIZES[1],
                                                                          (308, 196)])]
     else:
         images = noise_images(count, size, seed)
-    vision = reference_backend.image_processor(images=images, return_tensors="pt")
-    with torch.no_grad():
-        expected = reference_backend.model.model.visual(
-            vision["pixel_values"], grid_thw=vision["image_grid_thw"]).pooler_output.numpy()
-    got = vision_session.run(None, {"pixel_values": vision["pixel_values"].numpy(),
-                                    "image_grid_thw": vision["image_grid_thw"].numpy()})[0]
+    got, expected = _both(vision_session, reference_backend, images)
     assert got.shape == expected.shape
     diff = float(np.abs(got - expected).max())
     print(f"vision {count} image(s) {size}: max-abs-diff {diff:.2e}")
@@ -70,19 +76,12 @@ def test_int8_vision_keeps_the_features(export_int4: Path, reference_backend) ->
     """
     import onnx
     import onnxruntime as ort
-    import torch
 
     graph = onnx.load(str(export_int4 / "vision.onnx"), load_external_data=False).graph
     assert any(n.op_type == "MatMulNBits" for n in graph.node)
     session = ort.InferenceSession(str(export_int4 / "vision.onnx"),
                                    providers=["CPUExecutionProvider"])
-    images = noise_images(2, SIZES[1], seed=77)
-    vision = reference_backend.image_processor(images=images, return_tensors="pt")
-    with torch.no_grad():
-        expected = reference_backend.model.model.visual(
-            vision["pixel_values"], grid_thw=vision["image_grid_thw"]).pooler_output.numpy()
-    got = session.run(None, {"pixel_values": vision["pixel_values"].numpy(),
-                             "image_grid_thw": vision["image_grid_thw"].numpy()})[0]
+    got, expected = _both(session, reference_backend, noise_images(2, SIZES[1], seed=77))
     cosine = float((got * expected).sum() / np.linalg.norm(got) / np.linalg.norm(expected))
     error = float(np.linalg.norm(got - expected) / np.linalg.norm(expected))
     print(f"int8 vision: cosine {cosine:.5f}, relative error {error:.3%}")

@@ -15,6 +15,8 @@ DEFAULT_TASKS = asset("tasks", "offline-webvoyager.jsonl")
 
 def register(subparsers: Any) -> None:
     """Add the `eval` command and its actions to the main parser."""
+    from agent.cli import fraction  # the same check as `deskhand run --history-scale`
+
     ev = subparsers.add_parser(
         "eval", help="offline evaluation harness",
         description="Run WebVoyager-style tasks in a real browser on a private virtual display: "
@@ -54,7 +56,7 @@ def register(subparsers: Any) -> None:
     run.add_argument("--judge-url", metavar="URL",
                      help="also ask a model judge on this loopback OpenAI-compatible endpoint")
     run.add_argument("--judge-model", metavar="NAME", help="model name for the judge endpoint")
-    run.add_argument("--history-scale", type=float, default=1.0, metavar="F",
+    run.add_argument("--history-scale", type=fraction, default=1.0, metavar="F",
                      help="send earlier screenshots at this fraction of their size (adaptive "
                      "compute; default 1, off); compare runs with `deskhand eval compare`")
     run.add_argument("--idle-waits", type=int, default=0, metavar="N",

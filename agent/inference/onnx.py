@@ -91,6 +91,9 @@ class OnnxBackend:
         stats = vlm.stats
         timings["vision"] = stats.vision_s
         timings["prefill"] = decode_start - mark - stats.vision_s
+        from tokenizers.decoders import DecodeStream
+
+        stream = DecodeStream(skip_special_tokens=False)  # holds back half characters
         generated: list[int] = []
         text, reason = "", "length"
         position = prompt.next_position
@@ -103,7 +106,7 @@ class OnnxBackend:
             if token in self.eos_ids:
                 reason = "stop"
                 break
-            piece = self._decode_new(generated, text)
+            piece = stream.step(vlm.tokenizer, token) or ""
             text += piece
             if piece and on_token is not None:
                 on_token(piece)
@@ -117,8 +120,11 @@ class OnnxBackend:
                 break
             logits = vlm.step(token, position)
             position += 1
-        # A piece held back for ending in half a character is flushed as it decodes now.
-        rest = self._decode_new(generated, text, final=True)
+        # Bytes the stream still holds (a character cut by the token limit) decode as they
+        # would in one piece, replacement character included, as transformers does.
+        full = vlm.tokenizer.decode([t for t in generated if t not in self.eos_ids],
+                                    skip_special_tokens=False)
+        rest = full[len(text):] if full.startswith(text) else ""
         if rest:
             text += rest
             if on_token is not None:
@@ -154,13 +160,6 @@ class OnnxBackend:
                     f"at model size (both sides multiples of {unit})")
         return self.vlm.tokenize(render_prompt(self.template, messages), images)
 
-    def _decode_new(self, generated: list[int], text: str, final: bool = False) -> str:
-        """The text the newest token adds (held back while it ends in half a character)."""
-        full = self.vlm.tokenizer.decode([t for t in generated if t not in self.eos_ids],
-                                         skip_special_tokens=False)
-        if (full.endswith("\ufffd") and not final) or not full.startswith(text):
-            return ""
-        return full[len(text):]
 
 
 def _best_other(logits: np.ndarray, banned: set[int]) -> int:

@@ -49,19 +49,17 @@ def patchify(image: Image.Image, spec: VisionSpec) -> tuple[np.ndarray, tuple[in
     Same layout as transformers' Qwen2VLImageProcessor: patches grouped by 2×2 merge blocks in
     reading order, each patch flattened channel, time (the still image repeated), row, column.
     """
-    w, h = image.size
-    if w % spec.unit or h % spec.unit:
-        raise ValueError(f"image {w}x{h} is not a model size (sides must be multiples of {spec.unit})")
+    grid = grid_of(image, spec)
     pixels = np.asarray(image.convert("RGB"), dtype=np.float32)  # [H, W, C]
     scale = np.float32(spec.rescale)
     mean, std = np.array(spec.mean, np.float32), np.array(spec.std, np.float32)
     pixels = (pixels * scale - mean) / std
     p, m, t = spec.patch, spec.merge, spec.temporal
-    gh, gw = h // p, w // p
+    _, gh, gw = grid
     x = pixels.transpose(2, 0, 1).reshape(3, gh // m, m, p, gw // m, m, p)
     x = x.transpose(1, 4, 2, 5, 0, 3, 6)  # [gh/m, gw/m, m, m, C, P, P]
     x = np.broadcast_to(x[:, :, :, :, :, None], (*x.shape[:5], t, p, p))
-    return np.ascontiguousarray(x.reshape(gh * gw, 3 * t * p * p)), (1, gh, gw)
+    return np.ascontiguousarray(x.reshape(gh * gw, 3 * t * p * p)), grid
 
 
 def grid_of(image: Image.Image, spec: VisionSpec) -> tuple[int, int, int]:

@@ -47,7 +47,6 @@ class Prompt:
     ids: np.ndarray  # int64 [n]
     positions: np.ndarray  # int64 [3, n], M-RoPE
     next_position: int  # position of the first generated token
-    digests: tuple[str, ...]  # per image, in prompt order
     grids: tuple[tuple[int, int, int], ...]
     spans: tuple[tuple[int, int, str], ...]  # (start, end, digest) of each image-pad run
     images: tuple[Image.Image, ...] = ()  # patched only if their features must be computed
@@ -62,8 +61,6 @@ class Stats:
     images_encoded: int = 0
     images_cached: int = 0
     vision_s: float = 0.0
-    embed_s: float = 0.0
-    decoder_s: float = 0.0
 
 
 class VisionLanguageModel:
@@ -72,9 +69,7 @@ class VisionLanguageModel:
     def __init__(self, folder: Path, provider: str, threads: int, *, vision_cache: int = 4,
                  prefix_cache: bool = True, prefill_chunk: int = PREFILL_CHUNK) -> None:
         ort = import_ort()
-        self._ort = ort
         self.folder = folder
-        self.provider = provider
         try:
             genai = json.loads((folder / "genai_config.json").read_text(encoding="utf-8"))
             model = genai["model"]
@@ -107,8 +102,7 @@ class VisionLanguageModel:
         past = {i.name: i for i in self.decoder.get_inputs()}
         key0 = past[self._dec_io["past_key_names"] % 0]
         self.kv = KVCache(ort, self.layers, int(dec["num_key_value_heads"]), int(dec["head_size"]),
-                          _NP_TYPES[key0.type],
-                          "cpu" if provider == "cpu" else {"cuda": "cuda", "dml": "dml"}[provider])
+                          _NP_TYPES[key0.type], provider)
         self.hidden = int(self.embedding.get_outputs()[0].shape[-1])
         self._feature_type = _NP_TYPES.get(self.embedding.get_inputs()[1].type, np.float32)
         self._features: OrderedDict[str, np.ndarray] = OrderedDict()
@@ -134,14 +128,14 @@ class VisionLanguageModel:
         digests = tuple(image_digest(im) for im in images)
         runs = image_spans(ids, self.image_token_id)
         spans = tuple((a, b, d) for (a, b), d in zip(runs, digests, strict=True))
-        return Prompt(ids, positions, next_position, digests, tuple(grids), spans, tuple(images))
+        return Prompt(ids, positions, next_position, tuple(grids), spans, tuple(images))
 
     # --- vision ---
     def image_features(self, prompt: Prompt, needed: Sequence[int]) -> dict[int, np.ndarray]:
         """Features of the images at indices `needed`, from the cache or the vision graph."""
         out: dict[int, np.ndarray] = {}
         for i in needed:
-            digest = prompt.digests[i]
+            digest = prompt.spans[i][2]
             cached = self._features.get(digest)
             if cached is not None:
                 self._features.move_to_end(digest)
@@ -203,10 +197,8 @@ class VisionLanguageModel:
 
     def _forward(self, ids: np.ndarray, positions: np.ndarray, features: np.ndarray,
                  run_options=None) -> np.ndarray:
-        start = time.perf_counter()
         embeds = self.embedding.run(None, {"input_ids": ids[None],
                                            "image_features": features.astype(self._feature_type)})[0]
-        mid = time.perf_counter()
         io = self._dec_io
         total = self.kv.length + len(ids)
         binding = self.decoder.io_binding()
@@ -221,9 +213,6 @@ class VisionLanguageModel:
                 binding.bind_ortvalue_output(io["outputs"][f"present_{kind}_names"] % layer, value)
         self.decoder.run_with_iobinding(binding, run_options)
         logits = binding.get_outputs()[0].numpy()
-        end = time.perf_counter()
-        self.stats.embed_s += mid - start
-        self.stats.decoder_s += end - mid
         return logits.reshape(-1, logits.shape[-1])[-1].astype(np.float32)
 
     def forget(self) -> None:

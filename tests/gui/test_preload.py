@@ -28,6 +28,7 @@ def test_preload_loads_and_warms_up_the_model_in_the_background(qtbot, services,
         assert cached is not None and cached[0] == (str(export_int4), "cpu")
         # The run's factory hands out the preloaded backend instead of loading again.
         assert controller._backend_factory(settings)() is cached[1]
+        assert controller.preload() is None  # already loaded: nothing to do
     finally:
         controller.close_backend()
 
@@ -48,3 +49,13 @@ def test_preload_only_when_wanted(services) -> None:
     services.backend = default_backend
     assert RunController(Settings(model=""), services).preload() is None
     assert RunController(Settings(model="x", preload_model=False), services).preload() is None
+
+
+def test_settings_dialog_keeps_the_preload_choice(qtbot) -> None:
+    from app.settings_dialog import SettingsDialog
+
+    dialog = SettingsDialog(Settings(preload_model=True))
+    qtbot.addWidget(dialog)
+    assert dialog.preload.isChecked()
+    dialog.preload.setChecked(False)
+    assert dialog.edited().preload_model is False

@@ -24,6 +24,7 @@ def test_streams_cancels_and_survives_a_broken_folder(export_int4, tmp_path):  #
         gen = backend.generate(agent_messages(1), noise_images(1, (1036, 588), 0),
                                max_new_tokens=20, on_token=pieces.append)
         assert gen.generated_tokens == 20 and "".join(pieces) == gen.text
+        assert gen.cached_tokens == 0 and gen.cached_images == 0
         stop = StopFlag()
         stop.set()
         started = time.monotonic()
@@ -34,6 +35,10 @@ def test_streams_cancels_and_survives_a_broken_folder(export_int4, tmp_path):  #
         again = backend.generate(agent_messages(1), noise_images(1, (1036, 588), 0),
                                  max_new_tokens=20)
         assert again.text == "".join(pieces)
+        # Same screenshot as the first call: its features came from the child's vision cache, the
+        # system prompt from its key/value cache (the cancelled request prefilled another image
+        # in between), and the counts came back over the pipe.
+        assert again.cached_images == 1 and 0 < again.cached_tokens < again.prompt_tokens
         backend._proc.kill()
         backend._proc.join(5)
         with pytest.raises(BackendError, match="ended unexpectedly"):
