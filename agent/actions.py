@@ -10,7 +10,8 @@ import ast
 import json
 import math
 import re
-from collections.abc import Mapping
+import warnings
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Literal
 
@@ -144,20 +145,29 @@ def format_call(thoughts: str, action: Action) -> str:
     return f"{thoughts}\n<tool_call>\n{json.dumps(call, ensure_ascii=False)}\n</tool_call>"
 
 
+# Every pattern here runs in linear time on any input: model text may be a hostile server's.
 _OPEN = re.compile(r"<tool_call>", re.IGNORECASE)
 _CLOSE = re.compile(r"</tool_call>", re.IGNORECASE)
-_FENCE = re.compile(r"^```[a-zA-Z]*\s*|\s*```\s*$")
+_LEADING_FENCE = re.compile(r"```[a-zA-Z]*")
+# Where a bare (untagged) call may start: its object's first key is the tool name.
+_BARE_START = re.compile(r"\{\s*[\"']name[\"']\s*:")
+_LITERAL_MAX = 20_000  # the Python-literal fallback parses; keep it to call-sized text
 
 
-def parse(text: str, model_size: Size | None = None) -> Parsed | ParseError:
-    """Parse one model turn into thoughts and an action. Never raises."""
+def parse(text: str, model_size: Size | None = None, *,
+          tools: Collection[str] = (TOOL_NAME,)) -> Parsed | ParseError:
+    """Parse one model turn into thoughts and an action. Never raises.
+
+    `tools` are the tool names the prompt declared; a call to any other name (or to none) is
+    a model mistake, never run as one of ours.
+    """
     try:
-        return _parse(text if isinstance(text, str) else "", model_size)
+        return _parse(text if isinstance(text, str) else "", model_size, tools)
     except Exception as exc:  # last line of defence: a model must never crash the app
         return ParseError(f"unreadable model output ({type(exc).__name__})", str(text))
 
 
-def _parse(text: str, model_size: Size | None) -> Parsed | ParseError:
+def _parse(text: str, model_size: Size | None, tools: Collection[str]) -> Parsed | ParseError:
     if not text.strip():
         return ParseError("the model returned empty output", text)
     opened = _OPEN.search(text)
@@ -169,18 +179,24 @@ def _parse(text: str, model_size: Size | None) -> Parsed | ParseError:
         # tag); the tag only bounds a call whose braces don't match.
         body = rest
         fallback = rest[: closed.start()] if closed else None
+        thoughts = _clean_thoughts(thoughts)
+        call = _load_object(body)
+        if call is None and fallback is not None:
+            call = _load_object(fallback)
+        if call is None:
+            return ParseError("the tool call is not a JSON object", text, thoughts)
     else:
-        # No tags: accept a bare JSON object holding a call (some servers strip special tags).
-        start = text.find("{")
-        if start < 0 or ('"name"' not in text and "'name'" not in text):
+        # No tags (some servers strip special tokens): only an object that is a call of a
+        # declared tool counts; any other JSON in the thoughts is just text.
+        bare = _bare_call(text, tools)
+        if bare is None:
             return ParseError("no <tool_call> in the model output", text, text.strip())
-        thoughts, body, fallback = text[:start], text[start:], None
-    thoughts = _clean_thoughts(thoughts)
-    call = _load_object(body)
-    if call is None and fallback is not None:
-        call = _load_object(fallback)
-    if call is None:
-        return ParseError("the tool call is not a JSON object", text, thoughts)
+        thoughts, call = bare
+    name = call.get("name")
+    if not isinstance(name, str) or not name:
+        return ParseError(f"the tool call names no tool; call {_tool_list(tools)}", text, thoughts)
+    if name not in tools:
+        return ParseError(f"unknown tool {name[:40]!r}; call {_tool_list(tools)}", text, thoughts)
     arguments = call.get("arguments", call.get("parameters"))
     if isinstance(arguments, str):
         arguments = _load_object(arguments)
@@ -192,24 +208,54 @@ def _parse(text: str, model_size: Size | None) -> Parsed | ParseError:
     return Parsed(thoughts, result, text)
 
 
+def _tool_list(tools: Collection[str]) -> str:
+    return " or ".join(sorted(tools))[:60] or "no tool"
+
+
+def _bare_call(text: str, tools: Collection[str]) -> tuple[str, dict[str, Any]] | None:
+    """Thoughts and call of an untagged call: the first `{` or the first `{"name":`."""
+    starts = {text.find("{")}
+    keyed = _BARE_START.search(text)
+    if keyed:
+        starts.add(keyed.start())
+    for start in sorted(s for s in starts if s >= 0):
+        call = _load_object(text[start:])
+        if call is None:
+            continue
+        name, arguments = call.get("name"), call.get("arguments", call.get("parameters"))
+        if isinstance(name, str) and name in tools and isinstance(arguments, Mapping | str):
+            return _clean_thoughts(text[:start]), call
+    return None
+
+
 def _clean_thoughts(text: str) -> str:
-    text = re.sub(r"```[a-zA-Z]*", "", text)
+    text = _LEADING_FENCE.sub("", text)
     return text.strip()
 
 
+def _strip_fence(body: str) -> str:
+    # Plain string operations: the regex `\s*```\s*$` took quadratic time on long blank runs.
+    body = body.strip()
+    fence = _LEADING_FENCE.match(body)
+    if fence:
+        body = body[fence.end():].lstrip()
+    if body.endswith("```"):
+        body = body[:-3].rstrip()
+    return body
+
+
 def _load_object(body: str) -> dict[str, Any] | None:
-    body = _FENCE.sub("", body.strip()).strip()
+    body = _strip_fence(body)
     start = body.find("{")
     if start < 0:
         return None
     body = body[start:]
     candidates = [body]
     end = _matching_brace(body)
-    if end is not None:
+    if end is None:
+        candidates += [body + "}", body + "}}"]  # a closing brace lost with a truncated output
+    elif end + 1 < len(body):
         candidates.insert(0, body[: end + 1])
-    else:
-        candidates.append(body + "}")  # a closing brace lost with a truncated output
-        candidates.append(body + "}}")
     for candidate in candidates:
         for loader in (json.loads, _literal):
             try:
@@ -221,12 +267,30 @@ def _load_object(body: str) -> dict[str, Any] | None:
     return None
 
 
+_JSON_NAMES: dict[str, Any] = {"true": True, "false": False, "null": None}
+
+
+class _JsonNames(ast.NodeTransformer):
+    """JSON's true/false/null, where the Python parser sees them as names, as constants."""
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        if node.id in _JSON_NAMES:
+            return ast.copy_location(ast.Constant(_JSON_NAMES[node.id]), node)
+        return node
+
+
 def _literal(text: str) -> Any:
-    # Python-literal dicts (single quotes, True/False/None) as some models emit them.
-    if len(text) > 20_000:
+    """A Python-literal dict (single quotes, True/None) as some models emit them.
+
+    Parsed, not text-replaced: a string is one node of the tree, so 'nullify' in typed text
+    never becomes 'Noneify'; only bare names true/false/null are renamed.
+    """
+    if len(text) > _LITERAL_MAX:
         raise ValueError("too long")
-    return ast.literal_eval(text.replace("true", "True").replace("false", "False")
-                            .replace("null", "None"))
+    with warnings.catch_warnings():  # "invalid escape sequence" would echo model text
+        warnings.simplefilter("ignore")
+        tree = ast.parse(text, mode="eval")
+    return ast.literal_eval(_JsonNames().visit(tree))
 
 
 def _matching_brace(text: str) -> int | None:
@@ -321,8 +385,8 @@ def _number(args: Mapping[str, Any], key: str, default: float | None = None) -> 
 
 def _keys(args: Mapping[str, Any], _size: Size | None) -> KeyPress:
     value = args.get("keys", args.get("key"))
-    if isinstance(value, str):
-        value = [k for k in re.split(r"\s*\+\s*", value.strip()) if k]
+    if isinstance(value, str):  # "ctrl + l"; str.split, as `\s*\+\s*` was quadratic on blanks
+        value = [k.strip() for k in value.split("+") if k.strip()]
     if (not isinstance(value, (list, tuple)) or not value
             or not all(isinstance(k, str) and k.strip() for k in value)):
         raise _ArgumentError("keys must be a non-empty list of key names")

@@ -1,24 +1,57 @@
-"""Verified offline mode: refuse non-loopback network connections at the socket layer.
+"""Verified offline mode: refuse every route off the machine at Python's socket layer.
 
-While active, `socket.socket.connect`/`connect_ex`/`sendto` and name resolution refuse any
-non-loopback destination, record the attempt and raise `OfflineViolation` (an `OSError`, so
-libraries treat it like an unreachable network). Limits: code that opens sockets from C without
-Python's socket module (native libraries) is not covered; Deskhand's own code and the Python
-libraries it uses (urllib, huggingface_hub, http.client) are.
+While active, every socket operation that could carry data away is checked, decided by address
+(never by name), recorded when refused, and refused with `OfflineViolation` (an `OSError`, so
+libraries treat it like an unreachable network):
+
+- connect/connect_ex/sendto/sendmsg to a non-loopback address, on `socket.socket`, its subclasses
+  (ssl), the raw `_socket.socket` type and through `super(socket.socket, s)`; send/sendall/
+  sendfile on sockets connected *before* the run (keep-alive pools), decided by `getpeername()`;
+- bind/listen on anything but loopback (serving data to whoever connects in); raw IP sockets;
+  loopback port 53 (a local DNS stub forwards the names it is asked, and data spelled in them);
+- name lookups: `getaddrinfo`, `gethostbyname(_ex)`, `gethostbyaddr`, `getnameinfo` in both
+  `socket` and `_socket` never reach a resolver: loopback names are answered here (RFC 6761 for
+  `localhost`/`*.localhost`, /etc/hosts for the rest) and every answer must be loopback;
+- configured proxies: proxy variables are cleared for the run and connects to their (loopback)
+  endpoints refused, so a local proxy cannot carry requests out;
+- AF_UNIX: only the desktop's own sockets (X11, D-Bus, AT-SPI, Wayland, multiprocessing);
+  everything else (docker.sock, ssh-agent, ...) is refused; other families (AF_PACKET, ...) too.
+
+What Python cannot close — ctypes or native libraries making syscalls, `os.write` on a socket's fd,
+the C type's methods reached through a reference taken before install — is the OS layer's job
+(`agent/sandbox.py`, for the model process) and is listed in the README. Child processes get the
+guard from their first import through `agent/offline_boot.py`.
 """
 
 from __future__ import annotations
 
-import ipaddress
+import _socket
+import atexit
+import json
+import os
+import shutil
 import socket
+import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
+
+from agent.netpolicy import (
+    _ip,
+    is_loopback_ip,
+    local_addresses,
+    unix_allowed,
+    unix_destination,
+)
+from agent.netpolicy import (
+    is_loopback_host as is_loopback_host,  # public here: callers decide loopback through us
+)
 
 
 class OfflineViolation(ConnectionRefusedError):
-    """A non-loopback connection attempted while offline mode was on."""
+    """A connection, lookup or send off the machine attempted while offline mode was on."""
 
 
 @dataclass(frozen=True)
@@ -26,50 +59,74 @@ class Attempt:
     when: float
     operation: str
     destination: str
+    process: str = ""
 
 
-def is_loopback_host(host: str) -> bool:
-    """True for localhost names and loopback IP addresses (no DNS lookup)."""
-    host = host.strip("[]").lower()
-    if host in ("localhost", "localhost.localdomain", "ip6-localhost", ""):
-        return host != ""
-    if host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host.split("%")[0]).is_loopback
-    except ValueError:
-        return False
+PROXY_EXEMPT = frozenset({"no_proxy"})
+DNS_PORT = 53
+MAX_CHILD_LOG = 1 << 20  # bytes of one child's attempt log that are read
+_ORIGINAL_SOCKET = socket.socket  # the class every Python socket is an instance of
+_ORIGINAL_RAW = _socket.socket  # the C type under it
+# Set when this process was started by a guarded parent: its attempts are appended there.
+_INHERITED_LOG = os.environ.get("DESKHAND_OFFLINE_LOG")
+_SOCKET_METHODS = ("connect", "connect_ex", "send", "sendall", "sendto", "sendmsg", "sendfile",
+                   "bind", "listen")
+_RAW_METHODS = ("connect", "connect_ex", "send", "sendall", "sendto", "sendmsg", "bind", "listen")
+_RESOLVERS = ("getaddrinfo", "gethostbyname", "gethostbyname_ex", "gethostbyaddr", "getnameinfo")
 
+
+# --- the guard ---------------------------------------------------------------------------------
 
 class OfflineGuard:
-    """Context manager that installs the socket-layer refusal; re-entrant, process-wide.
+    """Context manager that installs the refusal; re-entrant and process-wide.
 
-    `allow_hosts` names extra hosts (exact names or addresses) the user explicitly allowed,
-    such as a LAN model server given with --allow-lan.
+    `allow_hosts` names extra hosts (names or addresses) the user explicitly allowed, such as a
+    LAN model server given with --allow-lan. A strict guard (the model process) refuses loopback
+    and AF_UNIX too: that process needs no socket at all.
     """
 
-    _lock = threading.Lock()
+    _lock = threading.RLock()
     _depth = 0
-    _saved: dict[str, Any] = {}
+    _strict = False
+    _saved: dict[str, Any] = {}  # originals, restored at uninstall; called for allowed traffic
     _allowed: dict[str, int] = {}
-    attempts: list[Attempt] = []
+    _allowed_addresses: set[str] = set()
+    _proxies: set[tuple[str, int]] = set()
+    _saved_env: dict[str, str | None] = {}
+    _child_logs: list[Path] = []
+    log: list[Attempt] = []
 
-    def __init__(self, allow_hosts: tuple[str, ...] = ()) -> None:
+    def __init__(self, allow_hosts: tuple[str, ...] = (), *, strict: bool = False) -> None:
         self.allow_hosts = tuple(h.strip("[]").lower() for h in allow_hosts if h)
+        self.strict = strict
+        self._since = 0.0
+        self._until: float | None = None
+
+    @property
+    def attempts(self) -> list[Attempt]:
+        """The attempts refused while this guard was entered, in this process and its children."""
+        return [a for a in attempts_since(self._since)
+                if self._until is None or a.when <= self._until]
 
     def __enter__(self) -> OfflineGuard:
         cls = type(self)
         with cls._lock:
+            self._since, self._until = time.time(), None
             if cls._depth == 0:
+                cls._strict = self.strict
                 cls._install()
+            cls._strict = cls._strict or self.strict
             cls._depth += 1
             for host in self.allow_hosts:
                 cls._allowed[host] = cls._allowed.get(host, 0) + 1
+                if _ip(host) is not None:
+                    cls._allowed_addresses.add(str(_ip(host)))
         return self
 
     def __exit__(self, *exc: object) -> None:
         cls = type(self)
         with cls._lock:
+            self._until = time.time()
             for host in self.allow_hosts:
                 cls._allowed[host] -= 1
                 if cls._allowed[host] <= 0:
@@ -77,75 +134,373 @@ class OfflineGuard:
             cls._depth -= 1
             if cls._depth == 0:
                 cls._uninstall()
-
-    @classmethod
-    def _host_allowed(cls, host: str) -> bool:
-        return is_loopback_host(host) or host.strip("[]").lower() in cls._allowed
-
-    @classmethod
-    def _destination(cls, address: Any) -> tuple[str, bool]:
-        """A printable destination and whether it is allowed (loopback, allowed, or a local path)."""
-        if isinstance(address, (str, bytes)):  # AF_UNIX path: never leaves the machine
-            return str(address), True
-        if isinstance(address, tuple) and address:
-            host = address[0].decode() if isinstance(address[0], bytes) else str(address[0])
-            port = address[1] if len(address) > 1 else ""
-            return f"{host}:{port}", cls._host_allowed(host)
-        return repr(address), False
+                cls._allowed_addresses.clear()
+                cls._strict = False
 
     @classmethod
     def active(cls) -> bool:
         return cls._depth > 0
 
     @classmethod
-    def _record(cls, operation: str, destination: str) -> None:
-        cls.attempts.append(Attempt(time.time(), operation, destination))
-        del cls.attempts[:-1000]  # bounded memory for a misbehaving library
+    def record(cls, operation: str, destination: str, process: str = "") -> None:
+        """Note one refused attempt (also written for the parent when this is a child process)."""
+        attempt = Attempt(time.time(), operation, destination[:300], process or _process_name())
+        cls.log.append(attempt)
+        del cls.log[:-1000]  # bounded memory for a misbehaving library
+        if _INHERITED_LOG:
+            try:  # one short O_APPEND write per line: lines from several processes never mix
+                fd = os.open(_INHERITED_LOG, os.O_WRONLY | os.O_APPEND)
+                try:
+                    os.write(fd, (json.dumps(asdict(attempt)) + "\n").encode())
+                finally:
+                    os.close(fd)
+            except OSError:
+                pass  # the parent's folder is gone; the attempt was still refused
+
+    @classmethod
+    def new_child_log(cls) -> Path:
+        """A fresh file that a child process (and its children) append their attempts to.
+
+        In a child, its own inherited file: grandchildren report to the same parent."""
+        if _INHERITED_LOG:
+            return Path(_INHERITED_LOG)
+        folder = Path(tempfile.mkdtemp(prefix="deskhand-offline-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        path = folder / "attempts.jsonl"
+        path.touch(mode=0o600)
+        with cls._lock:
+            cls._child_logs.append(path)
+        return path
+
+    # -- decisions ----------------------------------------------------------------------------
+
+    @classmethod
+    def _ip_allowed(cls, address: str, port: Any = None) -> bool:
+        ip = _ip(address)
+        if ip is None:
+            return False
+        key = str(ip) if cls._proxies or cls._allowed_addresses or port == DNS_PORT else ""
+        if cls._proxies and ((key, port) in cls._proxies or (address, port) in cls._proxies):
+            return False  # a local proxy would carry the request out
+        if key in cls._allowed_addresses:
+            return True
+        if port == DNS_PORT:
+            return False  # a local DNS stub (127.0.0.53) forwards the name, and data in it, out
+        return ip.is_loopback and not cls._strict
+
+    @classmethod
+    def _resolve(cls, host: Any) -> list[str]:
+        """Addresses for `host`, all allowed, or OfflineViolation; a resolver is asked only for
+        names the user explicitly allowed."""
+        name = host.decode() if isinstance(host, bytes) else str(host)
+        key = name.strip("[]").lower().rstrip(".")
+        addresses = local_addresses(name)
+        if addresses is None and key in cls._allowed:
+            infos = cls._saved["_socket.getaddrinfo"](key, None)  # the C original
+            addresses = [str(info[4][0]) for info in infos]
+            cls._allowed_addresses.update(str(_ip(a)) for a in addresses)
+        if not addresses or not all(cls._ip_allowed(a) for a in addresses):
+            cls._refuse("resolve", name)
+        return addresses
+
+    @classmethod
+    def _refuse(cls, operation: str, destination: str) -> None:
+        cls.record(operation, destination)
+        raise OfflineViolation(f"offline mode: refused {operation} to {destination}")
+
+    @classmethod
+    def _checked_address(cls, sock: Any, operation: str, address: Any) -> Any:
+        """`address` with any name replaced by its checked address, or OfflineViolation."""
+        family = getattr(sock, "family", None)
+        if family == socket.AF_UNIX or (family is None and isinstance(address, (str, bytes))):
+            if operation == "bind":
+                return address  # a socket file on this machine
+            destination = unix_destination(address)
+            if cls._strict or not unix_allowed(destination):
+                cls._refuse(operation, "unix:" + destination.replace("\0", "@"))
+            return destination if destination and not destination.startswith("\0") else address
+        if family not in (socket.AF_INET, socket.AF_INET6) or not isinstance(address, tuple) \
+                or not address:
+            cls._refuse(operation, f"family {family}: {address!r}")
+        host = address[0].decode() if isinstance(address[0], bytes) else str(address[0])
+        port = address[1] if len(address) > 1 else None
+        where = f"{host}:{port}"
+        if getattr(sock, "type", None) == socket.SOCK_RAW:
+            cls._refuse(operation, f"raw {where}")  # its own IP header may name another host
+        if operation == "bind":
+            if not cls._ip_allowed(host):  # "" and 0.0.0.0 are every interface
+                cls._refuse("bind", where or "all interfaces")
+            return address
+        if _ip(host) is not None:
+            if not cls._ip_allowed(host, port):
+                cls._refuse(operation, where)
+            return address
+        candidates = cls._resolve(host)
+        if family == socket.AF_INET6:  # IPv4 answers reach a dual-stack socket as mapped
+            candidates = [a if ":" in a else "::ffff:" + a for a in candidates]
+        else:
+            candidates = [a for a in candidates if ":" not in a]
+        if not candidates or not cls._ip_allowed(candidates[0], port):
+            cls._refuse(operation, where)
+        return (candidates[0], *address[1:])
+
+    @classmethod
+    def _check_peer(cls, sock: Any, operation: str) -> None:
+        """Refuse sending on a socket connected to a refused peer (e.g. opened before the run)."""
+        try:
+            peer = _ORIGINAL_RAW.getpeername(sock)
+        except (OSError, TypeError):
+            return  # not connected: the send fails by itself
+        if sock.family == socket.AF_UNIX and peer in ("", b""):
+            return  # an unnamed pair (socketpair): both ends are ours
+        cls._checked_address(sock, operation, peer)
+
+    @classmethod
+    def _check_listen(cls, sock: Any) -> None:
+        try:
+            name = _ORIGINAL_RAW.getsockname(sock)
+        except OSError:
+            return
+        cls._checked_address(sock, "bind", name)
+
+    # -- install ------------------------------------------------------------------------------
+
+    @classmethod
+    def _guarded(cls, name: str, real: Any) -> Any:
+        """A method that checks, then calls `real` (only while the guard is installed)."""
+
+        def method(sock: Any, *args: Any, **kwargs: Any) -> Any:
+            if cls._depth > 0:
+                if name in ("connect", "connect_ex") and args:
+                    args = (cls._checked_address(sock, "connect", args[0]), *args[1:])
+                elif name == "bind" and args:
+                    cls._checked_address(sock, "bind", args[0])
+                elif name == "listen":
+                    cls._check_listen(sock)
+                elif name == "sendto" and args:
+                    args = (*args[:-1], cls._checked_address(sock, "sendto", args[-1]))
+                elif name == "sendmsg" and len(args) >= 4 and args[3] is not None:
+                    args = (*args[:3], cls._checked_address(sock, "sendmsg", args[3]), *args[4:])
+                else:  # send, sendall, sendfile, write, and sendmsg on a connected socket
+                    cls._check_peer(sock, name)
+            return real(sock, *args, **kwargs)
+
+        method.__name__ = name
+        method.__qualname__ = f"guarded.{name}"
+        return method
 
     @classmethod
     def _install(cls) -> None:
-        real_connect = socket.socket.connect
-        real_connect_ex = socket.socket.connect_ex
-        real_sendto = socket.socket.sendto
-        real_getaddrinfo = socket.getaddrinfo
-        cls._saved = {"connect": real_connect, "connect_ex": real_connect_ex,
-                      "sendto": real_sendto, "getaddrinfo": real_getaddrinfo}
+        saved: dict[str, Any] = {}
+        for name in _SOCKET_METHODS:
+            saved[f"socket.socket.{name}"] = _ORIGINAL_SOCKET.__dict__.get(name)
+            setattr(_ORIGINAL_SOCKET, name, cls._guarded(name, getattr(_ORIGINAL_SOCKET, name)))
+        import ssl  # TLS sockets write through OpenSSL, not socket.send
 
-        def check(operation: str, address: Any) -> None:
-            where, allowed = cls._destination(address)
-            if not allowed:
-                cls._record(operation, where)
-                raise OfflineViolation(f"offline mode: refused {operation} to {where}")
-
-        def connect(sock: socket.socket, address: Any) -> None:
-            check("connect", address)
-            return real_connect(sock, address)
-
-        def connect_ex(sock: socket.socket, address: Any) -> int:
-            check("connect", address)
-            return real_connect_ex(sock, address)
-
-        def sendto(sock: socket.socket, data: Any, *args: Any) -> int:
-            check("sendto", args[-1])
-            return real_sendto(sock, data, *args)
-
-        def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
-            name = host.decode() if isinstance(host, bytes) else str(host or "")
-            if host is not None and not cls._host_allowed(name):
-                cls._record("resolve", name)
-                raise OfflineViolation(f"offline mode: refused to resolve {name}")
-            return real_getaddrinfo(host, *args, **kwargs)
-
-        socket.socket.connect = connect  # type: ignore[method-assign]
-        socket.socket.connect_ex = connect_ex  # type: ignore[method-assign]
-        socket.socket.sendto = sendto  # type: ignore[method-assign]
-        socket.getaddrinfo = getaddrinfo  # type: ignore[assignment]
+        for name in ("send", "write"):
+            saved[f"ssl.SSLSocket.{name}"] = ssl.SSLSocket.__dict__.get(name)
+            setattr(ssl.SSLSocket, name, cls._guarded(name, getattr(ssl.SSLSocket, name)))
+        for module in (socket, _socket):
+            for name in _RESOLVERS:
+                real = getattr(module, name)
+                saved[f"{module.__name__}.{name}"] = real
+                setattr(module, name, cls._resolver(name, real))
+            for name in ("socket", "SocketType"):
+                saved[f"{module.__name__}.{name}"] = getattr(module, name)
+        # New sockets come from guarded classes, so that `super(socket.socket, s).connect` and
+        # `_socket.socket().connect` land on a checked method too.
+        socket.socket = _GuardedSocket  # type: ignore[misc]
+        socket.SocketType = _GuardedRaw  # type: ignore[misc]
+        _socket.socket = _GuardedRaw  # type: ignore[misc]
+        _socket.SocketType = _GuardedRaw  # type: ignore[misc]
+        cls._saved = saved
+        cls._proxies = _clear_proxies(cls._saved_env)
+        _set_child_env(cls)
 
     @classmethod
     def _uninstall(cls) -> None:
         saved = cls._saved
-        socket.socket.connect = saved["connect"]  # type: ignore[method-assign]
-        socket.socket.connect_ex = saved["connect_ex"]  # type: ignore[method-assign]
-        socket.socket.sendto = saved["sendto"]  # type: ignore[method-assign]
-        socket.getaddrinfo = saved["getaddrinfo"]  # type: ignore[assignment]
-        cls._saved = {}
+        for key, value in saved.items():
+            owner_name, _, name = key.rpartition(".")
+            owner: Any = {"socket.socket": _ORIGINAL_SOCKET, "socket": socket, "_socket": _socket,
+                          "ssl.SSLSocket": __import__("ssl").SSLSocket}[owner_name]
+            if value is None:
+                if name in owner.__dict__:
+                    delattr(owner, name)  # it was inherited from the C type
+            else:
+                setattr(owner, name, value)
+        for key, value in cls._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        cls._saved_env, cls._saved, cls._proxies = {}, {}, set()
+
+    @classmethod
+    def _resolver(cls, name: str, real: Any) -> Any:
+        """A name lookup answered from loopback/hosts-file data only (see `local_addresses`)."""
+
+        def getaddrinfo(host: Any, port: Any, family: int = 0, type: int = 0, proto: int = 0,
+                        flags: int = 0) -> Any:
+            if host is None:  # the local wildcard or loopback: no lookup
+                return real(host, port, family, type, proto, flags)
+            results = []
+            for address in cls._resolve(host):
+                try:
+                    results += real(address, port, family, type, proto,
+                                    flags | socket.AI_NUMERICHOST)
+                except socket.gaierror:
+                    continue  # an address of another family than asked for
+            if not results:
+                raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+            return results
+
+        def gethostbyname(host: Any) -> str:
+            v4 = [a for a in cls._resolve(host) if ":" not in a]
+            if not v4:
+                cls._refuse("resolve", str(host))
+            return v4[0]
+
+        def gethostbyname_ex(host: Any) -> tuple[str, list[str], list[str]]:
+            v4 = [a for a in cls._resolve(host) if ":" not in a]
+            if not v4:
+                cls._refuse("resolve", str(host))
+            return str(host), [], v4
+
+        def gethostbyaddr(host: Any) -> tuple[str, list[str], list[str]]:
+            addresses = cls._resolve(host)  # a reverse lookup of a loopback address is answered here
+            return ("localhost" if all(is_loopback_ip(a) for a in addresses) else str(host),
+                    [], addresses)
+
+        def getnameinfo(sockaddr: Any, flags: int) -> Any:
+            host = str(sockaddr[0]) if isinstance(sockaddr, tuple) and sockaddr else ""
+            if not cls._ip_allowed(host):
+                cls._refuse("resolve", host)
+            return real(sockaddr, flags | socket.NI_NUMERICHOST)  # never a reverse DNS query
+
+        chosen = {"getaddrinfo": getaddrinfo, "gethostbyname": gethostbyname,
+                  "gethostbyname_ex": gethostbyname_ex, "gethostbyaddr": gethostbyaddr,
+                  "getnameinfo": getnameinfo}[name]
+
+        def resolver(*args: Any, **kwargs: Any) -> Any:
+            if cls._depth == 0:
+                return real(*args, **kwargs)
+            return chosen(*args, **kwargs)
+
+        resolver.__name__ = name
+        return resolver
+
+
+class _Alias(type):
+    """isinstance/issubclass against a guarded class answer as for the class it stands in for."""
+
+    def __instancecheck__(cls, obj: object) -> bool:
+        return isinstance(obj, cls.__mro__[1])
+
+    def __subclasscheck__(cls, sub: type) -> bool:
+        return issubclass(sub, cls.__mro__[1])
+
+
+class _GuardedSocket(_ORIGINAL_SOCKET, metaclass=_Alias):
+    """`socket.socket` while the guard is on: the original class's (guarded) methods, with the
+    original class one step up, so `super(socket.socket, s)` finds a guarded method."""
+
+    __slots__ = ()
+
+
+class _GuardedRaw(_ORIGINAL_RAW, metaclass=_Alias):
+    """`_socket.socket` while the guard is on: the C type with checked methods."""
+
+    __slots__ = ()
+
+
+for _name in _RAW_METHODS:
+    setattr(_GuardedRaw, _name, OfflineGuard._guarded(_name, getattr(_ORIGINAL_RAW, _name)))
+
+
+def _process_name() -> str:
+    import multiprocessing
+
+    return f"{multiprocessing.current_process().name} (pid {os.getpid()})"
+
+
+def _clear_proxies(saved_env: dict[str, str | None]) -> set[tuple[str, int]]:
+    """Remove proxy variables for the run (restored at uninstall); return their endpoints."""
+    from urllib.parse import urlsplit
+
+    endpoints: set[tuple[str, int]] = set()
+    for key in list(os.environ):
+        if key.lower().endswith("_proxy") and key.lower() not in PROXY_EXEMPT:
+            value = os.environ.pop(key)
+            saved_env.setdefault(key, value)
+            try:
+                parts = urlsplit(value if "://" in value else "http://" + value)
+                default = 1080 if "socks" in parts.scheme else 80
+                host, port = parts.hostname, parts.port or default
+            except ValueError:
+                continue
+            if host:
+                for address in local_addresses(host) or [host]:
+                    endpoints.add((str(_ip(address) or address), port))
+    return endpoints
+
+
+def _set_child_env(cls: type[OfflineGuard]) -> None:
+    from agent.offline_boot import child_environment
+
+    for key, value in child_environment(strict=cls._strict, allow=tuple(cls._allowed)).items():
+        cls._saved_env.setdefault(key, os.environ.get(key))
+        os.environ[key] = value
+
+
+def attempts_since(since: float) -> list[Attempt]:
+    """Refused attempts at or after `since`, in this process and in the children it started."""
+    found = [a for a in OfflineGuard.log if a.when >= since]
+    seen = {(a.when, a.operation, a.destination) for a in found}
+    logs = list(OfflineGuard._child_logs) + ([Path(_INHERITED_LOG)] if _INHERITED_LOG else [])
+    for path in logs:
+        try:
+            if path.stat().st_size == 0:
+                continue
+            with open(path, "rb") as f:  # bounded: a runaway child cannot exhaust our memory
+                text = f.read(MAX_CHILD_LOG).decode("utf-8", "replace")
+        except OSError:
+            continue
+        lines = text.split("\n")
+        for line in lines:
+            try:
+                data = json.loads(line)
+                attempt = Attempt(float(data["when"]), str(data["operation"]),
+                                  str(data["destination"])[:300], str(data.get("process", "")))
+            except (ValueError, KeyError, TypeError):
+                continue  # a torn or forged line: skipped, never trusted as code
+            key = (attempt.when, attempt.operation, attempt.destination)
+            if attempt.when >= since and key not in seen:
+                seen.add(key)
+                found.append(attempt)
+    return sorted(found, key=lambda a: a.when)
+
+
+def attempt_dicts(attempts: list[Attempt]) -> list[dict[str, Any]]:
+    """The JSON form of attempts, for run.json and step records."""
+    return [{"time": round(a.when, 3), "operation": a.operation, "destination": a.destination,
+             "process": a.process} for a in attempts]
+
+
+_isolation_notes: dict[str, str] = {}
+
+
+def note_isolation(process: str, description: str) -> None:
+    """Remember what protects a pixel-holding child process (e.g. "model process")."""
+    _isolation_notes[process] = description
+
+
+def isolation_notes() -> dict[str, str]:
+    """What protects each pixel-holding child process started so far, for run.json and the UI."""
+    return dict(_isolation_notes)
+
+
+def os_layer_warnings() -> list[str]:
+    """One line per child process whose OS layer is not fully on (shown to the user)."""
+    return [f"{process}: {text}" for process, text in _isolation_notes.items()
+            if not text.startswith("OS layer on")]

@@ -1,35 +1,45 @@
 """Deterministic safety in front of the executor: confirmation gate, stop flag, stall and limits.
 
 The model cannot be relied on to stop at critical points, so the gate decides from the action
-itself, the model's thoughts and the focused window, independently of the model.
+itself, what is written on screen where it lands (read by a `LabelReader`), the model's words and
+the focused window, independently of the model. What counts as critical is in `agent.gate_rules`.
+Model text can only add reasons to ask: no text turns a reason found elsewhere off.
 """
 
 from __future__ import annotations
 
-import re
+import logging
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import TYPE_CHECKING
 
-from agent.actions import Action, KeyPress, MemorizeFact, Terminate, TypeText, Wait
-
-RISKY_WORDS = (
-    "pay", "payment", "purchase", "buy", "order", "checkout", "check out", "send", "delete",
-    "remove", "submit", "book", "booking", "reserve", "install", "uninstall", "transfer",
-    "wire", "sign up", "subscribe", "confirm", "post", "publish", "call", "email",
+from agent import gate_rules
+from agent.actions import (
+    Action,
+    HistoryBack,
+    KeyPress,
+    LeftClick,
+    MemorizeFact,
+    Terminate,
+    TypeText,
+    VisitUrl,
+    Wait,
+    WebSearch,
 )
-_RISKY_RE = re.compile(r"\b(" + "|".join(re.escape(w) for w in RISKY_WORDS) + r")(s|es|ed|ing)?\b",
-                       re.IGNORECASE)
-# Chords that close windows or quit applications.
-_CLOSING_CHORDS = {
-    frozenset({"alt", "f4"}), frozenset({"ctrl", "w"}), frozenset({"ctrl", "q"}),
-    frozenset({"cmd", "w"}), frozenset({"cmd", "q"}), frozenset({"ctrl", "shift", "w"}),
-    frozenset({"ctrl", "shift", "q"}), frozenset({"super", "q"}),
-}
-_KEY_ALIASES = {"control": "ctrl", "command": "cmd", "meta": "cmd", "win": "super", "option": "alt"}
+from agent.textnorm import LINE_BREAKS
 
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from agent.gate_rules import Label
+    from agent.geometry import Monitor
+    from agent.screen_label import LabelReader
+
+log = logging.getLogger(__name__)
 
 class Policy(str, Enum):
     NEVER = "never"
@@ -51,6 +61,21 @@ class ConfirmRequest:
     thoughts: str
     reasons: tuple[str, ...]
     window_title: str = ""
+    label: Label | None = None  # what was read on screen at the target (text, role, source)
+
+
+_SOURCES = {"atspi": "accessibility", "ocr": "text recognition"}
+
+
+def read_on_screen(label: Label | None) -> str:
+    """One line for people: the label read at the target, its role and how it was read."""
+    text = " ".join((getattr(label, "text", "") or "").split())[:200] if label is not None else ""
+    if not text:
+        return "Read on screen at the target: nothing (judged from the action and the model's words)"
+    role = getattr(label, "role", "") or ""
+    source = getattr(label, "source", "") or "?"
+    what = f"{role}, " if role else ""
+    return f"Read on screen at the target: “{text}” ({what}via {_SOURCES.get(source, source)})"
 
 
 @dataclass(frozen=True)
@@ -69,42 +94,60 @@ def deny_all(_request: ConfirmRequest) -> Decision:
     return Decision.DENY
 
 
-def normalise_key(name: str) -> str:
-    key = name.strip().lower()
-    return _KEY_ALIASES.get(key, key)
-
-
 class Gate:
-    """Decides before every action whether it may run, asking the user when the policy says so."""
+    """Decides before every action whether it may run, asking the user when the policy says so.
+
+    `reader` reads the label at the action's target from the screenshot (AT-SPI, then OCR); None
+    takes `agent.screen_label.default_reader()`. The gate remembers where the last click or
+    typing landed and what was typed since the last Enter, so that a later bare Enter is judged
+    by what it submits.
+    """
 
     def __init__(self, policy: Policy | str = Policy.RISKY, *, ask: AskUser = deny_all,
                  deny_titles: Iterable[str] = (),
-                 window_title: Callable[[], str] = lambda: "") -> None:
+                 window_title: Callable[[], str] = lambda: "",
+                 reader: LabelReader | None = None, rules: gate_rules.Rules | None = None,
+                 platform: str | None = None) -> None:
         self.policy = Policy(policy)
         self._ask = ask
-        self._deny_titles = tuple(t.lower() for t in deny_titles if t.strip())
+        self._deny_titles = tuple(t for t in deny_titles if t.strip())
         self._window_title = window_title
+        self._reader = reader
+        self._rules = rules
+        self._platform = platform or sys.platform
         self._allowed_for_run = False
+        self._focus: tuple[int, int] | None = None  # screenshot pixels of the last click/typing
+        self._pending = ""  # typed since the last submit
+        self._default_readers: dict[Monitor | None, LabelReader] = {}
 
-    def reasons(self, action: Action, thoughts: str, title: str) -> tuple[str, ...]:
+    @property
+    def rules(self) -> gate_rules.Rules:
+        if self._rules is None:
+            self._rules = gate_rules.default_rules()
+        return self._rules
+
+    def reasons(self, action: Action, thoughts: str, title: str, *, label: Label | None = None,
+                model_text: str = "") -> tuple[str, ...]:
         """Why an action is risky (empty when it is not)."""
-        found: list[str] = []
-        words = {m.group(1).lower() for m in _RISKY_RE.finditer(thoughts)}
-        if isinstance(action, TypeText):
-            words |= {m.group(1).lower() for m in _RISKY_RE.finditer(action.text)}
-        if words:
-            found.append("mentions " + ", ".join(sorted(words)))
-        if isinstance(action, KeyPress) and frozenset(map(normalise_key, action.keys)) in _CLOSING_CHORDS:
-            found.append("closes a window or quits an application")
-        lowered = title.lower()
-        for pattern in self._deny_titles:
-            if pattern in lowered:
-                found.append(f"the focused window {title!r} is on the deny list")
+        facts = gate_rules.Facts(action, thoughts, model_text, title, label, self._pending,
+                                 self._platform)
+        found = gate_rules.assess(facts, self.rules)
+        listed = gate_rules.deny_listed(title, self._deny_titles, self.rules)
+        if listed:
+            found.append(f"the focused window {title!r} is on the deny list ({listed!r})")
         return tuple(found)
 
-    def check(self, action: Action, thoughts: str) -> GateVerdict:
-        """Allow, or ask the user; a denial never raises."""
+    def check(self, action: Action, thoughts: str, *, screenshot: Image.Image | None = None,
+              target: tuple[int, int] | None = None, model_text: str = "",
+              monitor: Monitor | None = None) -> GateVerdict:
+        """Allow, or ask the user; a denial never raises.
+
+        `screenshot` is the image the model acted on (of `monitor`) and `target` the action's
+        point in its pixels; `model_text` is the whole model reply (what follows the tool call
+        counts too).
+        """
         if self.policy is Policy.NEVER or self._allowed_for_run:
+            self._remember(action, target)
             return GateVerdict(True)
         if isinstance(action, (Terminate, MemorizeFact, Wait)):
             return GateVerdict(True)  # these send no input
@@ -112,15 +155,72 @@ class Gate:
             title = self._window_title() or ""
         except Exception:
             title = ""  # a window that vanished has no title; other checks still apply
-        reasons = self.reasons(action, thoughts, title)
+        label = self._read(action, screenshot, target, monitor)
+        reasons = self.reasons(action, thoughts, title, label=label, model_text=model_text)
+        self._remember(action, target)
         if self.policy is Policy.RISKY and not reasons:
             return GateVerdict(True)
         request = ConfirmRequest(action, thoughts, reasons or ("confirmation policy is 'always'",),
-                                 title)
+                                 title, label)
         decision = self._ask(request)
         if decision is Decision.ALLOW_RUN:
             self._allowed_for_run = True
         return GateVerdict(decision is not Decision.DENY, True, request.reasons, decision)
+
+    def _read(self, action: Action, image: Image.Image | None, target: tuple[int, int] | None,
+              monitor: Monitor | None) -> Label | None:
+        """The label where the action lands: its own target, or the last place clicked."""
+        if image is None or not isinstance(action, (LeftClick, TypeText, KeyPress)):
+            return None
+        if isinstance(action, KeyPress):
+            c = gate_rules.chord(action.keys, self._platform)
+            if c is None or not c.keys & {"enter", "delete", "space", "backspace"}:
+                return None  # a shortcut: what has focus does not change what it does
+        point = target if target is not None else self._focus
+        if point is None:
+            return None
+        reader = self._reader
+        if reader is None:  # the platform reader, placed on this monitor for accessibility lookups
+            if monitor not in self._default_readers:
+                self._default_readers[monitor] = _default_reader(monitor)
+            reader = self._default_readers[monitor]
+        try:
+            return reader.read(image, int(point[0]), int(point[1]))
+        except Exception as exc:  # a reader bug must not let the action through unjudged
+            log.warning("reading the screen at %s failed: %s", point, exc)
+            return None
+
+    def _remember(self, action: Action, target: tuple[int, int] | None) -> None:
+        if isinstance(action, LeftClick):
+            self._focus, self._pending = target, ""
+        elif isinstance(action, TypeText):
+            if action.delete_existing_text or (target is not None and target != self._focus):
+                self._pending = ""  # another field, or the field emptied first
+            if target is not None:
+                self._focus = target
+            typed = self._pending + action.text
+            last_break = max(typed.rfind(b) for b in LINE_BREAKS)
+            self._pending = "" if action.press_enter else typed[last_break + 1:]
+            if "\t" in action.text:
+                self._focus, self._pending = None, ""  # Tab moved the focus somewhere unseen
+        elif isinstance(action, KeyPress):
+            c = gate_rules.chord(action.keys, self._platform)
+            if c is not None and "tab" in c.keys:
+                self._focus, self._pending = None, ""  # the focus moved somewhere unseen
+            elif c is not None and "enter" in c.keys:
+                self._pending = ""
+            elif c is not None:
+                self._pending += gate_rules.typed_character(c)  # a field typed key by key
+        elif isinstance(action, (VisitUrl, WebSearch, HistoryBack)):
+            self._focus, self._pending = None, ""
+        self._pending = self._pending[-gate_rules.MAX_SCAN:]
+
+
+def _default_reader(monitor: Monitor | None) -> LabelReader:
+    """The platform's screen-label reader (accessibility, then OCR); lazy: it imports a lot."""
+    from agent.screen_label import default_reader
+
+    return default_reader(monitor)
 
 
 class StopFlag:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import html
+import re
 import time
 
-from PySide6.QtCore import QPointF, Qt, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QPointF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
 
 from agent.actions import describe
-from agent.safety import Decision
+from agent.safety import Decision, read_on_screen
+from agent.termtext import visible
 from app.qtcompat import emit
 from app.worker import ConfirmView
 
@@ -44,16 +47,30 @@ class ConfirmDialog(QDialog):
         self._deadline = time.monotonic() + timeout
 
         req = view.request
+        # Everything quoted here comes from the model or the screen: escaped into the one rich
+        # label, plain text elsewhere, and every control or bidi character made visible.
         head = QLabel(self.tr("The agent wants to: <b>{0}</b>").format(
-            _escape(describe(req.action))))
+            _escape(_shorten(visible(describe(req.action), multiline=False)))))
+        head.setTextFormat(Qt.TextFormat.RichText)
         head.setWordWrap(True)
-        why = QLabel(self.tr("Why you are asked: {0}").format(_escape("; ".join(req.reasons))))
+        why = QLabel(self.tr("Why you are asked: {0}").format(
+            _shorten(visible("; ".join(req.reasons), multiline=False))))
+        why.setTextFormat(Qt.TextFormat.PlainText)
         why.setWordWrap(True)
         why.setObjectName("reasons")
         layout = QVBoxLayout(self)
         layout.addWidget(head)
         if req.window_title:
-            layout.addWidget(QLabel(self.tr("Focused window: {0}").format(_escape(req.window_title))))
+            title = QLabel(self.tr("Focused window: {0}").format(
+                _shorten(visible(req.window_title, multiline=False))))
+            title.setTextFormat(Qt.TextFormat.PlainText)
+            title.setWordWrap(True)
+            layout.addWidget(title)
+        read = QLabel(visible(read_on_screen(req.label), multiline=False))  # where the action lands
+        read.setTextFormat(Qt.TextFormat.PlainText)
+        read.setWordWrap(True)
+        read.setObjectName("label")
+        layout.addWidget(read)
         layout.addWidget(why)
         pix = _marked(view)
         if pix is not None:
@@ -62,7 +79,7 @@ class ConfirmDialog(QDialog):
             shot.setPixmap(pix)
             shot.setAlignment(Qt.AlignmentFlag.AlignCenter)
             layout.addWidget(shot)
-        thoughts = QPlainTextEdit(req.thoughts or self.tr("(the model gave no reasoning)"))
+        thoughts = QPlainTextEdit(visible(req.thoughts) or self.tr("(the model gave no reasoning)"))
         thoughts.setReadOnly(True)
         thoughts.setMaximumHeight(110)
         layout.addWidget(QLabel(self.tr("The model's thoughts:")))
@@ -113,5 +130,19 @@ class ConfirmDialog(QDialog):
         super().reject()
 
 
+_SHOWN_CHARS = 300  # more than this fills the dialog several times over; the rest is counted
+
+
+def _shorten(text: str, limit: int = _SHOWN_CHARS) -> str:
+    """`text` cut to `limit` characters (saying how many were left out), with wrap points."""
+    extra = ""
+    if len(text) > limit:
+        extra = QCoreApplication.translate("ConfirmDialog", " … ({0} more characters not shown)").format(
+            len(text) - limit)
+        text = text[:limit]
+    # Qt wraps only at spaces: give long unbroken runs (URLs) a zero-width break point.
+    return re.sub(r"(\S{40})", "\\1\u200b", text) + extra
+
+
 def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return html.escape(text, quote=True)

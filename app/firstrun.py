@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.icons import icon
+from app.plaintext import plain
 from app.qtcompat import emit
 
 DEFAULT_REPO = "onnx-community/Fara-7B-Onnx"
@@ -120,7 +121,7 @@ class ModelSetupDialog(QDialog):
             "<li><b>Download</b>: fetch a published ONNX build; the size is shown before "
             "anything is downloaded.</li></ul>"))
         intro.setWordWrap(True)
-        self.reason = QLabel(reason)
+        self.reason = plain(QLabel(reason))  # quotes model, tokenizer and server errors
         self.reason.setWordWrap(True)
         self.reason.setStyleSheet("color: #D64545;")
         self.reason.setVisible(bool(reason))
@@ -134,7 +135,7 @@ class ModelSetupDialog(QDialog):
             row.addWidget(b)
         self.bar = QProgressBar()
         self.bar.setVisible(False)
-        self.status = QLabel()
+        self.status = plain(QLabel())  # quotes download and export output
         self.status.setWordWrap(True)
         self.cancel_button = QPushButton(self.tr("Cancel"))
         self.cancel_button.setVisible(False)

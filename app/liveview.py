@@ -6,6 +6,7 @@ from PySide6.QtCore import QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
+from agent.termtext import visible
 from app.overlay import Overlay
 
 ACCENT = QColor("#FF3D7F")   # visible on both light and dark pages
@@ -105,7 +106,8 @@ class LiveView(QWidget):
 
     def _paint_caption(self, p: QPainter, rect: QRectF, point: QPointF | None, ov: Overlay) -> None:
         prefix = {"type": self.tr("type: "), "key": self.tr("keys: ")}.get(ov.kind, "")
-        text = prefix + (ov.label if len(ov.label) <= 80 else ov.label[:77] + "…")
+        label = visible(ov.label, multiline=False)  # typed text: a newline shows as \n
+        text = prefix + (label if len(label) <= 80 else label[:77] + "…")
         font = QFont(self.font())
         font.setPointSizeF(font.pointSizeF() * 1.1)
         font.setBold(True)

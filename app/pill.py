@@ -7,6 +7,7 @@ from PySide6.QtGui import QGuiApplication, QPainterPath, QRegion
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
 
 from app.icons import icon
+from app.plaintext import plain
 from app.qtcompat import emit
 
 PILL_STYLE = """
@@ -36,7 +37,7 @@ class StatusPill(QFrame):
         row.setContentsMargins(12, 6, 8, 6)
         self.state = QLabel()
         self.state.setPixmap(icon("state-running").pixmap(18, 18))
-        self.text = QLabel(self.tr("Starting…"))
+        self.text = plain(QLabel(self.tr("Starting…")))  # shows task and model text
         self.text.setMinimumWidth(220)
         self.stop = QPushButton(icon("stop"), self.tr("Stop"))
         self.stop.setFocusPolicy(Qt.FocusPolicy.NoFocus)

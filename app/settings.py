@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import os
+import shutil
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from agent.paths import config_dir, data_dir
+from agent.paths import config_dir, data_dir, read_small_file
 
 SETTINGS_FILE = "settings.json"
 POLICIES = ("never", "risky", "always")
@@ -54,51 +58,101 @@ class Settings:
         self.recent_tasks = [task] + [t for t in self.recent_tasks if t != task]
         del self.recent_tasks[MAX_RECENT:]
 
-    def normalised(self) -> Settings:
-        """A copy with out-of-range values clamped to something usable."""
-        s = Settings(**asdict(self))
-        s.provider = s.provider if s.provider in PROVIDERS else "auto"
-        s.policy = s.policy if s.policy in POLICIES else "risky"
-        s.max_steps = min(max(int(s.max_steps), 1), 1000)
-        s.settle_timeout = min(max(float(s.settle_timeout), 0.0), 60.0)
-        s.confirm_timeout = min(max(float(s.confirm_timeout), 5.0), 3600.0)
-        s.monitor = max(int(s.monitor), 0)
-        return s
 
 
 def settings_path() -> Path:
     return config_dir() / SETTINGS_FILE
 
 
-def _coerce(value: Any, default: Any) -> Any:
-    # The file is user-editable: accept a value only if it has the default's type.
-    if isinstance(default, bool):
-        return value if isinstance(value, bool) else default
-    if isinstance(default, int):
-        return value if isinstance(value, int) and not isinstance(value, bool) else default
-    if isinstance(default, float):
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        return float(value) if ok else default
-    if isinstance(default, str):
-        return value if isinstance(value, str) else default
+def _absolute_dir(text: str) -> bool:
+    try:
+        return not text.strip() or Path(text).expanduser().is_absolute()
+    except RuntimeError:  # `~someone` who does not exist
+        return False
+
+
+# Beyond its type, what each field must be; a value outside it keeps the default. NaN fails every
+# comparison, so the ranges are written to be False for it (a NaN confirm_timeout hung the dialog).
+RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "provider": (lambda v: v in PROVIDERS, "one of " + ", ".join(PROVIDERS)),
+    "policy": (lambda v: v in POLICIES, "one of " + ", ".join(POLICIES)),
+    "max_steps": (lambda v: 1 <= v <= 1000, "a whole number from 1 to 1000"),
+    "settle_timeout": (lambda v: math.isfinite(v) and 0 <= v <= 60, "seconds from 0 to 60"),
+    "confirm_timeout": (lambda v: math.isfinite(v) and 5 <= v <= 3600, "seconds from 5 to 3600"),
+    "monitor": (lambda v: 0 <= v <= 64, "a monitor number from 0 to 64"),
+    "data_dir": (_absolute_dir, "an absolute folder, or empty for the default"),
+    "search_url": (lambda v: "{query}" in v, "a URL containing {query}"),
+}
+
+
+def _typed(value: Any, default: Any) -> Any:
+    """`value` if it has the default's type (ints pass as floats), else None."""
+    if isinstance(value, bool) or isinstance(default, bool):
+        return value if type(value) is type(default) else None
+    if isinstance(default, float) and isinstance(value, int):
+        return float(value)
     if isinstance(default, list):
-        return [v for v in value if isinstance(v, str)] if isinstance(value, list) else default
-    return default
+        return value if isinstance(value, list) else None
+    if isinstance(default, str) and isinstance(value, str) and "\x00" in value:
+        return None  # a NUL byte breaks every path and environment variable it reaches
+    return value if isinstance(value, type(default)) else None
+
+
+def _field(name: str, value: Any, default: Any) -> tuple[Any, str]:
+    """The value to use for one field and, if the file's value was ignored, why."""
+    typed = _typed(value, default)
+    shown = json.dumps(value, ensure_ascii=True)
+    shown = shown if len(shown) <= 40 else shown[:37] + "..."
+    if typed is None:
+        return default, f"{name}: {shown} has the wrong type; using {json.dumps(default)}"
+    if isinstance(typed, list):
+        kept = [v for v in typed if isinstance(v, str) and v.strip() and "\x00" not in v]
+        why = f"{name}: {len(typed) - len(kept)} empty or non-text entries dropped"
+        return kept, why if len(kept) < len(typed) else ""
+    ok, what = RULES.get(name, (lambda _v: True, ""))
+    if not ok(typed):
+        return default, f"{name}: {shown} is not {what}; using {json.dumps(default)}"
+    return typed, ""
+
+
+def read_settings(path: Path | None = None) -> tuple[Settings, list[str]]:
+    """The settings, and one note for the user per value in the file that was ignored.
+
+    Each field is checked on its own: a bad value costs that field (its default is used), never
+    the others, and never a crash at start. An unreadable file is kept aside, not overwritten.
+    """
+    path = path or settings_path()
+    try:
+        raw = json.loads(read_small_file(path, 1 << 20).decode("utf-8"))  # never a FIFO or 1 GB
+    except FileNotFoundError:
+        return Settings(), []
+    except (OSError, ValueError, RecursionError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        return Settings(), [_kept_aside(path, f"cannot be read ({why})")]
+    if not isinstance(raw, dict):
+        return Settings(), [_kept_aside(path, "is not a JSON object")]
+    defaults, values, notes = Settings(), {}, []
+    for f in fields(Settings):
+        default = getattr(defaults, f.name)
+        values[f.name], note = _field(f.name, raw.get(f.name, default), default)
+        notes += [f"{path}: {note}"] if note else []
+    return Settings(**values), notes
+
+
+def _kept_aside(path: Path, why: str) -> str:
+    # The next save replaces the file; a copy keeps what the user wrote in it.
+    copy = path.with_name(path.name + ".unreadable")
+    try:
+        if not copy.exists():
+            shutil.copyfile(path, copy)
+    except OSError:
+        return f"{path} {why}; using the default settings"
+    return f"{path} {why}; using the default settings (the file is kept as {copy.name})"
 
 
 def load_settings(path: Path | None = None) -> Settings:
-    """Read the settings file; a missing or unreadable file gives the defaults."""
-    path = path or settings_path()
-    defaults = Settings()
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return defaults
-    if not isinstance(raw, dict):
-        return defaults
-    values = {f.name: _coerce(raw.get(f.name, getattr(defaults, f.name)), getattr(defaults, f.name))
-              for f in fields(Settings)}
-    return Settings(**values).normalised()
+    """The settings (see `read_settings` for the notes on values that were ignored)."""
+    return read_settings(path)[0]
 
 
 def save_settings(settings: Settings, path: Path | None = None) -> Path:
@@ -111,5 +165,7 @@ def save_settings(settings: Settings, path: Path | None = None) -> Path:
                        encoding="utf-8")
         os.replace(tmp, path)
     except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()  # the old file is whole; no half-written copy left beside it
         raise SettingsError(f"could not save the settings to {path}: {exc.strerror or exc}") from exc
     return path

@@ -7,6 +7,7 @@ from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QTreeWidget, QTreeWidgetItem, QWidget
 
 from agent.loop import PHASES
+from app.plaintext import tooltip
 from app.qtcompat import emit
 
 ERROR_COLOUR = QColor("#D64545")
@@ -47,14 +48,14 @@ class StepList(QTreeWidget):
         total = sum(timings.get(p, 0.0) for p in PHASES)
         item = QTreeWidgetItem([str(index + 1), summary, f"{total:.2f} s",
                                 format_timings(timings, short=True), error or ""])
-        item.setToolTip(1, summary)
+        item.setToolTip(1, tooltip(summary))  # model text: tooltips would render HTML
         item.setToolTip(2, format_timings(timings))
         item.setToolTip(3, format_timings(timings))
         item.setData(0, Qt.ItemDataRole.UserRole, payload)
         if error:
             for col in range(5):
                 item.setForeground(col, QBrush(ERROR_COLOUR))
-            item.setToolTip(4, error)
+            item.setToolTip(4, tooltip(error))
         self.addTopLevelItem(item)
         self.scrollToItem(item)
         return item

@@ -26,6 +26,7 @@ from app.controller import RunController, phase_text, result_text
 from app.icons import icon
 from app.liveview import LiveView
 from app.overlay import overlay_for
+from app.plaintext import plain
 from app.qtcompat import emit
 from app.settings import POLICIES, PROVIDERS, Settings, SettingsError, save_settings
 from app.steps import StepList, format_timings
@@ -92,6 +93,7 @@ class MainWindow(QMainWindow):
         self._generated, self._shown = "", 0  # the current answer, and how much of it is shown
         self.keep_in_tray = False  # closing hides the window when a tray icon can bring it back
         self.last_error = ""
+        self.last_offline_warning = ""
         self._build()
         self._connect()
         self._fill_selectors()
@@ -167,7 +169,7 @@ class MainWindow(QMainWindow):
         self.status_step = QLabel(self.tr("Ready"))
         self.status_tps = QLabel("")
         self.status_time = QLabel("")
-        self.status_phase = QLabel("")
+        self.status_phase = plain(QLabel(""))  # results quote the model's answer
         bar = self.statusBar()
         bar.addWidget(self.status_step)
         bar.addWidget(self.status_phase, 1)
@@ -204,6 +206,7 @@ class MainWindow(QMainWindow):
         c.stats.connect(self._on_stats)
         c.run_finished.connect(self._on_finished)
         c.failed.connect(self.show_error)
+        c.offline_warning.connect(self.show_offline_warning)
         c.state_changed.connect(lambda _s: self._update_buttons())
         self.steps.picked.connect(self._inspect)
         self.model.activated.connect(self._model_chosen)
@@ -295,10 +298,21 @@ class MainWindow(QMainWindow):
         self.status_phase.setText(message.splitlines()[0] if message else "")
         box = QMessageBox(QMessageBox.Icon.Warning, self.tr("Deskhand"), message,
                           QMessageBox.StandardButton.Ok, self)
+        plain(box)  # errors quote servers and files
         box.setObjectName("error-box")
         box.setModal(False)
         box.show()
         self.last_error = message
+
+    def show_offline_warning(self, message: str) -> None:
+        """Offline mode refused something during the run (or is weaker here): say so plainly."""
+        box = QMessageBox(QMessageBox.Icon.Warning, self.tr("Deskhand: network attempt refused"),
+                          message, QMessageBox.StandardButton.Ok, self)
+        box.setObjectName("offline-warning")
+        box.setTextFormat(Qt.TextFormat.PlainText)  # destinations come from untrusted code
+        box.setModal(False)
+        box.show()
+        self.last_offline_warning = message
 
     def _update_buttons(self) -> None:
         running = self.controller.running

@@ -14,6 +14,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+from agent.termtext import visible
 from models.export.pipeline import BLOCK_SIZES, DEFAULT_BLOCK_SIZE
 from models.registry import (
     ModelEntry,
@@ -78,14 +79,18 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Run a parsed `deskhand models ...` command; returns the process exit code."""
     handler = _COMMANDS[args.models_command]
+    registry = Registry()
     try:
-        return handler(args)
-    except ModelError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        return handler(args, registry)
+    except ModelError as exc:  # may quote a server or a file: shown, never obeyed
+        print(f"error: {visible(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\ninterrupted; run the same command again to resume", file=sys.stderr)
         return 130
+    finally:  # a damaged registry.json: what was skipped and where the backup is
+        for note in registry.notes:
+            print(f"warning: {visible(note)}", file=sys.stderr)
 
 
 def confirm(question: str, assume_yes: bool = False) -> bool:
@@ -100,8 +105,7 @@ def confirm(question: str, assume_yes: bool = False) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
-def _list(args: argparse.Namespace) -> int:
-    registry = Registry()
+def _list(args: argparse.Namespace, registry: Registry) -> int:
     entries, default = registry.entries(), registry.default
     if args.json:
         print(json.dumps([{**asdict(e), "default": e.name == default} for e in entries],
@@ -125,22 +129,23 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _default(args: argparse.Namespace) -> int:
-    entry = Registry().set_default(args.name)
+def _default(args: argparse.Namespace, registry: Registry) -> int:
+    entry = registry.set_default(args.name)
     print(f"{entry.name} is now the default model")
     return 0
 
 
-def _import(args: argparse.Namespace) -> int:
-    entry = import_model(args.dir, name=args.name, copy=args.copy)
+def _import(args: argparse.Namespace, registry: Registry) -> int:
+    entry = import_model(args.dir, name=args.name, copy=args.copy, registry=registry,
+                         progress=True)
     where = "copied into the registry" if entry.owned else "registered in place"
     print(f"{entry.name}: {entry.format} model ({entry.model_type}), "
           f"{human_size(entry.size_bytes)}, {where} at {entry.path}")
     return 0
 
 
-def _verify(args: argparse.Namespace) -> int:
-    entry = Registry().get(args.name)
+def _verify(args: argparse.Namespace, registry: Registry) -> int:
+    entry = registry.get(args.name)
     report = validate_folder(entry.folder)
     if not report.ok:
         print(report.summary())
@@ -163,10 +168,9 @@ def _verify(args: argparse.Namespace) -> int:
     return 1
 
 
-def _remove(args: argparse.Namespace) -> int:
-    registry = Registry()
+def _remove(args: argparse.Namespace, registry: Registry) -> int:
     entry = registry.get(args.name)
-    deletes = entry.owned and registry.is_inside(entry.folder)
+    deletes = registry.deletes_files(entry)
     action = (f"delete {entry.path} ({human_size(entry.size_bytes)})" if deletes
               else f"unregister it (the folder {entry.path} is kept)")
     if not confirm(f"Remove model {entry.name!r}: {action}?", args.yes):
@@ -177,15 +181,15 @@ def _remove(args: argparse.Namespace) -> int:
     return 0
 
 
-def _download(args: argparse.Namespace) -> int:
+def _download(args: argparse.Namespace, registry: Registry) -> int:
     from models.download import DownloadPlan, download_model
 
     def ask(plan: DownloadPlan) -> bool:
-        print(plan.describe())
+        print(visible(plan.describe()))  # remote file names must not rewrite the question
         return confirm(f"Download {human_size(plan.total_bytes)}?", args.yes)
 
     entry = download_model(args.repo_id, revision=args.revision, subfolder=args.subfolder,
-                           name=args.name, confirm=ask, progress=True)
+                           name=args.name, confirm=ask, progress=True, registry=registry)
     if entry is None:
         print("nothing downloaded")
         return 1
@@ -193,8 +197,7 @@ def _download(args: argparse.Namespace) -> int:
     return 0
 
 
-def _export(args: argparse.Namespace) -> int:
-    registry = Registry()
+def _export(args: argparse.Namespace, registry: Registry) -> int:
     hf_dir = Path(args.hf_dir).expanduser()
     if not hf_dir.is_dir() and args.hf_dir in registry:
         hf_dir = registry.get(args.hf_dir).folder

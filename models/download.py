@@ -11,6 +11,18 @@ write each file to a per-process temporary name and delete it on failure, so a d
 4.5 GB file stopped at 90 % (Ctrl+C, laptop asleep) starts again from zero. Here the `.part`
 file survives and the next run continues with an HTTP Range request (huggingface_hub's
 `http_get(resume_size=...)`, which also retries dropped connections within one run).
+
+A listing or a server may be hostile (a mirror given with HF_ENDPOINT, or anyone in the path):
+- every listed path must be a plain relative POSIX path that stays inside the staging folder
+  (no backslashes, drive letters, UNC or absolute paths, no `.`/`..` parts, control characters,
+  Windows device names, over-long names, nor names of our own bookkeeping files), and no
+  existing link in the staging folder may lead a write outside it;
+- no file is written past its listed size: a server that sends more is cut off at that size
+  and the file is deleted; one that sends less leaves a `.part` to resume;
+- redirects are followed only when they keep to the same side of the machine's edge (a local
+  mirror never sends us elsewhere, a remote server never at this machine or the LAN; the Hub's
+  redirects to its CDN stay allowed).
+The name and redirect rules live in `models.download_guard`.
 """
 
 from __future__ import annotations
@@ -20,14 +32,23 @@ import json
 import os
 import shutil
 import socket
+import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from models.download_guard import PART, install_redirect_policy, unsafe_path
 from models.registry import ModelEntry, ModelError, Registry, check_name, human_size, name_from
-from models.validate import GENAI_CONFIG, MANIFEST, validate_folder, write_manifest
+from models.validate import (
+    GENAI_CONFIG,
+    MANIFEST,
+    load_manifest,
+    manifest_files,
+    validate_folder,
+    write_manifest,
+)
 
 STATE = ".deskhand-download.json"
 _SKIP = {".gitattributes"}
@@ -128,6 +149,7 @@ def plan_download(repo_id: str, *, revision: str | None = None, subfolder: str |
 
     registry = registry or Registry()
     endpoint = (endpoint or os.environ.get("HF_ENDPOINT") or _default_endpoint()).rstrip("/")
+    install_redirect_policy()
     api = HfApi(endpoint=endpoint, token=token)
     with _hub_errors(endpoint, repo_id):
         commit = api.model_info(repo_id, revision=revision).sha
@@ -143,9 +165,16 @@ def plan_download(repo_id: str, *, revision: str | None = None, subfolder: str |
         for f in listing
         if f.path.startswith(prefix) and PurePosixPath(f.path).name not in _SKIP
     )
+    seen: dict[str, str] = {}
     for f in files:  # a hostile listing must not write outside the staging folder
-        if f.rel.startswith("/") or ".." in PurePosixPath(f.rel).parts:
-            raise ModelError(f"{repo_id} lists an unsafe file path {f.repo_path!r}")
+        why = unsafe_path(f.rel) or ("a negative size" if f.size < 0 else None)
+        # One file on Windows and macOS disks, which ignore case (and, APFS, normalization).
+        key = unicodedata.normalize("NFC", f.rel).casefold()
+        if why is None and key in seen:
+            why = f"the same file as {seen[key]!r} on case-insensitive disks"
+        if why is not None:
+            raise ModelError(f"{repo_id} lists an unsafe file {f.repo_path!r}: {why}")
+        seen[key] = f.repo_path
     default = repo_id.split("/")[-1] + (f"-{root.replace('/', '-')}" if root else "")
     name = check_name(name or name_from(default))
     if name in registry:
@@ -159,6 +188,17 @@ def plan_download(repo_id: str, *, revision: str | None = None, subfolder: str |
     same = state.get("repo_id") == repo_id and state.get("subfolder") == root
     already = sum(_present_bytes(staging, f) for f in files) if same else 0
     return DownloadPlan(repo_id, commit, root, name, endpoint, files, target, staging, already)
+
+
+def _destination(staging: Path, rel: str) -> Path:
+    """`staging/rel`, checked on disk: no existing link may take the file or its .part outside."""
+    dest = staging / rel
+    base = staging.resolve()
+    for path in (dest, dest.with_name(dest.name + PART)):
+        if path.is_symlink() or not path.resolve().is_relative_to(base):
+            raise ModelError(f"{path} leads outside {staging} (a link in the download folder?);"
+                             f" delete {staging} and start again")
+    return dest
 
 
 def _model_root(repo_id: str, paths: list[str], subfolder: str | None) -> str:
@@ -224,11 +264,12 @@ def _fetch_all(plan: DownloadPlan, *, token: str | bool | None, progress: bool,
     try:
         with _hf_bars_off():
             for remote in sorted(plan.files, key=lambda f: f.size):
-                dest = plan.staging / remote.rel
+                dest = _destination(plan.staging, remote.rel)
                 if not _complete(dest, remote, verified):
                     bar.set_postfix_str(remote.rel[-40:], refresh=False)
                     dest.parent.mkdir(parents=True, exist_ok=True)
-                    part = dest.with_name(dest.name + ".part")
+                    dest = _destination(plan.staging, remote.rel)  # again, after mkdir
+                    part = dest.with_name(dest.name + PART)
                     have = part.stat().st_size if part.exists() else 0
                     if have > remote.size:
                         part.unlink()
@@ -255,10 +296,16 @@ def _get(url: str, part: Path, have: int, headers: dict[str, str], remote: Remot
     # Append mode: bytes from an earlier run stay; http_get asks for the rest with Range (and
     # rewinds itself if a server ignores Range and sends the whole file).
     with open(part, "ab") as raw:
-        f = _Reporting(raw, report)
+        f = _Reporting(raw, report, limit=remote.size)
         try:
             http_get(url, f, resume_size=have, headers=headers, expected_size=remote.size,
                      displayed_filename=remote.rel)
+        except _TooLong:
+            raw.close()
+            part.unlink(missing_ok=True)  # what a misbehaving server sent is not worth keeping
+            raise ModelError(f"the server sent more than the {remote.size} bytes listed for "
+                             f"{remote.rel}; the download was stopped at that size and the "
+                             "file deleted") from None
         except (KeyboardInterrupt, ModelError):
             raise
         except Exception as exc:  # httpx / Hub errors: keep the .part for the next run
@@ -266,20 +313,31 @@ def _get(url: str, part: Path, have: int, headers: dict[str, str], remote: Remot
             raise ModelError(f"downloading {remote.rel} stopped at {raw.tell()} of "
                              f"{remote.size} bytes ({_first_line(exc)}); run the same command "
                              "again to resume") from exc
+        if raw.tell() != remote.size:  # our own check, whatever http_get's version checks
+            raise ModelError(f"the server ended {remote.rel} after {raw.tell()} of "
+                             f"{remote.size} bytes; run the same command again to resume")
+
+
+class _TooLong(Exception):
+    """A server sent more bytes than the listing gave the file."""
 
 
 class _Reporting:
     """A file wrapper that reports its position after each write (progress through public API).
 
     http_get writes, and after a server ignored Range, seeks back and truncates; reporting the
-    absolute position keeps the count right in both cases.
+    absolute position keeps the count right in both cases. No write may take the file past
+    `limit` bytes: the listing's size is checked as the bytes arrive, not after the disk filled.
     """
 
-    def __init__(self, f: Any, report: Callable[[int], None]) -> None:
+    def __init__(self, f: Any, report: Callable[[int], None], *, limit: int) -> None:
         self._f = f
         self._report = report
+        self._limit = limit
 
     def write(self, data: bytes) -> int:
+        if self._f.tell() + len(data) > self._limit:
+            raise _TooLong
         written = self._f.write(data)
         self._report(self._f.tell())
         return written
@@ -326,6 +384,16 @@ def _finish(plan: DownloadPlan, hashes: dict[str, str], registry: Registry, *,
     source = f"hf:{plan.repo_id}@{plan.commit}" + (f"/{plan.subfolder}" if plan.subfolder else "")
     if not (plan.staging / MANIFEST).is_file():
         write_manifest(plan.staging, progress=progress, known=hashes, source=source)
+    else:  # the repo's own manifest must agree with what arrived (hashes known: no re-read)
+        try:
+            listed = manifest_files(load_manifest(plan.staging) or {})
+        except ValueError:
+            listed = {}  # an unreadable manifest: validate_folder below names the problem
+        wrong = sorted(rel for rel, entry in listed.items()
+                       if rel in hashes and hashes[rel] != entry["sha256"].lower())
+        if wrong:
+            raise ModelError(f"{', '.join(wrong)} differ from the sha256 in the repo's "
+                             f"{MANIFEST}; the files are kept in {plan.staging}")
     report = validate_folder(plan.staging)
     if not report.ok:
         raise ModelError(f"the downloaded files are not a usable model:\n{report.summary()}\n"

@@ -6,7 +6,10 @@ Where the files live:
 - `import DIR` registers the folder **in place** (a 5 GB model is not copied by default) and
   `remove` only unregisters it; `import --copy` copies it into the registry's folder instead.
 The index is `models_dir()/registry.json`, rewritten atomically (temp file + rename) so a crash
-never leaves it half-written.
+never leaves it half-written. A hand-edited or damaged index never stops the valid entries from
+working: a broken entry (or a file that is no JSON at all) is skipped with a note naming the file
+(`Registry.notes`), and before such a file is rewritten it is copied to
+`registry.json.broken-<time>`, so nothing the program could not read is lost silently.
 """
 
 from __future__ import annotations
@@ -16,15 +19,23 @@ import json
 import os
 import re
 import shutil
+import tempfile
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from agent.paths import models_dir
-from models.validate import ValidationReport, folder_size, validate_folder
+from models.validate import (
+    MANIFEST,
+    ValidationReport,
+    folder_size,
+    validate_folder,
+    verify_manifest,
+)
 
 INDEX = "registry.json"
+FORMATS = ("onnx-genai", "hf")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 
 
@@ -51,9 +62,43 @@ class ModelEntry:
         return Path(self.path)
 
 
+# The type each field of an index entry must have; the rest are optional (None allowed).
+_REQUIRED: dict[str, type] = {"name": str, "path": str, "format": str, "source": str,
+                              "size_bytes": int, "added": str, "owned": bool}
+_OPTIONAL: dict[str, type] = {"model_type": str, "manifest": dict}
+
+
+def entry_from(item: Any) -> ModelEntry:
+    """One index entry as read from registry.json, or ModelError saying what is wrong with it."""
+    if not isinstance(item, dict):
+        raise ModelError(f"not a JSON object ({type(item).__name__})")
+    for key in _REQUIRED:
+        if key not in item:
+            raise ModelError(f"'{key}' is missing")
+    for key, kind in (_REQUIRED | _OPTIONAL).items():
+        value = item.get(key)
+        if key in _OPTIONAL and value is None:
+            continue
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise ModelError(f"'{key}' should be {kind.__name__}, not {type(value).__name__}")
+    check_name(item["name"])
+    texts = [v for v in item.values() if isinstance(v, str)]
+    if any(ord(c) < 32 or ord(c) == 127 for text in texts for c in text):
+        raise ModelError("a field holds control characters (they would rewrite the terminal)")
+    if item["format"] not in FORMATS:
+        raise ModelError(f"'format' is {item['format']!r}, not one of {', '.join(FORMATS)}")
+    if not os.path.isabs(item["path"]):
+        raise ModelError("'path' is not an absolute path (the model's place would depend on "
+                         "the current folder)")
+    if item["size_bytes"] < 0:
+        raise ModelError("'size_bytes' is negative")
+    return ModelEntry(**{k: item[k] for k in ModelEntry.__dataclass_fields__ if k in item})
+
+
 def check_name(name: str) -> str:
     """Return `name` if usable as a model name and folder name, else raise ModelError."""
-    if not _NAME.match(name):
+    # fullmatch: with `match`, "$" also accepts a name ending in "\n".
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise ModelError(
             f"invalid model name {name!r}: use letters, digits, '.', '_' or '-' "
             "(at most 80, starting with a letter or digit)"
@@ -81,6 +126,12 @@ class Registry:
 
     def __init__(self, root: Path | None = None) -> None:
         self.root = Path(root) if root is not None else models_dir()
+        self._notes: dict[str, None] = {}  # an ordered set: each read finds the same problems
+
+    @property
+    def notes(self) -> list[str]:
+        """What was wrong with registry.json (skipped entries, backups kept), for the user."""
+        return list(self._notes)
 
     @property
     def index_path(self) -> Path:
@@ -99,6 +150,8 @@ class Registry:
         hint = f" Did you mean {', '.join(close)}?" if close else (
             " Registered: " + ", ".join(sorted(entries)) if entries else
             " No models are registered yet (see `deskhand models import/download/export`).")
+        if self._notes:  # the model may be in the part of registry.json that was skipped
+            hint += "\n" + "\n".join(self._notes)
         raise ModelError(f"no model named {name!r}.{hint}")
 
     def __contains__(self, name: object) -> bool:
@@ -112,6 +165,17 @@ class Registry:
         """True when `path` is inside the registry's own folder (so we may delete it)."""
         return Path(path).resolve().is_relative_to(self.root.resolve()) and (
             Path(path).resolve() != self.root.resolve())
+
+    def deletes_files(self, entry: ModelEntry) -> bool:
+        """Whether `remove` deletes the entry's folder: only an owned model's own folder.
+
+        An index edited by hand (or by another program) may mark any path as owned; only the
+        folder `<registry>/<name>` itself (not a link to elsewhere, not another model's folder,
+        not the registry folder) is ever deleted.
+        """
+        own = self.owned_folder(entry.name)
+        return (entry.owned and not own.is_symlink() and self.is_inside(entry.folder)
+                and entry.folder.resolve() == own.resolve())
 
     def add(self, folder: Path, *, name: str, source: str, owned: bool,
             report: ValidationReport | None = None) -> ModelEntry:
@@ -142,7 +206,7 @@ class Registry:
         entries = self._load()
         entry = self.get(name)
         deleted = False
-        if delete_files and entry.owned and self.is_inside(entry.folder):
+        if delete_files and self.deletes_files(entry):
             shutil.rmtree(entry.folder, ignore_errors=True)
             deleted = True
         del entries[name]
@@ -152,7 +216,7 @@ class Registry:
     @property
     def default(self) -> str | None:
         """The model `deskhand run` uses without --model, if one was chosen and still exists."""
-        entries, default = self._read()
+        entries, default, _ = self._read()
         return default if default in entries else None
 
     def set_default(self, name: str) -> ModelEntry:
@@ -164,34 +228,103 @@ class Registry:
     def _load(self) -> dict[str, ModelEntry]:
         return self._read()[0]
 
-    def _read(self) -> tuple[dict[str, ModelEntry], str | None]:
+    def _read(self) -> tuple[dict[str, ModelEntry], str | None, bool]:
+        """Entries, default name, and whether anything in the file had to be skipped."""
+        path = self.index_path
         try:
-            raw = json.loads(self.index_path.read_text(encoding="utf-8"))
+            text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
-            return {}, None
-        except (OSError, ValueError) as exc:
-            raise ModelError(f"the model registry {self.index_path} is unreadable ({exc}); "
-                             "fix or delete it") from exc
-        fields = ModelEntry.__dataclass_fields__
-        out = {}
-        for item in raw.get("models", []):
-            entry = ModelEntry(**{k: v for k, v in item.items() if k in fields})
+            return {}, None, False
+        except OSError as exc:  # permissions: nothing we could write would help either
+            raise ModelError(f"cannot read the model registry {path} ({exc.strerror or exc})"
+                             ) from exc
+        except ValueError as exc:  # not UTF-8
+            return self._broken(f"{path} is not UTF-8 text ({exc})")
+        try:
+            raw = json.loads(text)
+        except (ValueError, RecursionError) as exc:  # RecursionError: "[[[[…" nesting
+            return self._broken(f"{path} is not valid JSON ({exc})")
+        if not isinstance(raw, dict) or not isinstance(raw.get("models", []), list):
+            return self._broken(f"{path} is not a registry (expected an object with a "
+                                "\"models\" list)")
+        out: dict[str, ModelEntry] = {}
+        skipped = False
+        for number, item in enumerate(raw.get("models", []), start=1):
+            label = item.get("name") if isinstance(item, dict) else None
+            where = f"{path}: entry {number}" + (f" ({label!r})" if isinstance(label, str) else "")
+            try:
+                entry = entry_from(item)
+            except ModelError as exc:
+                self._note(f"{where} is skipped: {exc}")
+                skipped = True
+                continue
+            if entry.name in out:
+                self._note(f"{where} is skipped: the name is registered twice")
+                skipped = True
+                continue
             out[entry.name] = entry
-        return out, raw.get("default")
+        default = raw.get("default")
+        if default is not None and not isinstance(default, str):
+            self._note(f"{path}: \"default\" is not a model name; ignored")
+            default, skipped = None, True
+        return out, default, skipped
+
+    def _broken(self, why: str) -> tuple[dict[str, ModelEntry], str | None, bool]:
+        self._note(f"{why}; no model from it can be used until it is fixed. It is kept as a "
+                   "backup when the registry is next written.")
+        return {}, None, True
+
+    def _note(self, text: str) -> None:
+        self._notes[text] = None
 
     def _save(self, entries: dict[str, ModelEntry], *, default: str | None = None) -> None:
-        default = default or self._read()[1]
-        self.root.mkdir(parents=True, exist_ok=True)
+        _, current_default, damaged = self._read()
+        default = default or current_default
         data = {"version": 1, "default": default if default in entries else None,
                 "models": [asdict(e) for e in sorted(entries.values(), key=lambda e: e.name)]}
-        tmp = self.index_path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-        os.replace(tmp, self.index_path)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            if damaged:  # what we could not read may still matter to its owner
+                backup = self._backup()
+                self._note(f"the previous {self.index_path.name} was kept as {backup}")
+            _write_atomic(self.index_path, json.dumps(data, indent=1) + "\n")
+        except OSError as exc:
+            raise ModelError(f"cannot write the model registry in {self.root} "
+                             f"({exc.strerror or exc}); check that the folder is writable"
+                             ) from exc
+
+    def _backup(self) -> Path:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        for n in range(1000):
+            backup = self.index_path.with_name(f"{INDEX}.broken-{stamp}" + (f"-{n}" if n else ""))
+            try:  # O_EXCL: never overwrite an earlier backup
+                with open(backup, "xb") as out, open(self.index_path, "rb") as src:
+                    shutil.copyfileobj(src, out)
+                return backup
+            except FileExistsError:
+                continue
+        raise FileExistsError(f"too many backups of {self.index_path}")
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Replace `path` whole: a random temporary name (O_EXCL) in the same folder, then rename."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with open(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def import_model(folder: str | os.PathLike[str], *, name: str | None = None, copy: bool = False,
-                 registry: Registry | None = None) -> ModelEntry:
-    """Register an existing model folder (in place, or copied into the registry with `copy`)."""
+                 registry: Registry | None = None, progress: bool = False) -> ModelEntry:
+    """Register an existing model folder (in place, or copied into the registry with `copy`).
+
+    The folder must validate and, when it has a deskhand.json, match its sha256 hashes (the
+    files are re-read, streaming; `progress` draws a terminal bar).
+    """
     registry = registry or Registry()
     source_dir = Path(folder).expanduser().resolve()
     if not source_dir.is_dir():
@@ -204,20 +337,45 @@ def import_model(folder: str | os.PathLike[str], *, name: str | None = None, cop
         raise ModelError(f"a model named {name!r} is already registered; "
                          "choose another with --name or remove it first")
     if not copy:
+        check_hashes(source_dir, progress=progress)
         return registry.add(source_dir, name=name, source=f"import:{source_dir}", owned=False,
                             report=report)
     target = registry.owned_folder(name)
     if target.exists():
         raise ModelError(f"{target} already exists; remove it or choose another --name")
     staging = registry.root / f".copy-{name}"
-    shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(source_dir, staging)
+    try:
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.copytree(source_dir, staging)
+    except OSError as exc:  # shutil.Error (a list of failures) is an OSError too
+        shutil.rmtree(staging, ignore_errors=True)
+        raise ModelError(f"cannot copy {source_dir} into {registry.root}: {exc}") from exc
+    try:  # the copy is what will run, so the copy is what must match the manifest
+        check_hashes(staging, progress=progress)
+    except ModelError:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     os.replace(staging, target)
     try:
         return registry.add(target, name=name, source=f"import:{source_dir}", owned=True)
     except ModelError:
         shutil.rmtree(target, ignore_errors=True)
         raise
+
+
+def check_hashes(folder: Path, *, progress: bool = False) -> None:
+    """Raise ModelError naming each file that differs from the folder's deskhand.json hashes."""
+    try:
+        result = verify_manifest(folder, progress=progress)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot check {folder} against its {MANIFEST}: {exc}") from exc
+    if not result.has_manifest or result.ok:
+        return
+    lines = [f"  changed: {rel} (sha256 differs from {MANIFEST})" for rel in result.mismatched]
+    lines += [f"  missing: {rel}" for rel in result.missing]
+    raise ModelError(f"{folder} does not match its {MANIFEST}:\n" + "\n".join(lines)
+                     + "\nthe files were changed or damaged after the manifest was written; "
+                     "copy or download them again")
 
 
 def resolve_model(name_or_dir: str | os.PathLike[str] | None = None, *,

@@ -7,8 +7,10 @@ Two formats are recognised:
 
 The optional manifest `deskhand.json` lists every file with its size and sha256:
     {"deskhand_manifest": 1, "files": [{"path": "model.onnx", "size": 123, "sha256": "..."}], ...}
-Validation checks that listed files exist with the listed size (cheap); `verify_manifest`
-re-hashes them (slow, streaming).
+Validation checks that listed files exist with the listed size (cheap) and loads the small
+files the runtime reads (tokenizer, configs, chat template; `agent.inference.model_files`), so a
+folder that validates also loads; `verify_manifest` re-hashes the listed files (slow, streaming),
+which `import` does before registering a folder.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from agent.inference.model_files import HF, ONNX, folder_problems
 
 MANIFEST = "deskhand.json"
 GENAI_CONFIG = "genai_config.json"
@@ -78,7 +82,7 @@ def validate_folder(path: str | os.PathLike[str]) -> ValidationReport:
 
 
 def validate_model_folder(path: str | os.PathLike[str]) -> ValidationReport:
-    """Check an onnxruntime-genai folder (Fara / Qwen2.5-VL) without loading the model."""
+    """Check an onnxruntime-genai folder (Fara / Qwen2.5-VL); loads its small files, not the graphs."""
     folder = Path(path)
     report = ValidationReport(folder, format="onnx-genai")
     if not folder.is_dir():
@@ -116,12 +120,7 @@ def validate_model_folder(path: str | os.PathLike[str]) -> ValidationReport:
             report.errors.append(f"genai_config.json model.{key} names no ONNX file")
         for name in names:
             _check_onnx_file(folder, name, label, report)
-    for required, why in (("tokenizer.json", "the tokenizer"),
-                          ("processor_config.json", "the image preprocessing settings")):
-        if not (folder / required).is_file():
-            report.errors.append(f"{required} is missing ({why})")
-    if not (folder / "tokenizer_config.json").is_file():
-        report.warnings.append("tokenizer_config.json is missing (chat template may be absent)")
+    report.errors += folder_problems(folder, ONNX)
     _check_manifest(folder, report)
     return report
 
@@ -140,20 +139,23 @@ def validate_hf_folder(path: str | os.PathLike[str]) -> ValidationReport:
         )
     index = folder / "model.safetensors.index.json"
     if index.is_file():
-        data = _read_json(index, report) or {}
-        shards = sorted(set((data.get("weight_map") or {}).values()))
+        data = _read_json(index, report)
+        weight_map = data.get("weight_map") if isinstance(data, dict) else None
+        if data is not None and not isinstance(weight_map, dict):
+            report.errors.append(f"{index.name} has no \"weight_map\" object")
+        shards = sorted({v for v in (weight_map if isinstance(weight_map, dict) else {}).values()
+                         if isinstance(v, str)})
         for shard in shards:
-            if not (folder / shard).is_file():
-                report.errors.append(f"model.safetensors.index.json names shard '{shard}' "
-                                     "which is missing")
+            target = _inside(folder, shard)
+            if target is None or not _is_file(target):
+                report.errors.append(f"{index.name} names shard '{shard}' which is missing"
+                                     + (" (or outside the folder)" if target is None else ""))
         report.files = ["config.json", index.name, *shards]
     elif (folder / "model.safetensors").is_file():
         report.files = ["config.json", "model.safetensors"]
     else:
         report.errors.append("no model.safetensors or model.safetensors.index.json")
-    for name in ("tokenizer.json", "preprocessor_config.json"):
-        if not (folder / name).is_file():
-            report.errors.append(f"{name} is missing")
+    report.errors += folder_problems(folder, HF)
     _check_manifest(folder, report)
     return report
 
@@ -172,22 +174,21 @@ class VerifyResult:
         return self.has_manifest and not self.mismatched and not self.missing
 
 
-
-
 def verify_manifest(folder: Path, *, progress: bool = True) -> VerifyResult:
     """Re-hash every file listed in deskhand.json and compare (one progress bar over all bytes)."""
     manifest = load_manifest(folder)
     if manifest is None:
         return VerifyResult(0, has_manifest=False)
     entries = manifest_files(manifest)
-    present = [(p, e) for p, e in entries.items() if (folder / p).is_file()]
-    missing = tuple(sorted(p for p in entries if not (folder / p).is_file()))
-    total = sum((folder / p).stat().st_size for p, _ in present)
-    bar = _bar(total, "verifying", progress)
+    # Only files inside the folder: a hostile manifest must not make us read /dev/zero or ~/.
+    targets = {rel: _inside(folder, rel) for rel in entries}
+    present = {rel: t for rel, t in targets.items() if t is not None and _is_file(t)}
+    missing = tuple(sorted(set(entries) - set(present)))
+    bar = _bar(sum(t.stat().st_size for t in present.values()), "verifying", progress)
     mismatched = []
     try:
-        for rel, entry in present:
-            if sha256_file(folder / rel, bar) != entry["sha256"].lower():
+        for rel, target in present.items():
+            if sha256_file(target, bar) != entries[rel]["sha256"].lower():
                 mismatched.append(rel)
     finally:
         bar.close()
@@ -225,7 +226,7 @@ def load_manifest(folder: Path) -> dict[str, Any] | None:
         return None
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:  # RecursionError: "[[[[…" nesting
         raise ValueError(f"{MANIFEST} is not readable JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise ValueError(f"{MANIFEST} is not a JSON object")
@@ -284,7 +285,7 @@ def _read_json(path: Path, report: ValidationReport) -> Any:
         return None
     try:
         return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:  # RecursionError: "[[[[…" nesting
         report.errors.append(f"{path.name} is not readable JSON ({exc})")
         return None
 
@@ -303,8 +304,19 @@ def _filenames(section: dict[str, Any]) -> Iterator[str]:
 
 
 def _inside(folder: Path, name: str) -> Path | None:
-    target = (folder / name).resolve()
+    """`folder/name` resolved, or None when it leaves the folder or is no usable path at all."""
+    try:  # a NUL byte or an over-long name in a hostile config raises instead of resolving
+        target = (folder / name).resolve()
+    except (OSError, ValueError):
+        return None
     return target if target.is_relative_to(folder.resolve()) else None
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except (OSError, ValueError):  # ENAMETOOLONG and friends: not a file we can use
+        return False
 
 
 def _check_onnx_file(folder: Path, name: str, label: str, report: ValidationReport) -> None:
@@ -312,7 +324,7 @@ def _check_onnx_file(folder: Path, name: str, label: str, report: ValidationRepo
     if target is None:
         report.errors.append(f"genai_config.json names {label} file '{name}' outside the folder")
         return
-    if not target.is_file():
+    if not _is_file(target):
         report.errors.append(f"genai_config.json names {label} file '{name}' which is missing")
         return
     report.files.append(name)
@@ -321,7 +333,7 @@ def _check_onnx_file(folder: Path, name: str, label: str, report: ValidationRepo
         rel = (Path(name).parent / location).as_posix()
         if data is None:
             report.errors.append(f"{name} refers to external data '{location}' outside the folder")
-        elif not data.is_file():
+        elif not _is_file(data):
             report.errors.append(f"{name} needs its external data file '{rel}' which is missing")
         elif rel not in report.files:
             report.files.append(rel)
@@ -377,10 +389,12 @@ def _check_manifest(folder: Path, report: ValidationReport) -> None:
     report.manifest = manifest
     for rel, entry in manifest_files(manifest).items():
         target = _inside(folder, rel)
-        if target is None or not target.is_file():
+        # deskhand.json says "size"; the exporter's manifest says "bytes".
+        size = entry.get("size", entry.get("bytes"))
+        if target is None or not _is_file(target):
             report.errors.append(f"{MANIFEST} lists '{rel}' which is missing")
-        elif isinstance(entry.get("size"), int) and target.stat().st_size != entry["size"]:
+        elif isinstance(size, int) and target.stat().st_size != size:
             report.errors.append(
-                f"'{rel}' has {target.stat().st_size} bytes but {MANIFEST} says {entry['size']}"
+                f"'{rel}' has {target.stat().st_size} bytes but {MANIFEST} says {size}"
                 " (incomplete copy or download?)"
             )

@@ -12,11 +12,16 @@ sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/de
   echo "setup: need root (or sudo) to install system packages: $*" >&2; exit 1; fi; }
 
 # System packages: X libraries Qt and pyautogui load, Xvfb/xdotool/xclip for tests and typing,
-# Chromium for the evaluation harness.
+# Chromium for the evaluation harness; tesseract (with its English, German, French and Spanish
+# models) reads the label under a click for the confirmation gate.
 apt_packages=(python3-venv python3-dev xvfb xdotool xclip x11-utils x11-xserver-utils libxkbcommon-x11-0 libxcb-cursor0
   libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-xinerama0 libxcb-randr0 libxcb-image0
-  libxcb-render-util0 libegl1 libgl1 libfontconfig1 libdbus-1-3 fonts-dejavu-core)
-if [ "$profile" = dev ]; then apt_packages+=(chromium chromium-driver); fi
+  libxcb-render-util0 libegl1 libgl1 libfontconfig1 libdbus-1-3 fonts-dejavu-core
+  tesseract-ocr tesseract-ocr-eng tesseract-ocr-deu tesseract-ocr-fra tesseract-ocr-spa)
+# dev: also a D-Bus session, the AT-SPI bus and a GTK window (system PyGObject) for the
+# screen-label reader's accessibility tests.
+if [ "$profile" = dev ]; then apt_packages+=(chromium chromium-driver dbus at-spi2-core python3-gi
+  gir1.2-gtk-3.0); fi
 if command -v apt-get >/dev/null; then
   missing=()
   for p in "${apt_packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

@@ -30,7 +30,8 @@ def server() -> Iterator[SiteServer]:
 
 def get(srv: SiteServer, path: str) -> tuple[int, bytes, str]:
     try:
-        with urllib.request.urlopen(srv.base_url + path, timeout=10) as r:
+        req = urllib.request.Request(srv.base_url + path, headers=srv.control_headers())
+        with urllib.request.urlopen(req, timeout=10) as r:
             return r.status, r.read(), r.headers.get("Content-Type", "")
     except urllib.error.HTTPError as e:
         return e.code, e.read(), ""
@@ -38,7 +39,8 @@ def get(srv: SiteServer, path: str) -> tuple[int, bytes, str]:
 
 def post(srv: SiteServer, path: str, body: dict) -> tuple[int, dict]:
     req = urllib.request.Request(srv.base_url + path, data=json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json"}, method="POST")
+                                 headers={"Content-Type": "application/json", **srv.control_headers()},
+                                 method="POST")
     try:
         with urllib.request.urlopen(req, timeout=10) as r:
             return r.status, json.loads(r.read())

@@ -48,7 +48,8 @@ def test_loopback_and_unix_sockets_pass_through(underneath: Recorder) -> None:
     with OfflineGuard(), socket.socket() as s:
         s.connect(("127.0.0.1", 9))
         s.connect(("localhost", 9))
-    assert underneath.calls == [("127.0.0.1", 9), ("localhost", 9)]
+    # Names are resolved by the guard (never by a resolver) and the address is what connects.
+    assert underneath.calls == [("127.0.0.1", 9), ("127.0.0.1", 9)]
 
 
 def test_name_resolution_of_outside_hosts_is_refused(underneath: Recorder) -> None:

@@ -29,6 +29,30 @@ def fake_onnx(external: str | None = None) -> bytes:
     return body
 
 
+# The smallest tokenizer and chat template that build a Qwen-style prompt with an image: model
+# folders are validated by loading these, so fakes must hold real ones.
+_STRUCTURE = ["<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|image_pad|>", "<|vision_end|>"]
+TOKENIZER_JSON = json.dumps({
+    "version": "1.0",
+    "added_tokens": [{"id": i, "content": c, "single_word": False, "lstrip": False,
+                      "rstrip": False, "normalized": False, "special": True}
+                     for i, c in enumerate(_STRUCTURE, start=1)],
+    "model": {"type": "WordLevel", "unk_token": "[UNK]",
+              "vocab": {"[UNK]": 0, **{c: i for i, c in enumerate(_STRUCTURE, start=1)}}}})
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m.role }}\n{% for p in m.content %}"
+    "{% if p.type == 'image' %}<|vision_start|><|image_pad|><|vision_end|>"
+    "{% else %}{{ p.text }}{% endif %}{% endfor %}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+
+
+def write_tokenizer_files(path: Path) -> Path:
+    """tokenizer.json and tokenizer_config.json (with the chat template) that really load."""
+    (path / "tokenizer.json").write_text(TOKENIZER_JSON)
+    (path / "tokenizer_config.json").write_text(json.dumps({"chat_template": CHAT_TEMPLATE}))
+    return path
+
+
 def make_genai_folder(path: Path, *, model_type: str = "fara", data_bytes: int = 4096) -> Path:
     """A tiny folder shaped like a published Fara-7B onnxruntime-genai export."""
     path.mkdir(parents=True, exist_ok=True)
@@ -48,9 +72,9 @@ def make_genai_folder(path: Path, *, model_type: str = "fara", data_bytes: int =
     (path / "embedding.onnx").write_bytes(fake_onnx())
     (path / "vision.onnx").write_bytes(fake_onnx("vision.onnx.data"))
     (path / "vision.onnx.data").write_bytes(b"\x01" * 512)
-    (path / "tokenizer.json").write_text('{"model": {}}')
-    (path / "tokenizer_config.json").write_text("{}")
-    (path / "processor_config.json").write_text('{"processor": {"name": "qwen2_5_image_processor"}}')
+    write_tokenizer_files(path)
+    (path / "processor_config.json").write_text(
+        '{"processor": {"name": "qwen2_5_image_processor", "transforms": []}}')
     return path
 
 
@@ -121,7 +145,7 @@ def test_hf_checkpoint_detected(tmp_path: Path) -> None:
     folder.mkdir()
     (folder / "config.json").write_text('{"model_type": "qwen2_5_vl"}')
     (folder / "model.safetensors").write_bytes(b"x")
-    (folder / "tokenizer.json").write_text("{}")
+    write_tokenizer_files(folder)
     (folder / "preprocessor_config.json").write_text("{}")
     report = validate_folder(folder)
     assert report.ok and report.format == "hf"

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from agent.offline import is_loopback_host
+from agent.offline import OfflineGuard, is_loopback_host
 
 _SYSTEM = (
     "You grade a web agent. You are given a task, the agent's final answer and the last "
@@ -69,7 +69,11 @@ class ModelJudge:
         request = urllib.request.Request(endpoint, data=json.dumps(body).encode(),
                                          headers={"Content-Type": "application/json"})
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as resp:
+            # No proxies: a proxy from the environment would carry the screenshots off the machine;
+            # and the guard connects to the judge by its checked loopback address, not by a name
+            # that the system resolver might answer otherwise (this can run between task runs).
+            opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+            with OfflineGuard(), opener.open(request, timeout=self.timeout) as resp:
                 reply = json.loads(resp.read().decode())
             text = reply["choices"][0]["message"]["content"] or ""
         except (OSError, ValueError, KeyError, IndexError, urllib.error.URLError) as exc:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 import math
 import re
 import statistics
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.eval.results import read_manifest, read_results, write_json
+from agent.records import read_steps
 
 PHASES = ("capture", "model", "action", "settle")
 FAILURES = ("environment", "step_budget", "no_answer", "wrong_answer")
@@ -145,7 +145,7 @@ def _thumbnail(path: Path, point: list[float] | None, width: int = 300) -> str:
 
     try:
         image = Image.open(path).convert("RGB")
-    except OSError:
+    except (OSError, ValueError, Image.DecompressionBombError):
         return ""
     if point is not None:
         draw = ImageDraw.Draw(image)
@@ -161,21 +161,17 @@ def _thumbnail(path: Path, point: list[float] | None, width: int = 300) -> str:
 
 
 def _task_steps(run_dir: Path, record: dict[str, Any], max_thumbs: int) -> str:
-    folder = run_dir / record["dir"]
-    try:
-        lines = (folder / "steps.jsonl").read_text(encoding="utf-8").splitlines()
-    except OSError:
+    # The attempt folder and its screenshots are read only from inside the run folder.
+    folder = (run_dir / str(record.get("dir", ""))).resolve()
+    if folder == run_dir.resolve() or not folder.is_relative_to(run_dir.resolve()):
         return "<p>(no steps recorded)</p>"
-    steps = []
-    for line in lines:
-        try:
-            steps.append(json.loads(line))
-        except ValueError:
-            continue
+    steps, _problems = read_steps(folder)
+    if not steps:
+        return "<p>(no steps recorded)</p>"
     cells = []
     for step in steps[-max_thumbs:]:
         shot = step.get("screenshot")
-        img = _thumbnail(folder / shot, step.get("screenshot_point")) if shot else ""
+        img = _thumbnail(Path(shot), step.get("screenshot_point")) if shot else ""
         t = step.get("timings", {})
         timing = " ".join(f"{k}={v:.2f}s" for k, v in t.items() if isinstance(v, (int, float)))
         cells.append(

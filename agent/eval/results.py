@@ -14,6 +14,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from agent.jsonl import dumps_line, read_lines
+
 MANIFEST = "manifest.json"
 RESULTS = "results.jsonl"
 FORMAT = 1
@@ -85,7 +87,7 @@ class ResultsLog:
         self._lock = threading.Lock()
 
     def append(self, record: dict[str, Any]) -> None:
-        line = json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n"
+        line = dumps_line(record, sort_keys=True)
         with self._lock:
             self._repair()
             with open(self.path, "a", encoding="utf-8") as f:
@@ -115,12 +117,6 @@ def read_results(run_dir: Path) -> list[dict[str, Any]]:
     path = Path(run_dir) / RESULTS
     if not path.exists():
         return []
-    out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict) and "key" in record:
-            out.append(record)
-    return out
+    # Split at "\n" only: a task's answer holding U+2028 must not cost the lines after it.
+    return [line.value for line in read_lines(path)
+            if isinstance(line.value, dict) and isinstance(line.value.get("key"), str)]

@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 from agent.eval.judges import validate_eval
+from agent.jsonl import read_lines
 from agent.paths import asset
 
 OFFLINE_TASKS = asset("tasks", "offline-webvoyager.jsonl")
@@ -78,16 +79,12 @@ def task_file_hash(path: str | Path) -> str:
 
 def _jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
     out = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise TaskFileError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from exc
-        if not isinstance(obj, dict):
-            raise TaskFileError(f"{path}:{lineno}: each line must be a JSON object")
-        out.append((lineno, obj))
+    for line in read_lines(path, torn_end_ok=False):  # lines end at "\n" only, not U+2028
+        if line.problem:
+            raise TaskFileError(f"{path}:{line.number}: {line.problem}")
+        if not isinstance(line.value, dict):
+            raise TaskFileError(f"{path}:{line.number}: each line must be a JSON object")
+        out.append((line.number, line.value))
     return out
 
 

@@ -23,7 +23,8 @@ from agent.inference.base import (
     TokenCallback,
     count_images,
 )
-from agent.inference.chat import STOP_TEXT, find_chat_template, render_prompt
+from agent.inference.chat import STOP_TEXT, PromptTokenizer, find_chat_template
+from agent.inference.model_files import ONNX, PROBE, load_error, vision_spec_problems
 from agent.inference.ort_session import PROVIDERS, choose_provider, import_ort, thread_count
 
 __all__ = ["PROVIDERS", "OnnxBackend", "choose_provider"]
@@ -49,12 +50,27 @@ class OnnxBackend:
                                "export one with the model manager first")
         self.provider = choose_provider(provider, ort.get_available_providers())
         self.threads = threads or thread_count()
-        self.vlm = VisionLanguageModel(folder, self.provider, self.threads,
-                                       vision_cache=vision_cache, prefix_cache=prefix_cache)
-        try:
+        try:  # the folder's files are input: any failure to load them is a BackendError
+            self.vlm = VisionLanguageModel(folder, self.provider, self.threads,
+                                           vision_cache=vision_cache, prefix_cache=prefix_cache)
             self.template = find_chat_template(folder)
-        except (FileNotFoundError, ValueError) as exc:
+        except Exception as exc:  # tokenizers, jinja2, onnxruntime raise their own types
+            raise BackendError(load_error(folder, ONNX, exc)) from exc
+        if problems := vision_spec_problems(self.vlm.spec):
+            raise BackendError(f"cannot load the model in {folder}: processor_config.json: "
+                               + "; ".join(problems))
+        try:
+            self.prompts = PromptTokenizer(self.vlm.tokenizer, self.template)
+        except ValueError as exc:
             raise BackendError(f"cannot load the model in {folder}: {exc}") from exc
+        if self.prompts.image_token_id != self.vlm.image_token_id:
+            raise BackendError(f"cannot load the model in {folder}: the tokenizer's image token "
+                               f"({self.prompts.image_token_id}) is not the model's "
+                               f"({self.vlm.image_token_id})")
+        try:  # a template that cannot build a prompt fails here, not at the first step
+            self.prompts.encode(PROBE, [1])
+        except Exception as exc:
+            raise BackendError(load_error(folder, ONNX, exc)) from exc
         self.eos_ids = self.vlm.eos_ids
         self.context_length = self.vlm.context_length
         self.folder = folder
@@ -158,7 +174,8 @@ class OnnxBackend:
                 raise BackendError(
                     f"the runtime would have to resize a {im.width}x{im.height} image; images must be "
                     f"at model size (both sides multiples of {unit})")
-        return self.vlm.tokenize(render_prompt(self.template, messages), images)
+        ids = self.prompts.encode(messages, self.vlm.tokens_per_image(images))
+        return self.vlm.tokenize(ids, images)
 
 
 

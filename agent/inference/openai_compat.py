@@ -33,11 +33,22 @@ from agent.inference.base import (
     TokenCallback,
     count_images,
 )
+from agent.inference.chat import neutralize_markers
 
 STOP = "</tool_call>"
 OPEN = "<tool_call>"
 API_KEY_ENV = "DESKHAND_API_KEY"
 _IMAGE_WORDS = re.compile(r"image|vision|multi-?modal|mmproj|limit.mm", re.IGNORECASE)
+# What a server may send us, whatever it claims: a hostile or broken `--server` ignores
+# max_tokens and could stream forever. Text is capped per requested token (a token is a few
+# characters; 32 is generous), the raw stream per token (event JSON around each piece), and
+# one SSE line or JSON document outright.
+CHARS_PER_TOKEN = 32
+BYTES_PER_TOKEN = 2048
+MIN_ANSWER_BYTES = 1 << 20
+MAX_LINE_BYTES = 1 << 20
+MAX_DOCUMENT_BYTES = 8 << 20
+PIECE_SLACK = 8  # events beyond max_tokens tolerated before the server counts as runaway
 
 
 class OpenAICompatBackend:
@@ -62,8 +73,10 @@ class OpenAICompatBackend:
         if self.model:
             return self.model
         with self._send("GET", "/models") as exchange:
-            data = _json(exchange.response.read())
-        models = [m.get("id") for m in (data or {}).get("data", []) if isinstance(m, dict)]
+            data = _object(_json(_read_capped(exchange.response, MAX_DOCUMENT_BYTES)))
+        listed = data.get("data")
+        models = [m.get("id") for m in (listed if isinstance(listed, list) else [])
+                  if isinstance(m, dict)]
         if not models or not models[0]:
             raise BackendError(f"{self.base_url}/models lists no models; pass the model name")
         self.model = str(models[0])
@@ -93,20 +106,26 @@ class OpenAICompatBackend:
         except _Cancelled:
             return self._result("", 0, None, start, None, "cancelled")
         with exchange:
+            limits = _Limits.for_tokens(max_new_tokens)
             if exchange.response.headers.get_content_type() == "application/json":
-                return self._whole_answer(exchange.response, start, on_token)
-            return self._stream(exchange.response, start, on_token, cancel)
+                return self._whole_answer(exchange.response, start, on_token, limits)
+            return self._stream(exchange.response, start, on_token, cancel, limits)
 
     # --- reading answers ------------------------------------------------------------------
 
     def _stream(self, response: http.client.HTTPResponse, start: float,
-                on_token: TokenCallback | None, cancel: Cancel | None) -> Generation:
+                on_token: TokenCallback | None, cancel: Cancel | None,
+                limits: _Limits) -> Generation:
         text, pieces, usage, finish, reasoning = "", 0, None, None, False
         first: float | None = None
-        events = self._events(response)
+        events = self._events(response, limits.bytes)
         while True:
             try:
                 event = next(events, None)
+            except _Overflow:
+                if text.strip():  # keep what came within bounds, as a length-cut answer
+                    return self._result(text, pieces, usage, start, first, "length")
+                raise
             except BackendError:
                 if cancel is not None and cancel.is_set():  # our watcher cut the connection
                     return self._result(text, pieces, usage, start, first, "cancelled")
@@ -116,41 +135,57 @@ class OpenAICompatBackend:
             if cancel is not None and cancel.is_set():
                 # Closing the connection (on return) makes vLLM / llama.cpp abort the request.
                 return self._result(text, pieces, usage, start, first, "cancelled")
-            if event.get("usage"):
+            if isinstance(event.get("usage"), dict):
                 usage = event["usage"]
-            for choice in event.get("choices") or []:
-                delta = choice.get("delta") or choice.get("message") or {}
+            choices = event.get("choices")
+            for choice in choices if isinstance(choices, list) else []:
+                choice = _object(choice)
+                delta = _object(choice.get("delta") or choice.get("message"))
                 reasoning = reasoning or bool(delta.get("reasoning_content"))
                 piece = delta.get("content") or choice.get("text") or ""
                 finish = choice.get("finish_reason") or finish
-                if not piece:
+                if not piece or not isinstance(piece, str):
                     continue
+                if pieces >= limits.pieces or len(text) >= limits.chars:  # runaway server
+                    return self._result(text, pieces, usage, start, first, "length")
                 first = first or time.perf_counter()
                 # Servers that ignore `stop` keep talking past the call: cut at the first one.
-                cut = (text + piece).find(STOP)
+                # Only the tail can complete it (searching all the text each time was quadratic).
+                tail = text[len(text) - len(STOP) + 1:] if len(text) >= len(STOP) else text
+                cut = (tail + piece).find(STOP)
                 if cut != -1:
-                    piece = (text + piece)[len(text):cut + len(STOP)]
+                    piece = piece[:cut + len(STOP) - len(tail)]
+                over = len(text) + len(piece) > limits.chars
+                piece = piece[:limits.chars - len(text)]
                 text += piece
                 pieces += 1
                 if on_token is not None and piece:
                     on_token(piece)
-                if cut != -1:
+                if cut != -1 and not over:
                     return self._result(text, pieces, usage, start, first, "stop")
+                if over:
+                    return self._result(text, pieces, usage, start, first, "length")
         return self._finish(text, pieces, usage, start, first, finish, reasoning, on_token)
 
     def _whole_answer(self, response: http.client.HTTPResponse, start: float,
-                      on_token: TokenCallback | None) -> Generation:
+                      on_token: TokenCallback | None, limits: _Limits) -> Generation:
         # Some servers ignore stream=true and answer with one JSON document.
-        data = _json(response.read()) or {}
-        choice = (data.get("choices") or [{}])[0]
-        message = choice.get("message") or {}
+        data = _object(_json(_read_capped(response, min(limits.bytes, MAX_DOCUMENT_BYTES))))
+        choices = data.get("choices")
+        choice = _object(choices[0] if isinstance(choices, list) and choices else None)
+        message = _object(choice.get("message"))
         text = message.get("content") or choice.get("text") or ""
+        text = text if isinstance(text, str) else ""
         cut = text.find(STOP)
         text = text[:cut + len(STOP)] if cut != -1 else text
+        if len(text) > limits.chars:  # a server past max_tokens: keep the bounded part
+            text = text[:limits.chars]
+            choice = {**choice, "finish_reason": "length"}
         first = time.perf_counter()
         if text and on_token is not None:
             on_token(text)
-        return self._finish(text, 1, data.get("usage"), start, first, choice.get("finish_reason"),
+        return self._finish(text, 1, _object(data.get("usage")), start, first,
+                            choice.get("finish_reason"),
                             bool(message.get("reasoning_content")), on_token)
 
     def _finish(self, text: str, pieces: int, usage: dict[str, Any] | None, start: float,
@@ -160,7 +195,7 @@ class OpenAICompatBackend:
             hint = ("it sent only reasoning_content: turn off the server's reasoning parser"
                     if reasoning else "check the server's chat template and stop tokens")
             raise BackendError(f"{self.base_url} returned an empty answer "
-                               f"(finish_reason={finish!r}); {hint}")
+                               f"(finish_reason={str(finish)[:40]!r}); {hint}")
         reason = "length" if finish == "length" else "stop"
         # The server strips the stop sequence; put it back so the parser sees a closed call.
         if reason == "stop" and text.rfind(OPEN) > text.rfind(STOP):
@@ -177,17 +212,29 @@ class OpenAICompatBackend:
         usage = usage or {}
         return Generation(
             text,
-            prompt_tokens=int(usage.get("prompt_tokens") or 0),
-            generated_tokens=int(usage.get("completion_tokens") or pieces),
+            prompt_tokens=_count(usage.get("prompt_tokens"), 0),
+            generated_tokens=_count(usage.get("completion_tokens"), pieces),
             # The server does vision + prefill before the first token; we can only see the sum.
             timings={"prefill": first - start, "decode": end - first},
             finish_reason=reason,
         )
 
-    def _events(self, response: http.client.HTTPResponse) -> Iterator[dict[str, Any]]:
-        """The JSON payloads of a server-sent-events stream, until [DONE] or end of stream."""
+    def _events(self, response: http.client.HTTPResponse,
+                max_bytes: int) -> Iterator[dict[str, Any]]:
+        """The JSON payloads of a server-sent-events stream, until [DONE] or end of stream.
+
+        At most `max_bytes` in all and MAX_LINE_BYTES per line are read; past that, _Overflow.
+        """
+        left = max_bytes
         try:
-            for raw in response:
+            while raw := response.readline(min(left, MAX_LINE_BYTES) + 1):
+                left -= len(raw)
+                if left < 0:
+                    raise _Overflow(f"{self.base_url} sent more than {max_bytes} bytes for one "
+                                    "answer; stopped reading it")
+                if len(raw) > MAX_LINE_BYTES:
+                    raise _Overflow(f"{self.base_url} sent a line of more than {MAX_LINE_BYTES} "
+                                    "bytes; stopped reading it")
                 line = raw.decode("utf-8", "replace").strip()
                 if not line.startswith("data:"):
                     continue  # blank separators, ": keep-alive" comments, "event:" names
@@ -262,7 +309,8 @@ class OpenAICompatBackend:
             parsed = _json(raw)
             message = (_error_text(parsed) if parsed is not None
                        else raw.decode("utf-8", "replace").strip()[:500]) or response.reason
-            raise self._http_error(response.status, str(message), url, path)
+            # The server's words end up in a dialog or on a terminal: keep them short.
+            raise self._http_error(response.status, str(message)[:500], url, path)
         return exchange
 
     def _http_error(self, status: int, message: str, url: str, path: str) -> BackendError:
@@ -365,6 +413,25 @@ class _Cancelled(Exception):
     """Generation was cancelled before the answer started."""
 
 
+class _Overflow(BackendError):
+    """The server sent more than an answer may hold (see CHARS_PER_TOKEN and friends)."""
+
+
+@dataclass(frozen=True)
+class _Limits:
+    """The most one answer may hold: characters of text, content events, raw bytes."""
+
+    chars: int
+    pieces: int
+    bytes: int
+
+    @classmethod
+    def for_tokens(cls, max_new_tokens: int) -> _Limits:
+        tokens = max(1, max_new_tokens)
+        return cls(chars=CHARS_PER_TOKEN * tokens, pieces=tokens + PIECE_SLACK,
+                   bytes=max(MIN_ANSWER_BYTES, BYTES_PER_TOKEN * tokens))
+
+
 class _ServerSaid(BackendError):
     """An HTTP error answer, keeping the status and server message for retry decisions."""
 
@@ -406,22 +473,35 @@ def _check_peer(sock: socket.socket | None) -> None:
 
 def to_openai_messages(messages: Sequence[Message], images: Sequence[Image.Image]
                        ) -> list[dict[str, Any]]:
-    """Deskhand chat messages -> OpenAI ones, each {"type": "image"} replaced by a data URL."""
+    """Deskhand chat messages -> OpenAI ones, each {"type": "image"} replaced by a data URL.
+
+    The server renders its own template and tokenizer over the text, out of our reach; what we
+    can guarantee is that no text we send spells a special token: markers such as
+    `<|im_end|>` or `<|image_pad|>` are broken by a zero-width space (`neutralize_markers`), after
+    adjacent text parts are joined, so that no marker is completed across two parts.
+    """
     pending = iter(images)
     out = []
     for message in messages:
         content = message.get("content")
         if isinstance(content, list):
-            parts = []
+            parts: list[dict[str, Any]] = []
             for part in content:
                 if part.get("type") == "image":
                     parts.append({"type": "image_url",
                                   "image_url": {"url": png_data_url(next(pending))}})
+                elif parts and parts[-1]["type"] == "text":
+                    parts[-1]["text"] += str(part.get("text", ""))
                 else:
                     parts.append({"type": "text", "text": str(part.get("text", ""))})
+            for p in parts:
+                if p["type"] == "text":
+                    p["text"] = neutralize_markers(p["text"])
             # Text-only content as a plain string: some servers accept lists only for users.
             text_only = all(p["type"] == "text" for p in parts)
             content = "".join(p["text"] for p in parts) if text_only else parts
+        elif isinstance(content, str):
+            content = neutralize_markers(content)
         out.append({"role": message["role"], "content": content})
     return out
 
@@ -436,8 +516,27 @@ def png_data_url(image: Image.Image) -> str:
 def _json(raw: bytes) -> Any:
     try:
         return json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
+
+
+def _object(value: Any) -> dict[str, Any]:
+    """`value` if it is a JSON object, else an empty one (server output is never trusted)."""
+    return value if isinstance(value, dict) else {}
+
+
+def _count(value: Any, default: int) -> int:
+    """A token count from a server's usage, or `default` when it is not a plain number."""
+    ok = isinstance(value, int) and not isinstance(value, bool) and value > 0
+    return value if ok else default
+
+
+def _read_capped(response: http.client.HTTPResponse, limit: int) -> bytes:
+    """The whole body, or BackendError when it is longer than `limit` bytes."""
+    raw = response.read(limit + 1)
+    if len(raw) > limit:
+        raise BackendError(f"the server's answer is longer than {limit} bytes; refused")
+    return raw
 
 
 def _error_text(data: Any) -> str:

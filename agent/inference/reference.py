@@ -17,7 +17,8 @@ from agent.inference.base import (
     TokenCallback,
     count_images,
 )
-from agent.inference.chat import STOP_TEXT, expand_image_pads, find_chat_template, render_prompt
+from agent.inference.chat import STOP_TEXT, PromptTokenizer, find_chat_template
+from agent.inference.model_files import HF, PROBE, load_error
 
 _EXTRA = "pip install 'deskhand[export]' (torch and transformers)"
 
@@ -50,8 +51,10 @@ class ReferenceBackend:
                 folder, dtype=getattr(torch, dtype)
             ).eval()
             self.template = find_chat_template(folder)
-        except (OSError, ValueError, FileNotFoundError) as exc:
-            raise BackendError(f"cannot load the model in {folder}: {exc}") from exc
+            self.prompts = PromptTokenizer(self.tokenizer.backend_tokenizer, self.template)
+            self.prompts.encode(PROBE, [1])  # a broken template fails here, not mid-run
+        except Exception as exc:  # transformers, tokenizers and jinja2 raise many types
+            raise BackendError(load_error(folder, HF, exc)) from exc
         self.merge = self.model.config.vision_config.spatial_merge_size
         self.image_token_id = self.model.config.image_token_id
         gen_eos = self.model.generation_config.eos_token_id
@@ -72,7 +75,6 @@ class ReferenceBackend:
         """Tokenized prompt plus pixel values and grids, as the model's forward takes them."""
         if count_images(messages) != len(images):
             raise ValueError("messages and images disagree on the number of images")
-        prompt = render_prompt(self.template, messages)
         inputs: dict = {}
         counts: list[int] = []
         if images:
@@ -80,12 +82,11 @@ class ReferenceBackend:
             inputs["pixel_values"] = vision["pixel_values"].to(self.model.dtype)
             inputs["image_grid_thw"] = vision["image_grid_thw"]
             counts = [int(g.prod()) // self.merge**2 for g in vision["image_grid_thw"]]
-        text = expand_image_pads(prompt, counts)
-        ids = self.tokenizer(text, return_tensors="pt", add_special_tokens=False)
-        inputs["input_ids"] = ids["input_ids"]
-        inputs["attention_mask"] = ids["attention_mask"]
+        ids = self._torch.tensor([self.prompts.encode(messages, counts)], dtype=self._torch.long)
+        inputs["input_ids"] = ids
+        inputs["attention_mask"] = self._torch.ones_like(ids)
         # Without token types transformers silently falls back to 1-D positions (no M-RoPE).
-        inputs["mm_token_type_ids"] = (ids["input_ids"] == self.image_token_id).int()
+        inputs["mm_token_type_ids"] = (ids == self.image_token_id).int()
         return inputs
 
     def first_logits(self, messages: Sequence[Message], images: Sequence[Image.Image]):

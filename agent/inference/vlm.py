@@ -117,13 +117,14 @@ class VisionLanguageModel:
             self._release.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
 
     # --- inputs ---
-    def tokenize(self, text: str, images: Sequence[Image.Image]) -> Prompt:
-        """Token ids and positions of a rendered prompt with one pad per image."""
-        from agent.inference.chat import expand_image_pads
+    def tokens_per_image(self, images: Sequence[Image.Image]) -> list[int]:
+        """How many image-pad tokens each model-size image takes in the prompt."""
+        return [image_tokens(grid_of(image, self.spec), self.spec) for image in images]
 
+    def tokenize(self, ids: Sequence[int], images: Sequence[Image.Image]) -> Prompt:
+        """The prompt for token `ids` (image slots already expanded) with its positions."""
         grids = [grid_of(image, self.spec) for image in images]
-        text = expand_image_pads(text, [image_tokens(g, self.spec) for g in grids])
-        ids = np.asarray(self.tokenizer.encode(text, add_special_tokens=False).ids, np.int64)
+        ids = np.asarray(ids, np.int64)
         positions, next_position = mrope_positions(ids, self.image_token_id, grids, self.spec)
         digests = tuple(image_digest(im) for im in images)
         runs = image_spans(ids, self.image_token_id)

@@ -51,6 +51,8 @@ class FaraFamily:
     """Builds Fara-format prompts and parses Fara replies."""
 
     name = "fara"
+    # The tools this family's prompt declares; the parser refuses calls to any other name.
+    tools: tuple[str, ...] = (TOOL_NAME,)
 
     def __init__(self, data: dict[str, Any]) -> None:
         self.data = data
@@ -75,7 +77,7 @@ class FaraFamily:
         return {
             "type": "function",
             "function": {
-                "name": TOOL_NAME,
+                "name": self.tools[0],
                 "description": description,
                 "parameters": {"type": "object", "properties": properties, "required": ["action"]},
             },
@@ -139,7 +141,7 @@ class FaraFamily:
         return self.data["parse_error_feedback"].format(error=error.message)
 
     def parse(self, text: str, model_size: Size) -> Parsed | ParseError:
-        return parse(text, model_size)
+        return parse(text, model_size, tools=self.tools)
 
 
 def reduced(image: Image.Image, scale: float) -> Image.Image:

@@ -82,8 +82,10 @@ def _fake_model_folder(path):
         (path / f"{part}.onnx").write_bytes(b"")
         model[part] = {"filename": f"{part}.onnx"}
     (path / "genai_config.json").write_text(json.dumps({"model": model}))
-    for name in ("tokenizer.json", "processor_config.json", "tokenizer_config.json"):
-        (path / name).write_text("{}")
+    from tests.test_registry import write_tokenizer_files  # import loads them: they must be real
+
+    write_tokenizer_files(path)
+    (path / "processor_config.json").write_text('{"processor": {"transforms": []}}')
     return path
 
 
