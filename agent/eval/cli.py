@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.paths import asset
+from agent.termtext import visible
 
 DEFAULT_TASKS = asset("tasks", "offline-webvoyager.jsonl")
 
@@ -33,9 +34,26 @@ def register(subparsers: Any) -> None:
                      "OpenAI-compatible server, or a scripted solver (self-test)")
     run.add_argument("--repeat", type=int, default=1, metavar="K",
                      help="runs per task, for pass@k and pass^k (default 1)")
-    run.add_argument("--workers", type=int, default=1, metavar="N",
+    run.add_argument("--workers", type=int, metavar="N",
                      help="tasks in parallel, each in its own process with its own display, "
-                     "site server and copy of the model (default 1)")
+                     "site server and copy of the model (default 1); with --ray, the number of "
+                     "actors (default: as many as the cluster's CPUs or GPUs hold)")
+    run.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                     help="run the workers as Ray actors: on the cluster at ADDRESS, else at "
+                     "$RAY_ADDRESS, else on a local cluster bound to 127.0.0.1 "
+                     "(pip install 'deskhand[ray]'; see the README)")
+    run.add_argument("--ray-cpus", type=float, metavar="N",
+                     help="CPUs per Ray actor (default 1 for scripted and server: models, else 4; "
+                     "also the model's thread count)")
+    run.add_argument("--ray-gpus", type=float, metavar="N",
+                     help="GPUs per Ray actor, fractions share one (default 1 with --provider "
+                     "cuda, else 0)")
+    run.add_argument("--ray-memory", type=float, metavar="GB",
+                     help="memory per Ray actor, for Ray's packing (default 2 + the model's size)")
+    run.add_argument("--allow-lan", action="store_true",
+                     help="let a --model server:URL on a private network (e.g. a vLLM server "
+                     "inside the cluster) through the offline guard; screenshots go to that one "
+                     "host, never to a public address")
     run.add_argument("--max-steps", type=int, metavar="N",
                      help="step cap per task (default: each task's own, else 30)")
     run.add_argument("--out", type=Path, metavar="RUN_DIR",
@@ -110,7 +128,7 @@ def _compare(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"deskhand: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps(result, indent=2) if args.json else format_comparison(result))
+    print(json.dumps(result, indent=2) if args.json else visible(format_comparison(result)))
     return 0
 
 
@@ -118,8 +136,12 @@ def _run(args: argparse.Namespace) -> int:
     from agent.eval.browser import EnvironmentFailure
     from agent.eval.results import ManifestMismatch
     from agent.eval.runner import EvalSettings, run_eval
+    from agent.eval.settings import HostError
     from agent.eval.solver import PlanError
 
+    if args.ray is None and (args.ray_cpus, args.ray_gpus, args.ray_memory) != (None,) * 3:
+        print("deskhand: --ray-cpus, --ray-gpus and --ray-memory need --ray", file=sys.stderr)
+        return 2
     if str(args.tasks) != "miniwob" and not args.tasks.exists():
         print(f"deskhand: no task file {args.tasks}", file=sys.stderr)
         return 2
@@ -127,30 +149,40 @@ def _run(args: argparse.Namespace) -> int:
         tasks=args.tasks, model=args.model, repeat=max(1, args.repeat), max_steps=args.max_steps,
         provider=args.provider, browser_mode=args.browser_mode, solutions=args.solutions,
         reference=args.reference, judge_url=args.judge_url, judge_model=args.judge_model,
-        workers=max(1, args.workers), history_scale=args.history_scale,
+        workers=max(1, args.workers or 1), history_scale=args.history_scale,
+        allow_lan=args.allow_lan, ray=_ray_options(args),
         idle_waits=max(0, args.idle_waits),
         sites_only=tuple(s for s in args.sites_only.split(",") if s.strip()), limit=args.limit,
         out=args.out)
 
+    count = {"done": 0, "total": 0}
+
+    def on_start(total: int, skipped: int) -> None:
+        count.update(done=skipped, total=total)
+
     def progress(record: dict[str, Any]) -> None:
+        count["done"] += 1
         mark = "PASS" if record["passed"] else f"FAIL ({record['failure']})"
-        print(f"{mark:24} {record['task_id']}#{record['repeat']}  {record['steps']} steps  "
-              f"{record['wall_s']:.1f} s", flush=True)
+        width = len(str(count["total"]))
+        # A failure reason can quote the model or the page: shown, never obeyed by the terminal.
+        print(visible(f"[{count['done']:{width}}/{count['total']}] {mark:24} {record['task_id']}"
+                      f"#{record['repeat']}  {record['steps']} steps  {record['wall_s']:.1f} s",
+                      multiline=False), flush=True)
 
     def terminate(_sig: int, _frame: Any) -> None:
         raise KeyboardInterrupt  # unwind: browsers, displays and workers are shut down
 
     previous = signal.signal(signal.SIGTERM, terminate)
     try:
-        summary = run_eval(settings, progress=progress)
+        summary = run_eval(settings, progress=progress, on_start=on_start)
     except ManifestMismatch as exc:
-        print(f"deskhand: {exc}", file=sys.stderr)
+        print(f"deskhand: {visible(str(exc))}", file=sys.stderr)
         return 2
-    except PlanError as exc:
-        print(f"deskhand: {exc}", file=sys.stderr)
+    except (PlanError, HostError) as exc:
+        print(f"deskhand: {visible(str(exc))}", file=sys.stderr)
         return 2
     except EnvironmentFailure as exc:
-        print(f"deskhand: the evaluation environment failed: {exc}", file=sys.stderr)
+        print(f"deskhand: the evaluation environment failed: {visible(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("\ninterrupted; finished tasks are kept and the same command resumes",
@@ -167,3 +199,13 @@ def _run(args: argparse.Namespace) -> int:
         _, report_path = write_report(summary.run_dir)
         print(f"report: {report_path}")
     return 0
+
+
+def _ray_options(args: argparse.Namespace) -> Any:
+    """The Ray options for `--ray`, or None to run on this machine."""
+    if args.ray is None:
+        return None
+    from agent.eval.ray_pool import RayOptions
+
+    return RayOptions(address=args.ray, actors=args.workers, cpus=args.ray_cpus,
+                      gpus=args.ray_gpus, memory_gb=args.ray_memory)

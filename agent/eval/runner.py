@@ -4,13 +4,14 @@ Per worker: a private Xvfb display and a private site server. Per task: server s
 fresh Chromium full-screen on the worker's display, the agent loop with `Screen(display)` and
 `Executor(display=...)`, then programmatic judges on evidence gathered over DevTools and from
 the site server (plus an optional model judge, reported separately). Environment failures are
-retried in a fresh browser; wrong answers never are.
+retried in a fresh browser; wrong answers never are. Workers run here, in a process pool
+(`--workers N`) or as Ray actors (`--ray`, agent/eval/ray_pool.py); all three file results
+through `run_eval`'s one writer.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import multiprocessing
 import os
 import queue
@@ -21,128 +22,35 @@ import signal
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.eval.browser import DEFAULT_SCREEN, Browser, BrowserOptions, EnvironmentFailure, XvfbDisplay
-from agent.eval.results import ResultsLog, config_hash, file_hash, open_run_dir, write_json
-from agent.geometry import DEFAULT_MODEL_PIXELS, Size
+from agent.eval.browser import Browser, BrowserOptions, EnvironmentFailure, XvfbDisplay
+from agent.eval.evidence import (
+    as_dict,
+    collect_evidence,
+    failure_class,
+    is_local_task,
+    miniwob_start,
+    miniwob_verdict,
+    phase_split,
+)
+from agent.eval.results import ResultsLog, open_run_dir, write_json
+from agent.eval.settings import (  # re-exported: the harness's public names live here
+    DEFAULT_MAX_STEPS,
+    SCRIPTED,
+    EvalSettings,
+    Job,
+    default_run_dir,
+    select_tasks,
+    server_hosts,
+    site_of,
+)
+from agent.geometry import Size
 
-DEFAULT_MAX_STEPS = 30
-SCRIPTED = ("scripted:solver", "scripted:wrong")
-MINIWOB = "miniwob"
-# MiniWoB++ pages end an episode after 10 s; a local model needs far longer per step.
-MINIWOB_EPISODE_MS = 60 * 60 * 1000
-HARNESS_VERSION = 1  # bump when a change alters results, so old run folders refuse to resume
-
-
-@dataclass(frozen=True)
-class EvalSettings:
-    """Everything that decides a run's results (hashed into the manifest) and how it is run."""
-
-    tasks: Path
-    model: str
-    repeat: int = 1
-    max_steps: int | None = None  # None: each task's own `max_steps`, else DEFAULT_MAX_STEPS
-    screen: Size = DEFAULT_SCREEN
-    model_pixels: int = DEFAULT_MODEL_PIXELS
-    settle_timeout: float = 3.0
-    browser_mode: str = "window"  # or "kiosk"; see agent.eval.browser.BrowserOptions
-    provider: str = "auto"
-    solutions: Path | None = None  # scripted solvers' plans (default: next to the task file)
-    reference: Path | None = None  # WebVoyager reference answers (shown to the model judge)
-    judge_url: str | None = None  # loopback OpenAI-compatible endpoint for the model judge
-    judge_model: str | None = None
-    # Adaptive compute (agent.loop.RunConfig): off by default, recorded when on.
-    history_scale: float = 1.0
-    idle_waits: int = 0
-    # How the run is carried out; not part of the configuration hash.
-    workers: int = 1
-    sites_only: tuple[str, ...] = ()
-    limit: int | None = None
-    env_retries: int = 2
-    out: Path | None = None
-
-    def manifest(self) -> dict[str, Any]:
-        """The configuration that results depend on."""
-        manifest: dict[str, Any] = {
-            "harness": HARNESS_VERSION,
-            "tasks_file": self.tasks.name,
-            "tasks_sha256": _miniwob_fingerprint() if is_miniwob(self.tasks) else file_hash(self.tasks),
-            "model": self.model,
-            "repeat": self.repeat,
-            "max_steps": self.max_steps,
-            "screen": [self.screen.width, self.screen.height],
-            "model_pixels": self.model_pixels,
-            "settle_timeout": self.settle_timeout,
-            "browser_mode": self.browser_mode,
-            "judge": {"url": self.judge_url, "model": self.judge_model} if self.judge_url else None,
-        }
-        # Only when set, so that run folders from before these options keep their hash.
-        if self.history_scale != 1.0:
-            manifest["history_scale"] = self.history_scale
-        if self.idle_waits:
-            manifest["idle_waits"] = self.idle_waits
-        if self.reference is not None:
-            manifest["reference_sha256"] = file_hash(self.reference)
-        if self.model in SCRIPTED:
-            manifest["solutions_sha256"] = file_hash(self.solutions_path())
-        elif not self.model.startswith("server:"):
-            manifest["model_fingerprint"] = _model_fingerprint(self.model)
-        return manifest
-
-    def solutions_path(self) -> Path:
-        if self.solutions is not None:
-            return self.solutions
-        name = self.tasks.name.removesuffix(".jsonl") + ".solutions.jsonl"
-        return self.tasks.with_name(name)
-
-
-def is_miniwob(tasks: Path) -> bool:
-    """`--tasks miniwob`: the MiniWoB++ pages of the installed `miniwob` package."""
-    return str(tasks) == MINIWOB
-
-
-def _miniwob_fingerprint() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return f"miniwob {version('miniwob')}"
-    except PackageNotFoundError:
-        return "miniwob (not installed)"
-
-
-def _model_fingerprint(model: str) -> str:
-    """Identifies the model folder's contents cheaply: file names and sizes."""
-    try:
-        from agent.cli import resolve_model_folder
-
-        folder = resolve_model_folder(model)
-    except Exception:
-        return model
-    parts = []
-    for path in sorted(folder.rglob("*")):
-        if path.is_file():
-            parts.append(f"{path.relative_to(folder)}:{path.stat().st_size}")
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
-
-
-def default_run_dir(manifest: dict[str, Any]) -> Path:
-    """Results are filed by a hash of the configuration."""
-    from agent.paths import data_dir
-
-    return data_dir() / "eval" / config_hash(manifest)[:12]
-
-
-@dataclass(frozen=True)
-class Job:
-    task: Any
-    repeat: int
-
-    @property
-    def key(self) -> str:
-        return f"{self.task.id}#{self.repeat}"
+__all__ = ["EvalSettings", "Job", "RunSummary", "Worker", "default_run_dir", "run_eval",
+           "select_tasks"]
 
 
 @dataclass
@@ -155,37 +63,14 @@ class RunSummary:
     records: list[dict[str, Any]] = field(default_factory=list)
 
 
-def load_task_file(path: Path, reference: Path | None = None) -> list[Any]:
-    """Tasks from our offline JSONL or the original WebVoyager JSONL (detected by content)."""
-    from agent.eval.tasks import load_tasks, load_webvoyager, miniwob_tasks
-
-    if is_miniwob(path):
-        return miniwob_tasks()
-    tasks = load_tasks(path)
-    if tasks and all(t.eval is None and re.match(r"^https?://", t.web) for t in tasks):
-        # The unchanged WebVoyager file: live sites, graded by the model judge only.
-        return load_webvoyager(path, reference)
-    return tasks
-
-
-def select_tasks(settings: EvalSettings) -> list[Any]:
-    """The task file's tasks, filtered by site and limited, in file order."""
-    tasks = load_task_file(settings.tasks, settings.reference)
-    if settings.sites_only:
-        wanted = {s.strip().lower() for s in settings.sites_only if s.strip()}
-        tasks = [t for t in tasks if _site(t).lower() in wanted]
-    if settings.limit is not None:
-        tasks = tasks[: settings.limit]
-    return tasks
-
-
-def _site(task: Any) -> str:
-    return task.web_name
-
-
 def run_eval(settings: EvalSettings, *, displays: list[str] | None = None,
-             progress: Callable[[dict[str, Any]], None] | None = None) -> RunSummary:
-    """Run (or resume) an evaluation; returns once every selected task has a result."""
+             progress: Callable[[dict[str, Any]], None] | None = None,
+             on_start: Callable[[int, int], None] | None = None) -> RunSummary:
+    """Run (or resume) an evaluation; returns once every selected task has a result.
+
+    `on_start(total, skipped)` is told the size of the run before the first task starts;
+    `progress(record)` gets each result as it is filed."""
+    allow = server_hosts(settings)  # refuses a public model server before anything starts
     manifest = settings.manifest()
     run_dir = settings.out or default_run_dir(manifest)
     resumed = open_run_dir(Path(run_dir), manifest)  # refuses a changed configuration
@@ -197,6 +82,8 @@ def run_eval(settings: EvalSettings, *, displays: list[str] | None = None,
     jobs = [Job(t, r) for t in tasks for r in range(settings.repeat)]
     todo = [j for j in jobs if j.key not in done]
     summary = RunSummary(Path(run_dir), resumed, len(jobs) - len(todo), 0, 0)
+    if on_start is not None:
+        on_start(len(jobs), summary.skipped)
 
     def finished(record: dict[str, Any]) -> None:
         log.append(record)
@@ -207,7 +94,11 @@ def run_eval(settings: EvalSettings, *, displays: list[str] | None = None,
             progress(record)
 
     workers = max(1, min(settings.workers, len(todo)))
-    if workers == 1:
+    if settings.ray is not None and todo:
+        from agent.eval.ray_pool import run_on_ray
+
+        run_on_ray(settings, Path(run_dir), todo, finished, allow=allow)
+    elif workers == 1:
         worker = Worker(settings, Path(run_dir), display=(displays or [None])[0])
         try:
             for job in todo:
@@ -215,7 +106,7 @@ def run_eval(settings: EvalSettings, *, displays: list[str] | None = None,
         finally:
             worker.close()
     else:
-        _run_parallel(settings, Path(run_dir), todo, workers, displays, finished)
+        _run_parallel(settings, Path(run_dir), todo, workers, displays, finished, allow=allow)
     return summary
 
 
@@ -232,9 +123,12 @@ def _check_plans(settings: EvalSettings, tasks: list[Any]) -> None:
 
 
 def _run_parallel(settings: EvalSettings, run_dir: Path, todo: list[Job], workers: int,
-                  displays: list[str] | None, finished: Callable[[dict[str, Any]], None]) -> None:
+                  displays: list[str] | None, finished: Callable[[dict[str, Any]], None], *,
+                  allow: tuple[str, ...] = ()) -> None:
     # Processes, not threads: pyautogui's display binding is process-wide, and each worker
     # needs its own display, site server and model instance.
+    from agent.offline_boot import child_environment, environment
+
     ctx = multiprocessing.get_context("spawn")
     jobs: Any = ctx.Queue()
     results: Any = ctx.Queue()
@@ -245,7 +139,10 @@ def _run_parallel(settings: EvalSettings, run_dir: Path, todo: list[Job], worker
         display = displays[n] if displays and n < len(displays) else None
         proc = ctx.Process(target=_worker_main, args=(settings, run_dir, display, jobs, results),
                            name=f"eval-worker-{n}", daemon=True)
-        proc.start()
+        # A worker holds screenshots for its whole life: offline mode from its first import
+        # (agent/offline_boot.py), not only inside each task's run.
+        with environment(child_environment(allow=allow)):
+            proc.start()
         procs.append(proc)
     remaining = len(todo)
     try:
@@ -320,10 +217,29 @@ class _Attempt:
     tokens: dict[str, int] = field(default_factory=lambda: {"prompt": 0, "generated": 0})
 
 
+def make_record(job: Job, a: _Attempt, env_errors: list[str], folder: str, *, cpu: float,
+                wall: float) -> dict[str, Any]:
+    """A task's line in results.jsonl; `folder` is its attempt folder within the run folder."""
+    verdict = a.verdict or {"passed": False, "reason": a.reason or "not judged"}
+    passed = bool(verdict.get("passed")) and a.env_error is None
+    return {
+        "key": job.key, "task_id": job.task.id, "site": site_of(job.task), "repeat": job.repeat,
+        "question": job.task.ques, "status": a.status, "answer": a.answer,
+        "reason": a.reason, "steps": a.steps, "final_url": a.final_url, "passed": passed,
+        "verdict": verdict, "model_judge": a.model_judge,
+        "failure": None if passed else failure_class(a.status, a.env_error),
+        "env_errors": env_errors, "timings": {k: round(v, 4) for k, v in a.timings.items()},
+        "tokens": a.tokens, "cpu_s": round(cpu, 3), "wall_s": round(wall, 3),
+        "dir": folder, "finished": time.time(),
+    }
+
+
 class Worker:
     """One display, one site server, one model: runs tasks one after another."""
 
-    def __init__(self, settings: EvalSettings, run_dir: Path, *, display: str | None = None) -> None:
+    def __init__(self, settings: EvalSettings, run_dir: Path, *, display: str | None = None,
+                 plans: dict[str, Any] | None = None) -> None:
+        """`plans`: the scripted solvers' plans when the task file is not on this machine."""
         from agent.eval.server import SiteServer
 
         self.settings = settings
@@ -334,7 +250,8 @@ class Worker:
         self.server = SiteServer()
         self.base_url = self.server.start()
         self._model_backend: Any = None
-        self._plans: dict[str, Any] | None = None
+        self._plans: dict[str, Any] | None = plans
+        self._allow = server_hosts(settings)  # a private-network model server (--allow-lan)
 
     def _start_display(self, size: Size) -> str:
         if self._own_display is not None:
@@ -368,29 +285,14 @@ class Worker:
                 break
             env_errors.append(outcome.env_error)
             self._recover_display()
-        record = self._record(job, outcome, env_errors, attempt_dir,
-                              _cpu_seconds() - cpu0, time.monotonic() - wall0)
+        record = make_record(job, outcome, env_errors, attempt_dir.relative_to(self.run_dir).as_posix(),
+                             cpu=_cpu_seconds() - cpu0, wall=time.monotonic() - wall0)
         write_json(attempt_dir / "result.json", record)
         return record
 
     def _recover_display(self) -> None:
         if self._own_display is not None and not self._own_display.alive():
             self.display = self._start_display(self._display_size)
-
-    def _record(self, job: Job, a: _Attempt, env_errors: list[str], attempt_dir: Path,
-                cpu: float, wall: float) -> dict[str, Any]:
-        verdict = a.verdict or {"passed": False, "reason": a.reason or "not judged"}
-        passed = bool(verdict.get("passed")) and a.env_error is None
-        return {
-            "key": job.key, "task_id": job.task.id, "site": _site(job.task), "repeat": job.repeat,
-            "question": job.task.ques, "status": a.status, "answer": a.answer,
-            "reason": a.reason, "steps": a.steps, "final_url": a.final_url, "passed": passed,
-            "verdict": verdict, "model_judge": a.model_judge,
-            "failure": None if passed else failure_class(a.status, a.env_error),
-            "env_errors": env_errors, "timings": {k: round(v, 4) for k, v in a.timings.items()},
-            "tokens": a.tokens, "cpu_s": round(cpu, 3), "wall_s": round(wall, 3),
-            "dir": str(attempt_dir.relative_to(self.run_dir)), "finished": time.time(),
-        }
 
     def _task_size(self, task: Any) -> Size:
         if task.viewport:
@@ -408,7 +310,7 @@ class Worker:
         if self._own_display is not None and size != self._display_size:
             self.display = self._start_display(size)
         self.server.reset()
-        local = _is_local(task)
+        local = is_local_task(task)
         start_url = self._start_url(task)
         outcome = _Attempt()
         browser = Browser(self.display, BrowserOptions(size=size, offline=local,
@@ -430,13 +332,14 @@ class Worker:
             screen.wait_settled(1, timeout=5.0, interval=0.15, stable_frames=3)
             backend = self._backend_for(task, cdp, size)
             stop = StopFlag()
-            question = _miniwob_start(cdp) or task.ques if task.reward == "miniwob" else task.ques
+            question = miniwob_start(cdp) or task.ques if task.reward == "miniwob" else task.ques
             executor = Executor(stop=stop, search_url=self.base_url + "/search/?q={query}",
                                 display=self.display)
             closers.append(executor.close)
             max_steps = self.settings.max_steps or task.max_steps \
                 or DEFAULT_MAX_STEPS
             config = RunConfig(limits=Limits(max_steps=int(max_steps)), offline=True,
+                               offline_allow=self._allow,
                                model_pixels=self.settings.model_pixels,
                                settle_timeout=self.settings.settle_timeout,
                                history_scale=self.settings.history_scale,
@@ -446,7 +349,7 @@ class Worker:
             recorder = RunRecorder(attempt_dir, meta)
 
             def on_step(step: Any) -> None:
-                for phase, seconds in _phase_split(step.timings).items():
+                for phase, seconds in phase_split(step.timings).items():
                     outcome.timings[phase] = outcome.timings.get(phase, 0.0) + seconds
                 outcome.tokens["prompt"] += step.prompt_tokens
                 outcome.tokens["generated"] += step.generated_tokens
@@ -483,9 +386,9 @@ class Worker:
         outcome.final_url = evidence.final_url or ""
         eval_block = task.eval
         if task.reward == "miniwob":
-            outcome.verdict = _miniwob_verdict(cdp)
+            outcome.verdict = miniwob_verdict(cdp)
         elif eval_block:
-            outcome.verdict = _as_dict(judge(eval_block, evidence))
+            outcome.verdict = as_dict(judge(eval_block, evidence))
         else:  # e.g. the original WebVoyager tasks: only a model judge can grade them
             outcome.verdict = {"passed": False, "judged": False,
                                "reason": "no programmatic checks for this task"}
@@ -506,93 +409,18 @@ class Worker:
             return solver_backend(model.split(":", 1)[1], self._plans[task.id], cdp=cdp,
                                   screen=size, base_url=self.base_url)
         if self._model_backend is None:
-            self._model_backend = load_model_backend(model, self.settings.provider)
+            self._model_backend = load_model_backend(model, self.settings.provider,
+                                                     allow_lan=bool(self._allow))
         return self._model_backend
 
 
-def load_model_backend(model: str, provider: str = "auto") -> Any:
+def load_model_backend(model: str, provider: str = "auto", *, allow_lan: bool = False) -> Any:
     """A model backend as `deskhand run --model` would build it (`server:URL` for a server)."""
     from agent.cli import load_backend
 
     server = model.split(":", 1)[1] if model.startswith("server:") else None
-    args = argparse.Namespace(script=None, server=server, server_model=None, allow_lan=False,
+    args = argparse.Namespace(script=None, server=server, server_model=None, allow_lan=allow_lan,
                               model=None if server else model, provider=provider)
     return load_backend(args)
 
 
-def _is_local(task: Any) -> bool:
-    web = str(task.web)
-    if not re.match(r"^[a-z]+://", web) or web.startswith("file:"):
-        return True
-    from urllib.parse import urlsplit
-
-    from agent.offline import is_loopback_host
-
-    return is_loopback_host(urlsplit(web).hostname or "")
-
-
-def _phase_split(timings: dict[str, float]) -> dict[str, float]:
-    """A step's phase timings folded into capture / model / action / settle."""
-    return {
-        "capture": timings.get("capture", 0.0),
-        "model": timings.get("prompt", 0.0) + timings.get("generate", 0.0) + timings.get("parse", 0.0),
-        "action": timings.get("gate", 0.0) + timings.get("act", 0.0),
-        "settle": timings.get("settle", 0.0),
-    }
-
-
-def failure_class(status: str, env_error: str | None) -> str:
-    """Why a task failed: environment error, step budget, no answer or wrong answer."""
-    if env_error is not None or status == "error":
-        return "environment"
-    if status in ("max_steps", "timeout"):
-        return "step_budget"
-    if status == "success":
-        return "wrong_answer"
-    return "no_answer"
-
-
-def _as_dict(verdict: Any) -> dict[str, Any]:
-    if isinstance(verdict, dict):
-        return verdict
-    try:
-        return asdict(verdict)
-    except TypeError:
-        return {"passed": bool(getattr(verdict, "passed", False)),
-                "reason": str(getattr(verdict, "reason", ""))}
-
-
-def collect_evidence(task: Any, *, cdp: Any, server: Any, result: Any) -> Any:
-    """What the judges look at: final answer and status, final URL, page-state JS, server state."""
-    from agent.eval.cdp import CdpError
-    from agent.eval.judges import Evidence, page_expressions
-    from agent.loop import RunStatus
-
-    try:
-        final_url = cdp.url()
-    except Exception:
-        final_url = ""
-    page_values: dict[str, Any] = {}
-    for expr in page_expressions(task.eval):
-        try:
-            page_values[expr] = cdp.evaluate(expr)
-        except CdpError:
-            pass  # a missing value fails its check, with the judge saying so
-    terminated = result.status in (RunStatus.SUCCESS, RunStatus.FAILURE)
-    return Evidence(answer=result.answer, status=result.status.value if terminated else None,
-                    final_url=final_url, page_values=page_values, server_state=server.state())
-
-
-def _miniwob_start(cdp: Any) -> str:
-    """Start a MiniWoB++ episode with a long time-out; returns its instruction text."""
-    cdp.evaluate(f"core.EPISODE_MAX_TIME = {MINIWOB_EPISODE_MS}; core.startEpisodeReal(); true")
-    return str(cdp.evaluate("(document.getElementById('query') || {}).textContent || ''")).strip()
-
-
-def _miniwob_verdict(cdp: Any) -> dict[str, Any]:
-    """MiniWoB++'s own reward: the raw reward (no time penalty) must be positive."""
-    done, raw, reason = cdp.evaluate("[WOB_DONE_GLOBAL, WOB_RAW_REWARD_GLOBAL, WOB_REWARD_REASON]")
-    raw = float(raw or 0.0)
-    return {"passed": bool(done) and raw > 0, "reward": raw,
-            "reason": f"MiniWoB reward {raw:g}" + (f" ({reason})" if reason else "")
-            + ("" if done else "; the episode did not end")}
