@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from agent import __version__
+from agent.termtext import visible, visible_json
 
 EPILOG = """\
 commands:
@@ -25,11 +26,15 @@ commands:
   deskhand run "TASK"           run one task from the terminal, printing every step
   deskhand runs list|show|export|delete
                                 browse recorded runs; export writes one self-contained HTML file
+  deskhand runs replay ID|NAME  perform a successful run's actions again, each target checked
+                                on screen first (`runs save ID NAME` names a run)
   deskhand models list|import|export|verify|download|remove
                                 manage on-device models (see `deskhand models --help`)
   deskhand eval run|report      the offline WebVoyager-style evaluation harness
   deskhand bench                per-phase timings of one agent step on this machine
   deskhand monitors             list monitors as the agent sees them
+  deskhand mcp [--http]         serve Deskhand to other agents (MCP hosts) as a local MCP
+                                server; only text goes back (`deskhand mcp --help`)
 
 Runs refuse every non-loopback network connection from this process (verified offline mode)
 unless --allow-network is given. Run records live in the user data dir
@@ -41,6 +46,7 @@ PLUGINS = (
     ("models", "models.cli", "manage on-device models"),
     ("eval", "agent.eval.cli", "offline evaluation harness"),
     ("bench", "models.bench", "benchmark one agent step on this machine"),
+    ("mcp", "agent.mcp.cli", "serve Deskhand to other agents as a local MCP server"),
 )
 
 
@@ -129,6 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("-o", "--output", type=Path, help="file to write (default: in the run folder)")
     delete = runs_sub.add_parser("delete", help="delete a run's record")
     delete.add_argument("id")
+    from agent.replay.command import add_arguments as add_replay_arguments
+
+    add_replay_arguments(runs_sub)
 
     sub.add_parser("monitors", help="list monitors as the agent sees them")
 
@@ -161,8 +170,8 @@ def main(argv: list[str] | None = None) -> int:
         for name, module, _help in PLUGINS:
             if command == name:
                 return int(importlib.import_module(module).run(args) or 0)
-    except UserError as exc:
-        print(f"deskhand: {exc}", file=sys.stderr)
+    except UserError as exc:  # may quote a server or a file: shown, never obeyed
+        print(f"deskhand: {visible(str(exc))}", file=sys.stderr)
         return 2
     parser.print_help()
     return 2
@@ -207,11 +216,12 @@ def load_backend(args: argparse.Namespace) -> Any:
 
 
 def resolve_model_folder(name_or_dir: str | None) -> Path:
-    if name_or_dir and Path(name_or_dir).expanduser().is_dir():
-        return Path(name_or_dir).expanduser()
+    """The model folder for --model: a registered name, or a folder that validates first."""
     try:
         from models.registry import resolve_model
     except ImportError as exc:
+        if name_or_dir and Path(name_or_dir).expanduser().is_dir():
+            return Path(name_or_dir).expanduser()  # no validator in this build; the backend checks
         raise UserError("the model registry is not installed; pass --model DIR") from exc
     try:
         return Path(resolve_model(name_or_dir))
@@ -223,19 +233,22 @@ def resolve_model_folder(name_or_dir: str | None) -> Path:
 
 def _ask_in_terminal(request: Any) -> Any:
     from agent.actions import describe
-    from agent.safety import Decision
+    from agent.safety import Decision, read_on_screen
 
     if not sys.stdin.isatty():
         print("  confirmation needed but no terminal to ask: denied", file=sys.stderr)
         return Decision.DENY
-    print(f"\n  The agent wants to: {describe(request.action)}")
-    print(f"  because it {'; '.join(request.reasons)}.")
+    print(f"\n  The agent wants to: {visible(describe(request.action), multiline=False)}")
+    print(f"  because it {visible('; '.join(request.reasons), multiline=False)}.")
+    print(f"  {visible(read_on_screen(request.label), multiline=False)}")
     answer = input("  Allow? [y]es once / [a]ll this run / [N]o: ").strip().lower()
     return {"y": Decision.ALLOW_ONCE, "yes": Decision.ALLOW_ONCE,
             "a": Decision.ALLOW_RUN, "all": Decision.ALLOW_RUN}.get(answer, Decision.DENY)
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def cmd_run(args: argparse.Namespace, *, backend: Any = None,
+            settings: dict[str, Any] | None = None) -> int:
+    """`deskhand run`; `backend` replaces the model (replay), `settings` adds to the record."""
     from agent.executor import DryRunExecutor, Executor
     from agent.loop import RunConfig, iter_steps
     from agent.safety import Gate, Limits, StopFlag
@@ -248,7 +261,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         screen.monitor(args.monitor)
     except ScreenError as exc:
         raise UserError(str(exc)) from exc
-    backend = load_backend(args)
+    backend = backend or load_backend(args)
     try:
         from agent.desktop import focused_window_title
     except ImportError:
@@ -266,7 +279,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                        history_scale=args.history_scale, idle_waits=max(0, args.idle_waits),
                        limits=Limits(max_steps=args.max_steps, max_seconds=args.max_minutes * 60))
     settings = {"model": getattr(backend, "name", "?"), "monitor": args.monitor,
-                "confirm": args.confirm, "dry_run": args.dry_run, "max_steps": args.max_steps}
+                "confirm": args.confirm, "dry_run": args.dry_run, "max_steps": args.max_steps,
+                **(settings or {})}
     try:
         recorder = TrajectoryStore().start(args.task, settings,
                                            keep_screenshots=not args.no_screenshots)
@@ -287,10 +301,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     streaming = not args.json and sys.stdout.isatty()
 
     def on_token(piece: str) -> None:
-        if streaming:
-            print(piece, end="", flush=True)
+        if streaming:  # escaped per character, so a sequence split over tokens is harmless
+            print(visible(piece), end="", flush=True)
 
-    print(f"deskhand: run {recorder.run_id} — {args.task}" + (" (dry run)" if args.dry_run else ""))
+    print(f"deskhand: run {recorder.run_id} — {visible(args.task)}"
+          + (" (dry run)" if args.dry_run else ""))
     try:
         steps = iter_steps(args.task, backend=backend, screen=screen, executor=executor,
                            gate=gate, config=config, stop=stop, recorder=recorder,
@@ -304,10 +319,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             _print_step(step, args.json, streamed=streaming)
     finally:
         signal.signal(signal.SIGINT, previous)
-    print(f"\nresult: {result.status.value} — {result.reason} "
+    print(f"\nresult: {result.status.value} — {visible(result.reason)} "
           f"({result.steps} steps, {result.elapsed:.1f} s)")
     if result.answer:
-        print(f"answer: {result.answer}")
+        print(f"answer: {visible(result.answer)}")
     print(f"record: {recorder.path}")
     return 0 if result.status.value in ("success",) else 1
 
@@ -316,53 +331,94 @@ def _print_step(step: Any, as_json: bool, *, streamed: bool) -> None:
     if as_json:
         from agent.trajectory import step_to_dict
 
-        print(json.dumps(step_to_dict(step), ensure_ascii=False), flush=True)
+        print(visible_json(step_to_dict(step)), flush=True)
         return
     if streamed:
         print()
     else:
-        print(f"\n  {step.thoughts}")
+        print(f"\n  {visible(step.thoughts)}")
     phases = " ".join(f"{k} {v:.2f}s" for k, v in step.timings.items() if not k.startswith("model."))
     marker = "!" if step.error else "→"
-    print(f"[{step.index + 1}] {marker} {step.summary}")
+    print(f"[{step.index + 1}] {marker} {visible(step.summary)}")
     if step.note:
-        print(f"     {step.note}")
+        print(f"     {visible(step.note)}")
+    if step.replay is not None:
+        c = step.replay
+        score = f" {c.score:.2f}" if c.score is not None else ""
+        print(visible(f"     replay: {c.verification}{score}" + (" · model called" if
+                      c.model_called else "") + (f" · {c.reason}" if c.reason else "")))
     print(f"     {phases} | tokens {step.prompt_tokens} in, {step.generated_tokens} out", flush=True)
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from agent.trajectory import TrajectoryStore
+    from agent.trajectory import TrajectoryError, TrajectoryStore
+
+    def notes(problems: tuple[str, ...]) -> None:
+        for problem in problems:  # damaged records: each said once, the rest still shown
+            print(f"deskhand: {visible(problem)}", file=sys.stderr)
 
     store = TrajectoryStore()
     try:
         if args.runs_command == "list":
-            runs = store.list_runs()
+            listing = store.scan()
+            notes(listing.problems)
+            runs = listing.runs
             if not runs:
                 print("no runs yet")
             for r in runs:
                 when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.started))
-                print(f"{r.id}  {when}  {r.status:<10} {r.steps:>3} steps  {r.task[:60]}")
+                print(visible(f"{r.id}  {when}  {r.status:<10} {r.steps:>3} steps  {r.task[:60]}",
+                              multiline=False))
             return 0
         if args.runs_command == "show":
             record = store.load(args.id)
-            print(f"{record.info.id}: {record.info.task}\nstatus: {record.info.status}"
-                  f" — {record.meta.get('reason', '')}")
+            notes(record.problems)
+            print(visible(f"{record.info.id}: {record.info.task}\nstatus: {record.info.status}"
+                          f" — {record.meta.get('reason', '')}"))
             for s in record.steps:
-                print(f"[{s['index'] + 1}] {s.get('description', '')}")
+                print(visible(f"[{s['index'] + 1}] {s.get('description', '')}"))
                 if s.get("thoughts"):
-                    print(f"     {s['thoughts']}")
+                    print(f"     {visible(s['thoughts'])}")
+                for line in _offline_lines(s.get("offline_attempts")):
+                    print(f"     {visible(line)}")
             if record.info.answer:
-                print(f"answer: {record.info.answer}")
+                print(f"answer: {visible(record.info.answer)}")
+            offline = record.meta.get("offline")
+            offline = offline if isinstance(offline, dict) else {}
+            attempts = _offline_lines(offline.get("attempts"))
+            if attempts:
+                print(f"offline mode refused {len(attempts)} attempt(s) to reach the network:")
+                for line in attempts:
+                    print(f"  {visible(line)}")
+            processes = offline.get("processes")
+            for name, text in (processes.items() if isinstance(processes, dict) else ()):
+                print(visible(f"{name}: {text}"))
             return 0
         if args.runs_command == "export":
             print(store.export_html(args.id, args.output))
             return 0
+        if args.runs_command in ("replay", "save"):
+            from agent.replay.command import cmd_replay, cmd_save
+
+            return cmd_replay(args) if args.runs_command == "replay" else cmd_save(args)
         if args.runs_command == "delete":
-            store.delete(args.id)
+            print(visible(store.delete(args.id)))
             return 0
     except KeyError as exc:
         raise UserError(exc.args[0]) from exc
+    except TrajectoryError as exc:
+        raise UserError(str(exc)) from exc
     return 2
+
+
+def _offline_lines(attempts: Any) -> list[str]:
+    """Refused offline-mode attempts of a run record, one line each (bad entries skipped)."""
+    lines = []
+    for a in attempts if isinstance(attempts, list) else ():
+        if isinstance(a, dict):
+            lines.append(f"offline mode refused {a.get('operation', '?')} to "
+                         f"{a.get('destination', '?')} ({a.get('process', '')})")
+    return lines
 
 
 def cmd_app(args: argparse.Namespace) -> int:

@@ -12,18 +12,21 @@ import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from PIL import Image
 
 from agent.actions import Action, MemorizeFact, ParseError, Terminate, Wait, describe
-from agent.geometry import DEFAULT_MODEL_PIXELS, ScreenMapping, Size, model_size_for
+from agent.geometry import DEFAULT_MODEL_PIXELS, Point, ScreenMapping, Size, Space, model_size_for
 from agent.inference.base import Backend, BackendError, TokenCallback
 from agent.offline import OfflineGuard
 from agent.prompts.fara import FaraFamily, Turn
 from agent.safety import Budget, Gate, GateVerdict, Limits, StallDetector, StopFlag
 from agent.screen import ScreenError, Screenshot
 from agent.trajectory import TrajectoryError
+
+if TYPE_CHECKING:
+    from agent.replay.backend import ReplayCheck
 
 PHASES = ("capture", "prompt", "generate", "parse", "gate", "act", "settle")
 
@@ -82,6 +85,7 @@ class Step:
     url: str | None = None
     note: str | None = None
     retry: bool = False  # a refused reply that the loop retries on the same screen
+    replay: ReplayCheck | None = None  # how a replayed step was checked (from its backend)
 
     @property
     def model_size(self) -> Size:
@@ -237,7 +241,7 @@ def _run(task, backend, screen, executor, gate, family, config, stop, recorder, 
             base = dict(index=budget.steps, screenshot=shot, mapping=mapping,
                         model_text=gen.text, prompt_tokens=gen.prompt_tokens,
                         generated_tokens=gen.generated_tokens, screenshot_file=screenshot_file,
-                        url=url)
+                        url=url, replay=getattr(gen, "replay", None))
             if not isinstance(parsed, ParseError):
                 break
             attempts += 1
@@ -257,7 +261,9 @@ def _run(task, backend, screen, executor, gate, family, config, stop, recorder, 
 
         action, thoughts = parsed.action, parsed.thoughts
         with timer.phase("gate"):
-            verdict = gate.check(action, thoughts)
+            verdict = gate.check(action, thoughts, screenshot=shot.image,
+                                 target=_screenshot_point(mapping, action), model_text=gen.text,
+                                 monitor=shot.monitor)
         if not verdict.allowed:
             reason = "you declined: " + "; ".join(verdict.reasons)
             step = Step(**base, thoughts=thoughts, action=action, error=reason,
@@ -322,6 +328,15 @@ def _run(task, backend, screen, executor, gate, family, config, stop, recorder, 
             return finish(RunStatus.STALLED,
                           f"the same action ({describe(action)}) left the screen unchanged "
                           f"{config.limits.stall_repeats} times")
+
+
+def _screenshot_point(mapping: ScreenMapping, action: Action) -> tuple[int, int] | None:
+    """The action's target in screenshot pixels (where the gate reads the label), if any."""
+    if action.target is None:
+        return None
+    p = mapping.convert(Point(action.target[0], action.target[1], Space.MODEL), Space.SCREENSHOT)
+    x, y = p.rounded()
+    return (min(max(x, 0), mapping.screenshot.width - 1), min(max(y, 0), mapping.screenshot.height - 1))
 
 
 def _recorded(recorder: StepRecorder | None, step: Step) -> Step:

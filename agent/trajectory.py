@@ -7,6 +7,7 @@ A run killed mid-step leaves a readable prefix: every line of steps.jsonl is com
 from __future__ import annotations
 
 import base64
+import contextlib
 import errno
 import html
 import io
@@ -14,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -24,7 +26,9 @@ from PIL import Image, ImageDraw
 
 from agent.actions import action_from_dict, describe
 from agent.geometry import Point, ScreenMapping, Space
+from agent.jsonl import dumps_line
 from agent.paths import runs_dir
+from agent.records import read_meta, read_steps, shown
 
 
 class TrajectoryError(RuntimeError):
@@ -47,22 +51,41 @@ class RunRecord:
     info: RunInfo
     meta: dict[str, Any]
     steps: list[dict[str, Any]]
+    problems: tuple[str, ...] = ()  # damaged lines or fields, each naming its file; for users
+
+
+@dataclass(frozen=True)
+class RunListing:
+    runs: list[RunInfo]             # newest first
+    problems: tuple[str, ...] = ()  # runs that could not be listed, each naming its file
 
 
 def _os_error(exc: OSError, what: str) -> TrajectoryError:
     if exc.errno == errno.ENOSPC:
         return TrajectoryError(f"the disk is full: could not save {what}. Free some space; "
                                "the steps recorded so far are kept.")
-    return TrajectoryError(f"could not save {what}: {exc.strerror or exc}")
+    where = f" ({exc.filename})" if exc.filename else ""
+    return TrajectoryError(f"could not save {what}{where}: {exc.strerror or exc}")
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    # A random temporary name (O_EXCL) and os.replace: a link planted at `path` or at a fixed
+    # temporary name is replaced, never written through; a failure leaves the old file whole.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with open(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, ensure_ascii=False, indent=1)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    _write_text_atomic(path, json.dumps(data, ensure_ascii=False, indent=1))
 
 
 def step_to_dict(step: Any) -> dict[str, Any]:
@@ -98,6 +121,7 @@ def step_to_dict(step: Any) -> dict[str, Any]:
                     "width": m.monitor.width, "height": m.monitor.height,
                     "scale": m.monitor.scale},
         "screenshot_point": screen_point,
+        **({"replay": step.replay.to_dict()} if getattr(step, "replay", None) is not None else {}),
     }
 
 
@@ -110,6 +134,9 @@ class RunRecorder:
         self.meta = meta
         self.keep_screenshots = keep_screenshots
         self._steps = 0
+        # Offline-mode refusals (this process and its children) are filed with the step during
+        # which they happened, and all of them in run.json.
+        self._offline_started = self._offline_mark = time.time()
 
     def save_screenshot(self, index: int, image: Image.Image) -> str | None:
         if not self.keep_screenshots:
@@ -119,16 +146,34 @@ class RunRecorder:
             # compress_level 1: ~5x faster than the default at 1920x1080, ~20 % larger files.
             image.save(self.path / name, format="PNG", compress_level=1)
         except OSError as exc:
+            with contextlib.suppress(OSError):
+                (self.path / name).unlink()  # no half-written PNG left behind
             raise _os_error(exc, f"the screenshot of step {index}") from exc
         return name
 
     def record(self, step: Any) -> None:
-        line = json.dumps(step_to_dict(step), ensure_ascii=False) + "\n"
+        from agent.offline import attempt_dicts, attempts_since
+
+        record, now = step_to_dict(step), time.time()
+        record["offline_attempts"] = attempt_dicts([a for a in attempts_since(self._offline_mark)
+                                                    if a.when <= now])
+        self._offline_mark = now
+        line = dumps_line(record).encode("utf-8")
         try:
-            with open(self.path / "steps.jsonl", "a", encoding="utf-8") as f:
-                f.write(line)
-                f.flush()
-                os.fsync(f.fileno())
+            fd = os.open(self.path / "steps.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                start = os.lseek(fd, 0, os.SEEK_END)
+                try:
+                    view = memoryview(line)
+                    while view:
+                        view = view[os.write(fd, view):]
+                    os.fsync(fd)
+                except OSError:
+                    with contextlib.suppress(OSError):
+                        os.ftruncate(fd, start)  # a disk-full partial line would eat the next one
+                    raise
+            finally:
+                os.close(fd)
         except OSError as exc:
             raise _os_error(exc, f"step {step.index}") from exc
         self._steps += 1
@@ -137,6 +182,10 @@ class RunRecorder:
         self.meta.update(status=result.status.value, answer=result.answer, reason=result.reason,
                          steps=result.steps, elapsed=round(result.elapsed, 3),
                          facts=list(result.facts), finished=time.time())
+        from agent.offline import attempt_dicts, attempts_since, isolation_notes
+
+        self.meta["offline"] = {"attempts": attempt_dicts(attempts_since(self._offline_started)),
+                                "processes": isolation_notes()}
         try:
             _write_json_atomic(self.path / "run.json", self.meta)
         except OSError as exc:
@@ -165,68 +214,108 @@ class TrajectoryStore:
         return RunRecorder(path, meta, keep_screenshots=keep_screenshots)
 
     def list_runs(self) -> list[RunInfo]:
-        """Every readable run, newest first; unreadable folders are passed over."""
-        if not self.root.is_dir():
-            return []
-        runs = []
-        for path in self.root.iterdir():
-            info = self._info(path)
-            if info is not None:
-                runs.append(info)
-        return sorted(runs, key=lambda r: r.started, reverse=True)
+        """Every readable run, newest first (`scan` also says what could not be read)."""
+        return self.scan().runs
 
-    def _info(self, path: Path) -> RunInfo | None:
+    def scan(self) -> RunListing:
+        """Every readable run, newest first, and a note naming each file that was passed over."""
+        runs, problems = [], []
+        for path in self._entries():
+            if path.is_symlink():
+                problems.append(f"{shown(path)} is a symbolic link, not a run folder; not "
+                                f"followed (`deskhand runs delete {shown(path.name)}` removes "
+                                "the link only)")
+                continue
+            meta, notes = read_meta(path)
+            problems += notes
+            if meta is not None:
+                runs.append(self._info(path, meta))
+        runs.sort(key=lambda r: r.started, reverse=True)
+        return RunListing(runs, tuple(problems))
+
+    def _entries(self) -> list[Path]:
+        # The only candidates for a run id are the runs folder's own entries: `.`, `..`, paths
+        # and anything outside can never be named.
         try:
-            meta = json.loads((path / "run.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        steps = meta.get("steps")
-        if steps is None:  # still running, or killed: count what was recorded
-            steps = len(_read_steps(path))
-        status = meta.get("status", "unknown")
-        if status == "running" and not _alive(meta.get("pid")):
-            status = "interrupted"  # the process died mid-run; its steps are still readable
-        return RunInfo(path.name, meta.get("task", ""), float(meta.get("started", 0)),
-                       status, int(steps), meta.get("answer", ""), path)
+            return sorted(self.root.iterdir()) if self.root.is_dir() else []
+        except OSError as exc:
+            raise TrajectoryError(f"cannot read the runs folder {shown(self.root)}: "
+                                  f"{exc.strerror or exc}") from exc
 
-    def resolve(self, run_id: str) -> Path:
-        """A run's folder from its id or a unique prefix (`last` = the newest)."""
+    def _info(self, path: Path, meta: dict[str, Any]) -> RunInfo:
+        steps = meta["steps"]
+        if steps is None:  # still running, or killed: count what was recorded
+            steps = len(read_steps(path)[0])
+        status = meta["status"]
+        if status == "running" and not _alive(meta["pid"]):
+            status = "interrupted"  # the process died mid-run; its steps are still readable
+        return RunInfo(path.name, meta["task"], float(meta["started"]), status, steps,
+                       meta["answer"] or "", path)
+
+    def _match(self, run_id: str) -> Path:
+        # A run folder or a symbolic link, directly inside the runs folder.
         if run_id == "last":
             runs = self.list_runs()
             if not runs:
                 raise KeyError("there are no runs yet")
             return runs[0].path
-        if re.fullmatch(r"[\w.-]+", run_id) is None:
+        if _RUN_ID.fullmatch(run_id) is None:
             raise KeyError(f"no run {run_id!r}")
-        exact = self.root / run_id
-        if (exact / "run.json").exists():
-            return exact
-        matches = [p for p in self.root.glob(run_id + "*") if (p / "run.json").exists()]
+        entries = [p for p in self._entries() if p.name.startswith(run_id)
+                   and (p.is_symlink() or (p / "run.json").is_file())]
+        matches = [p for p in entries if p.name == run_id] or entries
         if len(matches) == 1:
             return matches[0]
         raise KeyError(f"no run {run_id!r}" if not matches else f"{run_id!r} matches several runs")
 
-    def load(self, run_id: str) -> RunRecord:
-        path = self.resolve(run_id)
-        info = self._info(path)
-        if info is None:
-            raise KeyError(f"run {run_id!r} is unreadable")
-        meta = json.loads((path / "run.json").read_text(encoding="utf-8"))
-        steps = _read_steps(path)
-        for s in steps:
-            if s.get("screenshot"):
-                s["screenshot"] = str(path / s["screenshot"])
-        return RunRecord(info, meta, steps)
+    def resolve(self, run_id: str) -> Path:
+        """A run's folder from its id or a unique prefix (`last` = the newest)."""
+        path = self._match(run_id)
+        if path.is_symlink():
+            raise KeyError(f"{shown(path)} is a symbolic link, not a run folder; Deskhand does "
+                           f"not follow it (`deskhand runs delete {shown(path.name)}` removes the "
+                           "link only)")
+        return path
 
-    def delete(self, run_id: str) -> None:
-        shutil.rmtree(self.resolve(run_id))
+    def load(self, run_id: str) -> RunRecord:
+        """A run's summary and steps; damaged parts are left out and named in `problems`."""
+        path = self.resolve(run_id)
+        meta, problems = read_meta(path)
+        if meta is None:
+            raise KeyError(problems[0] if problems else f"run {run_id!r} has no run.json")
+        steps, step_problems = read_steps(path)
+        info = self._info(path, {**meta, "steps": meta["steps"] if meta["steps"] is not None
+                                 else len(steps)})
+        return RunRecord(info, meta, steps, tuple(problems + step_problems))
+
+    def delete(self, run_id: str) -> str:
+        """Delete a run's folder; for a symbolic link, the link only. Says what was done."""
+        path = self._match(run_id)
+        try:
+            if path.is_symlink():
+                path.unlink()  # never what it points to
+                return f"removed the link {shown(path)} (what it points to was left alone)"
+            shutil.rmtree(path)  # refuses a folder swapped for a link meanwhile
+        except OSError as exc:
+            raise TrajectoryError(f"could not delete {shown(path)}: {exc.strerror or exc}") from exc
+        return f"deleted {shown(path)}"
 
     def export_html(self, run_id: str, out: Path | None = None) -> Path:
         """One self-contained HTML file: every step with its screenshot and click marker."""
         record = self.load(run_id)
-        out = Path(out) if out is not None else record.info.path / "report.html"
-        out.write_text(render_html(record), encoding="utf-8")
+        try:
+            if out is None:  # inside the run folder: a link planted there is replaced, not followed
+                out = record.info.path / "report.html"
+                _write_text_atomic(out, render_html(record))
+            else:  # the user's own choice of file (even /dev/stdout) is written as named
+                out = Path(out)
+                out.write_text(render_html(record), encoding="utf-8")
+        except OSError as exc:
+            raise _os_error(exc, "the HTML export") from exc
         return out
+
+
+_RUN_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")  # no separators, never `.` or `..`
 
 
 def _alive(pid: Any) -> bool:
@@ -241,28 +330,23 @@ def _alive(pid: Any) -> bool:
     return True
 
 
-def _read_steps(path: Path) -> list[dict[str, Any]]:
-    steps = []
-    try:
-        text = (path / "steps.jsonl").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return []
-    for line in text.splitlines():
-        try:
-            steps.append(json.loads(line))
-        except ValueError:
-            break  # a torn last line from a killed run: keep the prefix
-    return steps
+MAX_PIXELS = 80_000_000  # a screenshot of two 8K monitors is 66 M; a bigger "image" is a bomb
 
 
 def marked_screenshot(step: dict[str, Any], max_width: int = 1200) -> Image.Image | None:
-    """The step's screenshot with its action target drawn, scaled to `max_width`."""
+    """The step's screenshot with its action target drawn, scaled to `max_width`.
+
+    `step` comes from `TrajectoryStore.load`, which keeps `screenshot` inside the run folder.
+    """
     path = step.get("screenshot")
-    if not path or not Path(path).exists():
+    if not path or not Path(path).is_file():
         return None
     try:
-        image = Image.open(path).convert("RGB")
-    except OSError:
+        with Image.open(path) as raw:
+            if raw.width * raw.height > MAX_PIXELS:
+                return None
+            image = raw.convert("RGB")
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
         return None
     point = step.get("screenshot_point")
     if point:
@@ -286,13 +370,16 @@ def _data_url(image: Image.Image) -> str:
 
 def render_html(record: RunRecord) -> str:
     meta, esc = record.meta, html.escape
+    problems = "".join(f'<p class="note">Left out: {esc(p)}</p>' for p in record.problems)
     rows = []
     for step in record.steps:
         image = marked_screenshot(step)
         img = f'<img src="{_data_url(image)}" alt="step {step["index"]}">' if image else ""
+        if step.get("screenshot_note"):
+            img += f'<p class="note">{esc(step["screenshot_note"])}</p>'
         action = action_from_dict(step["action"]) if step.get("action") else None
         what = describe(action) if action else (step.get("error") or "")
-        timings = ", ".join(f"{k} {v:.2f} s" for k, v in step.get("timings", {}).items()
+        timings = ", ".join(f"{k} {v:.2f} s" for k, v in (step.get("timings") or {}).items()
                             if not k.startswith("model."))
         error = f'<p class="error">{esc(step["error"])}</p>' if step.get("error") else ""
         rows.append(
@@ -306,8 +393,10 @@ body{{font-family:system-ui,sans-serif;max-width:1260px;margin:2em auto;color:#1
 section{{background:#fff;border-radius:10px;padding:1em 1.4em;margin:1em 0;box-shadow:0 1px 3px #0002}}
 img{{max-width:100%;border:1px solid #ccd;border-radius:6px}}
 .thoughts{{white-space:pre-wrap}} .timings{{color:#667;font-size:.9em}} .error{{color:#b00020}}
+.note{{color:#8a5a00}}
 </style></head><body>
-<h1>{esc(meta.get("task", ""))}</h1>
+<h1>{esc(str(meta.get("task", "")))}</h1>
+{problems}
 <p>Status: <b>{esc(str(meta.get("status", "")))}</b> · {record.info.steps} steps ·
 {esc(meta.get("reason", "") or "")}</p>
 <p class="thoughts">{esc(meta.get("answer", "") or "")}</p>

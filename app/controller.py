@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
+from typing import Any
 
 from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, QObject, Signal
 
 from agent.loop import RunResult, RunStatus
+from agent.replay import LazyBackend, Recording, ReplayBackend
 from agent.safety import Decision, StopFlag
 from agent.trajectory import TrajectoryStore
 from app.confirm import ConfirmDialog
@@ -50,6 +52,7 @@ class RunController(QObject):
     failed = Signal(str)               # a run could not start; the message is for users
     preloaded = Signal(str)            # the background model load ended; what happened, for users
     model_problem = Signal(str)        # ... because the model is missing or unusable
+    offline_warning = Signal(str)      # offline mode refused something, or its OS layer is off
 
     def __init__(self, settings: Settings, services: Services | None = None,
                  parent: QObject | None = None) -> None:
@@ -71,6 +74,8 @@ class RunController(QObject):
         self.run_id: str | None = None
         self._backend_lock = threading.Lock()
         self._backend_cache: tuple[tuple[str, str], object] | None = None
+        self._offline_since = 0.0
+        self._os_layer_warned: set[str] = set()
 
     # --- state -------------------------------------------------------------------------------
     @property
@@ -88,8 +93,16 @@ class RunController(QObject):
             emit(self.state_changed, state)
 
     # --- starting ----------------------------------------------------------------------------
-    def start(self, task: str, *, collapse: bool | None = None) -> bool:
-        """Start a run of `task`; False (and `failed` emitted) if it cannot start."""
+    def start(self, task: str, *, collapse: bool | None = None,
+              overrides: dict[str, Any] | None = None, origin: dict[str, Any] | None = None,
+              replay: Recording | None = None) -> bool:
+        """Start a run of `task`; False (and `failed` emitted) if it cannot start.
+
+        `overrides` replace settings for this run only (an MCP client's monitor, step limit and
+        stricter confirmation policy); `origin` is written to the run record (which MCP client).
+        With `replay`, the recorded run is played again, each target checked on screen first; the
+        model loads only if a step cannot be verified.
+        """
         task = task.strip()
         if self.running:
             emit(self.failed, self.tr("A run is already in progress; stop it first."))
@@ -97,14 +110,19 @@ class RunController(QObject):
         if not task:
             emit(self.failed, self.tr("Type a task first."))
             return False
-        s = self.settings
+        s = replace(self.settings, **overrides) if overrides else self.settings
         stop = StopFlag()
-        if not s.model.strip() and self.services.backend is default_backend:
+        has_model = bool(s.model.strip()) or self.services.backend is not default_backend
+        if replay is not None:
+            s = replace(s, max_steps=max(s.max_steps, len(replay.steps) + 10))
+        elif not has_model:
             message = self.tr("No model is set up yet. Import, export or download one first.")
             self._fail(message)
             emit(self.model_problem, message)
             return False
         backend = self._backend_factory(s)
+        if replay is not None:
+            backend = ReplayBackend(replay, fallback=LazyBackend(backend) if has_model else None)
         try:
             executor = self.services.executor(s, stop)
             screen = self.services.screen()
@@ -112,6 +130,10 @@ class RunController(QObject):
             self._fail(str(exc))
             return False
         settings = {k: v for k, v in asdict(s).items() if k != "recent_tasks"}
+        if origin is not None:
+            settings["mcp"] = origin
+        if replay is not None:
+            settings["replay_of"] = replay.run_id
         runs_dir, keep = s.runs_dir(), s.keep_screenshots
 
         def recorder():
@@ -135,6 +157,7 @@ class RunController(QObject):
         worker.look.connect(self._on_look)
         worker.run_finished.connect(self._on_finished)
         self.worker, self._stop = worker, stop
+        self._offline_since = time.time()
         self._steps, self._tokens, self._tps = 0, 0, 0.0
         s.remember_task(task)
         emit(self.run_started, task)
@@ -295,6 +318,27 @@ class RunController(QObject):
             emit(self.failed, setup_error)
             emit(self.model_problem, setup_error)
         emit(self.run_finished, result)
+        warning = self._offline_report()
+        if warning:
+            emit(self.offline_warning, warning)
+
+    def _offline_report(self) -> str:
+        """What offline mode refused during the run just finished, and any OS layer that is off."""
+        from agent.offline import attempts_since, os_layer_warnings
+
+        attempts = attempts_since(self._offline_since)
+        lines = []
+        if attempts:
+            lines.append(self.tr("Offline mode refused {0} attempt(s) to reach the network during "
+                                 "this run (nothing was sent):").format(len(attempts)))
+            lines += [f"  {a.operation} → {a.destination} ({a.process})" for a in attempts[:20]]
+        fresh = [w for w in os_layer_warnings() if w not in self._os_layer_warned]
+        if fresh:
+            self._os_layer_warned.update(fresh)
+            lines.append(self.tr("The model process is not fully sealed off by the operating "
+                                 "system; the Python guard still refuses its connections:"))
+            lines += [f"  {w}" for w in fresh]
+        return "\n".join(lines)
 
 
 def _short(text: str, n: int = 48) -> str:

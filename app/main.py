@@ -9,9 +9,12 @@ import sys
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication, QLabel, QMessageBox
 
 from agent.loop import RunResult, RunStatus
+from agent.replay import ReplayRefused, check_replayable, from_record
+from agent.replay.saved import SavedTasks
+from agent.trajectory import TrajectoryError
 from app.controller import RunController, result_text
 from app.firstrun import ModelSetupDialog
 from app.history import HistoryView
@@ -19,7 +22,7 @@ from app.icons import icon
 from app.qtcompat import emit, emitter
 from app.quick import QuickPrompt
 from app.services import Services
-from app.settings import Settings, SettingsError, load_settings, save_settings
+from app.settings import Settings, SettingsError, load_settings, read_settings, save_settings
 from app.settings_dialog import SettingsDialog
 from app.tray import Tray
 from app.window import MainWindow
@@ -51,6 +54,7 @@ class DeskhandApp(QObject):
         self.hotkey_error = ""
         self._bridge = _HotkeyBridge()
         self._quick_run = False
+        self.mcp = None  # the MCP hand-off listener (start_mcp_handoff)
         self._connect()
         if hotkeys:
             self.install_hotkeys()
@@ -73,6 +77,8 @@ class DeskhandApp(QObject):
         t.stop_requested.connect(lambda: c.stop())
         t.quit_requested.connect(self.quit)
         t.run_requested.connect(self._open_run)
+        t.replay_requested.connect(self.replay_run)
+        self.history.replay_requested.connect(self.replay_run)
         self.quick.submitted.connect(self.start_quick)
         self._bridge.quick.connect(self.show_quick)
         self._bridge.stopped.connect(lambda: t.notify(self.tr("Deskhand"),
@@ -114,6 +120,25 @@ class DeskhandApp(QObject):
             self.window.statusBar().showMessage(" ".join(problems))
             self.tray.notify(self.tr("Deskhand: hotkey unavailable"), self.hotkey_error, error=True)
 
+    def start_mcp_handoff(self, path=None) -> bool:
+        """Take tasks from `deskhand mcp` (single instance); a failure is shown, never fatal."""
+        from app.mcp_handoff import McpHandoff
+
+        self.mcp = McpHandoff(self.controller, path, self)
+        self.sharing_label = QLabel(self.tr("⚠ Screenshots are shared with MCP clients "
+                                            "(deskhand mcp --share-screenshots)"))
+        self.sharing_label.setStyleSheet("color: #B00020; font-weight: bold")
+        self.sharing_label.hide()
+        self.window.statusBar().addPermanentWidget(self.sharing_label)
+        self.mcp.sharing_changed.connect(self.sharing_label.setVisible)
+        self.mcp.sharing_changed.connect(
+            lambda on: on and self.tray.notify(self.tr("Deskhand"), self.sharing_label.text()))
+        if not self.mcp.listen():
+            self.window.statusBar().showMessage(
+                self.tr("MCP tasks will run headless: {0}").format(self.mcp.error))
+            return False
+        return True
+
     # --- actions -----------------------------------------------------------------------------
     def show_window(self) -> None:
         self.window.showNormal()
@@ -124,12 +149,18 @@ class DeskhandApp(QObject):
         if self.controller.running:
             self.tray.notify(self.tr("Deskhand"), self.tr("A run is in progress."))
             return
-        self.quick.open(self.settings.recent_tasks)
+        self.quick.open(self.settings.recent_tasks, saved=list(SavedTasks().all()))
 
     def start_quick(self, task: str) -> bool:
-        """Start a run from the quick prompt without opening the main window."""
+        """Start a run from the quick prompt without opening the main window.
+
+        A saved task's name replays its run (each step checked on screen first).
+        """
         self._quick_run = True
-        if self.controller.start(task, collapse=True):
+        run_id = SavedTasks().run_id(task)
+        started = (self.replay_run(run_id, collapse=True) if run_id is not None
+                   else self.controller.start(task, collapse=True))
+        if started:
             self._save()
             return True
         self._quick_run = False
@@ -168,6 +199,18 @@ class DeskhandApp(QObject):
         except SettingsError as exc:
             self.window.show_error(str(exc))
 
+    def replay_run(self, run_id: str, *, collapse: bool | None = None) -> bool:
+        """Run a recorded run again ("Run again" in History and the tray, saved tasks)."""
+        try:
+            recording = from_record(self._store().load(run_id))
+            check_replayable(recording)
+        except (KeyError, ReplayRefused, TrajectoryError) as exc:
+            message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+            self._on_failed(message)
+            self.window.show_error(message)
+            return False
+        return self.controller.start(recording.task, collapse=collapse, replay=recording)
+
     def _open_run(self, run_id: str) -> None:
         self.history.refresh()
         self.window.tabs.setCurrentWidget(self.history)
@@ -197,6 +240,8 @@ class DeskhandApp(QObject):
         if self.hotkeys is not None:
             self.hotkeys.close()
             self.hotkeys = None
+        if self.mcp is not None:
+            self.mcp.close()
         self.controller.close_backend()
         self.tray.close()
         for widget in (self.quick, self.controller.pill, self.tray.toast, self.window):
@@ -223,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-hotkeys", action="store_true", help="don't grab global hotkeys")
     args = parser.parse_args(argv or [])
     app = make_application([])
-    settings = load_settings()
+    settings, ignored = read_settings()
     if settings.data_dir.strip() and "DESKHAND_DATA_DIR" not in os.environ:
         os.environ["DESKHAND_DATA_DIR"] = settings.data_dir  # models and runs both live there
     try:
@@ -232,11 +277,14 @@ def main(argv: list[str] | None = None) -> int:
         QMessageBox.critical(None, "Deskhand", f"Deskhand could not start: {exc}")
         return 1
     app.setQuitOnLastWindowClosed(not desk.tray.available)
+    if ignored:  # values in settings.json that were ignored: named, with the default used instead
+        desk.window.show_error("Some settings were ignored:\n" + "\n".join(ignored))
     if not (args.tray and desk.tray.available):
         desk.show_window()
     if not desk.settings.model:
         desk.setup_model()
     desk.controller.preload()  # the first task should not wait for the model to load
+    desk.start_mcp_handoff()  # `deskhand mcp` hands its tasks to this app while it runs
     code = app.exec()
     app.setQuitOnLastWindowClosed(False)  # closing our windows below must not post another quit
     desk.shutdown()

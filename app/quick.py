@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from PySide6.QtCore import QPoint, Qt, Signal
 from PySide6.QtGui import QCursor, QGuiApplication
 from PySide6.QtWidgets import QCompleter, QFrame, QHBoxLayout, QLabel, QLineEdit, QWidget
@@ -37,9 +39,13 @@ class QuickPrompt(QFrame):
         row.addWidget(logo)
         row.addWidget(self.edit, 1)
 
-    def open(self, recent: list[str], at: QPoint | None = None) -> None:
-        """Show near `at` (the cursor by default), kept on that screen, with the text focused."""
-        completer = QCompleter(recent, self)
+    def open(self, recent: list[str], at: QPoint | None = None, *,
+             saved: Sequence[str] = ()) -> None:
+        """Show near `at` (the cursor by default), kept on that screen, with the text focused.
+
+        `saved` are saved-task names (a name replays its run); they are offered first.
+        """
+        completer = QCompleter([*saved, *(t for t in recent if t not in saved)], self)
         completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self.edit.setCompleter(completer)
         self.edit.clear()

@@ -9,6 +9,7 @@ from PySide6.QtGui import QAction, QGuiApplication
 from PySide6.QtWidgets import QLabel, QMenu, QSystemTrayIcon, QVBoxLayout, QWidget
 
 from app.icons import icon, state_icon
+from app.plaintext import menu_label, notification, plain
 from app.qtcompat import emit
 
 STATE_TEXT = {"idle": QT_TRANSLATE_NOOP("Tray", "idle"),
@@ -29,9 +30,9 @@ class Toast(QWidget):
         self.setStyleSheet("QWidget { background: #1F2A44; color: white; } "
                            "#title { font-weight: bold; }")
         layout = QVBoxLayout(self)
-        self.title = QLabel()
+        self.title = plain(QLabel())
         self.title.setObjectName("title")
-        self.body = QLabel()
+        self.body = plain(QLabel())  # run results quote the model's answer
         self.body.setWordWrap(True)
         self.body.setMaximumWidth(380)
         layout.addWidget(self.title)
@@ -61,6 +62,7 @@ class Tray(QObject):
     stop_requested = Signal()
     quit_requested = Signal()
     run_requested = Signal(str)  # open a recent run in the history
+    replay_requested = Signal(str)  # run a recent run again (verified replay)
 
     def __init__(self, recent_runs: Callable[[], list], parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -114,7 +116,7 @@ class Tray(QObject):
         self.last_notification = (title, body)
         if self.available and QSystemTrayIcon.supportsMessages():
             kind = QSystemTrayIcon.MessageIcon.Warning if error else QSystemTrayIcon.MessageIcon.Information
-            self.icon.showMessage(title, body, kind, 8000)
+            self.icon.showMessage(notification(title), notification(body), kind, 8000)
         else:
             self.toast.pop(title, body)
 
@@ -128,8 +130,16 @@ class Tray(QObject):
             self.recent.addAction(self.tr("(no runs yet)")).setEnabled(False)
         for info in runs:
             label = (info.task if len(info.task) <= 50 else info.task[:49] + "…") + f"  [{info.status}]"
-            action = self.recent.addAction(label)
+            action = self.recent.addAction(menu_label(label))
             action.triggered.connect(lambda _=False, rid=info.id: emit(self.run_requested, rid))
+        finished = [info for info in runs if info.status == "success"]  # replay refuses the rest
+        if finished:
+            self.recent.addSeparator()
+        for info in finished:
+            task = info.task if len(info.task) <= 44 else info.task[:43] + "…"
+            again = self.recent.addAction(icon("deskhand"),
+                                          menu_label(self.tr("Run again: {0}").format(task)))
+            again.triggered.connect(lambda _=False, rid=info.id: emit(self.replay_requested, rid))
 
     def _activated(self, reason) -> None:
         if reason == QSystemTrayIcon.ActivationReason.Trigger:

@@ -10,9 +10,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from PIL import Image
+
+if TYPE_CHECKING:
+    from agent.replay.backend import ReplayCheck
 
 Message = dict[str, Any]
 TokenCallback = Callable[[str], None]
@@ -43,6 +46,8 @@ class Generation:
     # features were cached, instead of being computed again (backends that cache fill these).
     cached_tokens: int = 0
     cached_images: int = 0
+    # Set only by `agent.replay.ReplayBackend`: how a recorded step was checked on the screen.
+    replay: ReplayCheck | None = None
 
     @property
     def tokens_per_second(self) -> float:
