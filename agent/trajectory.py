@@ -11,11 +11,9 @@ import contextlib
 import errno
 import html
 import io
-import json
 import os
 import re
 import shutil
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -25,6 +23,7 @@ from typing import Any
 from PIL import Image, ImageDraw
 
 from agent.actions import action_from_dict, describe
+from agent.atomic import write_json_atomic, write_text_atomic
 from agent.geometry import Point, ScreenMapping, Space
 from agent.jsonl import dumps_line
 from agent.paths import runs_dir
@@ -66,26 +65,6 @@ def _os_error(exc: OSError, what: str) -> TrajectoryError:
                                "the steps recorded so far are kept.")
     where = f" ({exc.filename})" if exc.filename else ""
     return TrajectoryError(f"could not save {what}{where}: {exc.strerror or exc}")
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    # A random temporary name (O_EXCL) and os.replace: a link planted at `path` or at a fixed
-    # temporary name is replaced, never written through; a failure leaves the old file whole.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with open(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    _write_text_atomic(path, json.dumps(data, ensure_ascii=False, indent=1))
 
 
 def step_to_dict(step: Any) -> dict[str, Any]:
@@ -187,7 +166,7 @@ class RunRecorder:
         self.meta["offline"] = {"attempts": attempt_dicts(attempts_since(self._offline_started)),
                                 "processes": isolation_notes()}
         try:
-            _write_json_atomic(self.path / "run.json", self.meta)
+            write_json_atomic(self.path / "run.json", self.meta)
         except OSError as exc:
             raise _os_error(exc, "the run summary") from exc
 
@@ -208,7 +187,7 @@ class TrajectoryStore:
                 "pid": os.getpid(), "settings": settings or {}, "format": 1}
         try:
             path.mkdir(parents=True, exist_ok=False)
-            _write_json_atomic(path / "run.json", meta)
+            write_json_atomic(path / "run.json", meta)
         except OSError as exc:
             raise _os_error(exc, "a new run") from exc
         return RunRecorder(path, meta, keep_screenshots=keep_screenshots)
@@ -306,7 +285,7 @@ class TrajectoryStore:
         try:
             if out is None:  # inside the run folder: a link planted there is replaced, not followed
                 out = record.info.path / "report.html"
-                _write_text_atomic(out, render_html(record))
+                write_text_atomic(out, render_html(record))
             else:  # the user's own choice of file (even /dev/stdout) is written as named
                 out = Path(out)
                 out.write_text(render_html(record), encoding="utf-8")

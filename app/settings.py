@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import os
 import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from agent.atomic import write_json_atomic
 from agent.paths import config_dir, data_dir, read_small_file
 
 SETTINGS_FILE = "settings.json"
@@ -158,14 +157,9 @@ def load_settings(path: Path | None = None) -> Settings:
 def save_settings(settings: Settings, path: Path | None = None) -> Path:
     """Write the settings atomically (temp file + rename) so a crash never truncates them."""
     path = path or settings_path()
-    tmp = path.with_suffix(".json.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(asdict(settings), indent=1, ensure_ascii=False) + "\n",
-                       encoding="utf-8")
-        os.replace(tmp, path)
+        write_json_atomic(path, asdict(settings))
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()  # the old file is whole; no half-written copy left beside it
         raise SettingsError(f"could not save the settings to {path}: {exc.strerror or exc}") from exc
     return path

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from agent.atomic import write_json_atomic
 from models.download_guard import PART, install_redirect_policy, unsafe_path
 from models.registry import ModelEntry, ModelError, Registry, check_name, human_size, name_from
 from models.validate import (
@@ -425,9 +426,7 @@ def _save_state(plan: DownloadPlan, verified: dict[str, str]) -> None:
     plan.staging.mkdir(parents=True, exist_ok=True)
     data = {"repo_id": plan.repo_id, "subfolder": plan.subfolder, "commit": plan.commit,
             "verified": verified}
-    tmp = plan.staging / (STATE + ".tmp")
-    tmp.write_text(json.dumps(data), encoding="utf-8")
-    os.replace(tmp, plan.staging / STATE)
+    write_json_atomic(plan.staging / STATE, data, ascii_only=True)
 
 
 def _first_line(exc: BaseException) -> str:

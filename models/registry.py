@@ -19,12 +19,12 @@ import json
 import os
 import re
 import shutil
-import tempfile
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from agent.atomic import write_json_atomic
 from agent.paths import models_dir
 from models.validate import (
     MANIFEST,
@@ -287,7 +287,7 @@ class Registry:
             if damaged:  # what we could not read may still matter to its owner
                 backup = self._backup()
                 self._note(f"the previous {self.index_path.name} was kept as {backup}")
-            _write_atomic(self.index_path, json.dumps(data, indent=1) + "\n")
+            write_json_atomic(self.index_path, data, ascii_only=True)
         except OSError as exc:
             raise ModelError(f"cannot write the model registry in {self.root} "
                              f"({exc.strerror or exc}); check that the folder is writable"
@@ -304,18 +304,6 @@ class Registry:
             except FileExistsError:
                 continue
         raise FileExistsError(f"too many backups of {self.index_path}")
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Replace `path` whole: a random temporary name (O_EXCL) in the same folder, then rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with open(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def import_model(folder: str | os.PathLike[str], *, name: str | None = None, copy: bool = False,

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from agent.atomic import write_json_atomic
 from agent.inference.model_files import HF, ONNX, folder_problems
 
 MANIFEST = "deskhand.json"
@@ -213,9 +214,7 @@ def write_manifest(folder: Path, *, progress: bool = False, known: dict[str, str
         bar.close()
     manifest = {"deskhand_manifest": 1, **info,
                 "created": datetime.now(UTC).isoformat(timespec="seconds"), "files": listed}
-    tmp = folder / (MANIFEST + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, folder / MANIFEST)
+    write_json_atomic(folder / MANIFEST, manifest, ascii_only=True)
     return manifest
 
 

@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from agent.atomic import write_json_atomic
 from agent.jsonl import dumps_line, read_lines
 
 MANIFEST = "manifest.json"
@@ -40,18 +41,9 @@ def config_hash(manifest: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def write_json(path: Path, data: Any) -> None:
     """Replace a JSON file atomically."""
-    _write_atomic(path, json.dumps(data, ensure_ascii=False, indent=1) + "\n")
+    write_json_atomic(path, data)
 
 
 def open_run_dir(run_dir: Path, manifest: dict[str, Any]) -> bool:

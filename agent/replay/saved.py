@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from agent.atomic import write_json_atomic
 from agent.paths import data_dir, read_small_file
-from agent.trajectory import TrajectoryError, _write_json_atomic
+from agent.trajectory import TrajectoryError
 
 MAX_FILE = 1 << 20
 MAX_NAME = 80
@@ -71,6 +72,6 @@ class SavedTasks:
     def _write(self, tasks: dict[str, str]) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            _write_json_atomic(self.path, tasks)
+            write_json_atomic(self.path, tasks)
         except OSError as exc:
             raise TrajectoryError(f"could not save the task names: {exc.strerror or exc}") from exc
