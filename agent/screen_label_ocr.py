@@ -225,32 +225,36 @@ def _filled_shape(rgb: np.ndarray, x: int, y: int, bg: np.ndarray) -> tuple[int,
     Text rows never stop the walk: letters leave gaps of background between them.
     """
     other = np.abs(rgb - bg).sum(axis=2) >= 40
-    height, width = other.shape
     # Spans left of, around and right of the point: near a button's edge the centred one reaches
     # out onto the page, which may have the button's colour.
-    closed_rows = np.zeros(height, dtype=bool)
+    closed_rows = np.zeros(other.shape[0], dtype=bool)
     for span in (slice(max(0, x - 32), x + 1), slice(max(0, x - 16), x + 17), slice(x, x + 33)):
         closed_rows |= other[:, span].all(axis=1)
-    top = bottom = y
-    while top > 0 and not closed_rows[top - 1]:
-        top -= 1
-    while bottom < height - 1 and not closed_rows[bottom + 1]:
-        bottom += 1
-    if top == 0 or bottom == height - 1 or bottom - top < 10:
+    run = _open_run(closed_rows, y)
+    if run is None or run[1] - run[0] < 10:
         return None
+    top, bottom = run
     # A border column: unbroken in the middle rows (rounded corners bend away from the top and
     # bottom ones) and most of the full height (a letter's stem spans only the text's height).
     inset = (bottom - top) // 5
     closed_cols = ((other[top + inset:bottom + 1 - inset].mean(axis=0) >= 0.95)
                    & (other[top:bottom + 1].mean(axis=0) >= 0.6))
-    left = right = x
-    while left > 0 and not closed_cols[left - 1]:
-        left -= 1
-    while right < width - 1 and not closed_cols[right + 1]:
-        right += 1
-    if left == 0 or right == width - 1 or right - left < 12:
+    run = _open_run(closed_cols, x)
+    if run is None or run[1] - run[0] < 12:
         return None
+    left, right = run
     return left, top, right + 1, bottom + 1
+
+
+def _open_run(closed: np.ndarray, at: int) -> tuple[int, int] | None:
+    """The first and last index of the run of open cells around `at` between closed cells;
+    None when the run reaches either end (no border on that side)."""
+    low = high = at
+    while low > 0 and not closed[low - 1]:
+        low -= 1
+    while high < len(closed) - 1 and not closed[high + 1]:
+        high += 1
+    return None if low == 0 or high == len(closed) - 1 else (low, high)
 
 
 def _area(box: tuple[int, int, int, int]) -> int:
