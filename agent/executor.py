@@ -45,9 +45,9 @@ from agent.actions import (
     WebSearch,
     describe,
 )
+from agent.errors import ExecutorError, InvalidActionError
 from agent.geometry import ScreenMapping
 from agent.keys import KeyNameError, primary_modifier, resolve_chord
-from agent.loop import ExecutorError
 from agent.safety import StopFlag
 
 # A local page: web_search must never reach a public engine (offline runs, privacy).
@@ -62,10 +62,6 @@ IS_X11 = sys.platform.startswith(("linux", "freebsd", "openbsd"))
 FAILSAFE_MESSAGE = "stopped: mouse moved to a screen corner"
 # pyautogui's X connection is one module global: executors on different threads take turns.
 _INPUT_LOCK = threading.RLock()
-
-
-class InvalidActionError(ExecutorError):
-    """The model asked for something no input can do (an unknown key name); a model mistake."""
 
 
 class TextTyper(Protocol):

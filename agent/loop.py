@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 from PIL import Image
 
 from agent.actions import Action, MemorizeFact, ParseError, Terminate, Wait, describe
+from agent.errors import ExecutorError
 from agent.geometry import DEFAULT_MODEL_PIXELS, Point, ScreenMapping, Size, Space, model_size_for
 from agent.inference.base import Backend, BackendError, TokenCallback
 from agent.offline import OfflineGuard
@@ -60,10 +61,6 @@ class StepRecorder(Protocol):
     def record(self, step: Step) -> None: ...
 
     def finish(self, result: RunResult) -> None: ...
-
-
-class ExecutorError(RuntimeError):
-    """Input could not be performed (display lost, permission); the message is for users."""
 
 
 @dataclass(frozen=True)
