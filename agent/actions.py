@@ -139,15 +139,20 @@ class ParseError:
     thoughts: str = ""
 
 
+# The markers around a tool call in model text (both Fara families); the only place they are written.
+TOOL_CALL_OPEN = "<tool_call>"
+TOOL_CALL_CLOSE = "</tool_call>"
+
+
 def format_call(thoughts: str, action: Action) -> str:
     """Model-format text for an action: thoughts, then one tool call (what Fara emits)."""
     call = {"name": TOOL_NAME, "arguments": action.arguments()}
-    return f"{thoughts}\n<tool_call>\n{json.dumps(call, ensure_ascii=False)}\n</tool_call>"
+    return f"{thoughts}\n{TOOL_CALL_OPEN}\n{json.dumps(call, ensure_ascii=False)}\n{TOOL_CALL_CLOSE}"
 
 
 # Every pattern here runs in linear time on any input: model text may be a hostile server's.
-_OPEN = re.compile(r"<tool_call>", re.IGNORECASE)
-_CLOSE = re.compile(r"</tool_call>", re.IGNORECASE)
+_OPEN = re.compile(re.escape(TOOL_CALL_OPEN), re.IGNORECASE)
+_CLOSE = re.compile(re.escape(TOOL_CALL_CLOSE), re.IGNORECASE)
 _LEADING_FENCE = re.compile(r"```[a-zA-Z]*")
 # Where a bare (untagged) call may start: its object's first key is the tool name.
 _BARE_START = re.compile(r"\{\s*[\"']name[\"']\s*:")
