@@ -6,16 +6,26 @@ with typed actions. It never raises; anything it cannot accept becomes a `ParseE
 
 from __future__ import annotations
 
-import ast
 import json
 import math
 import re
-import warnings
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Literal
 
 from agent.geometry import Size
+from agent.keys import KeyNameError, resolve_chord
+from agent.tool_call import (
+    CLOSE,
+    LEADING_FENCE,
+    TOOL_CALL_CLOSE,
+    TOOL_CALL_OPEN,
+    after_open,
+    load_object,
+    split_thoughts,
+)
+
+__all__ = ["TOOL_CALL_CLOSE", "TOOL_CALL_OPEN", "split_thoughts"]  # re-exported: the call format
 
 TOOL_NAME = "computer_use"
 
@@ -139,24 +149,14 @@ class ParseError:
     thoughts: str = ""
 
 
-# The markers around a tool call in model text (both Fara families); the only place they are written.
-TOOL_CALL_OPEN = "<tool_call>"
-TOOL_CALL_CLOSE = "</tool_call>"
-
-
 def format_call(thoughts: str, action: Action) -> str:
     """Model-format text for an action: thoughts, then one tool call (what Fara emits)."""
     call = {"name": TOOL_NAME, "arguments": action.arguments()}
     return f"{thoughts}\n{TOOL_CALL_OPEN}\n{json.dumps(call, ensure_ascii=False)}\n{TOOL_CALL_CLOSE}"
 
 
-# Every pattern here runs in linear time on any input: model text may be a hostile server's.
-_OPEN = re.compile(re.escape(TOOL_CALL_OPEN), re.IGNORECASE)
-_CLOSE = re.compile(re.escape(TOOL_CALL_CLOSE), re.IGNORECASE)
-_LEADING_FENCE = re.compile(r"```[a-zA-Z]*")
-# Where a bare (untagged) call may start: its object's first key is the tool name.
+# Where a bare (untagged) call may start: its object's first key is the tool name (linear time).
 _BARE_START = re.compile(r"\{\s*[\"']name[\"']\s*:")
-_LITERAL_MAX = 20_000  # the Python-literal fallback parses; keep it to call-sized text
 
 
 def parse(text: str, model_size: Size | None = None, *,
@@ -175,19 +175,18 @@ def parse(text: str, model_size: Size | None = None, *,
 def _parse(text: str, model_size: Size | None, tools: Collection[str]) -> Parsed | ParseError:
     if not text.strip():
         return ParseError("the model returned empty output", text)
-    opened = _OPEN.search(text)
+    opened = after_open(text)
     if opened:
-        thoughts = text[: opened.start()]
-        rest = text[opened.end():]
-        closed = _CLOSE.search(rest)
+        thoughts, rest = opened
+        closed = CLOSE.search(rest)
         # The object itself decides where the call ends (a typed text may contain the closing
         # tag); the tag only bounds a call whose braces don't match.
         body = rest
         fallback = rest[: closed.start()] if closed else None
         thoughts = _clean_thoughts(thoughts)
-        call = _load_object(body)
+        call = load_object(body)
         if call is None and fallback is not None:
-            call = _load_object(fallback)
+            call = load_object(fallback)
         if call is None:
             return ParseError("the tool call is not a JSON object", text, thoughts)
     else:
@@ -204,7 +203,7 @@ def _parse(text: str, model_size: Size | None, tools: Collection[str]) -> Parsed
         return ParseError(f"unknown tool {name[:40]!r}; call {_tool_list(tools)}", text, thoughts)
     arguments = call.get("arguments", call.get("parameters"))
     if isinstance(arguments, str):
-        arguments = _load_object(arguments)
+        arguments = load_object(arguments)
     if not isinstance(arguments, Mapping):
         return ParseError("the tool call has no arguments object", text, thoughts)
     result = build_action(arguments, model_size)
@@ -224,7 +223,7 @@ def _bare_call(text: str, tools: Collection[str]) -> tuple[str, dict[str, Any]] 
     if keyed:
         starts.add(keyed.start())
     for start in sorted(s for s in starts if s >= 0):
-        call = _load_object(text[start:])
+        call = load_object(text[start:])
         if call is None:
             continue
         name, arguments = call.get("name"), call.get("arguments", call.get("parameters"))
@@ -234,89 +233,8 @@ def _bare_call(text: str, tools: Collection[str]) -> tuple[str, dict[str, Any]] 
 
 
 def _clean_thoughts(text: str) -> str:
-    text = _LEADING_FENCE.sub("", text)
+    text = LEADING_FENCE.sub("", text)
     return text.strip()
-
-
-def _strip_fence(body: str) -> str:
-    # Plain string operations: the regex `\s*```\s*$` took quadratic time on long blank runs.
-    body = body.strip()
-    fence = _LEADING_FENCE.match(body)
-    if fence:
-        body = body[fence.end():].lstrip()
-    if body.endswith("```"):
-        body = body[:-3].rstrip()
-    return body
-
-
-def _load_object(body: str) -> dict[str, Any] | None:
-    body = _strip_fence(body)
-    start = body.find("{")
-    if start < 0:
-        return None
-    body = body[start:]
-    candidates = [body]
-    end = _matching_brace(body)
-    if end is None:
-        candidates += [body + "}", body + "}}"]  # a closing brace lost with a truncated output
-    elif end + 1 < len(body):
-        candidates.insert(0, body[: end + 1])
-    for candidate in candidates:
-        for loader in (json.loads, _literal):
-            try:
-                value = loader(candidate)
-            except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-                continue
-            if isinstance(value, dict):
-                return value
-    return None
-
-
-_JSON_NAMES: dict[str, Any] = {"true": True, "false": False, "null": None}
-
-
-class _JsonNames(ast.NodeTransformer):
-    """JSON's true/false/null, where the Python parser sees them as names, as constants."""
-
-    def visit_Name(self, node: ast.Name) -> ast.AST:
-        if node.id in _JSON_NAMES:
-            return ast.copy_location(ast.Constant(_JSON_NAMES[node.id]), node)
-        return node
-
-
-def _literal(text: str) -> Any:
-    """A Python-literal dict (single quotes, True/None) as some models emit them.
-
-    Parsed, not text-replaced: a string is one node of the tree, so 'nullify' in typed text
-    never becomes 'Noneify'; only bare names true/false/null are renamed.
-    """
-    if len(text) > _LITERAL_MAX:
-        raise ValueError("too long")
-    with warnings.catch_warnings():  # "invalid escape sequence" would echo model text
-        warnings.simplefilter("ignore")
-        tree = ast.parse(text, mode="eval")
-    return ast.literal_eval(_JsonNames().visit(tree))
-
-
-def _matching_brace(text: str) -> int | None:
-    depth, quote, escaped = 0, "", False
-    for i, ch in enumerate(text):
-        if quote:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == quote:
-                quote = ""
-        elif ch in "\"'":
-            quote = ch
-        elif ch == "{":
-            depth += 1
-        elif ch == "}":
-            depth -= 1
-            if depth == 0:
-                return i
-    return None
 
 
 def build_action(arguments: Mapping[str, Any], model_size: Size | None = None) -> Action | str:
@@ -395,7 +313,12 @@ def _keys(args: Mapping[str, Any], _size: Size | None) -> KeyPress:
     if (not isinstance(value, (list, tuple)) or not value
             or not all(isinstance(k, str) and k.strip() for k in value)):
         raise _ArgumentError("keys must be a non-empty list of key names")
-    return KeyPress(tuple(k.strip() for k in value))
+    keys = tuple(k.strip() for k in value)
+    try:  # keys.py is the one table of key names: one no key answers to is the model's mistake
+        resolve_chord(keys)
+    except KeyNameError as exc:
+        raise _ArgumentError(str(exc)) from None
+    return KeyPress(keys)
 
 
 def _terminate(args: Mapping[str, Any], _size: Size | None) -> Terminate:

@@ -14,4 +14,10 @@ class ExecutorError(RuntimeError):
 
 
 class InvalidActionError(ExecutorError):
-    """The model asked for something no input can do (an unknown key name); a model mistake."""
+    """The model asked for something no input can do (a browser action with browser shortcuts
+    off); a model mistake. Unknown key names are refused earlier, by the parser (keys.py)."""
+
+
+class UserError(Exception):
+    """A problem the user can fix (a missing file, a model that cannot run); printed without a
+    traceback by the command line."""

@@ -16,7 +16,6 @@ import functools
 import json
 import logging
 import re
-import sys
 import urllib.parse
 from collections.abc import Iterable
 from pathlib import Path
@@ -24,7 +23,7 @@ from typing import Protocol
 
 from agent.actions import Action, KeyPress, LeftClick, TypeText, VisitUrl, WebSearch
 from agent.gate_text import is_read_only_command, looks_like_card, looks_like_iban, shell_danger
-from agent.keys import KeyNameError, resolve_chord
+from agent.keys import chord, closes_something, typed_character
 from agent.paths import asset, config_dir
 from agent.textnorm import LINE_BREAKS, fold, views
 
@@ -147,54 +146,6 @@ _PROMPT_TITLE = re.compile(r"\b[\w.-]{1,64}@[\w.-]{1,64}:")
 def looks_like_terminal(title: str, rules: Rules) -> bool:
     """The window title names a terminal emulator or a shell prompt (user@host:)."""
     return bool(find_words(title, rules.terminals)) or bool(_PROMPT_TITLE.search(fold(title)))
-
-
-# -- keys ------------------------------------------------------------------------------------
-
-_SIDES = {"ctrlleft": "ctrl", "ctrlright": "ctrl", "shiftleft": "shift", "shiftright": "shift",
-          "altleft": "alt", "altright": "alt"}
-MODIFIERS = frozenset({"ctrl", "shift", "alt", "command", "win"})
-
-
-@dataclasses.dataclass(frozen=True)
-class Chord:
-    """A key press as the executor will send it: held modifiers and the other keys."""
-
-    modifiers: frozenset[str]
-    keys: frozenset[str]
-    text: str  # e.g. "ctrl+w", for messages
-
-
-def chord(names: Iterable[str], platform: str | None = None) -> Chord | None:
-    """The chord the executor presses for these model key names (keys.py), or None if invalid."""
-    try:
-        resolved = resolve_chord(list(names), platform or sys.platform)
-    except (KeyNameError, TypeError):
-        return None  # the executor refuses it too: nothing is pressed
-    names_ = [_SIDES.get(k, k) for k in resolved]
-    mods = frozenset(k for k in names_ if k in MODIFIERS)
-    return Chord(mods, frozenset(k for k in names_ if k not in MODIFIERS), "+".join(dict.fromkeys(names_)))
-
-
-def typed_character(c: Chord) -> str:
-    """The character a chord types into a field ("" for shortcuts and named keys)."""
-    if c.modifiers - {"shift"} or len(c.keys) != 1:
-        return ""
-    (key,) = c.keys
-    return " " if key == "space" else key if len(key) == 1 else ""
-
-
-def closes_something(c: Chord) -> bool:
-    """Chords that close a window or tab, quit an application or end the session."""
-    m, k = c.modifiers, c.keys
-    return bool(
-        (k & {"w", "q"} and m & {"ctrl", "command"})
-        or ("f4" in k and m & {"alt", "ctrl", "command"})
-        or ("q" in k and "win" in m)
-        or ({"ctrl", "alt"} <= m and k & {"delete", "backspace"})
-        or ({"command", "alt"} <= m and "esc" in k)
-        or ("command" in m and "shift" in m and "q" in k)
-    )
 
 
 # -- the decision ----------------------------------------------------------------------------

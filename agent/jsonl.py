@@ -5,6 +5,12 @@ their readers used `str.splitlines()`, which also splits at U+2028, U+2029, U+00
 \\x0c, \\x1c-\\x1e): one such character in a model's thought hid every later step. The writer here
 escapes the three line breaks JSON would leave raw, and the reader splits the bytes at b"\\n" only,
 so files written before this fix read correctly too.
+
+The one rule for a bad line, kept by every record reader built on `read_lines` (steps.jsonl in
+`agent.step_record`, results.jsonl in `agent.eval.results`): a line that is not a record costs
+that line only and is named in the reader's problems; a mistyped field costs that field only
+(its default is used, with a note); an unparsable last line without its "\\n" is a write cut
+short by a crash and is dropped silently.
 """
 
 from __future__ import annotations

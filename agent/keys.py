@@ -9,10 +9,11 @@ names it does not know, which would make a chord press something else).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import string
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 
 class KeyNameError(ValueError):
@@ -104,3 +105,51 @@ def resolve_chord(names: Sequence[str], platform: str | None = None) -> tuple[st
 def primary_modifier(platform: str | None = None) -> str:
     """The modifier of app shortcuts such as copy or focus-address-bar (cmd on macOS)."""
     return "command" if (platform or sys.platform) == "darwin" else "ctrl"
+
+
+# -- chords as the confirmation gate judges them ------------------------------------------------
+
+_SIDES = {"ctrlleft": "ctrl", "ctrlright": "ctrl", "shiftleft": "shift", "shiftright": "shift",
+          "altleft": "alt", "altright": "alt"}
+MODIFIERS = frozenset({"ctrl", "shift", "alt", "command", "win"})
+
+
+@dataclasses.dataclass(frozen=True)
+class Chord:
+    """A key press as the executor will send it: held modifiers and the other keys."""
+
+    modifiers: frozenset[str]
+    keys: frozenset[str]
+    text: str  # e.g. "ctrl+w", for messages
+
+
+def chord(names: Iterable[str], platform: str | None = None) -> Chord | None:
+    """The chord the executor presses for these model key names, or None if they are invalid."""
+    try:
+        resolved = resolve_chord(list(names), platform or sys.platform)
+    except (KeyNameError, TypeError):
+        return None  # the executor refuses it too: nothing is pressed
+    names_ = [_SIDES.get(k, k) for k in resolved]
+    mods = frozenset(k for k in names_ if k in MODIFIERS)
+    return Chord(mods, frozenset(k for k in names_ if k not in MODIFIERS), "+".join(dict.fromkeys(names_)))
+
+
+def typed_character(c: Chord) -> str:
+    """The character a chord types into a field ("" for shortcuts and named keys)."""
+    if c.modifiers - {"shift"} or len(c.keys) != 1:
+        return ""
+    (key,) = c.keys
+    return " " if key == "space" else key if len(key) == 1 else ""
+
+
+def closes_something(c: Chord) -> bool:
+    """Chords that close a window or tab, quit an application or end the session."""
+    m, k = c.modifiers, c.keys
+    return bool(
+        (k & {"w", "q"} and m & {"ctrl", "command"})
+        or ("f4" in k and m & {"alt", "ctrl", "command"})
+        or ("q" in k and "win" in m)
+        or ({"ctrl", "alt"} <= m and k & {"delete", "backspace"})
+        or ({"command", "alt"} <= m and "esc" in k)
+        or ("command" in m and "shift" in m and "q" in k)
+    )

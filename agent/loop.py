@@ -11,120 +11,52 @@ import contextlib
 import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
-from enum import Enum
-from typing import TYPE_CHECKING, Protocol
 
 from PIL import Image
 
-from agent.actions import Action, MemorizeFact, ParseError, Terminate, Wait, describe
-from agent.errors import ExecutorError
-from agent.geometry import DEFAULT_MODEL_PIXELS, Point, ScreenMapping, Size, Space, model_size_for
-from agent.inference.base import Backend, BackendError, TokenCallback
+from agent.actions import Action, MemorizeFact, Parsed, ParseError, Terminate, Wait, describe
+from agent.errors import ExecutorError, InvalidActionError
+from agent.geometry import DEFAULT_MODEL_PIXELS, Point, ScreenMapping, Space, model_size_for
+from agent.inference.base import Backend, BackendError, Generation, TokenCallback
 from agent.offline import OfflineGuard
+from agent.options import DEFAULTS, MAX_NEW_TOKENS, RunOptions
 from agent.prompts.fara import FaraFamily, Turn
 from agent.safety import Budget, Gate, GateVerdict, Limits, StallDetector, StopFlag
 from agent.screen import ScreenError, Screenshot
+from agent.step import PHASES, ActionPerformer, RunResult, RunStatus, ScreenSource, Step, StepRecorder
 from agent.trajectory import TrajectoryError
 
-if TYPE_CHECKING:
-    from agent.replay.backend import ReplayCheck
-
-PHASES = ("capture", "prompt", "generate", "parse", "gate", "act", "settle")
-
-
-class RunStatus(str, Enum):
-    SUCCESS = "success"          # the model finished with terminate(success)
-    FAILURE = "failure"          # the model finished with terminate(failure)
-    STOPPED = "stopped"          # the user stopped the run
-    DENIED = "denied"            # the confirmation gate refused an action
-    MAX_STEPS = "max_steps"
-    TIMEOUT = "timeout"
-    STALLED = "stalled"          # the same action on an unchanged screen, repeatedly
-    MODEL_ERROR = "model_error"  # output the parser could not accept, after the retry
-    ERROR = "error"              # the environment failed: display, backend, input
-
-
-class ScreenSource(Protocol):
-    def capture(self, index: int = 1) -> Screenshot: ...
-
-    def wait_settled(self, index: int = 1, *, timeout: float = 3.0,
-                     should_stop: Callable[[], bool] = ...) -> Screenshot: ...
-
-
-class ActionPerformer(Protocol):
-    def perform(self, action: Action, mapping: ScreenMapping) -> str | None: ...
-
-
-class StepRecorder(Protocol):
-    def save_screenshot(self, index: int, image: Image.Image) -> str | None: ...
-
-    def record(self, step: Step) -> None: ...
-
-    def finish(self, result: RunResult) -> None: ...
-
-
-@dataclass(frozen=True)
-class Step:
-    """One step of a run, as the GUI, CLI, harness and trajectory see it."""
-
-    index: int
-    screenshot: Screenshot
-    mapping: ScreenMapping
-    model_text: str
-    thoughts: str
-    action: Action | None
-    error: str | None
-    timings: dict[str, float]
-    prompt_tokens: int = 0
-    generated_tokens: int = 0
-    verdict: GateVerdict | None = None
-    screenshot_file: str | None = None
-    url: str | None = None
-    note: str | None = None
-    retry: bool = False  # a refused reply that the loop retries on the same screen
-    replay: ReplayCheck | None = None  # how a replayed step was checked (from its backend)
-
-    @property
-    def model_size(self) -> Size:
-        return self.mapping.model
-
-    @property
-    def summary(self) -> str:
-        if self.action is not None:
-            return describe(self.action)
-        return self.error or ""
-
-
-@dataclass(frozen=True)
-class RunResult:
-    status: RunStatus
-    answer: str
-    reason: str
-    steps: int
-    elapsed: float
-    facts: tuple[str, ...] = ()
-
-    @property
-    def ok(self) -> bool:
-        return self.status is RunStatus.SUCCESS
+# The loop's records and collaborators live in agent.step; imported from here by most callers.
+__all__ = ["PHASES", "ActionPerformer", "RunConfig", "RunResult", "RunStatus", "ScreenSource", "Step",
+           "StepRecorder", "iter_steps", "run_task"]
 
 
 @dataclass(frozen=True)
 class RunConfig:
-    monitor: int = 1
+    """How the loop runs; the person's choices default to `agent.options.DEFAULTS`."""
+
+    monitor: int = DEFAULTS.monitor
     limits: Limits = field(default_factory=Limits)
     model_pixels: int = DEFAULT_MODEL_PIXELS
-    max_new_tokens: int = 512
-    settle_timeout: float = 3.0
-    offline: bool = True
+    max_new_tokens: int = MAX_NEW_TOKENS
+    settle_timeout: float = DEFAULTS.settle_timeout
+    offline: bool = DEFAULTS.offline
     # Hosts the user explicitly allowed through offline mode (a LAN model server, --allow-lan).
     offline_allow: tuple[str, ...] = ()
     # Adaptive compute, off by default because it changes what the model sees or is asked:
     # earlier screenshots sent at this fraction of their sides (fewer image tokens per step) ...
-    history_scale: float = 1.0
+    history_scale: float = DEFAULTS.history_scale
     # ... and after a `wait` that left the screen unchanged, wait again up to this many times
     # before asking the model (whose answer to an unchanged screen is usually another wait).
-    idle_waits: int = 0
+    idle_waits: int = DEFAULTS.idle_waits
+
+    @classmethod
+    def from_options(cls, options: RunOptions, **engine: object) -> RunConfig:
+        """The loop's configuration for `options`; `engine` sets the rest (offline_allow, ...)."""
+        return cls(monitor=options.monitor, limits=Limits.from_options(options),
+                   settle_timeout=options.settle_timeout, offline=options.offline,
+                   history_scale=options.history_scale, idle_waits=options.idle_waits,
+                   **engine)  # type: ignore[arg-type]
 
 
 class _Timer:
@@ -174,8 +106,10 @@ def iter_steps(
     budget = Budget(config.limits)
     with guard:
         try:
-            result = yield from _run(task, backend, screen, executor, gate, family, config, stop,
-                                     recorder, on_token, current_url, budget)
+            run = _Run(task=task, backend=backend, screen=screen, executor=executor, gate=gate,
+                       family=family, config=config, stop=stop, recorder=recorder,
+                       on_token=on_token, current_url=current_url, budget=budget)
+            result = yield from _run(run)
         except TrajectoryError as exc:
             # Recording failed (e.g. disk full): stop cleanly; what was written stays readable.
             result = RunResult(RunStatus.ERROR, "", str(exc), budget.steps,
@@ -186,145 +120,243 @@ def iter_steps(
     return result
 
 
-def _run(task, backend, screen, executor, gate, family, config, stop, recorder, on_token,
-         current_url, budget) -> Generator[Step, None, RunResult]:
-    stall = StallDetector(config.limits.stall_repeats)
-    history: list[Turn] = []
-    facts: list[str] = []
+@dataclass
+class _Run:
+    """One run's collaborators (the arguments of `iter_steps`) and what it carries between steps."""
+
+    task: str
+    backend: Backend
+    screen: ScreenSource
+    executor: ActionPerformer
+    gate: Gate
+    family: FaraFamily
+    config: RunConfig
+    stop: StopFlag
+    recorder: StepRecorder | None
+    on_token: TokenCallback | None
+    current_url: Callable[[], str | None] | None
+    budget: Budget
+    history: list[Turn] = field(default_factory=list)
+    facts: list[str] = field(default_factory=list)
     pending: Screenshot | None = None  # the settled screenshot from the previous step
+    stall: StallDetector = field(init=False)
 
-    def finish(status: RunStatus, reason: str, answer: str = "") -> RunResult:
-        return RunResult(status, answer, reason, budget.steps, time.monotonic() - budget.started,
-                         tuple(facts))
+    def __post_init__(self) -> None:
+        self.stall = StallDetector(self.config.limits.stall_repeats)
 
+    def finish(self, status: RunStatus, reason: str, answer: str = "") -> RunResult:
+        return RunResult(status, answer, reason, self.budget.steps,
+                         time.monotonic() - self.budget.started, tuple(self.facts))
+
+    def emit(self, view: _View, reply: Generation, timings: dict[str, float], *, thoughts: str,
+             action: Action | None, error: str | None, verdict: GateVerdict | None = None,
+             note: str | None = None, retry: bool = False) -> Step:
+        """The one place a `Step` is built: counted, and recorded before anyone sees it."""
+        step = Step(index=self.budget.steps, screenshot=view.shot, mapping=view.mapping,
+                    model_text=reply.text, thoughts=thoughts, action=action, error=error,
+                    timings=timings, prompt_tokens=reply.prompt_tokens,
+                    generated_tokens=reply.generated_tokens, verdict=verdict,
+                    screenshot_file=view.screenshot_file, url=view.url, note=note, retry=retry,
+                    replay=getattr(reply, "replay", None))
+        self.budget.steps += 1
+        if self.recorder is not None:
+            self.recorder.record(step)  # durable before anyone sees the step
+        return step
+
+
+@dataclass(frozen=True)
+class _View:
+    """One captured screen and the prompt built from it; every attempt on it shares these."""
+
+    shot: Screenshot
+    mapping: ScreenMapping
+    model_image: Image.Image
+    url: str | None
+    messages: list[dict]
+    images: list[Image.Image]
+    screenshot_file: str | None
+
+
+@dataclass(frozen=True)
+class _Mistake:
+    """A reply the model must redo on the same screen: unparseable, or an impossible action."""
+
+    error: ParseError  # what the model is told (`FaraFamily.feedback`)
+    action: Action | None = None
+    verdict: GateVerdict | None = None
+
+
+def _run(run: _Run) -> Generator[Step, None, RunResult]:
     while True:
-        if stop.is_set():
-            return finish(RunStatus.STOPPED, stop.reason)
-        exceeded = budget.exceeded()
-        if exceeded:
-            status = RunStatus.MAX_STEPS if "step" in exceeded else RunStatus.TIMEOUT
-            return finish(status, exceeded)
+        ended = _limit_reached(run)
+        if ended is not None:
+            return ended
         timer = _Timer()
-        with timer.phase("capture"):
-            try:
-                shot = pending or screen.capture(config.monitor)
-            except ScreenError as exc:
-                return finish(RunStatus.ERROR, str(exc))
-        pending = None
-        with timer.phase("prompt"):
-            model_size = model_size_for(shot.size, config.model_pixels)
-            mapping = ScreenMapping(shot.monitor, shot.size, model_size)
-            model_image = shot.image.resize((model_size.width, model_size.height),
-                                            Image.Resampling.BICUBIC)
-            url = _safe_url(current_url)
-            messages, images = family.build(task, history, model_image, model_size, url,
+        view = _capture(run, timer)
+        if isinstance(view, RunResult):
+            return view
+        ended = yield from _turn(run, view, timer)
+        if ended is not None:
+            return ended
+
+
+def _limit_reached(run: _Run) -> RunResult | None:
+    if run.stop.is_set():
+        return run.finish(RunStatus.STOPPED, run.stop.reason)
+    exceeded = run.budget.exceeded()
+    if exceeded:
+        return run.finish(RunStatus.MAX_STEPS if "step" in exceeded else RunStatus.TIMEOUT, exceeded)
+    return None
+
+
+def _capture(run: _Run, timer: _Timer) -> _View | RunResult:
+    """Capture (or reuse the settled screenshot) and build the prompt."""
+    config = run.config
+    with timer.phase("capture"):
+        try:
+            shot = run.pending or run.screen.capture(config.monitor)
+        except ScreenError as exc:
+            return run.finish(RunStatus.ERROR, str(exc))
+    run.pending = None
+    with timer.phase("prompt"):
+        model_size = model_size_for(shot.size, config.model_pixels)
+        mapping = ScreenMapping(shot.monitor, shot.size, model_size)
+        model_image = shot.image.resize((model_size.width, model_size.height),
+                                        Image.Resampling.BICUBIC)
+        url = _safe_url(run.current_url)
+        messages, images = run.family.build(run.task, run.history, model_image, model_size, url,
                                             history_scale=config.history_scale)
-        screenshot_file = (recorder.save_screenshot(budget.steps, shot.image)
-                           if recorder is not None else None)
+    screenshot_file = (run.recorder.save_screenshot(run.budget.steps, shot.image)
+                       if run.recorder is not None else None)
+    return _View(shot, mapping, model_image, url, messages, images, screenshot_file)
 
-        attempts = 0
-        while True:
-            with timer.phase("generate"):
-                try:
-                    gen = backend.generate(messages, images, max_new_tokens=config.max_new_tokens,
-                                           on_token=on_token, cancel=stop)
-                except BackendError as exc:
-                    return finish(RunStatus.ERROR, f"the model failed: {exc}")
-            if gen.finish_reason == "cancelled" or stop.is_set():
-                return finish(RunStatus.STOPPED, stop.reason or "stopped")
-            with timer.phase("parse"):
-                parsed = family.parse(gen.text, model_size)
-            timings = {**timer.timings, **{f"model.{k}": v for k, v in gen.timings.items()}}
-            base = dict(index=budget.steps, screenshot=shot, mapping=mapping,
-                        model_text=gen.text, prompt_tokens=gen.prompt_tokens,
-                        generated_tokens=gen.generated_tokens, screenshot_file=screenshot_file,
-                        url=url, replay=getattr(gen, "replay", None))
-            if not isinstance(parsed, ParseError):
-                break
-            attempts += 1
-            will_retry = attempts <= config.limits.parse_retries
-            step = Step(**base, thoughts=parsed.thoughts, action=None, error=parsed.message,
-                        timings=dict(timings), retry=will_retry)
-            budget.steps += 1
-            yield _recorded(recorder, step)
-            if not will_retry:
-                return finish(RunStatus.MODEL_ERROR,
-                              f"the model's reply could not be used: {parsed.message}")
-            # Retry on the same screen, telling the model what was wrong with its reply.
-            messages = [*messages, {"role": "assistant", "content": [{"type": "text", "text": gen.text}]},
-                        {"role": "user", "content": [{"type": "text",
-                                                      "text": family.feedback(parsed)}]}]
-            timer = _Timer()
 
-        action, thoughts = parsed.action, parsed.thoughts
-        with timer.phase("gate"):
-            verdict = gate.check(action, thoughts, screenshot=shot.image,
-                                 target=_screenshot_point(mapping, action), model_text=gen.text,
-                                 monitor=shot.monitor)
-        if not verdict.allowed:
-            reason = "you declined: " + "; ".join(verdict.reasons)
-            step = Step(**base, thoughts=thoughts, action=action, error=reason,
-                        timings=dict(timer.timings), verdict=verdict)
-            budget.steps += 1
-            yield _recorded(recorder, step)
-            return finish(RunStatus.DENIED, reason, thoughts)
-        if stop.is_set():
-            return finish(RunStatus.STOPPED, stop.reason)
+def _turn(run: _Run, view: _View, timer: _Timer) -> Generator[Step, None, RunResult | None]:
+    """Generate, parse and act on one screen; a model mistake is fed back and retried on it.
 
-        note = None
-        if isinstance(action, Terminate):
-            step = Step(**base, thoughts=thoughts, action=action, error=None,
-                        timings=dict(timer.timings), verdict=verdict)
-            budget.steps += 1
-            yield _recorded(recorder, step)
-            status = RunStatus.SUCCESS if action.status == "success" else RunStatus.FAILURE
-            return finish(status, "the model finished the task" if status is RunStatus.SUCCESS
-                          else "the model gave up", thoughts)
-        with timer.phase("act"):
-            try:
-                note = executor.perform(action, mapping)
-            except ExecutorError as exc:
-                step = Step(**base, thoughts=thoughts, action=action, error=str(exc),
-                            timings=dict(timer.timings), verdict=verdict)
-                budget.steps += 1
-                yield _recorded(recorder, step)
-                return finish(RunStatus.ERROR, str(exc))
-        if isinstance(action, MemorizeFact):
-            facts.append(action.fact)
-        settle_error: str | None = None
-        with timer.phase("settle"):
-            if not stop.is_set():
-                try:
-                    pending = screen.wait_settled(config.monitor, timeout=config.settle_timeout,
+    Returns the run's result when it ends here, None when the next step should start.
+    """
+    messages, attempts = view.messages, 0
+    while True:
+        reply = _generate(run, view, messages, timer)
+        if isinstance(reply, RunResult):
+            return reply
+        with timer.phase("parse"):
+            parsed = run.family.parse(reply.text, view.mapping.model)
+        if isinstance(parsed, ParseError):
+            outcome: RunResult | _Mistake | None = _Mistake(parsed)
+        else:
+            outcome = yield from _act(run, view, reply, parsed, timer)
+        if not isinstance(outcome, _Mistake):
+            return outcome
+        attempts += 1
+        will_retry = attempts <= run.config.limits.parse_retries
+        mistake = outcome.error
+        yield run.emit(view, reply, _with_model(timer, reply), thoughts=mistake.thoughts,
+                       action=outcome.action, error=mistake.message, verdict=outcome.verdict,
+                       retry=will_retry)
+        if not will_retry:
+            return run.finish(RunStatus.MODEL_ERROR,
+                              f"the model's reply could not be used: {mistake.message}")
+        # Retry on the same screen, telling the model what was wrong with its reply.
+        messages = [*messages, {"role": "assistant", "content": [{"type": "text", "text": reply.text}]},
+                    {"role": "user", "content": [{"type": "text",
+                                                  "text": run.family.feedback(mistake)}]}]
+        timer = _Timer()
+
+
+def _generate(run: _Run, view: _View, messages: list[dict], timer: _Timer) -> Generation | RunResult:
+    with timer.phase("generate"):
+        try:
+            reply = run.backend.generate(messages, view.images,
+                                         max_new_tokens=run.config.max_new_tokens,
+                                         on_token=run.on_token, cancel=run.stop)
+        except BackendError as exc:
+            return run.finish(RunStatus.ERROR, f"the model failed: {exc}")
+    if reply.finish_reason == "cancelled" or run.stop.is_set():
+        return run.finish(RunStatus.STOPPED, run.stop.reason or "stopped")
+    return reply
+
+
+def _act(run: _Run, view: _View, reply: Generation, parsed: Parsed,
+         timer: _Timer) -> Generator[Step, None, RunResult | _Mistake | None]:
+    """Gate, perform and settle one action; an action no input can do is the model's mistake."""
+    action, thoughts = parsed.action, parsed.thoughts
+    with timer.phase("gate"):
+        verdict = run.gate.check(action, thoughts, screenshot=view.shot.image,
+                                 target=_screenshot_point(view.mapping, action),
+                                 model_text=reply.text, monitor=view.shot.monitor)
+    if not verdict.allowed:
+        reason = "you declined: " + "; ".join(verdict.reasons)
+        yield run.emit(view, reply, dict(timer.timings), thoughts=thoughts, action=action,
+                       error=reason, verdict=verdict)
+        return run.finish(RunStatus.DENIED, reason, thoughts)
+    if run.stop.is_set():
+        return run.finish(RunStatus.STOPPED, run.stop.reason)
+    if isinstance(action, Terminate):
+        yield run.emit(view, reply, dict(timer.timings), thoughts=thoughts, action=action,
+                       error=None, verdict=verdict)
+        if action.status == "success":
+            return run.finish(RunStatus.SUCCESS, "the model finished the task", thoughts)
+        return run.finish(RunStatus.FAILURE, "the model gave up", thoughts)
+    with timer.phase("act"):
+        try:
+            note = run.executor.perform(action, view.mapping)
+        except InvalidActionError as exc:
+            error = ParseError(f"the action could not be performed: {exc}", reply.text, thoughts)
+            return _Mistake(error, action, verdict)
+        except ExecutorError as exc:
+            yield run.emit(view, reply, dict(timer.timings), thoughts=thoughts, action=action,
+                           error=str(exc), verdict=verdict)
+            return run.finish(RunStatus.ERROR, str(exc))
+    if isinstance(action, MemorizeFact):
+        run.facts.append(action.fact)
+    with timer.phase("settle"):
+        note, settle_error = _settle(run, view, action, note)
+    run.history.append(Turn(view.model_image, reply.text, view.url))
+    yield run.emit(view, reply, _with_model(timer, reply), thoughts=thoughts, action=action,
+                   error=None, verdict=verdict, note=note)
+    return _after_settle(run, view, action, settle_error)
+
+
+def _settle(run: _Run, view: _View, action: Action, note: str | None) -> tuple[str | None, str | None]:
+    """Wait for the screen to settle into `run.pending`; returns the step's note and any error."""
+    if run.stop.is_set():
+        return note, None
+    config, stop = run.config, run.stop
+    try:
+        run.pending = run.screen.wait_settled(config.monitor, timeout=config.settle_timeout,
+                                              should_stop=stop.is_set)
+        waited = 0
+        while (isinstance(action, Wait) and waited < config.idle_waits
+               and run.pending.digest == view.shot.digest and not stop.is_set()):
+            run.executor.perform(action, view.mapping)
+            run.pending = run.screen.wait_settled(config.monitor, timeout=config.settle_timeout,
                                                   should_stop=stop.is_set)
-                    waited = 0
-                    while (isinstance(action, Wait) and waited < config.idle_waits
-                           and pending.digest == shot.digest and not stop.is_set()):
-                        executor.perform(action, mapping)
-                        pending = screen.wait_settled(config.monitor, timeout=config.settle_timeout,
-                                                      should_stop=stop.is_set)
-                        waited += 1
-                    if waited:
-                        note = (f"the screen did not change during the wait; waited {waited} more "
-                                f"time{'s' if waited > 1 else ''} without asking the model")
-                except ScreenError as exc:
-                    settle_error = str(exc)
-                except ExecutorError as exc:
-                    settle_error = str(exc)
-        timings = {**timer.timings, **{f"model.{k}": v for k, v in gen.timings.items()}}
-        step = Step(**base, thoughts=thoughts, action=action, error=None, timings=timings,
-                    verdict=verdict, note=note)
-        budget.steps += 1
-        history.append(Turn(model_image, gen.text, url))
-        yield _recorded(recorder, step)
-        if pending is None and not stop.is_set():
-            return finish(RunStatus.ERROR, settle_error or "the screen could not be captured")
-        # Digests are cached on the screenshots; wait_settled already paid for `pending`'s.
-        if pending is not None and stall.observe(action, shot.digest) and \
-                pending.digest == shot.digest:
-            return finish(RunStatus.STALLED,
+            waited += 1
+        if waited:
+            note = (f"the screen did not change during the wait; waited {waited} more "
+                    f"time{'s' if waited > 1 else ''} without asking the model")
+    except (ScreenError, ExecutorError) as exc:
+        return note, str(exc)
+    return note, None
+
+
+def _after_settle(run: _Run, view: _View, action: Action, settle_error: str | None) -> RunResult | None:
+    if run.pending is None and not run.stop.is_set():
+        return run.finish(RunStatus.ERROR, settle_error or "the screen could not be captured")
+    # Digests are cached on the screenshots; wait_settled already paid for `pending`'s.
+    if run.pending is not None and run.stall.observe(action, view.shot.digest) and \
+            run.pending.digest == view.shot.digest:
+        return run.finish(RunStatus.STALLED,
                           f"the same action ({describe(action)}) left the screen unchanged "
-                          f"{config.limits.stall_repeats} times")
+                          f"{run.config.limits.stall_repeats} times")
+    return None
+
+
+def _with_model(timer: _Timer, reply: Generation) -> dict[str, float]:
+    """The loop's phase timings and the backend's own (prefixed `model.`)."""
+    return {**timer.timings, **{f"model.{k}": v for k, v in reply.timings.items()}}
 
 
 def _screenshot_point(mapping: ScreenMapping, action: Action) -> tuple[int, int] | None:
@@ -334,12 +366,6 @@ def _screenshot_point(mapping: ScreenMapping, action: Action) -> tuple[int, int]
     p = mapping.convert(Point(action.target[0], action.target[1], Space.MODEL), Space.SCREENSHOT)
     x, y = p.rounded()
     return (min(max(x, 0), mapping.screenshot.width - 1), min(max(y, 0), mapping.screenshot.height - 1))
-
-
-def _recorded(recorder: StepRecorder | None, step: Step) -> Step:
-    if recorder is not None:
-        recorder.record(step)  # durable before anyone sees the step
-    return step
 
 
 def _safe_url(current_url: Callable[[], str | None] | None) -> str | None:

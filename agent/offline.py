@@ -20,55 +20,61 @@ libraries treat it like an unreachable network):
 What Python cannot close — ctypes or native libraries making syscalls, `os.write` on a socket's fd,
 the C type's methods reached through a reference taken before install — is the OS layer's job
 (`agent/sandbox.py`, for the model process) and is listed in the README. Child processes get the
-guard from their first import through `agent/offline_boot.py`.
+guard from their first import through `agent/offline_boot.py`. The replaced name lookups are
+`agent/offline_resolve.py`; the record of refused attempts is `agent/offline_log.py`.
 """
 
 from __future__ import annotations
 
 import _socket
-import atexit
-import json
 import os
-import shutil
 import socket
-import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from agent.netpolicy import (
     _ip,
+    is_loopback_host,
     is_loopback_ip,
     local_addresses,
     unix_allowed,
     unix_destination,
 )
-from agent.netpolicy import (
-    is_loopback_host as is_loopback_host,  # public here: callers decide loopback through us
+from agent.offline_log import (
+    CHILD_LOGS,
+    LOG,
+    MAX_CHILD_LOG,
+    Attempt,
+    _isolation_notes,  # noqa: F401  (tests reset the notes through agent.offline)
+    attempt_dicts,
+    attempts_since,
+    isolation_notes,
+    new_child_log,
+    note_isolation,
+    os_layer_warnings,
 )
+from agent.offline_log import record as record_attempt
+from agent.offline_resolve import guarded_resolver
+
+# Public here: callers decide loopback (`is_loopback_host`, the single check) and read the
+# record of refused attempts (`agent.offline_log`) through this module.
+__all__ = [
+    "DNS_PORT", "MAX_CHILD_LOG", "PROXY_EXEMPT", "Attempt", "OfflineGuard", "OfflineViolation",
+    "attempt_dicts", "attempts_since", "is_loopback_host", "is_loopback_ip", "isolation_notes",
+    "note_isolation", "os_layer_warnings",
+]
 
 
 class OfflineViolation(ConnectionRefusedError):
     """A connection, lookup or send off the machine attempted while offline mode was on."""
 
 
-@dataclass(frozen=True)
-class Attempt:
-    when: float
-    operation: str
-    destination: str
-    process: str = ""
-
-
 PROXY_EXEMPT = frozenset({"no_proxy"})
 DNS_PORT = 53
-MAX_CHILD_LOG = 1 << 20  # bytes of one child's attempt log that are read
 _ORIGINAL_SOCKET = socket.socket  # the class every Python socket is an instance of
 _ORIGINAL_RAW = _socket.socket  # the C type under it
-# Set when this process was started by a guarded parent: its attempts are appended there.
-_INHERITED_LOG = os.environ.get("DESKHAND_OFFLINE_LOG")
 _SOCKET_METHODS = ("connect", "connect_ex", "send", "sendall", "sendto", "sendmsg", "sendfile",
                    "bind", "listen")
 _RAW_METHODS = ("connect", "connect_ex", "send", "sendall", "sendto", "sendmsg", "bind", "listen")
@@ -93,8 +99,8 @@ class OfflineGuard:
     _allowed_addresses: set[str] = set()
     _proxies: set[tuple[str, int]] = set()
     _saved_env: dict[str, str | None] = {}
-    _child_logs: list[Path] = []
-    log: list[Attempt] = []
+    _child_logs: list[Path] = CHILD_LOGS  # the same lists as agent.offline_log's
+    log: list[Attempt] = LOG
 
     def __init__(self, allow_hosts: tuple[str, ...] = (), *, strict: bool = False) -> None:
         self.allow_hosts = tuple(h.strip("[]").lower() for h in allow_hosts if h)
@@ -141,36 +147,8 @@ class OfflineGuard:
     def active(cls) -> bool:
         return cls._depth > 0
 
-    @classmethod
-    def record(cls, operation: str, destination: str, process: str = "") -> None:
-        """Note one refused attempt (also written for the parent when this is a child process)."""
-        attempt = Attempt(time.time(), operation, destination[:300], process or _process_name())
-        cls.log.append(attempt)
-        del cls.log[:-1000]  # bounded memory for a misbehaving library
-        if _INHERITED_LOG:
-            try:  # one short O_APPEND write per line: lines from several processes never mix
-                fd = os.open(_INHERITED_LOG, os.O_WRONLY | os.O_APPEND)
-                try:
-                    os.write(fd, (json.dumps(asdict(attempt)) + "\n").encode())
-                finally:
-                    os.close(fd)
-            except OSError:
-                pass  # the parent's folder is gone; the attempt was still refused
-
-    @classmethod
-    def new_child_log(cls) -> Path:
-        """A fresh file that a child process (and its children) append their attempts to.
-
-        In a child, its own inherited file: grandchildren report to the same parent."""
-        if _INHERITED_LOG:
-            return Path(_INHERITED_LOG)
-        folder = Path(tempfile.mkdtemp(prefix="deskhand-offline-"))
-        atexit.register(shutil.rmtree, folder, ignore_errors=True)
-        path = folder / "attempts.jsonl"
-        path.touch(mode=0o600)
-        with cls._lock:
-            cls._child_logs.append(path)
-        return path
+    record = staticmethod(record_attempt)  # note one refused attempt (see agent.offline_log)
+    new_child_log = staticmethod(new_child_log)  # a file a child process reports attempts to
 
     # -- decisions ----------------------------------------------------------------------------
 
@@ -304,7 +282,7 @@ class OfflineGuard:
             for name in _RESOLVERS:
                 real = getattr(module, name)
                 saved[f"{module.__name__}.{name}"] = real
-                setattr(module, name, cls._resolver(name, real))
+                setattr(module, name, guarded_resolver(cls, name, real))
             for name in ("socket", "SocketType"):
                 saved[f"{module.__name__}.{name}"] = getattr(module, name)
         # New sockets come from guarded classes, so that `super(socket.socket, s).connect` and
@@ -336,60 +314,6 @@ class OfflineGuard:
                 os.environ[key] = value
         cls._saved_env, cls._saved, cls._proxies = {}, {}, set()
 
-    @classmethod
-    def _resolver(cls, name: str, real: Any) -> Any:
-        """A name lookup answered from loopback/hosts-file data only (see `local_addresses`)."""
-
-        def getaddrinfo(host: Any, port: Any, family: int = 0, type: int = 0, proto: int = 0,
-                        flags: int = 0) -> Any:
-            if host is None:  # the local wildcard or loopback: no lookup
-                return real(host, port, family, type, proto, flags)
-            results = []
-            for address in cls._resolve(host):
-                try:
-                    results += real(address, port, family, type, proto,
-                                    flags | socket.AI_NUMERICHOST)
-                except socket.gaierror:
-                    continue  # an address of another family than asked for
-            if not results:
-                raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-            return results
-
-        def gethostbyname(host: Any) -> str:
-            v4 = [a for a in cls._resolve(host) if ":" not in a]
-            if not v4:
-                cls._refuse("resolve", str(host))
-            return v4[0]
-
-        def gethostbyname_ex(host: Any) -> tuple[str, list[str], list[str]]:
-            v4 = [a for a in cls._resolve(host) if ":" not in a]
-            if not v4:
-                cls._refuse("resolve", str(host))
-            return str(host), [], v4
-
-        def gethostbyaddr(host: Any) -> tuple[str, list[str], list[str]]:
-            addresses = cls._resolve(host)  # a reverse lookup of a loopback address is answered here
-            return ("localhost" if all(is_loopback_ip(a) for a in addresses) else str(host),
-                    [], addresses)
-
-        def getnameinfo(sockaddr: Any, flags: int) -> Any:
-            host = str(sockaddr[0]) if isinstance(sockaddr, tuple) and sockaddr else ""
-            if not cls._ip_allowed(host):
-                cls._refuse("resolve", host)
-            return real(sockaddr, flags | socket.NI_NUMERICHOST)  # never a reverse DNS query
-
-        chosen = {"getaddrinfo": getaddrinfo, "gethostbyname": gethostbyname,
-                  "gethostbyname_ex": gethostbyname_ex, "gethostbyaddr": gethostbyaddr,
-                  "getnameinfo": getnameinfo}[name]
-
-        def resolver(*args: Any, **kwargs: Any) -> Any:
-            if cls._depth == 0:
-                return real(*args, **kwargs)
-            return chosen(*args, **kwargs)
-
-        resolver.__name__ = name
-        return resolver
-
 
 class _Alias(type):
     """isinstance/issubclass against a guarded class answer as for the class it stands in for."""
@@ -417,11 +341,6 @@ class _GuardedRaw(_ORIGINAL_RAW, metaclass=_Alias):
 for _name in _RAW_METHODS:
     setattr(_GuardedRaw, _name, OfflineGuard._guarded(_name, getattr(_ORIGINAL_RAW, _name)))
 
-
-def _process_name() -> str:
-    import multiprocessing
-
-    return f"{multiprocessing.current_process().name} (pid {os.getpid()})"
 
 
 def _clear_proxies(saved_env: dict[str, str | None]) -> set[tuple[str, int]]:
@@ -453,54 +372,3 @@ def _set_child_env(cls: type[OfflineGuard]) -> None:
         os.environ[key] = value
 
 
-def attempts_since(since: float) -> list[Attempt]:
-    """Refused attempts at or after `since`, in this process and in the children it started."""
-    found = [a for a in OfflineGuard.log if a.when >= since]
-    seen = {(a.when, a.operation, a.destination) for a in found}
-    logs = list(OfflineGuard._child_logs) + ([Path(_INHERITED_LOG)] if _INHERITED_LOG else [])
-    for path in logs:
-        try:
-            if path.stat().st_size == 0:
-                continue
-            with open(path, "rb") as f:  # bounded: a runaway child cannot exhaust our memory
-                text = f.read(MAX_CHILD_LOG).decode("utf-8", "replace")
-        except OSError:
-            continue
-        lines = text.split("\n")
-        for line in lines:
-            try:
-                data = json.loads(line)
-                attempt = Attempt(float(data["when"]), str(data["operation"]),
-                                  str(data["destination"])[:300], str(data.get("process", "")))
-            except (ValueError, KeyError, TypeError):
-                continue  # a torn or forged line: skipped, never trusted as code
-            key = (attempt.when, attempt.operation, attempt.destination)
-            if attempt.when >= since and key not in seen:
-                seen.add(key)
-                found.append(attempt)
-    return sorted(found, key=lambda a: a.when)
-
-
-def attempt_dicts(attempts: list[Attempt]) -> list[dict[str, Any]]:
-    """The JSON form of attempts, for run.json and step records."""
-    return [{"time": round(a.when, 3), "operation": a.operation, "destination": a.destination,
-             "process": a.process} for a in attempts]
-
-
-_isolation_notes: dict[str, str] = {}
-
-
-def note_isolation(process: str, description: str) -> None:
-    """Remember what protects a pixel-holding child process (e.g. "model process")."""
-    _isolation_notes[process] = description
-
-
-def isolation_notes() -> dict[str, str]:
-    """What protects each pixel-holding child process started so far, for run.json and the UI."""
-    return dict(_isolation_notes)
-
-
-def os_layer_warnings() -> list[str]:
-    """One line per child process whose OS layer is not fully on (shown to the user)."""
-    return [f"{process}: {text}" for process, text in _isolation_notes.items()
-            if not text.startswith("OS layer on")]

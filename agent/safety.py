@@ -30,6 +30,8 @@ from agent.actions import (
     Wait,
     WebSearch,
 )
+from agent.keys import chord, typed_character
+from agent.options import DEFAULTS, ConfirmPolicy, RunOptions
 from agent.textnorm import LINE_BREAKS
 
 if TYPE_CHECKING:
@@ -41,10 +43,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-class Policy(str, Enum):
-    NEVER = "never"
-    RISKY = "risky"
-    ALWAYS = "always"
+Policy = ConfirmPolicy  # the gate's name for the confirmation policy (owned by agent.options)
 
 
 class Decision(str, Enum):
@@ -173,7 +172,7 @@ class Gate:
         if image is None or not isinstance(action, (LeftClick, TypeText, KeyPress)):
             return None
         if isinstance(action, KeyPress):
-            c = gate_rules.chord(action.keys, self._platform)
+            c = chord(action.keys, self._platform)
             if c is None or not c.keys & {"enter", "delete", "space", "backspace"}:
                 return None  # a shortcut: what has focus does not change what it does
         point = target if target is not None else self._focus
@@ -204,13 +203,13 @@ class Gate:
             if "\t" in action.text:
                 self._focus, self._pending = None, ""  # Tab moved the focus somewhere unseen
         elif isinstance(action, KeyPress):
-            c = gate_rules.chord(action.keys, self._platform)
+            c = chord(action.keys, self._platform)
             if c is not None and "tab" in c.keys:
                 self._focus, self._pending = None, ""  # the focus moved somewhere unseen
             elif c is not None and "enter" in c.keys:
                 self._pending = ""
             elif c is not None:
-                self._pending += gate_rules.typed_character(c)  # a field typed key by key
+                self._pending += typed_character(c)  # a field typed key by key
         elif isinstance(action, (VisitUrl, WebSearch, HistoryBack)):
             self._focus, self._pending = None, ""
         self._pending = self._pending[-gate_rules.MAX_SCAN:]
@@ -265,10 +264,15 @@ class StallDetector:
 
 @dataclass(frozen=True)
 class Limits:
-    max_steps: int = 30
-    max_seconds: float = 30 * 60.0
+    max_steps: int = DEFAULTS.max_steps
+    max_seconds: float = DEFAULTS.max_seconds
     stall_repeats: int = 3
     parse_retries: int = 1
+
+    @classmethod
+    def from_options(cls, options: RunOptions) -> Limits:
+        """The step and time limits `options` ask for (the engine's own tunables as default)."""
+        return cls(max_steps=options.max_steps, max_seconds=options.max_seconds)
 
 
 @dataclass

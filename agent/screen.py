@@ -12,6 +12,7 @@ from functools import cached_property
 from PIL import Image
 
 from agent.geometry import Monitor, Size
+from agent.options import DEFAULTS
 
 
 class ScreenError(RuntimeError):
@@ -132,7 +133,7 @@ class Screen:
         return Screenshot(image, monitor)
 
     def wait_settled(
-        self, index: int = 1, *, timeout: float = 3.0, interval: float = 0.08,
+        self, index: int = 1, *, timeout: float = DEFAULTS.settle_timeout, interval: float = 0.08,
         stable_frames: int = 2, should_stop: Callable[[], bool] = lambda: False,
     ) -> Screenshot:
         """Return once `stable_frames` consecutive captures are identical, or after `timeout`.

@@ -20,14 +20,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, ImageDraw
+from PIL import Image
 
-from agent.actions import action_from_dict, describe
+from agent.actions import describe
 from agent.atomic import write_json_atomic, write_text_atomic
-from agent.geometry import Point, ScreenMapping, Space
+from agent.click_marker import marked_screenshot
 from agent.jsonl import dumps_line
 from agent.paths import runs_dir
-from agent.records import read_meta, read_steps, shown
+from agent.records import read_meta, shown
+from agent.step import RunResult, Step
+from agent.step_record import STEPS, StepRecord, read_steps
 
 
 class TrajectoryError(RuntimeError):
@@ -49,7 +51,7 @@ class RunInfo:
 class RunRecord:
     info: RunInfo
     meta: dict[str, Any]
-    steps: list[dict[str, Any]]
+    steps: list[StepRecord]
     problems: tuple[str, ...] = ()  # damaged lines or fields, each naming its file; for users
 
 
@@ -65,43 +67,6 @@ def _os_error(exc: OSError, what: str) -> TrajectoryError:
                                "the steps recorded so far are kept.")
     where = f" ({exc.filename})" if exc.filename else ""
     return TrajectoryError(f"could not save {what}{where}: {exc.strerror or exc}")
-
-
-def step_to_dict(step: Any) -> dict[str, Any]:
-    """The JSON form of a loop `Step` (images are stored as files, not inline)."""
-    m: ScreenMapping = step.mapping
-    target = step.action.target if step.action is not None else None
-    screen_point = None
-    if target is not None:
-        p = m.convert(Point(target[0], target[1], Space.MODEL), Space.SCREENSHOT)
-        screen_point = [round(p.x, 1), round(p.y, 1)]
-    return {
-        "index": step.index,
-        "time": time.time(),
-        "thoughts": step.thoughts,
-        "model_text": step.model_text,
-        "action": step.action.arguments() if step.action is not None else None,
-        "description": step.summary,
-        "error": step.error,
-        "retry": step.retry,
-        "timings": {k: round(v, 4) for k, v in step.timings.items()},
-        "prompt_tokens": step.prompt_tokens,
-        "generated_tokens": step.generated_tokens,
-        "screenshot": step.screenshot_file,
-        "url": step.url,
-        "note": step.note,
-        "gate": None if step.verdict is None else {
-            "allowed": step.verdict.allowed, "asked": step.verdict.asked,
-            "reasons": list(step.verdict.reasons),
-            "decision": step.verdict.decision.value if step.verdict.decision else None},
-        "model_size": [m.model.width, m.model.height],
-        "screenshot_size": [m.screenshot.width, m.screenshot.height],
-        "monitor": {"index": m.monitor.index, "left": m.monitor.left, "top": m.monitor.top,
-                    "width": m.monitor.width, "height": m.monitor.height,
-                    "scale": m.monitor.scale},
-        "screenshot_point": screen_point,
-        **({"replay": step.replay.to_dict()} if getattr(step, "replay", None) is not None else {}),
-    }
 
 
 class RunRecorder:
@@ -130,16 +95,16 @@ class RunRecorder:
             raise _os_error(exc, f"the screenshot of step {index}") from exc
         return name
 
-    def record(self, step: Any) -> None:
+    def record(self, step: Step) -> None:
         from agent.offline import attempt_dicts, attempts_since
 
-        record, now = step_to_dict(step), time.time()
-        record["offline_attempts"] = attempt_dicts([a for a in attempts_since(self._offline_mark)
-                                                    if a.when <= now])
+        now = time.time()
+        attempts = attempt_dicts([a for a in attempts_since(self._offline_mark) if a.when <= now])
+        record = StepRecord.from_step(step, now=now, offline_attempts=tuple(attempts))
         self._offline_mark = now
-        line = dumps_line(record).encode("utf-8")
+        line = dumps_line(record.to_json()).encode("utf-8")
         try:
-            fd = os.open(self.path / "steps.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            fd = os.open(self.path / STEPS, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             try:
                 start = os.lseek(fd, 0, os.SEEK_END)
                 try:
@@ -157,7 +122,7 @@ class RunRecorder:
             raise _os_error(exc, f"step {step.index}") from exc
         self._steps += 1
 
-    def finish(self, result: Any) -> None:
+    def finish(self, result: RunResult) -> None:
         self.meta.update(status=result.status.value, answer=result.answer, reason=result.reason,
                          steps=result.steps, elapsed=round(result.elapsed, 3),
                          facts=list(result.facts), finished=time.time())
@@ -309,38 +274,6 @@ def _alive(pid: Any) -> bool:
     return True
 
 
-MAX_PIXELS = 80_000_000  # a screenshot of two 8K monitors is 66 M; a bigger "image" is a bomb
-
-
-def marked_screenshot(step: dict[str, Any], max_width: int = 1200) -> Image.Image | None:
-    """The step's screenshot with its action target drawn, scaled to `max_width`.
-
-    `step` comes from `TrajectoryStore.load`, which keeps `screenshot` inside the run folder.
-    """
-    path = step.get("screenshot")
-    if not path or not Path(path).is_file():
-        return None
-    try:
-        with Image.open(path) as raw:
-            if raw.width * raw.height > MAX_PIXELS:
-                return None
-            image = raw.convert("RGB")
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
-        return None
-    point = step.get("screenshot_point")
-    if point:
-        draw = ImageDraw.Draw(image)
-        x, y = point
-        r = max(8, image.width // 120)
-        draw.ellipse((x - r, y - r, x + r, y + r), outline=(230, 30, 30), width=max(3, r // 3))
-        draw.line((x - 2 * r, y, x + 2 * r, y), fill=(230, 30, 30), width=2)
-        draw.line((x, y - 2 * r, x, y + 2 * r), fill=(230, 30, 30), width=2)
-    if image.width > max_width:
-        image = image.resize((max_width, round(image.height * max_width / image.width)),
-                             Image.Resampling.LANCZOS)
-    return image
-
-
 def _data_url(image: Image.Image) -> str:
     buf = io.BytesIO()
     image.save(buf, format="JPEG", quality=80)
@@ -352,18 +285,17 @@ def render_html(record: RunRecord) -> str:
     problems = "".join(f'<p class="note">Left out: {esc(p)}</p>' for p in record.problems)
     rows = []
     for step in record.steps:
-        image = marked_screenshot(step)
-        img = f'<img src="{_data_url(image)}" alt="step {step["index"]}">' if image else ""
-        if step.get("screenshot_note"):
-            img += f'<p class="note">{esc(step["screenshot_note"])}</p>'
-        action = action_from_dict(step["action"]) if step.get("action") else None
-        what = describe(action) if action else (step.get("error") or "")
-        timings = ", ".join(f"{k} {v:.2f} s" for k, v in (step.get("timings") or {}).items()
+        image = marked_screenshot(step.screenshot, step.screenshot_point)
+        img = f'<img src="{_data_url(image)}" alt="step {step.index}">' if image else ""
+        if step.screenshot_note:
+            img += f'<p class="note">{esc(step.screenshot_note)}</p>'
+        what = describe(step.action) if step.action else (step.error or "")
+        timings = ", ".join(f"{k} {v:.2f} s" for k, v in step.timings.items()
                             if not k.startswith("model."))
-        error = f'<p class="error">{esc(step["error"])}</p>' if step.get("error") else ""
+        error = f'<p class="error">{esc(step.error)}</p>' if step.error else ""
         rows.append(
-            f'<section><h2>Step {step["index"] + 1}: {esc(what)}</h2>{error}'
-            f'<p class="thoughts">{esc(step.get("thoughts") or "")}</p>'
+            f'<section><h2>Step {step.index + 1}: {esc(what)}</h2>{error}'
+            f'<p class="thoughts">{esc(step.thoughts or "")}</p>'
             f'<p class="timings">{esc(timings)}</p>{img}</section>')
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Deskhand run {esc(record.info.id)}</title>

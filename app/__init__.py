@@ -1,4 +1,5 @@
-"""The Deskhand desktop app (PySide6), a thin shell over `agent`.
+"""The Deskhand application, the composition root: the desktop app (PySide6), a thin shell over
+`agent`, and the Qt-free `deskhand` command line (`commands/`) and bench (`bench/`).
 
 main.py        `deskhand app`: wires everything below; high-DPI aware
 window.py      main window: task box, run controls, selectors, live view, thoughts, steps

@@ -142,11 +142,8 @@ class RunController(QObject):
             return rec
 
         request = RunRequest(task=task, backend=backend, screen=screen, executor=executor,
-                             policy=s.policy, deny_titles=list(s.deny_titles),
-                             max_steps=s.max_steps, settle_timeout=s.settle_timeout,
-                             monitor=s.monitor, confirm_timeout=s.confirm_timeout,
-                             recorder=recorder, window_title=self.services.window_title,
-                             offline=self.services.offline)
+                             options=s.run_options(offline=self.services.offline),
+                             recorder=recorder, window_title=self.services.window_title)
         self._pill_wanted = s.hide_window_during_run if collapse is None else collapse
         worker = RunWorker(request, stop=stop, hide_for_look=self._pill_wanted, parent=self)
         worker.step_done.connect(self._on_step)

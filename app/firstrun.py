@@ -6,12 +6,11 @@ Each job runs off the GUI thread with progress and Cancel; its outcome is a regi
 from __future__ import annotations
 
 import shutil
-import sys
 import threading
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, QProcess, Signal
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import (
     QDialog,
     QFileDialog,
@@ -30,6 +29,7 @@ from app.plaintext import plain
 from app.qtcompat import emit
 
 DEFAULT_REPO = "onnx-community/Fara-7B-Onnx"
+EXPORT_TARGET = "models.cli:main"  # `deskhand models ARGS`, run in a child by agent/childproc
 
 
 class Cancelled(Exception):
@@ -80,7 +80,8 @@ class Job(QObject):
 
 def _import(folder: str) -> Callable[..., Any]:
     def work(report, _cancelled) -> str:
-        from models.registry import Registry, import_model, name_from
+        from models.importing import import_model
+        from models.registry import Registry, name_from
 
         report(0, 0, "checking the folder…")
         registry = Registry()
@@ -89,6 +90,35 @@ def _import(folder: str) -> Callable[..., Any]:
         while name in registry:
             name, n = f"{base}-{n}", n + 1
         return import_model(folder, name=name, registry=registry).name
+
+    return work
+
+
+def _export(folder: str, name: str) -> Callable[..., Any]:
+    """The export in a child process (an export cannot be interrupted from inside, a process
+    can); its stage progress arrives as typed events, never as scraped text."""
+    def work(report, cancelled) -> str:
+        from agent.childproc import ChildCancelled, ChildError, Progress, run_child
+        from models.registry import Registry
+
+        def show(event: Progress) -> None:
+            eta = f" (about {event.eta_s / 60:.0f} min left)" if event.eta_s else ""
+            report(event.done, event.total,
+                   f"{event.stage}: {event.done:.0f} of {event.total:.0f}{eta}")
+
+        try:
+            run_child(EXPORT_TARGET, ["export", folder, "--name", name], on_event=show,
+                      cancel=cancelled)
+        except ChildCancelled as exc:
+            raise Cancelled() from exc
+        except ChildError as exc:
+            raise RuntimeError(f"The export did not finish (exit code {exc.exit_code}). "
+                               f"{exc.last_line()[:200]}") from exc
+        finally:
+            registry = Registry()
+            if name not in registry:  # cancelled or failed: remove the half-written folder
+                shutil.rmtree(registry.owned_folder(name), ignore_errors=True)
+        return name
 
     return work
 
@@ -107,7 +137,6 @@ class ModelSetupDialog(QDialog):
         self._choose_folder = choose_folder or self._folder_dialog
         self._ask = ask or self._question
         self.job: Job | None = None
-        self.process: QProcess | None = None
         self.model_name: str | None = None
         intro = QLabel(self.tr(
             "<h3>Deskhand needs a vision model on this computer</h3>"
@@ -216,8 +245,6 @@ class ModelSetupDialog(QDialog):
         if self.job is not None:
             self.job.cancel()
             self.status.setText(self.tr("Cancelling…"))
-        if self.process is not None:
-            self.process.kill()
 
     # --- the three ways ----------------------------------------------------------------------
     def import_folder(self) -> None:
@@ -273,30 +300,6 @@ class ModelSetupDialog(QDialog):
         if name in registry:
             self.status.setText(self.tr("A model named {0} is already registered.").format(name))
             return
-        # A separate process: an export cannot be interrupted from inside, a process can.
-        proc = QProcess(self)
-        proc.setProcessChannelMode(QProcess.ProcessChannelMode.MergedChannels)
-        proc.readyReadStandardOutput.connect(
-            lambda: self._export_output(bytes(proc.readAllStandardOutput()).decode(errors="replace")))
-        proc.finished.connect(lambda code, _status: self._export_finished(code, name, registry))
-        self.process = proc
-        self._busy(True, self.tr("Exporting {0} (this can take a long time)…").format(folder))
-        proc.start(sys.executable, ["-c", "import sys; from agent.cli import main; "
-                                          "sys.exit(main(sys.argv[1:]))",
-                                    "models", "export", folder, "--name", name])
-
-    def _export_output(self, text: str) -> None:
-        lines = [ln.strip() for ln in text.replace("\r", "\n").splitlines() if ln.strip()]
-        if lines:
-            self.status.setText(lines[-1][:200])
-
-    def _export_finished(self, code: int, name: str, registry: Any) -> None:
-        self.process = None
-        if code == 0 and name in registry:
-            self._on_ready(name)
-            return
-        if name not in registry:  # cancelled or failed: remove the half-written folder
-            shutil.rmtree(registry.owned_folder(name), ignore_errors=True)
-        self._busy(False)
-        self.status.setText(self.tr("The export did not finish (exit code {0}). {1}").format(
-            code, self.status.text()))
+        self._run_job(_export(folder, name),
+                      self.tr("Exporting {0} (this can take a long time)…").format(folder),
+                      self._on_ready)

@@ -143,8 +143,7 @@ class HistoryView(QWidget):
         for row, step in enumerate(self.record.steps):
             # The row number, not the dict, goes into Qt: a record's field may hold a number no
             # QVariant can carry (2**70 raised OverflowError and emptied the list).
-            self.steps.add_step(int(step.get("index", 0)), step.get("description") or "",
-                                step.get("timings") or {}, step.get("error"), row)
+            self.steps.add_step(step.index, step.description or "", step.timings, step.error, row)
         meta = self.record.meta
         self.details.setPlainText("\n".join(filter(None, [
             self.tr("Task: {0}").format(meta.get("task", "")),
@@ -179,28 +178,27 @@ class HistoryView(QWidget):
         if self.record is None or not isinstance(row, int) or not 0 <= row < len(self.record.steps):
             return
         step = self.record.steps[row]
-        check = step.get("replay")
-        image = QImage(step["screenshot"]) if step.get("screenshot") else QImage()
+        check = step.replay
+        image = QImage(step.screenshot) if step.screenshot else QImage()
         if image.isNull():
             self.view.set_placeholder(self.tr("No screenshot was kept for this step."))
             self.view.show_image(None)
         else:
-            size = step.get("screenshot_size") or [image.width(), image.height()]
-            self.view.show_image(image, overlay_for_record(step), image.width() / max(1, size[0]))
-        lines = [self.tr("Step {0}: {1}").format(int(step.get("index", 0)) + 1,
-                                                  step.get("description", "")),
-                 self.tr("Timings (s): {0}").format(format_timings(step.get("timings") or {}))]
-        if step.get("error"):
-            lines.append(self.tr("Error: {0}").format(step["error"]))
-        if step.get("screenshot_note"):
-            lines.append(step["screenshot_note"])
+            width = step.screenshot_size.width if step.screenshot_size else image.width()
+            self.view.show_image(image, overlay_for_record(step), image.width() / max(1, width))
+        lines = [self.tr("Step {0}: {1}").format(step.index + 1, step.description or ""),
+                 self.tr("Timings (s): {0}").format(format_timings(step.timings))]
+        if step.error:
+            lines.append(self.tr("Error: {0}").format(step.error))
+        if step.screenshot_note:
+            lines.append(step.screenshot_note)
         if isinstance(check, dict):
             score = check.get("score")
             lines.append(self.tr("Replay: {0}{1}{2}").format(
                 check.get("verification", "?"),
                 f" ({score:.2f})" if isinstance(score, (int, float)) else "",
                 self.tr(", the model was called") if check.get("model_called") is True else ""))
-        lines += ["", step.get("thoughts") or ""]
+        lines += ["", step.thoughts or ""]
         self.details.setPlainText("\n".join(lines))
 
     def _show_problems(self, problems: tuple[str, ...]) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
 import sys
 
 from PySide6.QtCore import QObject, Qt, Signal
@@ -269,8 +268,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv or [])
     app = make_application([])
     settings, ignored = read_settings()
-    if settings.data_dir.strip() and "DESKHAND_DATA_DIR" not in os.environ:
-        os.environ["DESKHAND_DATA_DIR"] = settings.data_dir  # models and runs both live there
     try:
         desk = DeskhandApp(settings, hotkeys=not args.no_hotkeys)
     except Exception as exc:  # e.g. an unreadable data dir: say so instead of a traceback

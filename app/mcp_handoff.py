@@ -21,9 +21,11 @@ from PySide6.QtNetwork import QLocalServer, QLocalSocket
 from agent.loop import RunResult
 from agent.mcp.desk import POLICIES, WAITING, busy_message, step_line
 from agent.mcp.handoff import MAX_LINE, encode, private_dir, socket_path
+from agent.options import POLICIES as ALL_POLICIES
+from agent.options import ConfirmPolicy
 from app.controller import RunController
 
-_STRICTNESS = ("never", *POLICIES)  # a client may make the gate stricter than the setting, never laxer
+_STRICTNESS = ALL_POLICIES  # a client may make the gate stricter than the setting, never laxer
 
 
 class _Client(QObject):
@@ -150,8 +152,8 @@ class McpHandoff(QObject):
             client.send({"event": "busy", "message": busy_message(c.run_id or "", "the current task")})
             return
         s = c.settings
-        requested = str(message.get("policy", "risky"))
-        policy = max(s.policy, requested if requested in POLICIES else "risky",
+        requested = str(message.get("policy", ConfirmPolicy.RISKY.value))
+        policy = max(s.policy, requested if requested in POLICIES else ConfirmPolicy.RISKY.value,
                      key=lambda p: _STRICTNESS.index(p) if p in _STRICTNESS else 1)
         overrides: dict[str, Any] = {"policy": policy}
         if isinstance(message.get("monitor"), int):

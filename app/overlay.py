@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from agent.actions import (
     Action,
@@ -13,10 +12,10 @@ from agent.actions import (
     Scroll,
     Terminate,
     TypeText,
-    action_from_dict,
     describe,
 )
-from agent.geometry import Point, ScreenMapping, Size, Space
+from agent.geometry import Point, ScreenMapping, Space
+from agent.step_record import StepRecord
 
 
 @dataclass(frozen=True)
@@ -54,17 +53,9 @@ def overlay_for(action: Action | None, mapping: ScreenMapping | None) -> Overlay
     return Overlay("note", None, describe(action))
 
 
-def overlay_for_record(step: dict[str, Any]) -> Overlay | None:
-    """The marker for a recorded step (a trajectory's step dict)."""
-    action = action_from_dict(step.get("action") or {}) if step.get("action") else None
+def overlay_for_record(step: StepRecord) -> Overlay | None:
+    """The marker for a recorded step (a trajectory's step record)."""
     mapping = None
-    try:
-        from agent.geometry import Monitor
-
-        m = step["monitor"]
-        mapping = ScreenMapping(Monitor(m["index"], m["left"], m["top"], m["width"], m["height"],
-                                        m.get("scale", 1.0)),
-                                Size(*step["screenshot_size"]), Size(*step["model_size"]))
-    except (KeyError, TypeError, ValueError):
-        pass
-    return overlay_for(action, mapping)
+    if step.monitor and step.screenshot_size and step.model_size:
+        mapping = ScreenMapping(step.monitor, step.screenshot_size, step.model_size)
+    return overlay_for(step.action, mapping)

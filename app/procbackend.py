@@ -10,6 +10,11 @@ Every screenshot of a run is piped to this process, so it runs under the stricte
 from its first import (see agent/offline_boot.py): its own network namespace and a syscall
 filter where the OS allows (agent/sandbox.py), and the Python guard refusing every socket,
 loopback included. What the OS layer could do is reported back and shown to the user.
+
+Start (spawn with the offline environment), stop (quit, terminate, kill after a grace period)
+and a dead child's typed error come from agent/childproc.py, as for every other child. What
+stays here: the duplex pipe with request ids, the checked-JSON protocol, cancelling a
+generation through a shared Event (the process lives on), and the /proc check of the sandbox.
 """
 
 from __future__ import annotations
@@ -20,13 +25,12 @@ import json
 import multiprocessing as mp
 import os
 import time
-from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
-from PIL import Image
-
-from agent.inference.base import BackendError, Cancel, Generation, Message, TokenCallback
-from agent.offline_boot import child_environment, environment
+from agent.childproc import crashed, spawn, stop
+from agent.inference.base import Backend, BackendError, Cancel, FinishReason, Generation, Request
+from agent.offline_boot import child_environment
+from agent.options import Provider
 
 POLL_S = 0.02
 ONNX = "agent.inference.onnx:OnnxBackend"
@@ -126,27 +130,37 @@ def _serve(conn: Any, cancel: Any, model_dir: str, provider: str, backend_class:
             _say(conn, "error", rid, str(exc) or type(exc).__name__)
 
 
-class ProcessBackend:
-    """A `Backend` whose model lives in a child process (started and loaded on construction)."""
+class ProcessBackend(Backend):
+    """A `Backend` whose model lives in a child process (started and loaded on construction).
 
-    def __init__(self, model_dir: str, provider: str = "auto", *, load_timeout: float = 900.0,
+    The base class checks the images and answers a cancel set before the call here, in the app:
+    such a request never reaches the child. The child's own backend checks again (it is a
+    `Backend` too); its "total" time, measured there, is the one returned.
+    """
+
+    name = "onnx"
+
+    def __init__(self, model_dir: str, provider: str = Provider.AUTO, *, load_timeout: float = 900.0,
                  should_stop: Cancel | None = None, backend_class: str = ONNX) -> None:
         ctx = mp.get_context("spawn")  # never fork a process that runs Qt and threads
         self._conn, child = ctx.Pipe()
         self._cancel = ctx.Event()
-        self._proc = ctx.Process(target=_serve, name="deskhand-model", daemon=True,
-                                 args=(child, self._cancel, str(model_dir), provider, backend_class))
         # `backend_class` ("module:Class", built in the child) is the seam for other in-process
-        # backends; the offline set-up below is the same for every one.
-        with environment(child_environment(strict=True, sandbox=True)):
-            self._proc.start()
+        # backends; the offline set-up (strictest, OS layer too) is the same for every one.
+        self._proc = spawn(_serve, (child, self._cancel, str(model_dir), str(provider),
+                                    backend_class),
+                           name="deskhand-model",
+                           env=child_environment(strict=True, sandbox=True))
         child.close()
         self._ids = itertools.count(1)
-        self.name = "onnx"
-        kind, _, payload = self._next(0, load_timeout, should_stop)
-        if kind == "error":
+        try:
+            kind, _, payload = self._next(0, load_timeout, should_stop)
+        except BaseException:  # too slow, broken or gone: no model process is left behind
             self.close()
-            raise BackendError(payload)
+            raise
+        if kind != "ready":
+            self.close()
+            raise BackendError(payload if kind == "error" else "stopped while the model loaded")
         self.provider = payload[0]
         self.isolation = _verified(payload[1:], self._proc.pid)
         # Shown to the user and saved with each run (see agent/offline.py).
@@ -163,8 +177,8 @@ class ProcessBackend:
             if self._conn.poll(POLL_S):
                 try:
                     data = self._conn.recv_bytes(MAX_MESSAGE)
-                except (EOFError, OSError) as exc:
-                    raise BackendError(self._death()) from exc
+                except (EOFError, OSError):
+                    self._died()
                 try:
                     kind, got, payload = _read(data)
                 except BackendError:
@@ -173,32 +187,31 @@ class ProcessBackend:
                 if got == rid:
                     return kind, got, payload
             elif not self._proc.is_alive():
-                raise BackendError(self._death())
+                self._died()
             if deadline is not None and time.monotonic() > deadline:
                 raise BackendError("the model did not load in time")
 
-    def _death(self) -> str:
-        code = self._proc.exitcode
-        hint = " (out of memory?)" if code in (-9, 137) else ""
-        return f"the model process ended unexpectedly (exit code {code}){hint}"
+    def _died(self) -> NoReturn:
+        """Raise the error for a child that is gone, its typed crash (exit code) as the cause."""
+        self._proc.join(1)  # the exit code is only known once the child is reaped
+        crash = crashed(self._proc.exitcode, "the model process")
+        raise BackendError(str(crash)) from crash
 
-    def generate(self, messages: Sequence[Message], images: Sequence[Image.Image], *,
-                 max_new_tokens: int = 512, on_token: TokenCallback | None = None,
-                 cancel: Cancel | None = None) -> Generation:
+    def _generate(self, request: Request) -> Generation:
         rid = next(self._ids)
         self._cancel.clear()
         start = time.perf_counter()
         try:
-            self._conn.send(("generate", rid, list(messages), list(images), max_new_tokens))
-        except (OSError, ValueError) as exc:
-            raise BackendError(self._death()) from exc
+            self._conn.send(("generate", rid, list(request.messages), list(request.images),
+                             request.max_new_tokens))
+        except (OSError, ValueError):
+            self._died()
         pieces: list[str] = []
         while True:
-            kind, _, payload = self._next(rid, None, cancel)
+            kind, _, payload = self._next(rid, None, request.cancel)
             if kind == "token":
                 pieces.append(payload)
-                if on_token is not None:
-                    on_token(payload)
+                request.emit(payload)
             elif kind == "done":
                 return Generation(*payload)
             elif kind == "error":
@@ -206,16 +219,14 @@ class ProcessBackend:
             else:  # cancelled: tell the child, answer now; its late output is dropped
                 self._cancel.set()
                 return Generation("".join(pieces), 0, len(pieces),
-                                  {"decode": time.perf_counter() - start}, "cancelled")
+                                  {"decode": time.perf_counter() - start}, FinishReason.CANCELLED)
 
     def close(self) -> None:
-        """Stop the child process."""
+        """Stop the child process: asked to quit, then terminated, then killed."""
         try:
             self._conn.send(("quit", 0, None))
         except (OSError, ValueError):
             pass
         self._proc.join(2)
-        if self._proc.is_alive():
-            self._proc.terminate()
-            self._proc.join(2)
+        stop(self._proc, grace_s=2)
         self._conn.close()

@@ -35,10 +35,12 @@ def default_backend(settings: Settings) -> Any:
     # Only looked up here: the runtime itself is imported in the model process, never in ours.
     if importlib.util.find_spec("onnxruntime") is None:
         raise SetupError("the ONNX runtime is not installed: pip install 'deskhand[onnx]'")
+    from agent.inference.factory import ModelKind, ModelSpec, build_backend
     from app.procbackend import ProcessBackend
 
-    try:
-        return ProcessBackend(str(folder), settings.provider)
+    try:  # the app runs ONNX folders only, in the model process
+        return build_backend(ModelSpec(ModelKind.ONNX, str(folder)), provider=settings.provider,
+                             host=ProcessBackend)
     except Exception as exc:  # a broken folder or provider: the backend's message is for users
         raise SetupError(f"the model in {folder} could not be loaded: {exc}") from exc
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from agent.geometry import ScreenMapping, model_size_for
+from agent.inference.base import Backend, Generation, Request
 from agent.loop import RunConfig, RunResult, RunStatus, Step, run_task
-from agent.safety import ConfirmRequest, Decision, Gate, Limits, StopFlag
+from agent.options import DEFAULTS, RunOptions
+from agent.safety import ConfirmRequest, Decision, Gate, StopFlag
 from agent.screen import Screenshot
 
 Hook = Callable[[], None]
@@ -83,23 +85,26 @@ class PausingScreen:
         return getattr(self._screen, name)
 
 
-class PausingBackend:
-    """The loop's backend, paused before each generation and between tokens."""
+class PausingBackend(Backend):
+    """The loop's backend, paused before each generation and between tokens.
 
-    def __init__(self, backend: Any, pause: PauseFlag, stop: StopFlag, hooks: Hooks) -> None:
+    The checks and the cancel answer are the base class's (a stopped run is answered before
+    the pause); a stop pressed while paused reaches the inner backend, which then never starts.
+    """
+
+    def __init__(self, backend: Backend, pause: PauseFlag, stop: StopFlag, hooks: Hooks) -> None:
         self._backend, self._pause, self._stop, self._hooks = backend, pause, stop, hooks
         self.name = getattr(backend, "name", "model")
 
-    def generate(self, messages, images, *, on_token=None, **kwargs):
+    def _generate(self, request: Request) -> Generation:
         self._pause.wait(self._stop)
         self._hooks.on_phase("generate")
 
         def token(piece: str) -> None:
-            if on_token is not None:
-                on_token(piece)
+            request.emit(piece)
             self._pause.wait(self._stop)  # pausing mid-answer holds the next token
 
-        return self._backend.generate(messages, images, on_token=token, **kwargs)
+        return request.pass_to(self._backend, on_token=token)
 
 
 class PausingExecutor:
@@ -122,7 +127,7 @@ class ConfirmBridge:
     """The gate's `ask` callback: blocks the worker until the GUI answers, a time-out, or stop."""
 
     def __init__(self, notify: Callable[[ConfirmRequest], None], stop: StopFlag,
-                 timeout: float = 60.0) -> None:
+                 timeout: float = DEFAULTS.confirm_timeout) -> None:
         self._notify, self._stop, self.timeout = notify, stop, timeout
         self._answered = threading.Event()
         self._decision = Decision.DENY
@@ -162,15 +167,9 @@ class RunRequest:
     backend: Any  # a Backend, or a zero-argument callable that builds one (on the worker thread)
     screen: Any
     executor: Any
-    policy: str = "risky"
-    deny_titles: list[str] = field(default_factory=list)
-    max_steps: int = 30
-    settle_timeout: float = 3.0
-    monitor: int = 1
-    confirm_timeout: float = 60.0
+    options: RunOptions = DEFAULTS  # `Settings.run_options()` in the app
     recorder: Any = None  # a StepRecorder, or a zero-argument callable that starts one
     window_title: Callable[[], str] = lambda: ""
-    offline: bool = True
 
 
 class RunSession:
@@ -185,12 +184,11 @@ class RunSession:
         self.hooks = hooks or Hooks()
         self.stop = stop or StopFlag()
         self.pause = PauseFlag()
-        self.bridge = ConfirmBridge(on_confirm, self.stop, request.confirm_timeout)
+        self.bridge = ConfirmBridge(on_confirm, self.stop, request.options.confirm_timeout)
         self._on_step, self._on_token = on_step, on_token
         self.setup_error: str | None = None  # the backend could not be built (model problem)
         self.screen = PausingScreen(request.screen, self.pause, self.stop, self.hooks)
-        self.config = RunConfig(monitor=request.monitor, limits=Limits(max_steps=request.max_steps),
-                                settle_timeout=request.settle_timeout, offline=request.offline)
+        self.config = RunConfig.from_options(request.options)
 
     def mapping_for_last(self) -> ScreenMapping | None:
         """How the model's coordinates map onto the latest screenshot (for the confirm dialog)."""
@@ -220,7 +218,7 @@ class RunSession:
                 self.hooks.on_phase("idle")
                 return RunResult(RunStatus.ERROR, "", f"the run could not be recorded: {exc}", 0,
                                  time.monotonic() - started)
-        gate = Gate(r.policy, ask=self.bridge.ask, deny_titles=r.deny_titles,
+        gate = Gate(r.options.policy.value, ask=self.bridge.ask, deny_titles=list(r.options.deny_titles),
                     window_title=r.window_title)
         try:
             return run_task(

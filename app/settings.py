@@ -11,11 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from agent.atomic import write_json_atomic
-from agent.paths import config_dir, data_dir, read_small_file
+from agent.options import APP_DENY_TITLES, DEFAULTS, POLICIES, PROVIDERS, RETIRED_SEARCH_URL, RunOptions
+from agent.paths import SETTINGS_FILE, checked_data_dir, config_dir, read_small_file, runs_dir
 
-SETTINGS_FILE = "settings.json"
-POLICIES = ("never", "risky", "always")
-PROVIDERS = ("auto", "cpu", "cuda", "dml")
 MAX_RECENT = 20
 
 
@@ -27,27 +25,37 @@ class SettingsError(RuntimeError):
 class Settings:
     """Everything a user can change; unknown or mistyped keys in the file fall back to defaults."""
 
+    # Run options are stored as plain strings and numbers (the file's format); their defaults
+    # and meaning are agent.options.RunOptions'.
     model: str = ""                       # a registered model name or a model folder
-    provider: str = "auto"                # auto | cpu | cuda | dml
-    max_steps: int = 30
-    settle_timeout: float = 3.0           # seconds to wait for the screen to settle after an action
-    policy: str = "risky"                 # confirmation policy: never | risky | always
-    confirm_timeout: float = 60.0         # an unanswered confirmation is denied after this
-    deny_titles: list[str] = field(default_factory=lambda: ["password", "bank", "keychain"])
+    provider: str = DEFAULTS.provider.value
+    max_steps: int = DEFAULTS.max_steps
+    settle_timeout: float = DEFAULTS.settle_timeout
+    policy: str = DEFAULTS.policy.value
+    confirm_timeout: float = DEFAULTS.confirm_timeout
+    deny_titles: list[str] = field(default_factory=lambda: list(APP_DENY_TITLES))
     stop_hotkey: str = "ctrl+alt+Escape"
     quick_hotkey: str = "ctrl+alt+space"
-    data_dir: str = ""                    # empty: the platform data dir
-    keep_screenshots: bool = True
-    monitor: int = 1
+    data_dir: str = ""                    # empty: the platform data dir (see agent.paths.data_dir)
+    keep_screenshots: bool = DEFAULTS.keep_screenshots
+    monitor: int = DEFAULTS.monitor
     hide_window_during_run: bool = True   # collapse to the status pill so the agent never sees us
     preload_model: bool = True            # load and warm up the model when the app starts
-    search_url: str = "http://127.0.0.1:8765/search?q={query}"  # the offline sites server
+    autostart: bool = False               # start the tray on login (app/autostart.py writes the entry)
+    search_url: str = DEFAULTS.search_url  # empty: no search page (web_search says so)
     recent_tasks: list[str] = field(default_factory=list)
 
     def runs_dir(self) -> Path:
-        """Where runs are recorded (the data dir setting wins over the platform default)."""
-        base = Path(self.data_dir).expanduser() if self.data_dir.strip() else data_dir()
-        return base / "runs"
+        """Where runs are recorded: `agent.paths.runs_dir` with this data-dir setting."""
+        return runs_dir(self.data_dir)
+
+    def run_options(self, *, offline: bool = DEFAULTS.offline) -> RunOptions:
+        """These settings as the options of one run (`offline`: the app's verified offline mode)."""
+        return RunOptions(
+            max_steps=self.max_steps, settle_timeout=self.settle_timeout, policy=self.policy,
+            provider=self.provider, monitor=self.monitor, deny_titles=tuple(self.deny_titles),
+            confirm_timeout=self.confirm_timeout, search_url=self.search_url,
+            keep_screenshots=self.keep_screenshots, offline=offline)
 
     def remember_task(self, task: str) -> None:
         """Put `task` first in the recent-task history (no duplicates, bounded)."""
@@ -64,10 +72,11 @@ def settings_path() -> Path:
 
 
 def _absolute_dir(text: str) -> bool:
-    try:
-        return not text.strip() or Path(text).expanduser().is_absolute()
-    except RuntimeError:  # `~someone` who does not exist
-        return False
+    return not text.strip() or checked_data_dir(text) is not None
+
+
+def _search_url(text: str) -> bool:
+    return not text or "{query}" in text
 
 
 # Beyond its type, what each field must be; a value outside it keeps the default. NaN fails every
@@ -80,7 +89,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "confirm_timeout": (lambda v: math.isfinite(v) and 5 <= v <= 3600, "seconds from 5 to 3600"),
     "monitor": (lambda v: 0 <= v <= 64, "a monitor number from 0 to 64"),
     "data_dir": (_absolute_dir, "an absolute folder, or empty for the default"),
-    "search_url": (lambda v: "{query}" in v, "a URL containing {query}"),
+    "search_url": (_search_url, "a URL containing {query}, or empty for none"),
 }
 
 
@@ -130,6 +139,8 @@ def read_settings(path: Path | None = None) -> tuple[Settings, list[str]]:
         return Settings(), [_kept_aside(path, f"cannot be read ({why})")]
     if not isinstance(raw, dict):
         return Settings(), [_kept_aside(path, "is not a JSON object")]
+    if raw.get("search_url") == RETIRED_SEARCH_URL:
+        raw["search_url"] = ""  # the old default, saved by every earlier release: not a choice
     defaults, values, notes = Settings(), {}, []
     for f in fields(Settings):
         default = getattr(defaults, f.name)

@@ -22,8 +22,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from agent.options import POLICIES, PROVIDERS
+from app import autostart
 from app.hotkeys import HotkeyError, parse_hotkey
-from app.settings import POLICIES, PROVIDERS, Settings
+from app.settings import Settings
 
 
 class SettingsDialog(QDialog):
@@ -63,8 +65,9 @@ class SettingsDialog(QDialog):
         self.quick_hotkey = QLineEdit(settings.quick_hotkey)
         self.data_dir = QLineEdit(settings.data_dir)
         self.data_dir.setPlaceholderText(self.tr("(default)"))
-        self.data_dir.setToolTip(self.tr("Runs are recorded here at once; models follow after a "
-                                         "restart of Deskhand."))
+        self.data_dir.setToolTip(self.tr("Runs and models live here from now on, for the app and "
+                                         "the deskhand command alike (DESKHAND_DATA_DIR, if set, "
+                                         "wins); files already recorded are not moved."))
         browse = QPushButton(self.tr("Browse…"))
         browse.clicked.connect(self._browse)
         data_row = QHBoxLayout()
@@ -77,6 +80,9 @@ class SettingsDialog(QDialog):
         self.preload = QCheckBox(self.tr("Load the model when Deskhand starts (the first task "
                                          "starts at once; uses the model's memory from the start)"))
         self.preload.setChecked(settings.preload_model)
+        self.autostart = QCheckBox(self.tr("Start Deskhand in the tray when I log in"))
+        self.autostart.setChecked(settings.autostart)
+        self.autostart.setEnabled(autostart.supported())
         for label, widget in ((self.tr("Model"), self.model), (self.tr("Provider"), self.provider),
                               (self.tr("Maximum steps"), self.max_steps),
                               (self.tr("Settle time-out"), self.settle),
@@ -90,6 +96,7 @@ class SettingsDialog(QDialog):
         form.addRow(self.keep)
         form.addRow(self.hide_window)
         form.addRow(self.preload)
+        form.addRow(self.autostart)
         self.error = QLabel()
         self.error.setStyleSheet("color: #D64545;")
         self.error.setWordWrap(True)
@@ -118,7 +125,7 @@ class SettingsDialog(QDialog):
             quick_hotkey=self.quick_hotkey.text().strip(), data_dir=self.data_dir.text().strip(),
             keep_screenshots=self.keep.isChecked(),
             hide_window_during_run=self.hide_window.isChecked(),
-            preload_model=self.preload.isChecked(),
+            preload_model=self.preload.isChecked(), autostart=self.autostart.isChecked(),
             recent_tasks=list(self._original.recent_tasks))
 
     def accept(self) -> None:
@@ -132,6 +139,12 @@ class SettingsDialog(QDialog):
         if s.stop_hotkey.lower() == s.quick_hotkey.lower():
             self.error.setText(self.tr("The stop and quick-command hotkeys must differ."))
             return
+        if autostart.supported() and s.autostart != self._original.autostart:
+            try:  # the login item is a file of its own, changed only when the choice changes
+                autostart.set_autostart(s.autostart)
+            except OSError as exc:
+                self.error.setText(self.tr("Could not change the login item: {0}").format(exc))
+                return
         self._result = s
         super().accept()
 

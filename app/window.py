@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import threading
 import time
 
-from PySide6.QtCore import QObject, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QIcon, QImage, QKeySequence, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
@@ -22,57 +21,21 @@ from PySide6.QtWidgets import (
 )
 
 from agent.loop import RunResult
+from agent.options import POLICIES, PROVIDERS
+from app.about import show_about
 from app.controller import RunController, phase_text, result_text
 from app.icons import icon
 from app.liveview import LiveView
+from app.monitor_thumbnails import MonitorThumbnails
 from app.overlay import overlay_for
 from app.plaintext import plain
 from app.qtcompat import emit
-from app.settings import POLICIES, PROVIDERS, Settings, SettingsError, save_settings
+from app.settings import Settings, SettingsError, save_settings
 from app.steps import StepList, format_timings
-from app.worker import StepView, to_qimage
+from app.thoughts import ThoughtsView
+from app.worker import StepView
 
 BROWSE = "\x00browse"
-TOOL_TAG = "<tool_call>"
-
-
-def visible_thoughts(text: str) -> str:
-    """The part of a streamed answer a person reads: the thoughts before the tool call."""
-    cut = text.find(TOOL_TAG)
-    if cut >= 0:
-        return text[:cut].rstrip()
-    for n in range(len(TOOL_TAG) - 1, 0, -1):  # hold back a tag that may be half-streamed
-        if text.endswith(TOOL_TAG[:n]):
-            return text[:-n]
-    return text
-
-
-class _Thumbnails(QObject):
-    """Captures one small image per monitor on a background thread."""
-
-    ready = Signal(list)  # [(index, name, QImage | None)]
-
-    def load(self, screen_factory) -> None:
-        def work() -> None:
-            found = []
-            try:
-                screen = screen_factory()
-                for m in screen.monitors():
-                    if m.index == 0:
-                        continue
-                    try:
-                        img = to_qimage(screen.capture(m.index).image, (96, 60))
-                    except Exception:
-                        img = None
-                    found.append((m.index, f"{m.width}×{m.height}", img))
-            except Exception:
-                found = []
-            try:
-                emit(self.ready, found)
-            except RuntimeError:
-                pass  # the window closed while the thumbnails were being captured
-
-        threading.Thread(target=work, name="monitor-thumbnails", daemon=True).start()
 
 
 class MainWindow(QMainWindow):
@@ -90,7 +53,6 @@ class MainWindow(QMainWindow):
         self.resize(1200, 760)
         self._run_started = 0.0
         self._was_visible = False
-        self._generated, self._shown = "", 0  # the current answer, and how much of it is shown
         self.keep_in_tray = False  # closing hides the window when a tray icon can bring it back
         self.last_error = ""
         self.last_offline_warning = ""
@@ -148,9 +110,7 @@ class MainWindow(QMainWindow):
         run_tab = QSplitter(Qt.Orientation.Horizontal)
         self.live = LiveView()
         right = QSplitter(Qt.Orientation.Vertical)
-        self.thoughts = QPlainTextEdit()
-        self.thoughts.setReadOnly(True)
-        self.thoughts.setPlaceholderText(self.tr("The model's thoughts stream here."))
+        self.thoughts = ThoughtsView()
         self.steps = StepList()
         self.inspector = QPlainTextEdit()
         self.inspector.setReadOnly(True)
@@ -183,7 +143,9 @@ class MainWindow(QMainWindow):
         models.triggered.connect(self.models_requested)
         self.quit_action = QAction(self.tr("Quit"), self)
         self.quit_action.setShortcut(QKeySequence.StandardKey.Quit)
-        for a in (settings, models, self.quit_action):
+        self.about_action = QAction(icon("deskhand"), self.tr("About Deskhand…"), self)
+        self.about_action.triggered.connect(lambda: show_about(self.controller.settings, self))
+        for a in (settings, models, self.about_action, self.quit_action):
             menu.addAction(a)
         self._update_buttons()
 
@@ -199,7 +161,7 @@ class MainWindow(QMainWindow):
         self.stop_button.clicked.connect(lambda: c.stop())
         self.pause_button.toggled.connect(c.set_paused)
         c.run_started.connect(self._on_started)
-        c.token.connect(self._on_token)
+        c.token.connect(self.thoughts.add_token)
         c.captured.connect(self._on_captured)
         c.step.connect(self._on_step)
         c.phase.connect(self._on_phase)
@@ -215,7 +177,7 @@ class MainWindow(QMainWindow):
         self.policy.currentIndexChanged.connect(lambda _i: self._store(
             policy=self.policy.currentData()))
         self.monitor.currentIndexChanged.connect(self._monitor_chosen)
-        self._thumbs = _Thumbnails(self)
+        self._thumbs = MonitorThumbnails(self)
         self._thumbs.ready.connect(self._on_thumbnails)
 
     def _fill_selectors(self) -> None:
@@ -345,24 +307,12 @@ class MainWindow(QMainWindow):
         if self.controller.collapsed and self._was_visible:
             self.hide()  # the agent must not see us, and the target app keeps the focus
 
-    def _on_token(self, piece: str) -> None:
-        self._generated += piece
-        new = visible_thoughts(self._generated)[self._shown:]
-        if new:
-            self._shown += len(new)
-            cursor = self.thoughts.textCursor()
-            cursor.movePosition(cursor.MoveOperation.End)
-            cursor.insertText(new)
-            self.thoughts.setTextCursor(cursor)
-
     def _on_captured(self, image: QImage) -> None:
         self.live.show_image(image)
 
     def _on_phase(self, phase: str) -> None:
         if phase == "generate":
-            self._generated, self._shown = "", 0
-            if not self.thoughts.document().isEmpty():
-                self.thoughts.appendPlainText("")
+            self.thoughts.new_answer()
         self.status_phase.setText("· " + phase_text(phase))
 
     def _on_stats(self, n: int, limit: int, tps: float) -> None:

@@ -1,6 +1,6 @@
 """`deskhand models ...`: list, import, verify, download, default, remove, export.
 
-`agent/cli.py` calls `register(subparsers)` to add the `models` command and `run(args)` to run it.
+`app/commands` calls `register(subparsers)` to add the `models` command and `run(args)` to run it.
 Exit codes: 0 done, 1 declined or verification failed, 2 bad input (message on stderr).
 """
 
@@ -11,21 +11,25 @@ import json
 import os
 import shutil
 import sys
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
+from agent.childproc import in_child, report_progress
+from agent.options import Provider
 from agent.termtext import visible
-from models.export.pipeline import BLOCK_SIZES, DEFAULT_BLOCK_SIZE
+from models.export.pipeline import BLOCK_SIZES, DEFAULT_BLOCK_SIZE, PROVIDERS
+from models.importing import import_model
+from models.manifest import load_manifest, verify_manifest, write_manifest
 from models.registry import (
     ModelEntry,
     ModelError,
     Registry,
     check_name,
     human_size,
-    import_model,
     name_from,
 )
-from models.validate import load_manifest, validate_folder, verify_manifest, write_manifest
+from models.validate import validate_folder
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -64,7 +68,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("hf_dir", metavar="HF_DIR", help="checkpoint folder or registered 'hf' model")
     p.add_argument("--name", help="name to register the result under")
     p.add_argument("--precision", choices=("int4", "fp16", "fp32"), default="int4")
-    p.add_argument("--provider", choices=("cpu", "cuda", "dml"), default="cpu")
+    p.add_argument("--provider", choices=PROVIDERS, default=Provider.CPU.value)
     p.add_argument("--vision-quant", choices=("auto", "none", "int8", "int4"), default="auto",
                    help="quantize the vision and embedding weights too (auto: int8 with an int4 "
                    "decoder, which encodes screenshots about 1.4x faster on CPUs at about 2%% "
@@ -91,6 +95,13 @@ def run(args: argparse.Namespace) -> int:
     finally:  # a damaged registry.json: what was skipped and where the backup is
         for note in registry.notes:
             print(f"warning: {visible(note)}", file=sys.stderr)
+
+
+def main(argv: Sequence[str]) -> int:
+    """`deskhand models ARGV` on its own (the app runs its export this way, in a child)."""
+    parser = argparse.ArgumentParser(prog="deskhand")
+    register(parser.add_subparsers(dest="command"))
+    return run(parser.parse_args(["models", *argv]))
 
 
 def confirm(question: str, assume_yes: bool = False) -> bool:
@@ -221,9 +232,10 @@ def _export(args: argparse.Namespace, registry: Registry) -> int:
     staging.mkdir(parents=True, exist_ok=True)
     vision_quant = {"none": None, "auto": "int8" if args.precision == "int4" else None}.get(
         args.vision_quant, args.vision_quant)
-    try:
+    try:  # run by the app through agent/childproc, stage progress also goes to it as events
         export_model(hf_dir, staging, precision=args.precision, provider=args.provider,
-                     vision_quant=vision_quant, block_size=args.block_size, progress=True)
+                     vision_quant=vision_quant, block_size=args.block_size, progress=True,
+                     on_progress=report_progress if in_child() else None)
     except (ValueError, RuntimeError, OSError) as exc:  # the exporter's message is for users
         raise ModelError(f"export of {hf_dir} failed: {exc}\nFinished stages are kept in "
                          f"{staging}; run the same command again to continue.") from exc

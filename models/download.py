@@ -22,16 +22,15 @@ A listing or a server may be hostile (a mirror given with HF_ENDPOINT, or anyone
 - redirects are followed only when they keep to the same side of the machine's edge (a local
   mirror never sends us elsewhere, a remote server never at this machine or the LAN; the Hub's
   redirects to its CDN stay allowed).
-The name and redirect rules live in `models.download_guard`.
+The name and redirect rules live in `models.download_guard`; fetching and checking one file in
+`models.download_file`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
-import socket
 import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -40,16 +39,18 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from agent.atomic import write_json_atomic
-from models.download_guard import PART, install_redirect_policy, unsafe_path
-from models.registry import ModelEntry, ModelError, Registry, check_name, human_size, name_from
-from models.validate import (
-    GENAI_CONFIG,
-    MANIFEST,
-    load_manifest,
-    manifest_files,
-    validate_folder,
-    write_manifest,
+from models.download_file import (
+    RemoteFile,
+    check_file,
+    fetch,
+    hf_bars_off,
+    hub_errors,
+    is_complete,
 )
+from models.download_guard import PART, install_redirect_policy, unsafe_path
+from models.manifest import MANIFEST, load_manifest, manifest_files, write_manifest
+from models.registry import ModelEntry, ModelError, Registry, check_name, human_size, name_from
+from models.validate import GENAI_CONFIG, validate_folder
 
 STATE = ".deskhand-download.json"
 _SKIP = {".gitattributes"}
@@ -57,17 +58,6 @@ _SKIP = {".gitattributes"}
 
 class DownloadCancelled(ModelError):
     """The caller's cancel flag stopped a download; partial files are kept for resuming."""
-
-
-@dataclass(frozen=True)
-class RemoteFile:
-    """One file of the repo: where it is there, where it goes here, and how to check it."""
-
-    repo_path: str
-    rel: str  # path inside the model folder (the repo subfolder prefix removed)
-    size: int
-    sha256: str | None  # LFS files: the Hub knows their sha256
-    blob_id: str  # git blob id (sha1 of "blob <size>\0" + content), for small files
 
 
 @dataclass(frozen=True)
@@ -124,7 +114,7 @@ def download_model(repo_id: str, *, confirm: Callable[[DownloadPlan], bool],
     if not confirm(plan):
         return None
     lock = plan.staging.with_name(plan.name + ".lock")
-    with _exclusive(lock), _hub_errors(plan.endpoint, repo_id):
+    with _exclusive(lock), hub_errors(plan.endpoint, repo_id):
         hashes = _fetch_all(plan, token=token, progress=progress, on_progress=on_progress,
                             cancel=cancel)
         entry = _finish(plan, hashes, registry, progress=progress)
@@ -152,7 +142,7 @@ def plan_download(repo_id: str, *, revision: str | None = None, subfolder: str |
     endpoint = (endpoint or os.environ.get("HF_ENDPOINT") or _default_endpoint()).rstrip("/")
     install_redirect_policy()
     api = HfApi(endpoint=endpoint, token=token)
-    with _hub_errors(endpoint, repo_id):
+    with hub_errors(endpoint, repo_id):
         commit = api.model_info(repo_id, revision=revision).sha
         listing = [f for f in api.list_repo_tree(repo_id, recursive=True, revision=commit)
                    if isinstance(f, RepoFile)]
@@ -231,21 +221,10 @@ def _fetch_all(plan: DownloadPlan, *, token: str | bool | None, progress: bool,
                on_progress: Callable[[int, int], None] | None = None,
                cancel: Any = None) -> dict[str, str]:
     """Download every file not yet complete; returns {rel: sha256} of all of them."""
-    from huggingface_hub import hf_hub_url
     from huggingface_hub.utils import build_hf_headers
     from tqdm import tqdm
 
-    state = _load_state(plan.staging)
-    if (state.get("repo_id"), state.get("subfolder")) != (plan.repo_id, plan.subfolder):
-        shutil.rmtree(plan.staging, ignore_errors=True)  # leftovers of another download
-        state = {}
-    if state.get("commit") != plan.commit:
-        # The repo moved on: partial files may belong to old contents. Complete files are
-        # kept but re-checked against the new checksums below.
-        state = {"verified": {}}
-        for part in plan.staging.rglob("*.part"):
-            part.unlink()
-    verified: dict[str, str] = state.get("verified", {})
+    verified = _resume(plan)
     headers = build_hf_headers(token=token)
     total = plan.total_bytes
     bar = tqdm(total=total, unit="B", unit_scale=True, desc=plan.name, disable=not progress,
@@ -263,26 +242,11 @@ def _fetch_all(plan: DownloadPlan, *, token: str | bool | None, progress: bool,
 
     # Small files first: config and tokenizer problems show before gigabytes are fetched.
     try:
-        with _hf_bars_off():
+        with hf_bars_off():
             for remote in sorted(plan.files, key=lambda f: f.size):
-                dest = _destination(plan.staging, remote.rel)
-                if not _complete(dest, remote, verified):
+                if not is_complete(_destination(plan.staging, remote.rel), remote, verified):
                     bar.set_postfix_str(remote.rel[-40:], refresh=False)
-                    dest.parent.mkdir(parents=True, exist_ok=True)
-                    dest = _destination(plan.staging, remote.rel)  # again, after mkdir
-                    part = dest.with_name(dest.name + PART)
-                    have = part.stat().st_size if part.exists() else 0
-                    if have > remote.size:
-                        part.unlink()
-                        have = 0
-                    url = hf_hub_url(plan.repo_id, remote.repo_path, revision=plan.commit,
-                                     endpoint=plan.endpoint)
-                    _save_state(plan, verified)
-                    report(have)
-                    _get(url, part, have, headers, remote, report)
-                    verified[remote.rel] = _check(part, remote)
-                    os.replace(part, dest)
-                    _save_state(plan, verified)
+                    _fetch_one(plan, remote, verified, headers, report)
                 finished += remote.size
                 report(0)
     finally:
@@ -290,93 +254,40 @@ def _fetch_all(plan: DownloadPlan, *, token: str | bool | None, progress: bool,
     return {f.rel: verified[f.rel] for f in plan.files}
 
 
-def _get(url: str, part: Path, have: int, headers: dict[str, str], remote: RemoteFile,
-         report: Callable[[int], None]) -> None:
-    from huggingface_hub.file_download import http_get
-
-    # Append mode: bytes from an earlier run stay; http_get asks for the rest with Range (and
-    # rewinds itself if a server ignores Range and sends the whole file).
-    with open(part, "ab") as raw:
-        f = _Reporting(raw, report, limit=remote.size)
-        try:
-            http_get(url, f, resume_size=have, headers=headers, expected_size=remote.size,
-                     displayed_filename=remote.rel)
-        except _TooLong:
-            raw.close()
-            part.unlink(missing_ok=True)  # what a misbehaving server sent is not worth keeping
-            raise ModelError(f"the server sent more than the {remote.size} bytes listed for "
-                             f"{remote.rel}; the download was stopped at that size and the "
-                             "file deleted") from None
-        except (KeyboardInterrupt, ModelError):
-            raise
-        except Exception as exc:  # httpx / Hub errors: keep the .part for the next run
-            raw.flush()
-            raise ModelError(f"downloading {remote.rel} stopped at {raw.tell()} of "
-                             f"{remote.size} bytes ({_first_line(exc)}); run the same command "
-                             "again to resume") from exc
-        if raw.tell() != remote.size:  # our own check, whatever http_get's version checks
-            raise ModelError(f"the server ended {remote.rel} after {raw.tell()} of "
-                             f"{remote.size} bytes; run the same command again to resume")
+def _resume(plan: DownloadPlan) -> dict[str, str]:
+    """{rel: sha256} of the files an earlier run of this same download finished and checked."""
+    state = _load_state(plan.staging)
+    if (state.get("repo_id"), state.get("subfolder")) != (plan.repo_id, plan.subfolder):
+        shutil.rmtree(plan.staging, ignore_errors=True)  # leftovers of another download
+        state = {}
+    if state.get("commit") != plan.commit:
+        # The repo moved on: partial files may belong to old contents. Complete files are
+        # kept but re-checked against the new checksums.
+        state = {"verified": {}}
+        for part in plan.staging.rglob("*.part"):
+            part.unlink()
+    return state.get("verified", {})
 
 
-class _TooLong(Exception):
-    """A server sent more bytes than the listing gave the file."""
+def _fetch_one(plan: DownloadPlan, remote: RemoteFile, verified: dict[str, str],
+               headers: dict[str, str], report: Callable[[int], None]) -> None:
+    """Fetch one file into its `.part` (resuming), check it, then give it its real name."""
+    from huggingface_hub import hf_hub_url
 
-
-class _Reporting:
-    """A file wrapper that reports its position after each write (progress through public API).
-
-    http_get writes, and after a server ignored Range, seeks back and truncates; reporting the
-    absolute position keeps the count right in both cases. No write may take the file past
-    `limit` bytes: the listing's size is checked as the bytes arrive, not after the disk filled.
-    """
-
-    def __init__(self, f: Any, report: Callable[[int], None], *, limit: int) -> None:
-        self._f = f
-        self._report = report
-        self._limit = limit
-
-    def write(self, data: bytes) -> int:
-        if self._f.tell() + len(data) > self._limit:
-            raise _TooLong
-        written = self._f.write(data)
-        self._report(self._f.tell())
-        return written
-
-    def __getattr__(self, name: str) -> Any:  # seek, tell, truncate, flush...
-        return getattr(self._f, name)
-
-
-def _check(part: Path, remote: RemoteFile) -> str:
-    """sha256 of the finished file, after comparing with the Hub's checksum."""
-    sha256, sha1 = hashlib.sha256(), hashlib.sha1()
-    sha1.update(f"blob {part.stat().st_size}\0".encode())
-    with open(part, "rb") as f:
-        while chunk := f.read(4 << 20):
-            sha256.update(chunk)
-            if remote.sha256 is None:
-                sha1.update(chunk)
-    digest = sha256.hexdigest()
-    expected, actual = ((remote.sha256, digest) if remote.sha256 is not None
-                        else (remote.blob_id, sha1.hexdigest()))
-    if expected and actual != expected.lower():
+    _destination(plan.staging, remote.rel).parent.mkdir(parents=True, exist_ok=True)
+    dest = _destination(plan.staging, remote.rel)  # checked again, after mkdir
+    part = dest.with_name(dest.name + PART)
+    have = part.stat().st_size if part.exists() else 0
+    if have > remote.size:
         part.unlink()
-        raise ModelError(f"{remote.rel} arrived corrupted (checksum {actual[:12]}… instead of "
-                         f"{expected[:12]}…); it was deleted, run the same command again")
-    return digest
-
-
-def _complete(dest: Path, remote: RemoteFile, verified: dict[str, str]) -> bool:
-    """True when `dest` is already downloaded and checked (re-checking it if needed)."""
-    if not dest.is_file() or dest.stat().st_size != remote.size:
-        return False
-    if remote.rel in verified and (remote.sha256 is None or verified[remote.rel] == remote.sha256):
-        return True
-    try:
-        verified[remote.rel] = _check(dest, remote)
-        return True
-    except ModelError:
-        return False
+        have = 0
+    url = hf_hub_url(plan.repo_id, remote.repo_path, revision=plan.commit, endpoint=plan.endpoint)
+    _save_state(plan, verified)
+    report(have)
+    fetch(url, part, have, headers, remote, report)
+    verified[remote.rel] = check_file(part, remote)
+    os.replace(part, dest)
+    _save_state(plan, verified)
 
 
 def _finish(plan: DownloadPlan, hashes: dict[str, str], registry: Registry, *,
@@ -391,7 +302,7 @@ def _finish(plan: DownloadPlan, hashes: dict[str, str], registry: Registry, *,
         except ValueError:
             listed = {}  # an unreadable manifest: validate_folder below names the problem
         wrong = sorted(rel for rel, entry in listed.items()
-                       if rel in hashes and hashes[rel] != entry["sha256"].lower())
+                       if rel in hashes and hashes[rel] != entry.sha256)
         if wrong:
             raise ModelError(f"{', '.join(wrong)} differ from the sha256 in the repo's "
                              f"{MANIFEST}; the files are kept in {plan.staging}")
@@ -429,11 +340,6 @@ def _save_state(plan: DownloadPlan, verified: dict[str, str]) -> None:
     write_json_atomic(plan.staging / STATE, data, ascii_only=True)
 
 
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0] if lines else ''}"
-
-
 def _existing_parent(path: Path) -> Path:
     while not path.exists() and path != path.parent:
         path = path.parent
@@ -467,60 +373,3 @@ def _exclusive(lock_path: Path) -> Iterator[None]:
             raise ModelError(f"another download of {lock_path.stem!r} is running; wait for it "
                              "or stop it first") from exc
         yield
-
-
-@contextmanager
-def _hf_bars_off() -> Iterator[None]:
-    """huggingface_hub's per-file bars off (ours covers all bytes), restored afterwards."""
-    from huggingface_hub.utils import (
-        are_progress_bars_disabled,
-        disable_progress_bars,
-        enable_progress_bars,
-    )
-
-    was_disabled = are_progress_bars_disabled()
-    if not was_disabled:
-        disable_progress_bars()
-    try:
-        yield
-    finally:
-        if not was_disabled:
-            enable_progress_bars()
-
-
-@contextmanager
-def _hub_errors(endpoint: str, repo_id: str) -> Iterator[None]:
-    """Turn Hub and network exceptions into ModelError messages a user can act on."""
-    from huggingface_hub.errors import (
-        GatedRepoError,
-        HfHubHTTPError,
-        OfflineModeIsEnabled,
-        RepositoryNotFoundError,
-        RevisionNotFoundError,
-    )
-
-    try:
-        yield
-    except GatedRepoError as exc:
-        raise ModelError(f"{repo_id} is gated: accept its terms on the Hub, then log in "
-                         "(`hf auth login` or HF_TOKEN)") from exc
-    except RepositoryNotFoundError as exc:
-        raise ModelError(f"no model repo {repo_id!r} at {endpoint} (or it is private: log in "
-                         "with `hf auth login` or set HF_TOKEN)") from exc
-    except RevisionNotFoundError as exc:
-        raise ModelError(f"{repo_id} has no such revision (branch, tag or commit)") from exc
-    except OfflineModeIsEnabled as exc:
-        raise ModelError("HF_HUB_OFFLINE is set, so nothing can be downloaded") from exc
-    except HfHubHTTPError as exc:
-        raise ModelError(f"the Hub at {endpoint} answered with an error: {_first_line(exc)}"
-                         ) from exc
-    except (ConnectionError, TimeoutError, socket.gaierror) as exc:
-        raise ModelError(f"cannot reach {endpoint} ({exc}); check the connection — a "
-                         "download resumes where it stopped") from exc
-    except OSError as exc:  # disk full, permissions: not a network problem
-        raise ModelError(f"cannot write the download: {exc}") from exc
-    except Exception as exc:
-        if type(exc).__module__.startswith(("httpx", "httpcore")):
-            raise ModelError(f"cannot reach {endpoint} ({exc}); check the connection — a "
-                             "download resumes where it stopped") from exc
-        raise

@@ -5,30 +5,26 @@ Two formats are recognised:
   files, tokenizer.json, processor_config.json), as published for Fara-7B or made by `export`.
 - "hf": a Hugging Face checkpoint (config.json + safetensors), the input of `export`.
 
-The optional manifest `deskhand.json` lists every file with its size and sha256:
-    {"deskhand_manifest": 1, "files": [{"path": "model.onnx", "size": 123, "sha256": "..."}], ...}
-Validation checks that listed files exist with the listed size (cheap) and loads the small
+The optional manifest `deskhand.json` (`models.manifest`) lists every file with its size and
+sha256. Validation checks that listed files exist with the listed size (cheap) and loads the small
 files the runtime reads (tokenizer, configs, chat template; `agent.inference.model_files`), so a
-folder that validates also loads; `verify_manifest` re-hashes the listed files (slow, streaming),
-which `import` does before registering a folder.
+folder that validates also loads; `models.manifest.verify_manifest` re-hashes the listed files
+(slow, streaming), which `import` does before registering a folder.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import mmap
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from agent.atomic import write_json_atomic
 from agent.inference.model_files import HF, ONNX, folder_problems
+from models.manifest import MANIFEST, folder_files, inside, is_file, load_manifest, manifest_files
 
-MANIFEST = "deskhand.json"
 GENAI_CONFIG = "genai_config.json"
 SUPPORTED_TYPES = ("fara", "qwen2_5_vl")
 HF_SUPPORTED_TYPES = ("qwen2_5_vl",)
@@ -147,8 +143,8 @@ def validate_hf_folder(path: str | os.PathLike[str]) -> ValidationReport:
         shards = sorted({v for v in (weight_map if isinstance(weight_map, dict) else {}).values()
                          if isinstance(v, str)})
         for shard in shards:
-            target = _inside(folder, shard)
-            if target is None or not _is_file(target):
+            target = inside(folder, shard)
+            if target is None or not is_file(target):
                 report.errors.append(f"{index.name} names shard '{shard}' which is missing"
                                      + (" (or outside the folder)" if target is None else ""))
         report.files = ["config.json", index.name, *shards]
@@ -161,121 +157,9 @@ def validate_hf_folder(path: str | os.PathLike[str]) -> ValidationReport:
     return report
 
 
-@dataclass(frozen=True)
-class VerifyResult:
-    """Outcome of re-hashing a folder against its manifest."""
-
-    checked: int
-    mismatched: tuple[str, ...] = ()
-    missing: tuple[str, ...] = ()
-    has_manifest: bool = True
-
-    @property
-    def ok(self) -> bool:
-        return self.has_manifest and not self.mismatched and not self.missing
-
-
-def verify_manifest(folder: Path, *, progress: bool = True) -> VerifyResult:
-    """Re-hash every file listed in deskhand.json and compare (one progress bar over all bytes)."""
-    manifest = load_manifest(folder)
-    if manifest is None:
-        return VerifyResult(0, has_manifest=False)
-    entries = manifest_files(manifest)
-    # Only files inside the folder: a hostile manifest must not make us read /dev/zero or ~/.
-    targets = {rel: _inside(folder, rel) for rel in entries}
-    present = {rel: t for rel, t in targets.items() if t is not None and _is_file(t)}
-    missing = tuple(sorted(set(entries) - set(present)))
-    bar = _bar(sum(t.stat().st_size for t in present.values()), "verifying", progress)
-    mismatched = []
-    try:
-        for rel, target in present.items():
-            if sha256_file(target, bar) != entries[rel]["sha256"].lower():
-                mismatched.append(rel)
-    finally:
-        bar.close()
-    return VerifyResult(len(present), tuple(mismatched), missing)
-
-
-def write_manifest(folder: Path, *, progress: bool = False, known: dict[str, str] | None = None,
-                   **info: Any) -> dict[str, Any]:
-    """Hash every file of `folder` and write deskhand.json; `info` adds fields (source, ...).
-
-    `known` maps relative paths to sha256 digests computed already (e.g. while downloading),
-    which saves re-reading gigabytes.
-    """
-    known = known or {}
-    files = sorted(p for p in _walk(folder) if p != MANIFEST)
-    todo = [p for p in files if p not in known]
-    bar = _bar(sum((folder / p).stat().st_size for p in todo), "hashing", progress and bool(todo))
-    try:
-        listed = [{"path": p, "size": (folder / p).stat().st_size,
-                   "sha256": known.get(p) or sha256_file(folder / p, bar)} for p in files]
-    finally:
-        bar.close()
-    manifest = {"deskhand_manifest": 1, **info,
-                "created": datetime.now(UTC).isoformat(timespec="seconds"), "files": listed}
-    write_json_atomic(folder / MANIFEST, manifest, ascii_only=True)
-    return manifest
-
-
-def load_manifest(folder: Path) -> dict[str, Any] | None:
-    """The parsed deskhand.json, or None when there is none (raises ValueError if unreadable)."""
-    path = folder / MANIFEST
-    if not path.is_file():
-        return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError) as exc:  # RecursionError: "[[[[…" nesting
-        raise ValueError(f"{MANIFEST} is not readable JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ValueError(f"{MANIFEST} is not a JSON object")
-    return data
-
-
-def manifest_files(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Normalise the file list: accepts [{"path","sha256","size"?}] or {"path": "sha256"}."""
-    files = manifest.get("files", {})
-    out: dict[str, dict[str, Any]] = {}
-    if isinstance(files, dict):
-        for path, value in files.items():
-            entry = value if isinstance(value, dict) else {"sha256": value}
-            out[str(path)] = entry
-    elif isinstance(files, list):
-        for entry in files:
-            if isinstance(entry, dict) and "path" in entry:
-                out[str(entry["path"])] = entry
-    return {p: e for p, e in out.items() if isinstance(e.get("sha256"), str)}
-
-
-def sha256_file(path: Path, bar: Any = None) -> str:
-    """Streaming sha256 of a file; advances `bar` (a tqdm) by the bytes read."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-            if bar is not None:
-                bar.update(len(chunk))
-    return digest.hexdigest()
-
-
 def folder_size(folder: Path) -> int:
     """Total bytes of the regular files below `folder`."""
-    return sum((folder / p).stat().st_size for p in _walk(folder))
-
-
-def _walk(folder: Path) -> Iterator[str]:
-    for root, dirs, names in os.walk(folder):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]  # e.g. .cache left by other tools
-        for name in names:
-            if not name.startswith("."):
-                yield Path(root, name).relative_to(folder).as_posix()
-
-
-def _bar(total: int, desc: str, enabled: bool) -> Any:
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, unit="B", unit_scale=True, disable=not enabled,
-                mininterval=0.5)
+    return sum((folder / p).stat().st_size for p in folder_files(folder))
 
 
 def _read_json(path: Path, report: ValidationReport) -> Any:
@@ -302,37 +186,21 @@ def _filenames(section: dict[str, Any]) -> Iterator[str]:
                     yield from _filenames(item)
 
 
-def _inside(folder: Path, name: str) -> Path | None:
-    """`folder/name` resolved, or None when it leaves the folder or is no usable path at all."""
-    try:  # a NUL byte or an over-long name in a hostile config raises instead of resolving
-        target = (folder / name).resolve()
-    except (OSError, ValueError):
-        return None
-    return target if target.is_relative_to(folder.resolve()) else None
-
-
-def _is_file(path: Path) -> bool:
-    try:
-        return path.is_file()
-    except (OSError, ValueError):  # ENAMETOOLONG and friends: not a file we can use
-        return False
-
-
 def _check_onnx_file(folder: Path, name: str, label: str, report: ValidationReport) -> None:
-    target = _inside(folder, name)
+    target = inside(folder, name)
     if target is None:
         report.errors.append(f"genai_config.json names {label} file '{name}' outside the folder")
         return
-    if not _is_file(target):
+    if not is_file(target):
         report.errors.append(f"genai_config.json names {label} file '{name}' which is missing")
         return
     report.files.append(name)
     for location in external_data_locations(target):
-        data = _inside(target.parent, location)
+        data = inside(target.parent, location)
         rel = (Path(name).parent / location).as_posix()
         if data is None:
             report.errors.append(f"{name} refers to external data '{location}' outside the folder")
-        elif not _is_file(data):
+        elif not is_file(data):
             report.errors.append(f"{name} needs its external data file '{rel}' which is missing")
         elif rel not in report.files:
             report.files.append(rel)
@@ -387,12 +255,11 @@ def _check_manifest(folder: Path, report: ValidationReport) -> None:
         return
     report.manifest = manifest
     for rel, entry in manifest_files(manifest).items():
-        target = _inside(folder, rel)
-        # deskhand.json says "size"; the exporter's manifest says "bytes".
-        size = entry.get("size", entry.get("bytes"))
-        if target is None or not _is_file(target):
+        target = inside(folder, rel)
+        size = entry.size
+        if target is None or not is_file(target):
             report.errors.append(f"{MANIFEST} lists '{rel}' which is missing")
-        elif isinstance(size, int) and target.stat().st_size != size:
+        elif size is not None and target.stat().st_size != size:
             report.errors.append(
                 f"'{rel}' has {target.stat().st_size} bytes but {MANIFEST} says {size}"
                 " (incomplete copy or download?)"

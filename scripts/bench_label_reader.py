@@ -30,8 +30,8 @@ from agent.screen_label_ocr import (  # noqa: E402
     DEFAULT_LANGUAGES,
     OcrLabelReader,
     _nearest_phrase,
-    _parse_tsv,
 )
+from agent.tesseract import _parse_tsv  # noqa: E402
 from tests.screen_label_scenes import render, same_label  # noqa: E402
 
 

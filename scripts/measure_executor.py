@@ -28,16 +28,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from agent import executor as executor_module  # noqa: E402
 from agent.actions import Action, KeyPress, LeftClick, Scroll, TypeText  # noqa: E402
 from agent.executor import Executor  # noqa: E402
 from agent.geometry import Monitor, ScreenMapping, Size  # noqa: E402
+from agent.inputs import typers as typers_module  # noqa: E402
 
 RUNS = 20
 
 
 class SleepMeter:
-    """Wraps time.sleep inside agent.executor to add up deliberate waits."""
+    """Wraps time.sleep inside agent.inputs.typers to add up deliberate waits."""
 
     def __init__(self) -> None:
         self.slept = 0.0
@@ -75,7 +75,7 @@ def main() -> None:
         "scroll": Scroll(-500, (300, 300)),
     }
     meter = SleepMeter()
-    executor_module.time.sleep = meter  # agent.executor's own module reference
+    typers_module.time.sleep = meter  # the typers' own module reference (the settle sleeps)
     with tempfile.TemporaryDirectory() as tmp, xvfb(1920, 1080) as display:
         app = FormApp(display, 0, 0, Path(tmp) / "state.json")
         try:
@@ -95,7 +95,7 @@ def main() -> None:
                 state = settled_state(app)
         finally:
             app.close()
-            executor_module.time.sleep = meter._sleep
+            typers_module.time.sleep = meter._sleep
     print(f"Xvfb 1920x1080, {RUNS} runs per action (+1 warm-up); the window received "
           f"{len(state['clicked'])} clicks and {state['chords']} chords; its field holds {state['text']!r}")
     for name, ms in results.items():

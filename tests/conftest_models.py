@@ -59,7 +59,7 @@ def agent_messages(n_images: int) -> list[dict]:
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random Qwen2.5-VL checkpoint (seed 0)."""
-    from models.tiny import make_tiny_checkpoint
+    from app.bench.checkpoints import make_tiny_checkpoint
 
     return _once("tiny", lambda: make_tiny_checkpoint(tmp_path_factory.mktemp("tiny") / "hf"))
 

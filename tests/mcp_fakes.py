@@ -11,6 +11,7 @@ import mcp_types as types
 from agent.inference.base import ScriptedBackend
 from agent.mcp.desk import LocalDesk
 from agent.mcp.server import DeskhandMCP
+from agent.options import RunOptions
 from agent.safety import ConfirmRequest, Decision, StopFlag
 from tests.gui.fakes import FakeScreen, RecordingExecutor
 
@@ -52,5 +53,5 @@ def make_app(responses: list[Any], *, executor: Any = None, ask: Callable | None
     desk = LocalDesk(backend=lambda: ScriptedBackend(responses, token_delay=token_delay),
                      screen=(lambda: screen) if screen is not None else FakeScreen,
                      executor=make_executor, ask=ask or (lambda _r, _s: Decision.DENY),
-                     settle_timeout=0.0)
+                     options=RunOptions(settle_timeout=0.0))
     return DeskhandMCP(desk, transport=transport, share_screenshots=share_screenshots), executor

@@ -88,8 +88,8 @@ def test_idle_waits_are_bounded_and_off_by_default() -> None:
 def test_options_reach_the_cli_and_the_eval_manifest(tmp_path) -> None:
     import pytest
 
-    from agent.cli import build_parser
     from agent.eval.runner import EvalSettings
+    from app.commands import build_parser
 
     args = build_parser().parse_args(["run", "t", "--history-scale", "0.5", "--idle-waits", "2"])
     assert (args.history_scale, args.idle_waits) == (0.5, 2)

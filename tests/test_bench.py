@@ -5,15 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from models import bench
-from models.bench_report import steady_steps
+from app import bench
+from app.bench.report import steady_steps
 from tests.conftest_models import export_fp32, export_int4, tiny_checkpoint  # noqa: F401
 
 STEPS = 5
 
 
 def test_cli_registers_bench() -> None:
-    from agent.cli import build_parser
+    from app.commands import build_parser
 
     args = build_parser().parse_args(["bench", "--tiny", "--steps", "4", "--new-tokens", "3"])
     assert args.command == "bench" and args.tiny and args.new_tokens == 3 and args.steps == 4

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from agent.actions import LeftClick, Terminate, format_call
-from agent.cli import build_parser, main
 from agent.inference.base import ScriptedBackend
 from agent.loop import run_task
 from agent.safety import Gate
 from agent.trajectory import TrajectoryStore
+from app.commands import build_parser, main
 from tests.fakes import FakeScreen, RecordingExecutor
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,7 +35,7 @@ def test_help_documents_every_command_and_run_option(capsys) -> None:
 
 
 def test_console_script_entry_point_runs() -> None:
-    out = subprocess.run([sys.executable, "-m", "agent.cli", "--version"], cwd=ROOT,
+    out = subprocess.run([sys.executable, "-m", "app.commands", "--version"], cwd=ROOT,
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and out.stdout.startswith("deskhand ")
 
@@ -71,7 +71,8 @@ def test_bad_script_file_is_a_clear_error(tmp_path, capsys) -> None:
     bad = tmp_path / "s.json"
     bad.write_text(json.dumps({"not": "a list"}))
     args = build_parser().parse_args(["run", "x", "--script", str(bad)])
-    from agent.cli import UserError, load_backend
+    from agent.errors import UserError
+    from app.commands.backends import load_backend
 
     with pytest.raises(UserError, match="JSON list"):
         load_backend(args)

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.xvfb
 
 def deskhand(args: list[str], display: str, data_dir: str, timeout: float = 120):
     env = {**os.environ, "DISPLAY": display, "DESKHAND_DATA_DIR": data_dir, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "agent.cli", *args], cwd=ROOT, env=env,
+    return subprocess.run([sys.executable, "-m", "app.commands", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
 

@@ -19,11 +19,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent import cli
 from agent.actions import Terminate, TypeText, VisitUrl, format_call
+from agent.errors import UserError
 from agent.inference.base import Generation, ScriptedBackend
 from agent.safety import ConfirmRequest
 from agent.termtext import visible, visible_json
+from app import commands as cli
+from app.commands import run as run_command
 from tests.fakes import FakeScreen
 
 BIDI = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
@@ -88,7 +90,7 @@ def test_confirmation_question_cannot_be_rewritten(monkeypatch) -> None:
     monkeypatch.setattr("builtins.input", lambda prompt="": "n")
     request = ConfirmRequest(VisitUrl("https://shop.test/pay" + REWRITE + OSC52),
                              thoughts="", reasons=(f"it said {CSI8}pay\u202e",))
-    cli._ask_in_terminal(request)
+    run_command.ask_in_terminal(request)
     assert_inert(out.getvalue())
     assert "shop.test/pay\\x1b[2K\\r" in out.getvalue()
 
@@ -116,12 +118,11 @@ class PieceBackend(ScriptedBackend):
         super().__init__(["".join(r) for r in replies])
         self.replies = replies
 
-    def generate(self, messages, images, *, max_new_tokens=512, on_token=None, cancel=None):
+    def _generate(self, request):
         pieces = self.replies[min(len(self.calls), len(self.replies) - 1)]
-        self.calls.append((list(messages), list(images)))
+        self.calls.append((list(request.messages), list(request.images)))
         for piece in pieces:
-            if on_token is not None:
-                on_token(piece)
+            request.emit(piece)
         return Generation("".join(pieces), 10, len(pieces), {"decode": 0.0}, "stop")
 
 
@@ -143,7 +144,7 @@ def run_cli(monkeypatch, argv: list[str]) -> str:
     monkeypatch.setattr(sys, "stdout", out)
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.setattr("agent.screen.Screen", CliScreen)
-    monkeypatch.setattr(cli, "load_backend", lambda args: PieceBackend(REPLIES))
+    monkeypatch.setattr(run_command, "load_backend", lambda args: PieceBackend(REPLIES))
     code = cli.main(argv)
     assert code in (0, 1)
     return out.getvalue()
@@ -172,9 +173,9 @@ def test_json_steps_are_inert_and_decode_to_the_model_text(monkeypatch) -> None:
 
 def test_user_errors_quoting_a_server_are_inert(monkeypatch, capsys) -> None:
     def refuse(args: argparse.Namespace) -> Any:
-        raise cli.UserError("the server said: " + OSC52 + REWRITE)
+        raise UserError("the server said: " + OSC52 + REWRITE)
 
-    monkeypatch.setattr(cli, "load_backend", refuse)
+    monkeypatch.setattr(run_command, "load_backend", refuse)
     monkeypatch.setattr("agent.screen.Screen", CliScreen)
     assert cli.main(["run", "x", "--dry-run"]) == 2
     err = capsys.readouterr().err

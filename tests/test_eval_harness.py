@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from agent.eval import cli as eval_cli
 from agent.eval.report import summarise
 from agent.eval.results import ManifestMismatch, read_results
 from agent.eval.runner import EvalSettings, run_eval
 from agent.paths import asset
+from app.commands import eval as eval_cli
 
 pytestmark = pytest.mark.xvfb
 
@@ -93,8 +93,8 @@ def _settings(tasks: Path, model: str, out: Path, **kw) -> EvalSettings:
 
 
 def _failures(records: list[dict]) -> str:
-    return "\n".join(f"{r['task_id']}: {r['status']} {r['reason']} | {r['verdict'].get('reason')}"
-                     for r in records if not r["passed"])
+    return "\n".join(f"{r.task_id}: {r.status} {r.reason} | {r.verdict.get('reason')}"
+                     for r in records if not r.passed)
 
 
 def test_scripted_solver_passes_and_wrong_solver_fails(subset_file: Path, tmp_path: Path,
@@ -106,7 +106,7 @@ def test_scripted_solver_passes_and_wrong_solver_fails(subset_file: Path, tmp_pa
     assert good.ran == len(ids), good
     assert good.passed == len(ids), _failures(good.records)
     # Every step went through the agent's path: Fara text in, an executor note out.
-    steps_file = tmp_path / "good" / good.records[0]["dir"] / "steps.jsonl"
+    steps_file = tmp_path / "good" / good.records[0].dir / "steps.jsonl"
     steps = [json.loads(line) for line in steps_file.read_text().splitlines()]
     assert all("<tool_call>" in s["model_text"] for s in steps)
     assert any(s["note"] for s in steps[:-1])
@@ -114,8 +114,8 @@ def test_scripted_solver_passes_and_wrong_solver_fails(subset_file: Path, tmp_pa
     bad = run_eval(_settings(subset_file, "scripted:wrong", tmp_path / "bad"),
                    displays=[xvfb_display])
     assert bad.ran == len(ids)
-    assert bad.passed == 0, [r["task_id"] for r in bad.records if r["passed"]]
-    assert all(r["failure"] in ("wrong_answer", "no_answer") for r in bad.records)
+    assert bad.passed == 0, [r.task_id for r in bad.records if r.passed]
+    assert all(r.failure in ("wrong_answer", "no_answer") for r in bad.records)
 
     summary = summarise(tmp_path / "good")
     assert summary["overall"]["rate"] == 1.0
@@ -151,8 +151,8 @@ def test_interrupted_run_resumes_and_refuses_a_changed_configuration(
     printed = capsys.readouterr().out
     assert "ran 1, skipped 1" in printed
     records = read_results(out)
-    assert sorted(r["key"] for r in records) == sorted({r["key"] for r in records})  # no repeats
-    assert len(records) == 2 and all(r["passed"] for r in records), _failures(records)
+    assert sorted(r.key for r in records) == sorted({r.key for r in records})  # no repeats
+    assert len(records) == 2 and all(r.passed for r in records), _failures(records)
     page = (out / "report.html").read_text()
     assert "data:image/jpeg;base64," in page
     assert not re.search(r"(src|href)\s*=\s*['\"]?(https?:)?//", page)
@@ -175,11 +175,11 @@ def test_browser_crash_is_retried_in_a_fresh_browser(subset_file: Path, tmp_path
     import signal
     import threading
 
-    from agent.eval import runner
+    from agent.eval import worker
 
-    started: list[runner.Browser] = []
+    started: list[worker.Browser] = []
 
-    class CrashingOnce(runner.Browser):
+    class CrashingOnce(worker.Browser):
         def start(self, url: str = "about:blank") -> int:
             port = super().start(url)
             started.append(self)
@@ -188,14 +188,14 @@ def test_browser_crash_is_retried_in_a_fresh_browser(subset_file: Path, tmp_path
                 threading.Timer(1.0, lambda: os.killpg(pid, signal.SIGKILL)).start()
             return port
 
-    monkeypatch.setattr(runner, "Browser", CrashingOnce)
+    monkeypatch.setattr(worker, "Browser", CrashingOnce)
     one = tmp_path / "one.jsonl"
     one.write_text(_raw_lines(subset_file)[0] + "\n", encoding="utf-8")
     summary = run_eval(_settings(one, "scripted:solver", tmp_path / "run"), displays=[xvfb_display])
     record = summary.records[0]
     assert len(started) == 2
-    assert record["passed"], record
-    assert len(record["env_errors"]) == 1 and record["failure"] is None
+    assert record.passed, record
+    assert len(record.env_errors) == 1 and record.failure is None
 
 
 FAKE_MINIWOB = """<!doctype html><html><body>
@@ -230,9 +230,9 @@ def test_miniwob_tasks_use_the_page_reward(tmp_path: Path, xvfb_display: str,
     settings = EvalSettings(tasks=Path("miniwob"), model="scripted:solver", out=tmp_path / "run",
                             solutions=plans, max_steps=4)
     record = run_eval(settings, displays=[xvfb_display]).records[0]
-    assert record["passed"] and record["verdict"]["reward"] == 1.0, record
-    assert record["status"] == "stopped" and record["steps"] == 1  # stopped when the episode ended
-    run_json = json.loads((tmp_path / "run" / record["dir"] / "run.json").read_text())
+    assert record.passed and record.verdict["reward"] == 1.0, record
+    assert record.status == "stopped" and record.steps == 1  # stopped when the episode ended
+    run_json = json.loads((tmp_path / "run" / record.dir / "run.json").read_text())
     assert run_json["task"] == "Click the button (3600000)."  # the page's instruction, long time-out
 
 
@@ -254,7 +254,7 @@ def test_model_judge_is_reported_separately(subset_file: Path, tmp_path: Path,
     finally:
         server.shutdown()
     # The programmatic judges fail the wrong answer; the (gullible) model judge passes it.
-    assert not record["passed"] and record["model_judge"]["passed"] is True
+    assert not record.passed and record.model_judge["passed"] is True
     sent = _FakeJudge.seen[-1]["messages"][1]["content"]
     assert sum(part["type"] == "image_url" for part in sent) >= 1
     summary = summarise(tmp_path / "run")

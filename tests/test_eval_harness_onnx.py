@@ -28,9 +28,9 @@ def test_tiny_onnx_model_runs_two_tasks_end_to_end(export_fp32: Path, tmp_path: 
     records = read_results(tmp_path / "run")
     assert len(records) == 2
     for record in records:
-        assert record["failure"] in ("no_answer", "step_budget", "wrong_answer"), record
-        assert record["steps"] >= 1 and record["timings"]["model"] > 0
-        steps = (tmp_path / "run" / record["dir"] / "steps.jsonl").read_text().splitlines()
+        assert record.failure in ("no_answer", "step_budget", "wrong_answer"), record
+        assert record.steps >= 1 and record.timings["model"] > 0
+        steps = (tmp_path / "run" / record.dir / "steps.jsonl").read_text().splitlines()
         assert json.loads(steps[0])["model_text"] is not None  # the raw model text is kept
 
     again = run_eval(settings, displays=[xvfb_display])

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.eval import ray_pool
+from agent.eval import ray_actor, ray_pool
 from agent.eval.ray_pool import RayOptions
 from agent.eval.results import read_manifest, read_results
 from agent.eval.runner import EvalSettings, run_eval
@@ -60,7 +60,7 @@ def _settings(tasks: Path, out: Path, **kw) -> EvalSettings:
 
 
 def _verdicts(records: list[dict]) -> dict[str, tuple]:
-    return {r["key"]: (r["passed"], r["status"], r["failure"], r["verdict"].get("passed"))
+    return {r.key: (r.passed, r.status, r.failure, r.verdict.get("passed"))
             for r in records}
 
 
@@ -113,12 +113,12 @@ def test_same_task_ids_and_verdicts_as_two_local_workers(subset_file: Path, tmp_
         read_manifest(tmp_path / "local")["config_hash"]
     # Each task's folder came back to the driver's run folder (no shared file system).
     for record in read_results(tmp_path / "ray"):
-        folder = tmp_path / "ray" / record["dir"]
+        folder = tmp_path / "ray" / record.dir
         assert (folder / "steps.jsonl").exists() and list(folder.glob("step-*.png"))
-        assert json.loads((folder / "result.json").read_text())["key"] == record["key"]
-        assert record["env_errors"] == []
+        assert json.loads((folder / "result.json").read_text())["key"] == record.key
+        assert record.env_errors == ()
     # The actors' displays, browsers and scratch folders are gone with them.
-    assert not _alive(_marked(ray_pool.ACTOR_VAR))
+    assert not _alive(_marked(ray_actor.ACTOR_VAR))
     assert not _scratch(tmp_path / "ray")
     # The actors ran under the offline guard and Ray never needed a hole in it: no refused
     # attempt from any guarded process (they report to this one's child logs).
@@ -140,12 +140,12 @@ def test_an_actor_killed_mid_task_is_retried_on_the_other_one(subset_file: Path,
     def kill_one_actor_mid_task() -> None:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            for pid in _alive(_marked(ray_pool.ACTOR_VAR)):
+            for pid in _alive(_marked(ray_actor.ACTOR_VAR)):
                 try:
                     cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
                     actor = int(Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].split()[1])
                     mark = next(e for e in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-                                if e.startswith(ray_pool.ACTOR_VAR.encode()))
+                                if e.startswith(ray_actor.ACTOR_VAR.encode()))
                 except (OSError, StopIteration, ValueError, IndexError):
                     continue
                 try:
@@ -155,7 +155,7 @@ def test_an_actor_killed_mid_task_is_retried_on_the_other_one(subset_file: Path,
                 # A browser started by an actor (not a browser's helper): that actor is mid-task.
                 if b"chromium" in cmd and parent.startswith(b"ray::EvalActor"):
                     time.sleep(1.5)
-                    killed["marked"] = [p for p in _marked(ray_pool.ACTOR_VAR)
+                    killed["marked"] = [p for p in _marked(ray_actor.ACTOR_VAR)
                                         if mark in Path(f"/proc/{p}/environ").read_bytes()
                                         .split(b"\0")]
                     os.kill(actor, signal.SIGKILL)
@@ -169,14 +169,14 @@ def test_an_actor_killed_mid_task_is_retried_on_the_other_one(subset_file: Path,
     killer.join()
     assert "pid" in killed, "no actor was seen mid-task"
     assert summary.ran == 4 and summary.passed == 4, _failures(summary.records)
-    retried = [r for r in summary.records if r["env_errors"]]
-    assert len(retried) == 1, [r["env_errors"] for r in summary.records]
-    assert len(retried[0]["env_errors"]) == 1
-    assert "Ray actor running it was lost" in retried[0]["env_errors"][0]
-    assert f"pid {killed['pid']}" in retried[0]["env_errors"][0]
-    assert retried[0]["passed"] and retried[0]["failure"] is None
-    assert sorted(r["key"] for r in read_results(tmp_path / "run")) == \
-        sorted(r["key"] for r in summary.records)  # one line per task, none twice
+    retried = [r for r in summary.records if r.env_errors]
+    assert len(retried) == 1, [r.env_errors for r in summary.records]
+    assert len(retried[0].env_errors) == 1
+    assert "Ray actor running it was lost" in retried[0].env_errors[0]
+    assert f"pid {killed['pid']}" in retried[0].env_errors[0]
+    assert retried[0].passed and retried[0].failure is None
+    assert sorted(r.key for r in read_results(tmp_path / "run")) == \
+        sorted(r.key for r in summary.records)  # one line per task, none twice
     # The killed actor's display and browser did not outlive it.
     time.sleep(1)
     assert not _alive(killed["marked"]), killed["marked"]
@@ -195,7 +195,7 @@ def test_a_killed_driver_resumes_without_redoing_finished_tasks(
     env = {k: v for k, v in os.environ.items()
            if k not in ("RAY_ADDRESS", ray_pool.LOCAL_CLUSTER_VAR)}
     ours = os.environ.get(ray_pool.LOCAL_CLUSTER_VAR)
-    driver = subprocess.Popen([sys.executable, "-m", "agent.cli", *_cli_argv(subset_file, out)],
+    driver = subprocess.Popen([sys.executable, "-m", "app.commands", *_cli_argv(subset_file, out)],
                               cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                               text=True)
     try:
@@ -225,9 +225,9 @@ def test_a_killed_driver_resumes_without_redoing_finished_tasks(
     assert _cli(_cli_argv(subset_file, out)) == 0  # the same command, on the test's cluster
     assert f"ran {6 - len(kept)}, skipped {len(kept)}" in capsys.readouterr().out
     records = read_results(out)
-    assert len(records) == 6 and len({r["key"] for r in records}) == 6
+    assert len(records) == 6 and len({r.key for r in records}) == 6
     assert records[: len(kept)] == kept  # finished tasks were not redone
-    assert all(r["passed"] for r in records), _failures(records)
+    assert all(r.passed for r in records), _failures(records)
 
 
 def test_an_actor_refuses_to_start_without_the_offline_guard(subset_file: Path, tmp_path: Path,

@@ -11,6 +11,7 @@ from PIL import Image
 
 from agent.eval.report import pass_at_k, pass_hat_k, summarise, wilson, write_report
 from agent.eval.results import (
+    EvalResult,
     ManifestMismatch,
     ResultsLog,
     open_run_dir,
@@ -38,8 +39,8 @@ def test_pass_at_k_and_pass_hat_k() -> None:
 
 
 def _record(task: str, site: str, repeat: int, passed: bool, failure: str | None,
-            steps: int, folder: str) -> dict:
-    return {"key": f"{task}#{repeat}", "task_id": task, "site": site, "repeat": repeat,
+            steps: int, folder: str) -> EvalResult:
+    return EvalResult.of({"key": f"{task}#{repeat}", "task_id": task, "site": site, "repeat": repeat,
             "question": f"question of {task}", "status": "success" if passed else "max_steps",
             "answer": "42" if passed else "", "reason": "", "steps": steps,
             "final_url": "http://127.0.0.1:1/x", "passed": passed,
@@ -48,7 +49,7 @@ def _record(task: str, site: str, repeat: int, passed: bool, failure: str | None
             "timings": {"capture": 0.1 * steps, "model": 1.0 * steps, "action": 0.2 * steps,
                         "settle": 0.3 * steps},
             "tokens": {"prompt": 100 * steps, "generated": 10 * steps}, "cpu_s": 36.0,
-            "wall_s": 5.0, "dir": folder, "finished": 0.0}
+            "wall_s": 5.0, "dir": folder, "finished": 0.0})
 
 
 @pytest.fixture
@@ -103,12 +104,12 @@ def test_manifest_change_refuses_and_torn_line_ignored(tmp_path: Path) -> None:
     with pytest.raises(ManifestMismatch, match="model"):
         open_run_dir(run, {"model": "b"})
     log = ResultsLog(run)
-    log.append({"key": "t#0"})
+    log.append(EvalResult("t#0"))
     with open(run / "results.jsonl", "a") as f:
         f.write('{"key": "t#1", "tor')  # killed mid-write
-    assert [r["key"] for r in read_results(run)] == ["t#0"]
-    log.append({"key": "t#2"})
-    assert [r["key"] for r in read_results(run)] == ["t#0", "t#2"]
+    assert [r.key for r in read_results(run)] == ["t#0"]
+    log.append(EvalResult("t#2"))
+    assert [r.key for r in read_results(run)] == ["t#0", "t#2"]
 
 
 def test_task_selection_and_format_detection(tmp_path: Path) -> None:
@@ -129,8 +130,8 @@ def test_task_selection_and_format_detection(tmp_path: Path) -> None:
 
 
 def test_compare_two_runs(tmp_path: Path, capsys) -> None:
-    from agent.eval.cli import register
     from agent.eval.compare import compare
+    from app.commands.eval import register
 
     plans = {"a": [("shop--1", True), ("shop--2", False), ("news--1", True)],
              "b": [("shop--1", True), ("shop--2", True), ("news--1", False)]}
@@ -159,7 +160,7 @@ def test_compare_two_runs(tmp_path: Path, capsys) -> None:
     sub = parser.add_subparsers(dest="command")
     register(sub)
     args = parser.parse_args(["eval", "compare", str(runs["a"]), str(runs["b"])])
-    from agent.eval.cli import run as eval_cli
+    from app.commands.eval import run as eval_cli
 
     assert eval_cli(args) == 0
     out = capsys.readouterr().out

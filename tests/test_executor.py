@@ -33,6 +33,7 @@ from agent.executor import (
     keysym_for,
 )
 from agent.geometry import Monitor, ScreenMapping, Size
+from agent.inputs import typers
 from agent.loop import ExecutorError
 from agent.safety import StopFlag
 
@@ -251,10 +252,11 @@ def test_stop_during_the_address_bar_delay_types_nothing(backend: FakeBackend) -
     assert [c[0] for c in calls(backend)] == ["keyDown", "keyDown", "keyUp", "keyUp"]
 
 
-def test_web_search_uses_the_local_template_url_encoded(backend: FakeBackend) -> None:
-    assert DEFAULT_SEARCH_URL.startswith("http://127.0.0.1:")
-    Executor().perform(WebSearch("café au lait & co"), MAPPING)
-    assert ("type", "http://127.0.0.1:8765/search?q=caf%C3%A9+au+lait+%26+co") in calls(backend)
+def test_web_search_uses_the_configured_template_url_encoded(backend: FakeBackend) -> None:
+    assert DEFAULT_SEARCH_URL == ""  # none unless configured: see tests/test_options_search.py
+    Executor(search_url="http://127.0.0.1:9/search?q={query}").perform(
+        WebSearch("café au lait & co"), MAPPING)
+    assert ("type", "http://127.0.0.1:9/search?q=caf%C3%A9+au+lait+%26+co") in calls(backend)
 
 
 def test_search_template_is_configurable_and_validated(backend: FakeBackend) -> None:
@@ -350,11 +352,11 @@ def test_close_closes_the_backend(backend: FakeBackend) -> None:
 
 def test_dry_run_sends_nothing_and_describes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ex, "_open_backend", lambda display: pytest.fail("no input expected"))
-    dry = DryRunExecutor()
+    dry = DryRunExecutor(search_url="http://127.0.0.1:9/search?q={query}")
     assert dry.perform(LeftClick(CENTRE), MAPPING) == "dry run: would click at (714, 448) (screen 2160, 450)"
     assert "Zürich" in dry.perform(TypeText("Zürich ✓"), MAPPING)
     assert dry.perform(WebSearch("a b"), MAPPING) == \
-        "dry run: would open http://127.0.0.1:8765/search?q=a+b"
+        "dry run: would open http://127.0.0.1:9/search?q=a+b"
     assert dry.perform(Terminate("success"), MAPPING).startswith("dry run")
     with pytest.raises(InvalidActionError):
         dry.perform(KeyPress(("nokey",)), MAPPING)
@@ -373,7 +375,7 @@ def test_keysyms() -> None:
 def test_clipboard_typer_writes_ascii_and_pastes_the_rest(monkeypatch: pytest.MonkeyPatch) -> None:
     pasted: list[str] = []
     monkeypatch.setitem(sys.modules, "pyperclip", types.SimpleNamespace(copy=pasted.append))
-    monkeypatch.setattr(ex.time, "sleep", lambda s: None)
+    monkeypatch.setattr(typers.time, "sleep", lambda s: None)
     gui = FakeGui()
     typed = ClipboardTyper(gui).type_text("Zürich ✓ ok", lambda: False, gui.failSafeCheck)
     assert typed == len("Zürich ✓ ok")

@@ -11,7 +11,8 @@ import pytest
 pytest.importorskip("onnxruntime_genai")
 pytest.importorskip("transformers")
 
-from models.export import ExportError, checks, export_model, pipeline, verify_manifest
+from models.export import ExportError, checks, export_model, pipeline
+from models.manifest import verify_manifest
 from tests.conftest_models import export_fp32, tiny_checkpoint  # noqa: F401
 
 
@@ -41,8 +42,8 @@ def test_manifest_records_source_and_verifies(export_fp32: Path, tmp_path: Path)
     manifest = json.loads((export_fp32 / "deskhand.json").read_text())
     assert manifest["precision"] == "fp32" and manifest["provider"] == "cpu"
     assert len(manifest["source"]["sha256"]) == 64
-    assert {"model.onnx", "vision.onnx", "embedding.onnx"} <= set(manifest["files"])
-    assert verify_manifest(export_fp32) == []
+    assert {"model.onnx", "vision.onnx", "embedding.onnx"} <= {f["path"] for f in manifest["files"]}
+    assert verify_manifest(export_fp32, progress=False).problems() == []
     copy = tmp_path / "copy"
     shutil.copytree(export_fp32, copy)
     with (copy / "vision.onnx.data").open("r+b") as f:
@@ -51,7 +52,7 @@ def test_manifest_records_source_and_verifies(export_fp32: Path, tmp_path: Path)
         f.seek(100)
         f.write(bytes([byte[0] ^ 0xFF]))
     (copy / "embedding.onnx").unlink()
-    assert sorted(verify_manifest(copy)) == ["embedding.onnx: missing",
+    assert sorted(verify_manifest(copy, progress=False).problems()) == ["embedding.onnx: missing",
                                              "vision.onnx.data: contents changed"]
 
 
@@ -66,7 +67,7 @@ def test_rerun_skips_finished_stages(export_fp32: Path, tiny_checkpoint: Path,  
     for stage in ("_text_stage", "_embedding_stage", "_vision_stage", "_config_stage"):
         monkeypatch.setattr(pipeline, stage, fail)
     assert export_model(tiny_checkpoint, copy, precision="fp32", progress=False) == copy
-    assert verify_manifest(copy) == []
+    assert verify_manifest(copy, progress=False).problems() == []
 
 
 def test_rerun_redoes_a_stage_whose_output_is_gone(export_fp32: Path, tiny_checkpoint: Path,  # noqa: F811
@@ -82,7 +83,7 @@ def test_rerun_redoes_a_stage_whose_output_is_gone(export_fp32: Path, tiny_check
                         lambda *a: (ran.append("vision"), real_vision(*a)))
     export_model(tiny_checkpoint, copy, precision="fp32", progress=False)
     assert ran == ["vision"]
-    assert (copy / "vision.onnx").is_file() and verify_manifest(copy) == []
+    assert (copy / "vision.onnx").is_file() and verify_manifest(copy, progress=False).problems() == []
 
 
 def test_builder_failure_is_an_export_error(tiny_checkpoint: Path, tmp_path: Path,  # noqa: F811

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 from agent.actions import LeftClick, MemorizeFact, Terminate, TypeText, format_call
-from agent.inference.base import Generation, ScriptedBackend
+from agent.inference.base import Backend, Generation, ScriptedBackend
 from agent.loop import PHASES, RunConfig, RunStatus, iter_steps, run_task
 from agent.safety import ConfirmRequest, Decision, Gate, Limits, StopFlag
 from agent.trajectory import TrajectoryStore
@@ -120,10 +120,10 @@ def test_memorized_facts_are_returned() -> None:
 def test_backend_error_is_a_clean_stop() -> None:
     from agent.inference.base import BackendError
 
-    class Broken:
+    class Broken(Backend):
         name = "broken"
 
-        def generate(self, *a, **k) -> Generation:
+        def _generate(self, request) -> Generation:
             raise BackendError("model folder is unreadable")
 
     result = run_task("t", backend=Broken(), screen=FakeScreen(), executor=RecordingExecutor(),
@@ -142,7 +142,7 @@ def test_generator_form_and_recording(tmp_path) -> None:
     assert len(steps) == 2 and steps[0].screenshot_file == "step-000.png"
     record = store.load(recorder.run_id)
     assert record.info.status == "success" and len(record.steps) == 2
-    assert record.steps[0]["screenshot_point"] is not None
+    assert record.steps[0].screenshot_point is not None
 
 
 def test_disk_full_stops_cleanly_and_keeps_what_was_written(tmp_path, monkeypatch) -> None:

@@ -22,6 +22,7 @@ from agent.executor import Executor
 from agent.inference.base import ScriptedBackend
 from agent.mcp.desk import LocalDesk
 from agent.mcp.server import DeskhandMCP
+from agent.options import RunOptions
 from agent.safety import Decision
 from agent.screen import Screen
 from tests.gui.xkeylog import KeyLogger
@@ -49,7 +50,8 @@ def desk_app(display: str, responses: list[str]) -> tuple[DeskhandMCP, list]:
         return executors[-1]
 
     desk = LocalDesk(backend=lambda: ScriptedBackend(responses), screen=Screen,
-                     executor=make_executor, ask=lambda _r, _s: Decision.DENY, settle_timeout=0.5)
+                     executor=make_executor, ask=lambda _r, _s: Decision.DENY,
+                     options=RunOptions(settle_timeout=0.5))
     return DeskhandMCP(desk, transport="memory"), executors
 
 
@@ -115,7 +117,7 @@ def test_a_real_stdio_client_runs_one_task_end_to_end(xvfb_display, tmp_path):
     logger = KeyLogger(xvfb_display)
     params = StdioServerParameters(
         command=sys.executable,
-        args=["-m", "agent.cli", "mcp", "--no-app", "--script", str(script), "--settle-timeout", "0.5"],
+        args=["-m", "app.commands", "mcp", "--no-app", "--script", str(script), "--settle-timeout", "0.5"],
         env={**os.environ, "DISPLAY": xvfb_display}, cwd=str(ROOT))
     progress: list[str] = []
 

@@ -24,8 +24,10 @@ import pytest
 from agent.paths import models_dir
 from models.download import download_model
 from models.download_guard import redirect_refusal, unsafe_path
-from models.registry import ModelError, Registry, check_name, import_model, resolve_model
-from models.validate import validate_folder, write_manifest
+from models.importing import import_model
+from models.manifest import write_manifest
+from models.registry import ModelError, Registry, check_name, resolve_model
+from models.validate import validate_folder
 from tests.conftest_models import tiny_checkpoint  # noqa: F401  (fixture)
 from tests.test_download import BIG, COMMIT, REPO, FakeHub, HubHandler, repo_files
 from tests.test_registry import make_genai_folder, run_cli
@@ -285,7 +287,7 @@ def test_reference_backend_names_the_broken_tokenizer(tiny_checkpoint, tmp_path)
 
 def deskhand(args: list[str], display: str, timeout: float = 120):
     env = {**os.environ, "DISPLAY": display, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "agent.cli", *args], cwd=ROOT, env=env,
+    return subprocess.run([sys.executable, "-m", "app.commands", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout,
                           stdin=subprocess.DEVNULL)
 

@@ -30,6 +30,7 @@ from pathlib import Path
 import pytest
 
 from agent import netpolicy, offline, sandbox
+from agent.inference.base import Backend
 from agent.offline import OfflineGuard, OfflineViolation, attempts_since
 
 OUTSIDE = "192.0.2.7"  # TEST-NET-1
@@ -362,7 +363,7 @@ def test_subprocess_and_spawn_children_are_guarded_from_their_first_import() -> 
 
 # --- the model process -------------------------------------------------------------------------
 
-class ProbeBackend:
+class ProbeBackend(Backend):
     """Stands in for OnnxBackend inside the model process and attacks from there."""
 
     provider = "probe"
@@ -393,7 +394,7 @@ class ProbeBackend:
     def warm_up(self) -> None:
         pass
 
-    def generate(self, messages, images, **_kw):
+    def _generate(self, request):
         from agent.inference.base import Generation
 
         return Generation(json.dumps(self.report), 0, 0, {}, "stop")
@@ -503,7 +504,7 @@ def test_attempts_since_skips_forged_lines() -> None:
 
 
 def test_eval_workers_start_under_the_guard(monkeypatch, tmp_path) -> None:
-    from agent.eval import runner
+    from agent.eval import process_pool
 
     seen: list[str | None] = []
 
@@ -527,8 +528,8 @@ def test_eval_workers_start_under_the_guard(monkeypatch, tmp_path) -> None:
         def Queue():
             return queue.Queue()
 
-    monkeypatch.setattr(runner.multiprocessing, "get_context", lambda _kind: FakeContext)
-    runner._run_parallel(None, tmp_path, [], 2, None, lambda _r: None)
+    monkeypatch.setattr(process_pool.multiprocessing, "get_context", lambda _kind: FakeContext)
+    process_pool.run_parallel(None, tmp_path, [], 2, None, lambda _r: None)
     assert seen == ["1", "1"]
     assert "DESKHAND_OFFLINE" not in os.environ
 
@@ -550,11 +551,11 @@ def leaky(reply: str):
 
 def test_attempts_are_saved_with_their_step_and_run_and_shown(capsys) -> None:
     from agent.actions import LeftClick, Terminate, format_call
-    from agent.cli import main
     from agent.inference.base import ScriptedBackend
     from agent.loop import run_task
     from agent.safety import Gate
     from agent.trajectory import TrajectoryStore
+    from app.commands import main
     from tests.fakes import FakeScreen, RecordingExecutor
 
     store = TrajectoryStore()
@@ -564,10 +565,10 @@ def test_attempts_are_saved_with_their_step_and_run_and_shown(capsys) -> None:
     run_task("t", backend=ScriptedBackend(replies), screen=FakeScreen(),
              executor=RecordingExecutor(), gate=Gate("never"), recorder=recorder)
     record = store.load(recorder.run_id)
-    assert [len(s["offline_attempts"]) for s in record.steps] == [0, 1]
+    assert [len(s.offline_attempts) for s in record.steps] == [0, 1]
     (attempt,) = record.meta["offline"]["attempts"]
     assert attempt["operation"] == "resolve" and attempt["destination"] == OUTSIDE
-    assert record.steps[1]["offline_attempts"] == [attempt]
+    assert record.steps[1].offline_attempts == (attempt,)
     assert main(["runs", "show", recorder.run_id]) == 0
     out = capsys.readouterr().out
     assert f"offline mode refused resolve to {OUTSIDE}" in out
@@ -587,14 +588,14 @@ class _Touch:
 class PicklingBackend(ProbeBackend):
     """A model process taken over by native code: it writes a pickle to the app's pipe."""
 
-    def generate(self, messages, images, **_kw):
+    def _generate(self, request):
         import gc
         from multiprocessing.connection import Connection
 
         (conn,) = [o for o in gc.get_objects() if isinstance(o, Connection) and not o.closed]
         target = os.path.join(tempfile.gettempdir(), f"deskhand-pickled-{os.getppid()}")
         conn.send(("done", 1, _Touch(target)))  # pickle, as the pipe used to carry
-        return super().generate(messages, images)
+        return super()._generate(request)
 
 
 def test_the_app_never_unpickles_what_the_model_process_sends() -> None:

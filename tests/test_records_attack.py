@@ -19,12 +19,12 @@ import pytest
 from PIL import Image
 
 from agent.actions import LeftClick, Terminate, format_call
-from agent.cli import main
 from agent.inference.base import ScriptedBackend
 from agent.loop import run_task
 from agent.paths import data_dir, runs_dir
 from agent.safety import Gate
 from agent.trajectory import TrajectoryError, TrajectoryStore
+from app.commands import main
 from tests.fakes import FakeScreen, RecordingExecutor
 
 # Every character str.splitlines() splits at besides "\n" (the old reader's bug).
@@ -70,7 +70,7 @@ def test_a_line_break_character_in_a_thought_hides_nothing(ch, capsys, tmp_path)
     run_id = record_run(store, f"Look{ch}at the box{ch}")
     record = store.load(run_id)
     assert len(record.steps) == 3 and not record.problems
-    assert record.steps[0]["thoughts"].startswith(f"Look{ch}at the box")
+    assert record.steps[0].thoughts.startswith(f"Look{ch}at the box")
     # The file itself stays one record per line for any line splitter (the writer escapes).
     text = (record.info.path / "steps.jsonl").read_text(encoding="utf-8")
     assert len(text.splitlines()) == 3
@@ -89,16 +89,16 @@ def test_files_written_before_the_fix_read_whole(ch) -> None:
                     [step_line(0, thoughts=f"a{ch}b"), step_line(1), step_line(2)])
     assert ch in (path / "steps.jsonl").read_text(encoding="utf-8")
     record = TrajectoryStore().load("20260101-000000-abcdef")
-    assert [s["index"] for s in record.steps] == [0, 1, 2] and record.steps[0]["thoughts"] == f"a{ch}b"
+    assert [s.index for s in record.steps] == [0, 1, 2] and record.steps[0].thoughts == f"a{ch}b"
 
 
 def test_eval_results_and_task_files_split_at_newline_only(tmp_path) -> None:
-    from agent.eval.results import ResultsLog, read_results
+    from agent.eval.results import EvalResult, ResultsLog, read_results
 
     log = ResultsLog(tmp_path)
     for i, ch in enumerate(["\u2028", "\x85", "\u2029"]):
-        log.append({"key": f"t{i}", "answer": f"x{ch}y", "passed": True})
-    assert [r["key"] for r in read_results(tmp_path)] == ["t0", "t1", "t2"]
+        log.append(EvalResult(f"t{i}", answer=f"x{ch}y", passed=True))
+    assert [r.key for r in read_results(tmp_path)] == ["t0", "t1", "t2"]
     raw = tmp_path / "old" / "results.jsonl"
     raw.parent.mkdir()
     raw.write_text("".join(json.dumps({"key": f"k{i}", "a": "p\u2028q"}, ensure_ascii=False) + "\n"
@@ -262,7 +262,7 @@ def test_store_api_reports_problems_instead_of_raising() -> None:
     assert [r.id for r in listing.runs] == ["20260101-000000-aaaaaa"]
     assert any("bbbbbb/run.json" in p for p in listing.problems)
     record = TrajectoryStore().load("20260101-000000-aaaaaa")
-    assert [s["index"] for s in record.steps] == [0, 1] and "line 2" in record.problems[0]
+    assert [s.index for s in record.steps] == [0, 1] and "line 2" in record.problems[0]
 
 
 # --- 4. an unwritable or full data folder: a clear message, nothing lost ------------------------
@@ -427,8 +427,8 @@ def test_export_embeds_only_files_inside_the_run_folder(tmp_path, capsys) -> Non
     assert not any(_near(c, SECRET) for c in colours)
     assert html.count("omitted") >= 7
     steps = TrajectoryStore().load("20260101-000000-shots").steps
-    assert [bool(s["screenshot"]) for s in steps] == [True] + [False] * (len(names) - 1)
-    assert Path(steps[0]["screenshot"]).is_relative_to(folder.resolve())
+    assert [bool(s.screenshot) for s in steps] == [True] + [False] * (len(names) - 1)
+    assert Path(steps[0].screenshot).is_relative_to(folder.resolve())
 
 
 def test_export_never_writes_through_a_planted_link(tmp_path) -> None:
@@ -452,13 +452,13 @@ def test_the_eval_report_reads_steps_only_inside_the_run_folder(tmp_path) -> Non
     _png(secret, SECRET)
     (attempt / "steps.jsonl").write_text(step_line(0, screenshot=str(secret)) + "\n"
                                          + step_line(1, screenshot="../../../secret.png") + "\n")
-    html = _task_steps(run_dir, {"dir": "tasks/a"}, 12)
+    html = _task_steps(run_dir, "tasks/a", 12)
     assert "step 0" in html and "data:image" not in html
     outside = tmp_path / "outside-attempt"
     outside.mkdir()
     (outside / "steps.jsonl").write_text(step_line(0, description="outside") + "\n")
     for bad in ("../outside-attempt", str(outside), ".", ""):
-        assert "outside" not in _task_steps(run_dir, {"dir": bad}, 12)
+        assert "outside" not in _task_steps(run_dir, bad, 12)
 
 
 def test_run_ids_from_the_store_are_plain_names() -> None:
@@ -674,7 +674,7 @@ def test_fuzzed_step_lines_never_raise_in_any_viewer(capsys) -> None:
     written = [json.loads(line) for line in (folder / "steps.jsonl").read_text().split("\n") if line]
     numbered = [s for s in written if type(s.get("index")) is int and s["index"] >= 0]
     assert len(record.steps) == len(numbered) > 200 and "more problems" in record.problems[-1]
-    _task_steps(runs_dir(), {"dir": folder.name}, 400)
+    _task_steps(runs_dir(), folder.name, 400)
 
 
 def test_a_flood_of_bad_lines_is_summarised(capsys) -> None:

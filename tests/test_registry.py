@@ -10,13 +10,13 @@ import pytest
 
 from agent.paths import models_dir
 from models import cli
-from models.registry import ModelError, Registry, import_model, resolve_model
+from models.importing import import_model
+from models.manifest import verify_manifest, write_manifest
+from models.registry import ModelError, Registry, resolve_model
 from models.validate import (
     external_data_locations,
     validate_folder,
     validate_model_folder,
-    verify_manifest,
-    write_manifest,
 )
 
 
@@ -240,7 +240,8 @@ def test_cli_export_registers_result(tmp_path: Path, monkeypatch, capsys) -> Non
     hf.mkdir()
     calls = []
 
-    def fake_export(hf_dir, out_dir, *, precision, provider, vision_quant, block_size, progress):
+    def fake_export(hf_dir, out_dir, *, precision, provider, vision_quant, block_size, progress,
+                    on_progress=None):
         calls.append((Path(hf_dir), precision, provider, vision_quant, block_size, progress))
         make_genai_folder(Path(out_dir))
         return Path(out_dir)
@@ -278,7 +279,7 @@ def test_default_model(tmp_path: Path, capsys) -> None:
     assert "b *" in capsys.readouterr().out
     assert run_cli("remove", "b", "--yes") == 0
     assert Registry().default is None and resolve_model(None) == a.resolve()
-    assert isinstance(ModelError("x"), ValueError)  # agent/cli.py catches ValueError
+    assert isinstance(ModelError("x"), ValueError)  # app/commands/backends.py catches ValueError
 
 
 def test_external_data_scan_on_a_real_onnx_file(tmp_path: Path) -> None:

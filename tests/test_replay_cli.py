@@ -7,12 +7,12 @@ import pytest
 import agent.executor
 import agent.screen
 from agent.actions import Terminate, format_call
-from agent.cli import main
 from agent.inference.base import ScriptedBackend
 from agent.loop import RunConfig, run_task
 from agent.replay.saved import SavedTasks
 from agent.safety import Gate
 from agent.trajectory import TrajectoryStore
+from app.commands import main
 from tests.replay_scene import TASK, AppExecutor, AppScreen, FakeApp, solver_replies
 
 
@@ -46,7 +46,7 @@ def test_cli_replay_acts_where_targets_are_now(fake_desktop: FakeApp, capsys) ->
     assert "4 of 4 recorded actions replayed, 0 step(s) by the model" in out
     replayed = TrajectoryStore().load("last")
     assert replayed.meta["settings"]["replay_of"] == run_id
-    assert all(s["replay"]["model_called"] is False for s in replayed.steps)
+    assert all(s.replay["model_called"] is False for s in replayed.steps)
 
 
 def test_cli_replay_asks_again_at_the_risky_step(fake_desktop: FakeApp, capsys) -> None:

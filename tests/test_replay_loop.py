@@ -72,7 +72,7 @@ def test_unchanged_screen_replays_every_step_verified(recorded) -> None:
     assert app.clicks == ["search", "oslo", "order"] and app.page == "done"
     assert app.typed == ["Oslo"]
     assert result.answer == "The order for Oslo Grand Hotel is placed."
-    checks = [s["replay"] for s in steps]
+    checks = [s.replay for s in steps]
     assert [c["verification"] for c in checks] == ["verified"] * 3 + ["not_needed"]
     assert all(c["score"] > 0.95 for c in checks[:3])
     assert not any(c["model_called"] for c in checks) and backend.model_steps == 0
@@ -86,7 +86,7 @@ def test_shifted_layout_clicks_where_the_target_is_now(recorded) -> None:
     result, _executor, _asked, steps, _b = replay(store, run_id, app)
     assert result.status is RunStatus.SUCCESS and app.page == "done"
     assert app.clicks == ["search", "oslo", "order"]
-    moved = [s["replay"]["moved"] for s in steps[:3]]
+    moved = [s.replay["moved"] for s in steps[:3]]
     for dx, dy in moved:  # model pixels ≈ screen pixels here (1280x800 → 1288x812)
         assert abs(dx - 150) <= 3 and abs(dy - 70) <= 3
 
@@ -119,10 +119,10 @@ def test_gone_target_calls_the_model_then_replay_resumes(recorded) -> None:
     assert result.status is RunStatus.SUCCESS and app.page == "done"
     assert app.clicks == ["search", "oslo", "order"]
     assert len(model.calls) == 1 and backend.model_steps == 1
-    checks = [s["replay"] for s in steps]
+    checks = [s.replay for s in steps]
     # Twice it waited for the page (a missing target is often one still loading), then the model.
     assert [c["verification"] for c in checks[1:3]] == ["waiting", "waiting"]
-    assert [s["action"]["action"] for s in steps[1:3]] == ["wait", "wait"]
+    assert [s.action.name for s in steps[1:3]] == ["wait", "wait"]
     checks = [c for c in checks if c["verification"] != "waiting"]
     assert checks[1]["verification"] == "gone" and checks[1]["model_called"] is True
     assert checks[2]["verification"] == "verified" and not checks[2]["model_called"]
@@ -165,7 +165,7 @@ def test_ambiguous_target_calls_the_model(recorded) -> None:
     steps = store.load(recorder.run_id).steps
     assert result.status is RunStatus.SUCCESS
     assert model_clicks == ["hotel"]
-    assert steps[2]["replay"]["verification"] == "ambiguous" and steps[2]["replay"]["model_called"]
+    assert steps[2].replay["verification"] == "ambiguous" and steps[2].replay["model_called"]
     assert [r.label.text for r in asked] == ["Place order"]  # the model's click asked too
 
 

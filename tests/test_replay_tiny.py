@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.inference.base import Backend
 from agent.loop import RunConfig, RunStatus, run_task
 from agent.replay import ReplayBackend, from_record
 from agent.safety import Gate
@@ -17,14 +18,16 @@ from tests.test_replay_loop import record_run
 pytestmark = pytest.mark.slow
 
 
-class Counting:
+class Counting(Backend):
     def __init__(self, backend) -> None:
         self.backend, self.name, self.calls = backend, "tiny", 0
 
-    def generate(self, messages, images, **kwargs):
+    def _generate(self, request):
         self.calls += 1
+        messages, images = request.messages, request.images
         assert TASK in str(messages[1]) and len(images) >= 2  # task, history and the screen
-        return self.backend.generate(messages, images, **{**kwargs, "max_new_tokens": 24})
+        return self.backend.generate(messages, images, max_new_tokens=24,
+                                     on_token=request.on_token, cancel=request.cancel)
 
 
 def test_unverifiable_step_reaches_the_real_model(tmp_path: Path, reference_backend) -> None:  # noqa: F811
@@ -38,8 +41,8 @@ def test_unverifiable_step_reaches_the_real_model(tmp_path: Path, reference_back
                       recorder=recorder, config=RunConfig(offline=False))
     assert model.calls >= 1
     steps = [s for s in store.load(recorder.run_id).steps
-             if (s["replay"] or {}).get("verification") != "waiting"]
-    checks = [s["replay"] or {} for s in steps]
+             if (s.replay or {}).get("verification") != "waiting"]
+    checks = [s.replay or {} for s in steps]
     assert checks[0].get("verification") == "verified", checks
     # The renamed hotel is gone: that step went to the model. (Which index it lands on depends
     # on what the random tiny model answers, e.g. a retried unparseable reply.)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from agent import screen_label_ocr
+from agent import screen_label_ocr, tesseract
 from agent.geometry import Monitor, Space
 from agent.screen_label import NullReader, ScreenLabelReader, TargetLabel, default_reader
 from agent.screen_label_a11y import AccessibilityReader, AtspiBackend, Element
@@ -313,7 +313,7 @@ def test_screenshot_pixels_map_to_each_backends_desktop_space() -> None:
 # -- failure never raises -----------------------------------------------------------------------
 
 def test_missing_ocr_library_degrades_to_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(screen_label_ocr, "_library_names", lambda: ["/nonexistent/libtesseract.so.5"])
+    monkeypatch.setattr(tesseract, "_library_names", lambda: ["/nonexistent/libtesseract.so.5"])
     monkeypatch.setattr(screen_label_ocr, "_engines", {})
     monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS", raising=False)
     scene = render(0)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from models.tiny import SPECIAL_TOKENS, make_tiny_checkpoint
+from app.bench.checkpoints import SPECIAL_TOKENS, make_tiny_checkpoint
 from tests.conftest_models import tiny_checkpoint  # noqa: F401 - session fixture
 
 pytest.importorskip("transformers")

@@ -53,7 +53,7 @@ def test_killed_run_leaves_a_readable_prefix(tmp_path: Path) -> None:
     store = TrajectoryStore(tmp_path)
     record = store.load(run_id)
     assert len(record.steps) >= 3
-    assert all(s["action"]["action"] == "left_click" for s in record.steps)
+    assert all(s.action is not None and s.action.name == "left_click" for s in record.steps)
     info = store.list_runs()[0]
     assert info.status == "interrupted" and info.steps == len(record.steps)
     html = store.export_html(run_id).read_text()
@@ -85,8 +85,8 @@ def test_export_is_self_contained_with_markers(tmp_path: Path) -> None:
     meta = json.loads((rec.path / "run.json").read_text())
     assert meta["status"] == "success" and meta["steps"] == 2
     step = store.load(rec.run_id).steps[0]
-    x, _y = step["screenshot_point"]
-    assert abs(x - 700 * 1920 / step["model_size"][0]) < 1
+    x, _y = step.screenshot_point
+    assert abs(x - 700 * 1920 / step.model_size.width) < 1
 
 
 def test_resolve_by_prefix_and_errors(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.eval.report import wilson
-from agent.eval.results import read_manifest, read_results
+from agent.eval.results import EvalResult, read_manifest, read_results
 
 _IGNORED = {"config_hash", "created", "finished", "version"}
 
@@ -45,22 +45,22 @@ def compare(run_a: Path, run_b: Path) -> dict[str, Any]:
             "difference_ci95": [low, high], "paired": paired}
 
 
-def _side(records: list[dict[str, Any]]) -> dict[str, Any]:
+def _side(records: list[EvalResult]) -> dict[str, Any]:
     n = len(records)
-    passed = sum(bool(r["passed"]) for r in records)
-    steps = sum(int(r["steps"]) for r in records)
-    model = sum(float(r.get("timings", {}).get("model", 0.0)) for r in records)
+    passed = sum(r.passed for r in records)
+    steps = sum(r.steps for r in records)
+    model = sum(r.timings.get("model", 0.0) for r in records)
     return {"n": n, "passed": passed, "rate": passed / n if n else 0.0, "ci95": list(wilson(passed, n)),
             "model_s_per_step": model / steps if steps else 0.0,
             "model_s_per_task": model / n if n else 0.0,
-            "steps_per_task": statistics.fmean(int(r["steps"]) for r in records) if n else 0.0}
+            "steps_per_task": statistics.fmean(r.steps for r in records) if n else 0.0}
 
 
-def _by_task(records: list[dict[str, Any]]) -> dict[str, bool]:
+def _by_task(records: list[EvalResult]) -> dict[str, bool]:
     """Per task, whether most of its repeats passed (one repeat: whether it passed)."""
     votes: dict[str, list[bool]] = defaultdict(list)
     for r in records:
-        votes[r["task_id"]].append(bool(r["passed"]))
+        votes[r.task_id].append(r.passed)
     return {t: sum(v) * 2 > len(v) for t, v in votes.items()}
 
 

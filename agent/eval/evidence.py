@@ -1,5 +1,6 @@
-"""What a finished attempt is judged and classified by: evidence for the judges, MiniWoB++'s own
-reward, failure classes and the per-step time split.
+"""What a finished attempt is judged and classified by: evidence for the judges, whose fault a
+run's end was (the one rule for what the harness retries), failure classes and the per-step time
+split. MiniWoB++'s own reward is in agent/eval/miniwob.py.
 """
 
 from __future__ import annotations
@@ -8,7 +9,23 @@ import re
 from dataclasses import asdict
 from typing import Any
 
-from agent.eval.settings import MINIWOB_EPISODE_MS
+from agent.loop import RunStatus
+
+# Whose fault each way a run ends is. Only the environment's (display, browser, input, a backend
+# that cannot run) is retried in a fresh browser; a model's mistake (unparseable output, an
+# invalid action: MODEL_ERROR), a wrong or missing answer and a budget run out are results.
+# Every status is listed, so that a new one needs a decision here (a test checks).
+_ENVIRONMENT_FAULT: dict[RunStatus, bool] = {
+    RunStatus.SUCCESS: False,
+    RunStatus.FAILURE: False,
+    RunStatus.STOPPED: False,
+    RunStatus.DENIED: False,
+    RunStatus.MAX_STEPS: False,
+    RunStatus.TIMEOUT: False,
+    RunStatus.STALLED: False,
+    RunStatus.MODEL_ERROR: False,
+    RunStatus.ERROR: True,
+}
 
 
 def is_local_task(task: Any) -> bool:
@@ -33,9 +50,14 @@ def phase_split(timings: dict[str, float]) -> dict[str, float]:
     }
 
 
+def is_environment_failure(status: RunStatus | str) -> bool:
+    """True if a run that ended with `status` failed through no fault of the model: retry it."""
+    return _ENVIRONMENT_FAULT[RunStatus(status)]
+
+
 def failure_class(status: str, env_error: str | None) -> str:
     """Why a task failed: environment error, step budget, no answer or wrong answer."""
-    if env_error is not None or status == "error":
+    if env_error is not None or is_environment_failure(status):
         return "environment"
     if status in ("max_steps", "timeout"):
         return "step_budget"
@@ -59,7 +81,6 @@ def collect_evidence(task: Any, *, cdp: Any, server: Any, result: Any) -> Any:
     """What the judges look at: final answer and status, final URL, page-state JS, server state."""
     from agent.eval.cdp import CdpError
     from agent.eval.judges import Evidence, page_expressions
-    from agent.loop import RunStatus
 
     try:
         final_url = cdp.url()
@@ -74,18 +95,3 @@ def collect_evidence(task: Any, *, cdp: Any, server: Any, result: Any) -> Any:
     terminated = result.status in (RunStatus.SUCCESS, RunStatus.FAILURE)
     return Evidence(answer=result.answer, status=result.status.value if terminated else None,
                     final_url=final_url, page_values=page_values, server_state=server.state())
-
-
-def miniwob_start(cdp: Any) -> str:
-    """Start a MiniWoB++ episode with a long time-out; returns its instruction text."""
-    cdp.evaluate(f"core.EPISODE_MAX_TIME = {MINIWOB_EPISODE_MS}; core.startEpisodeReal(); true")
-    return str(cdp.evaluate("(document.getElementById('query') || {}).textContent || ''")).strip()
-
-
-def miniwob_verdict(cdp: Any) -> dict[str, Any]:
-    """MiniWoB++'s own reward: the raw reward (no time penalty) must be positive."""
-    done, raw, reason = cdp.evaluate("[WOB_DONE_GLOBAL, WOB_RAW_REWARD_GLOBAL, WOB_REWARD_REASON]")
-    raw = float(raw or 0.0)
-    return {"passed": bool(done) and raw > 0, "reward": raw,
-            "reason": f"MiniWoB reward {raw:g}" + (f" ({reason})" if reason else "")
-            + ("" if done else "; the episode did not end")}

@@ -2,21 +2,23 @@
 
 Like WebVoyager's protocol it shows a multimodal model the task, the agent's final answer and
 the last k screenshots, and asks for a verdict. Only loopback endpoints are accepted: the
-screenshots never leave the machine.
+screenshots never leave the machine. HTTP goes through `agent.inference.localhttp`, the client
+model servers use: peer checked after connecting, environment proxies never consulted.
 """
 
 from __future__ import annotations
 
 import base64
+import http.client
 import io
 import json
 import re
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from agent.inference.base import BackendError
+from agent.inference.localhttp import open_request, read_capped
 from agent.offline import OfflineGuard, is_loopback_host
 
 _SYSTEM = (
@@ -27,6 +29,7 @@ _SYSTEM = (
     "then end with exactly one line: VERDICT: SUCCESS or VERDICT: FAILURE."
 )
 _VERDICT = re.compile(r"VERDICT:\s*(SUCCESS|FAILURE)", re.IGNORECASE)
+MAX_REPLY_BYTES = 8 << 20  # one chat-completions document; a judge's is a few kilobytes
 
 
 class JudgeError(RuntimeError):
@@ -66,21 +69,27 @@ class ModelJudge:
         body = {"model": self.model, "temperature": 0, "max_tokens": 512,
                 "messages": self.messages(task, answer, screenshots[-self.last_k:], reference)}
         endpoint = self.url if self.url.endswith("/chat/completions") else self.url + "/chat/completions"
-        request = urllib.request.Request(endpoint, data=json.dumps(body).encode(),
-                                         headers={"Content-Type": "application/json"})
         try:
-            # No proxies: a proxy from the environment would carry the screenshots off the machine;
-            # and the guard connects to the judge by its checked loopback address, not by a name
+            # The guard connects to the judge by its checked loopback address, not by a name
             # that the system resolver might answer otherwise (this can run between task runs).
-            opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-            with OfflineGuard(), opener.open(request, timeout=self.timeout) as resp:
-                reply = json.loads(resp.read().decode())
+            with OfflineGuard():
+                reply = self._post(endpoint, json.dumps(body).encode())
             text = reply["choices"][0]["message"]["content"] or ""
-        except (OSError, ValueError, KeyError, IndexError, urllib.error.URLError) as exc:
+        except (OSError, ValueError, KeyError, IndexError, TypeError, BackendError,
+                http.client.HTTPException) as exc:
             raise JudgeError(f"the model judge at {self.url} failed: {exc}") from exc
         found = _VERDICT.findall(text)
         return {"passed": bool(found) and found[-1].upper() == "SUCCESS", "text": text[-2000:],
                 "model": self.model}
+
+    def _post(self, endpoint: str, data: bytes) -> Any:
+        """The endpoint's JSON answer to `data` (BackendError / OSError when it has none)."""
+        with open_request(endpoint, "POST", body=data, timeout=self.timeout,
+                          headers={"Content-Type": "application/json"}) as exchange:
+            response = exchange.response
+            if response.status >= 300:
+                raise BackendError(f"HTTP {response.status} {response.reason}")
+            return json.loads(read_capped(response, MAX_REPLY_BYTES).decode())
 
     def judge_run(self, task: str, answer: str, run_dir: Path,
                   reference: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -1,10 +1,10 @@
 """`deskhand eval run --ray [ADDRESS]`: the harness's workers as Ray actors on a cluster.
 
-Each actor owns what a `--workers` process owns — its Xvfb display, site server, browsers and
-model backend — for many tasks, so the model loads once per actor. It writes a task's folder in
-its own scratch directory and returns it with the result record; the driver unpacks it into the
-run folder and files the record through `run_eval`'s one writer (same configuration hash, one
-fsynced line per task, resume). No shared file system is needed.
+Each actor (agent/eval/ray_actor.py) owns what a `--workers` process owns — its Xvfb display,
+site server, browsers and model backend — for many tasks, so the model loads once per actor.
+It writes a task's folder in its own scratch directory and returns it with the result record;
+the driver unpacks it into the run folder and files the record through `run_eval`'s one writer
+(same configuration hash, one fsynced line per task, resume). No shared file system is needed.
 
 Failures: an actor (or its node) lost mid-task costs that task one environment retry on another
 actor, up to `env_retries`, then it is filed as an environment error; Ray restarts the actor and
@@ -28,26 +28,26 @@ import os
 import re
 import shutil
 import sys
-import tempfile
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from agent.eval.model import folder_gib
+from agent.eval.ray_actor import EvalActor
 from agent.eval.reaper import MARK_PREFIX, Reaper, start_reaper, stop_reaper
-from agent.eval.results import config_hash, write_json
-from agent.eval.runner import Worker, safe_name
-from agent.eval.settings import SCRIPTED, EvalSettings, Job, _model_fingerprint
+from agent.eval.results import write_json
+from agent.eval.settings import SCRIPTED, EvalSettings, Job
+from agent.eval.worker import Attempt, make_record, task_dir
 
 log = logging.getLogger(__name__)
 
 START_TIMEOUT = 600.0  # seconds to wait for the first actor (a cluster may be scaling up)
 RESTART_TIMEOUT = 600.0  # seconds without any live actor before the run gives up
 LOCAL_CLUSTER_VAR = MARK_PREFIX + "RAY_CLUSTER"  # the processes of a local cluster we start
-ACTOR_VAR = MARK_PREFIX + "RAY_ACTOR"  # an actor's displays and browsers
 # Ray's single-machine mode: every service binds 127.0.0.1 and the node address is loopback.
 _LOOPBACK_ONLY = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 
@@ -70,18 +70,8 @@ def actor_resources(settings: EvalSettings, options: RayOptions) -> dict[str, An
     gpus = options.gpus if options.gpus is not None else \
         (1.0 if in_process and settings.provider == "cuda" else 0.0)
     memory = options.memory_gb if options.memory_gb is not None else \
-        2.0 + (_folder_gib(settings.model) if in_process else 0.0)
+        2.0 + (folder_gib(settings.model, settings.resolve_model) if in_process else 0.0)
     return {"num_cpus": cpus, "num_gpus": gpus, "memory": int(memory * (1 << 30))}
-
-
-def _folder_gib(model: str) -> float:
-    try:
-        from agent.cli import resolve_model_folder
-
-        folder = resolve_model_folder(model)
-    except Exception:
-        return 0.0
-    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / (1 << 30)
 
 
 def _import_ray() -> Any:
@@ -160,6 +150,21 @@ class _Cluster:
         self._started = False
 
 
+@dataclass
+class _Schedule:
+    """The driver's view of a run in progress: jobs waiting, actors busy, idle and starting."""
+
+    queue: deque[Job]
+    idle: list[int]  # started actors waiting for a job
+    started: dict[int, bool]  # actor -> ever answered its probe
+    probing: dict[Any, int]  # probe ref -> actor (starting, or restarting after a loss)
+    running: dict[Any, tuple[int, Job]] = field(default_factory=dict)  # ref -> (actor, job)
+    where: dict[int, str] = field(default_factory=dict)  # actor -> node and pid, for messages
+    lost: dict[str, list[str]] = field(default_factory=dict)  # job key -> why each try was lost
+    last_actor: dict[str, int] = field(default_factory=dict)  # job key -> the actor that lost it
+    waited_since: float = field(default_factory=time.monotonic)
+
+
 class _Pool:
     """The actors and the scheduling loop: one task per actor at a time, results as they come."""
 
@@ -188,64 +193,78 @@ class _Pool:
         self.idle: list[int] = []  # started actors waiting for a job
 
     def run(self, todo: list[Job], finished: Callable[[dict[str, Any]], None]) -> None:
-        ray = self.ray
+        """One job per actor at a time until every job is filed; `finished` gets each record."""
+        n_actors = len(self.actors)
+        state = _Schedule(queue=deque(todo), idle=self.idle, started=dict.fromkeys(range(n_actors), False),
+                          probing={self.actors[n].where.remote(): n for n in range(n_actors)})
+        while state.queue or state.running:
+            self._dispatch(state)
+            self._check_alive(state)
+            ready, _ = self.ray.wait([*state.running, *state.probing], num_returns=1, timeout=1.0)
+            for ref in ready:
+                if ref in state.probing:
+                    self._probed(state, ref)
+                else:
+                    self._returned(state, ref, finished)
+
+    def _dispatch(self, state: _Schedule) -> None:
+        """Give each idle actor its next job."""
+        for n in list(state.idle):
+            others = len(state.idle) > 1 or bool(state.running) or bool(state.probing)
+            job = _next_job(state.queue, state.last_actor, n, others=others)
+            if job is not None:
+                state.idle.remove(n)
+                state.running[self.actors[n].run.remote(job)] = (n, job)
+
+    def _check_alive(self, state: _Schedule) -> None:
+        """Give up when jobs wait and no actor has come (back) within the time-out."""
+        if state.running or state.idle or not state.queue:
+            state.waited_since = time.monotonic()
+            return
+        ever_started = any(state.started.values())
+        limit = RESTART_TIMEOUT if ever_started else START_TIMEOUT
+        if not state.probing or time.monotonic() - state.waited_since > limit:
+            raise RuntimeError(self._no_actor_message(ever_started))
+
+    def _probed(self, state: _Schedule, ref: Any) -> None:
+        """An actor answered (or failed) its start-up probe: it joins the idle ones."""
+        from ray.exceptions import RayActorError
+
+        n = state.probing.pop(ref)
+        try:
+            state.where[n] = self.ray.get(ref)
+        except RayActorError as exc:
+            if not state.started[n]:  # could not start: a setup problem, not bad luck
+                raise RuntimeError(f"an evaluation actor failed to start:\n"
+                                   f"{_cause(exc, full=True)}") from None
+            log.warning("evaluation actor %s did not come back: %s", n, _cause(exc))
+            return
+        state.started[n] = True
+        state.idle.append(n)
+
+    def _returned(self, state: _Schedule, ref: Any,
+                  finished: Callable[[dict[str, Any]], None]) -> None:
+        """A job came back: file it, or (its actor lost) retry it elsewhere or file the loss."""
         from ray.exceptions import ObjectLostError, RayActorError
 
-        queue: deque[Job] = deque(todo)
-        lost: dict[str, list[str]] = {}  # job key -> why each earlier try was lost
-        last_actor: dict[str, int] = {}  # job key -> the actor that lost it
-        idle = self.idle
-        running: dict[Any, tuple[int, Job]] = {}
-        probing = {self.actors[n].where.remote(): n for n in range(len(self.actors))}
-        started = {n: False for n in range(len(self.actors))}
-        where: dict[int, str] = {}
-        waited_since = time.monotonic()
-        while queue or running:
-            for n in list(idle):
-                others = len(idle) > 1 or bool(running) or bool(probing)
-                job = _next_job(queue, last_actor, n, others=others)
-                if job is not None:
-                    idle.remove(n)
-                    running[self.actors[n].run.remote(job)] = (n, job)
-            if not running and not idle and queue:
-                limit = RESTART_TIMEOUT if any(started.values()) else START_TIMEOUT
-                if not probing or time.monotonic() - waited_since > limit:
-                    raise RuntimeError(self._no_actor_message(any(started.values())))
+        n, job = state.running.pop(ref)
+        try:
+            record, files = self.ray.get(ref)
+        except (RayActorError, ObjectLostError) as exc:
+            reason = f"the Ray actor running it was lost ({state.where.get(n, '?')}): {_cause(exc)}"
+            log.warning("%s: %s; retrying on another actor", job.key, reason)
+            state.lost.setdefault(job.key, []).append(reason)
+            state.last_actor[job.key] = n
+            if len(state.lost[job.key]) > self.settings.env_retries:
+                finished(lost_record(self.run_dir, job, state.lost.pop(job.key)))
             else:
-                waited_since = time.monotonic()
-            ready, _ = ray.wait([*running, *probing], num_returns=1, timeout=1.0)
-            for ref in ready:
-                if ref in probing:
-                    n = probing.pop(ref)
-                    try:
-                        where[n] = ray.get(ref)
-                    except RayActorError as exc:
-                        if not started[n]:  # could not start: a setup problem, not bad luck
-                            raise RuntimeError(f"an evaluation actor failed to start:\n"
-                                               f"{_cause(exc, full=True)}") from None
-                        log.warning("evaluation actor %s did not come back: %s", n, _cause(exc))
-                        continue
-                    started[n] = True
-                    idle.append(n)
-                    continue
-                n, job = running.pop(ref)
-                try:
-                    record, files = ray.get(ref)
-                except (RayActorError, ObjectLostError) as exc:
-                    reason = f"the Ray actor running it was lost ({where.get(n, '?')}): {_cause(exc)}"
-                    log.warning("%s: %s; retrying on another actor", job.key, reason)
-                    lost.setdefault(job.key, []).append(reason)
-                    last_actor[job.key] = n
-                    if len(lost[job.key]) > self.settings.env_retries:
-                        finished(lost_record(self.run_dir, job, lost.pop(job.key)))
-                    else:
-                        queue.appendleft(job)
-                    probing[self.actors[n].where.remote()] = n  # rejoins once Ray restarts it
-                    continue
-                _unpack(self.run_dir, record, job, files)
-                record["env_errors"] = lost.pop(job.key, []) + list(record["env_errors"])
-                finished(record)
-                idle.append(n)
+                state.queue.appendleft(job)
+            state.probing[self.actors[n].where.remote()] = n  # rejoins once Ray restarts it
+            return
+        _unpack(self.run_dir, record, job, files)
+        record["env_errors"] = state.lost.pop(job.key, []) + list(record["env_errors"])
+        finished(record)
+        state.idle.append(n)
 
     def _no_actor_message(self, ever_started: bool) -> str:
         ask = ", ".join(f"{k.removeprefix('num_')}={v}" for k, v in self.resources.items())
@@ -269,13 +288,11 @@ class _Pool:
 
 def lost_record(run_dir: Path, job: Job, reasons: list[str]) -> dict[str, Any]:
     """The record of a task whose actor was lost on every try: an environment error."""
-    from agent.eval.runner import _Attempt, make_record
-
-    folder = run_dir / _task_dir(job)
+    folder = run_dir / task_dir(job)
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    outcome = _Attempt(env_error=reasons[-1], reason=reasons[-1])
-    record = make_record(job, outcome, reasons, _task_dir(job), cpu=0.0, wall=0.0)
+    outcome = Attempt(env_error=reasons[-1], reason=reasons[-1])
+    record = make_record(job, outcome, reasons, task_dir(job), cpu=0.0, wall=0.0)
     write_json(folder / "result.json", record)
     return record
 
@@ -308,15 +325,11 @@ def _cause(exc: BaseException, *, full: bool = False) -> str:
     return text[-3000:] if full else text.split("\n")[0][:300]
 
 
-def _task_dir(job: Job) -> str:
-    return f"tasks/{safe_name(job.task.id)}/r{job.repeat}"
-
-
 def _unpack(run_dir: Path, record: dict[str, Any], job: Job, files: list[tuple[str, bytes]]) -> None:
     """Write a task folder an actor sent into the run folder, at the place its job owns."""
-    if record.get("dir") != _task_dir(job) or record.get("key") != job.key:
+    if record.get("dir") != task_dir(job) or record.get("key") != job.key:
         raise RuntimeError(f"an evaluation actor answered {record.get('key')!r} for {job.key}")
-    folder = run_dir / _task_dir(job)
+    folder = run_dir / task_dir(job)
     shutil.rmtree(folder, ignore_errors=True)  # a killed driver's or a lost actor's leftovers
     for name, data in files:
         path = PurePosixPath(name)
@@ -325,49 +338,3 @@ def _unpack(run_dir: Path, record: dict[str, Any], job: Job, files: list[tuple[s
         target = folder.joinpath(*path.parts)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
-
-
-# --- the actor ----------------------------------------------------------------------------------
-
-class EvalActor:
-    """One Ray actor: a `Worker` (display, site server, browsers, model) in a scratch folder."""
-
-    def __init__(self, settings: EvalSettings, manifest: dict[str, Any],
-                 plans: dict[str, Any] | None) -> None:
-        import agent.offline as offline
-
-        if getattr(offline, "PROCESS_GUARD", None) is None or not offline.OfflineGuard.active():
-            raise RuntimeError(
-                "the offline guard did not start with this Ray worker: install Deskhand at the "
-                "same path on every node as on the driver (one container image), so that "
-                "agent/_offline_boot is found at start-up")
-        expected = manifest.get("model_fingerprint")
-        if expected is not None and _model_fingerprint(settings.model) != expected:
-            raise RuntimeError(f"the model {settings.model!r} on this node is not the one the "
-                               "driver filed in the manifest (its files differ)")
-        token = uuid.uuid4().hex
-        os.environ[ACTOR_VAR] = token  # its displays and browsers carry the mark
-        self._scratch = Path(tempfile.mkdtemp(prefix=f"deskhand-eval-{config_hash(manifest)[:8]}-"))
-        self._reaper = start_reaper(ACTOR_VAR, token, remove=self._scratch)
-        self._worker = Worker(settings, self._scratch, plans=plans)
-
-    def where(self) -> str:
-        """The node and process this actor runs in (for messages)."""
-        import socket
-
-        return f"{socket.gethostname()} pid {os.getpid()}"
-
-    def run(self, job: Job) -> tuple[dict[str, Any], list[tuple[str, bytes]]]:
-        """Run one task; returns its record and its folder's files (then drops them here)."""
-        record = self._worker.run(job)
-        folder = self._scratch / record["dir"]
-        files = [(p.relative_to(folder).as_posix(), p.read_bytes())
-                 for p in sorted(folder.rglob("*")) if p.is_file() and not p.is_symlink()]
-        shutil.rmtree(folder, ignore_errors=True)
-        return record, files
-
-    def close(self) -> None:
-        """Stop the display and site server and drop the scratch folder."""
-        self._worker.close()
-        shutil.rmtree(self._scratch, ignore_errors=True)
-        stop_reaper(self._reaper)

@@ -18,8 +18,9 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from agent.eval.results import read_manifest, read_results, write_json
-from agent.records import read_steps
+from agent.click_marker import marked_screenshot
+from agent.eval.results import EvalResult, read_manifest, read_results, write_json
+from agent.step_record import read_steps
 
 PHASES = ("capture", "model", "action", "settle")
 FAILURES = ("environment", "step_budget", "no_answer", "wrong_answer")
@@ -48,9 +49,9 @@ def pass_hat_k(n: int, c: int, k: int) -> float:
     return math.comb(c, k) / math.comb(n, k) if n >= k else 0.0
 
 
-def _rate(records: list[dict[str, Any]]) -> dict[str, Any]:
+def _rate(records: list[EvalResult]) -> dict[str, Any]:
     n = len(records)
-    ok = sum(bool(r["passed"]) for r in records)
+    ok = sum(r.passed for r in records)
     low, high = wilson(ok, n)
     return {"n": n, "passed": ok, "rate": ok / n if n else 0.0, "ci95": [low, high]}
 
@@ -60,31 +61,31 @@ def summarise(run_dir: Path) -> dict[str, Any]:
     run_dir = Path(run_dir)
     manifest = read_manifest(run_dir)
     records = read_results(run_dir)
-    by_site: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    by_task: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    by_site: dict[str, list[EvalResult]] = defaultdict(list)
+    by_task: dict[str, list[EvalResult]] = defaultdict(list)
     for r in records:
-        by_site[r["site"] or "?"].append(r)
-        by_task[r["task_id"]].append(r)
+        by_site[r.site or "?"].append(r)
+        by_task[r.task_id].append(r)
     repeat = int(manifest.get("repeat", 1))
     passes: dict[str, Any] = {}
     for k in range(1, repeat + 1):
-        counted = [(len(rs), sum(bool(x["passed"]) for x in rs)) for rs in by_task.values()
+        counted = [(len(rs), sum(x.passed for x in rs)) for rs in by_task.values()
                    if len(rs) >= k]
         if counted:
             passes[f"pass@{k}"] = statistics.fmean(pass_at_k(n, c, k) for n, c in counted)
             passes[f"pass^{k}"] = statistics.fmean(pass_hat_k(n, c, k) for n, c in counted)
-    steps = [int(r["steps"]) for r in records]
+    steps = [r.steps for r in records]
     total_steps = sum(steps)
-    phase_totals = {p: sum(float(r.get("timings", {}).get(p, 0.0)) for r in records) for p in PHASES}
-    cpu = sum(float(r.get("cpu_s", 0.0)) for r in records)
-    wall = [float(r.get("wall_s", 0.0)) for r in records]
-    ok = sum(bool(r["passed"]) for r in records)
-    failures = {f: sum(r.get("failure") == f for r in records) for f in FAILURES}
-    judged = [r for r in records if r.get("model_judge")]
+    phase_totals = {p: sum(r.timings.get(p, 0.0) for r in records) for p in PHASES}
+    cpu = sum(r.cpu_s for r in records)
+    wall = [r.wall_s for r in records]
+    ok = sum(r.passed for r in records)
+    failures = {f: sum(r.failure == f for r in records) for f in FAILURES}
+    judged = [r for r in records if r.model_judge]
     model_judge = None
     if judged:
-        mj_pass = sum(bool(r["model_judge"].get("passed")) for r in judged)
-        agree = sum(bool(r["model_judge"].get("passed")) == bool(r["passed"]) for r in judged)
+        mj_pass = sum(bool((r.model_judge or {}).get("passed")) for r in judged)
+        agree = sum(bool((r.model_judge or {}).get("passed")) == r.passed for r in judged)
         model_judge = {"n": len(judged), "passed": mj_pass, "rate": mj_pass / len(judged),
                        "agreement_with_programmatic": agree / len(judged)}
     return {
@@ -106,10 +107,10 @@ def summarise(run_dir: Path) -> dict[str, Any]:
                        for p in PHASES},
         "wall_per_task_s": {"mean": statistics.fmean(wall) if wall else 0.0,
                             "max": max(wall, default=0.0), "total": sum(wall)},
-        "tokens": {"prompt": sum(int(r.get("tokens", {}).get("prompt", 0)) for r in records),
-                   "generated": sum(int(r.get("tokens", {}).get("generated", 0)) for r in records)},
+        "tokens": {"prompt": sum(r.tokens.get("prompt", 0) for r in records),
+                   "generated": sum(r.tokens.get("generated", 0) for r in records)},
         "failures": failures,
-        "env_retries": sum(len(r.get("env_errors") or []) for r in records),
+        "env_retries": sum(len(r.env_errors) for r in records),
         "cpu_seconds": cpu,
         "successes_per_cpu_hour": ok / (cpu / 3600) if cpu > 0 else 0.0,
         "model_judge": model_judge,
@@ -139,30 +140,20 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f} %"
 
 
-def _thumbnail(path: Path, point: list[float] | None, width: int = 300) -> str:
+def _thumbnail(path: str, point: tuple[float, float] | None, width: int = 300) -> str:
     """A JPEG data URL of a screenshot, scaled down, with the click point marked."""
-    from PIL import Image, ImageDraw
-
-    try:
-        image = Image.open(path).convert("RGB")
-    except (OSError, ValueError, Image.DecompressionBombError):
+    image = marked_screenshot(path, point, max_width=1 << 30)  # thumbnail() below scales
+    if image is None:
         return ""
-    if point is not None:
-        draw = ImageDraw.Draw(image)
-        x, y = point
-        r = max(8, image.width // 90)
-        draw.ellipse((x - r, y - r, x + r, y + r), outline=(230, 0, 0), width=max(3, r // 3))
-        draw.line((x - 2 * r, y, x + 2 * r, y), fill=(230, 0, 0), width=2)
-        draw.line((x, y - 2 * r, x, y + 2 * r), fill=(230, 0, 0), width=2)
     image.thumbnail((int(width * 1.5), int(width * 1.5)))  # a little sharper than shown
     buf = io.BytesIO()
     image.save(buf, format="JPEG", quality=65)
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def _task_steps(run_dir: Path, record: dict[str, Any], max_thumbs: int) -> str:
+def _task_steps(run_dir: Path, folder_name: str, max_thumbs: int) -> str:
     # The attempt folder and its screenshots are read only from inside the run folder.
-    folder = (run_dir / str(record.get("dir", ""))).resolve()
+    folder = (run_dir / folder_name).resolve()
     if folder == run_dir.resolve() or not folder.is_relative_to(run_dir.resolve()):
         return "<p>(no steps recorded)</p>"
     steps, _problems = read_steps(folder)
@@ -170,15 +161,13 @@ def _task_steps(run_dir: Path, record: dict[str, Any], max_thumbs: int) -> str:
         return "<p>(no steps recorded)</p>"
     cells = []
     for step in steps[-max_thumbs:]:
-        shot = step.get("screenshot")
-        img = _thumbnail(Path(shot), step.get("screenshot_point")) if shot else ""
-        t = step.get("timings", {})
-        timing = " ".join(f"{k}={v:.2f}s" for k, v in t.items() if isinstance(v, (int, float)))
+        img = _thumbnail(step.screenshot, step.screenshot_point) if step.screenshot else ""
+        timing = " ".join(f"{k}={v:.2f}s" for k, v in step.timings.items())
         cells.append(
-            f"<div class=step><b>step {step.get('index')}</b> — "
-            f"{html.escape(str(step.get('description') or ''))}"
-            + (f"<img alt='step {step.get('index')}' src='{img}'>" if img else "")
-            + f"<pre>{html.escape(str(step.get('model_text') or ''))}</pre>"
+            f"<div class=step><b>step {step.index}</b> — "
+            f"{html.escape(step.description or '')}"
+            + (f"<img alt='step {step.index}' src='{img}'>" if img else "")
+            + f"<pre>{html.escape(step.model_text or '')}</pre>"
             + f"<small>{html.escape(timing)}</small>"
             + "</div>")
     hidden = len(steps) - len(cells)
@@ -233,17 +222,17 @@ def render_html(run_dir: Path, summary: dict[str, Any], *, max_thumbs: int = 12)
                      f"passed ({_pct(mj['rate'])}); agrees with the programmatic judges on "
                      f"{_pct(mj['agreement_with_programmatic'])}</p>")
     parts.append("<h2>Tasks</h2>")
-    for r in sorted(records, key=lambda r: (r["site"], _natural(r["task_id"]), r["repeat"])):
-        cls, word = ("pass", "PASS") if r["passed"] else ("fail", (r.get("failure") or "FAIL"))
-        reason = (r.get("verdict") or {}).get("reason", "")
+    for r in sorted(records, key=lambda r: (r.site, _natural(r.task_id), r.repeat)):
+        cls, word = ("pass", "PASS") if r.passed else ("fail", r.failure or "FAIL")
+        reason = (r.verdict or {}).get("reason", "")
         parts.append(
-            f"<details><summary><span class={cls}>{esc(str(word))}</span> {esc(r['task_id'])}"
-            f" #{r['repeat']} — {r['steps']} steps, {r.get('wall_s', 0):.1f} s</summary>"
-            f"<p><b>Task:</b> {esc(str(r.get('question', '')))}<br><b>Answer:</b> "
-            f"{esc(str(r.get('answer', '')))}<br><b>Status:</b> {esc(str(r['status']))} — "
-            f"{esc(str(r.get('reason', '')))}<br><b>Verdict:</b> {esc(str(reason))}<br>"
-            f"<b>Final URL:</b> {esc(str(r.get('final_url', '')))}</p>"
-            + _task_steps(run_dir, r, max_thumbs) + "</details>")
+            f"<details><summary><span class={cls}>{esc(word)}</span> {esc(r.task_id)}"
+            f" #{r.repeat} — {r.steps} steps, {r.wall_s:.1f} s</summary>"
+            f"<p><b>Task:</b> {esc(r.question)}<br><b>Answer:</b> "
+            f"{esc(r.answer)}<br><b>Status:</b> {esc(r.status)} — "
+            f"{esc(r.reason)}<br><b>Verdict:</b> {esc(str(reason))}<br>"
+            f"<b>Final URL:</b> {esc(r.final_url)}</p>"
+            + _task_steps(run_dir, r.dir, max_thumbs) + "</details>")
     parts.append("</body></html>")
     return "\n".join(parts)
 

@@ -6,24 +6,25 @@ they file results under the same configuration hash and resume the same way.
 
 from __future__ import annotations
 
-import hashlib
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent.eval.browser import DEFAULT_SCREEN
-from agent.eval.results import config_hash, file_hash
+from agent.eval.model import model_fingerprint
+from agent.eval.results import config_hash
 from agent.geometry import DEFAULT_MODEL_PIXELS, Size
+from agent.hashing import sha256_file
+from agent.options import DEFAULTS, RunOptions
 
 if TYPE_CHECKING:
     from agent.eval.ray_pool import RayOptions
 
-DEFAULT_MAX_STEPS = 30
+DEFAULT_MAX_STEPS = DEFAULTS.max_steps  # a task without its own `max_steps`, with no --max-steps
 SCRIPTED = ("scripted:solver", "scripted:wrong")
 MINIWOB = "miniwob"
-# MiniWoB++ pages end an episode after 10 s; a local model needs far longer per step.
-MINIWOB_EPISODE_MS = 60 * 60 * 1000
 HARNESS_VERSION = 1  # bump when a change alters results, so old run folders refuse to resume
 
 
@@ -37,16 +38,16 @@ class EvalSettings:
     max_steps: int | None = None  # None: each task's own `max_steps`, else DEFAULT_MAX_STEPS
     screen: Size = DEFAULT_SCREEN
     model_pixels: int = DEFAULT_MODEL_PIXELS
-    settle_timeout: float = 3.0
+    settle_timeout: float = DEFAULTS.settle_timeout
     browser_mode: str = "window"  # or "kiosk"; see agent.eval.browser.BrowserOptions
-    provider: str = "auto"
+    provider: str = DEFAULTS.provider.value
     solutions: Path | None = None  # scripted solvers' plans (default: next to the task file)
     reference: Path | None = None  # WebVoyager reference answers (shown to the model judge)
     judge_url: str | None = None  # loopback OpenAI-compatible endpoint for the model judge
     judge_model: str | None = None
     # Adaptive compute (agent.loop.RunConfig): off by default, recorded when on.
-    history_scale: float = 1.0
-    idle_waits: int = 0
+    history_scale: float = DEFAULTS.history_scale
+    idle_waits: int = DEFAULTS.idle_waits
     # How the run is carried out; not part of the configuration hash.
     workers: int = 1
     sites_only: tuple[str, ...] = ()
@@ -56,13 +57,16 @@ class EvalSettings:
     # A `server:URL` model on the cluster's private network instead of loopback (--allow-lan).
     allow_lan: bool = False
     ray: RayOptions | None = None  # run on a Ray cluster (agent/eval/ray_pool.py) instead of here
+    # Registered model name -> folder (the model registry, handed in by the command line; see
+    # agent/eval/model.py). None: --model is a folder or server:URL.
+    resolve_model: Callable[[str], Path] | None = field(default=None, compare=False, repr=False)
 
     def manifest(self) -> dict[str, Any]:
         """The configuration that results depend on."""
         manifest: dict[str, Any] = {
             "harness": HARNESS_VERSION,
             "tasks_file": self.tasks.name,
-            "tasks_sha256": _miniwob_fingerprint() if is_miniwob(self.tasks) else file_hash(self.tasks),
+            "tasks_sha256": _miniwob_fingerprint() if is_miniwob(self.tasks) else sha256_file(self.tasks),
             "model": self.model,
             "repeat": self.repeat,
             "max_steps": self.max_steps,
@@ -78,12 +82,22 @@ class EvalSettings:
         if self.idle_waits:
             manifest["idle_waits"] = self.idle_waits
         if self.reference is not None:
-            manifest["reference_sha256"] = file_hash(self.reference)
+            manifest["reference_sha256"] = sha256_file(self.reference)
         if self.model in SCRIPTED:
-            manifest["solutions_sha256"] = file_hash(self.solutions_path())
+            manifest["solutions_sha256"] = sha256_file(self.solutions_path())
         elif not self.model.startswith("server:"):
-            manifest["model_fingerprint"] = _model_fingerprint(self.model)
+            manifest["model_fingerprint"] = model_fingerprint(self.model, self.resolve_model)
         return manifest
+
+    def run_options(self, task_max_steps: int | None = None) -> RunOptions:
+        """The options of one task's run: --max-steps, else the task's own, else the default.
+
+        Always offline; the harness's browser pages are served on loopback.
+        """
+        return RunOptions(max_steps=int(self.max_steps or task_max_steps or DEFAULT_MAX_STEPS),
+                          settle_timeout=self.settle_timeout, provider=self.provider,
+                          history_scale=self.history_scale, idle_waits=self.idle_waits,
+                          offline=True)
 
     def solutions_path(self) -> Path:
         if self.solutions is not None:
@@ -104,21 +118,6 @@ def _miniwob_fingerprint() -> str:
         return f"miniwob {version('miniwob')}"
     except PackageNotFoundError:
         return "miniwob (not installed)"
-
-
-def _model_fingerprint(model: str) -> str:
-    """Identifies the model folder's contents cheaply: file names and sizes."""
-    try:
-        from agent.cli import resolve_model_folder
-
-        folder = resolve_model_folder(model)
-    except Exception:
-        return model
-    parts = []
-    for path in sorted(folder.rglob("*")):
-        if path.is_file():
-            parts.append(f"{path.relative_to(folder)}:{path.stat().st_size}")
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
 def default_run_dir(manifest: dict[str, Any]) -> Path:

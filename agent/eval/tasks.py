@@ -3,7 +3,6 @@ and the scripted-solver plans."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 from agent.eval.judges import validate_eval
+from agent.hashing import sha256_file
 from agent.jsonl import read_lines
 from agent.paths import asset
 
@@ -74,7 +74,7 @@ class Plan:
 
 def task_file_hash(path: str | Path) -> str:
     """SHA-256 of a task file's bytes (goes into run manifests)."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return sha256_file(Path(path))
 
 
 def _jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:

@@ -1,5 +1,5 @@
-"""Inference backends: one protocol, several implementations (ONNX, transformers, local server)."""
+"""Inference backends: one base class, several implementations (ONNX, transformers, local server)."""
 
-from agent.inference.base import Backend, BackendError, Generation, ScriptedBackend
+from agent.inference.base import Backend, BackendError, FinishReason, Generation, ScriptedBackend
 
-__all__ = ["Backend", "BackendError", "Generation", "ScriptedBackend"]
+__all__ = ["Backend", "BackendError", "FinishReason", "Generation", "ScriptedBackend"]

@@ -1,18 +1,27 @@
-"""The `Backend` protocol every inference implementation follows, and a scripted test double.
+"""The `Backend` base class every inference implementation subclasses, and a scripted test double.
 
 Messages use the chat format of Qwen2.5-VL processors: a list of
 `{"role": "system" | "user" | "assistant", "content": [{"type": "text", "text": ...} | {"type": "image"}]}`
 and `images` holds one PIL image (already at model size) per `{"type": "image"}` item, in order.
+
+`Backend.generate` is written once, here: it refuses messages and images that disagree, answers
+an already-set cancel flag without touching the model, and times the call. A backend implements
+only `_generate(request)`, reading `request.cancelled()` between tokens and streaming through
+`request.emit(piece)`. Why generation ended is one of the `FinishReason` values.
 """
 
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Protocol
 
 from PIL import Image
+
+from agent.options import MAX_NEW_TOKENS
 
 if TYPE_CHECKING:
     from agent.replay.backend import ReplayCheck
@@ -31,6 +40,14 @@ class BackendError(RuntimeError):
     """A backend cannot run (unusable model folder, provider, server); the message is for users."""
 
 
+class FinishReason(StrEnum):
+    """Why generation ended (a str, so records and the model process keep plain strings)."""
+
+    STOP = "stop"            # end of the tool call, or end of sequence
+    LENGTH = "length"        # the token limit (or a server's size limit)
+    CANCELLED = "cancelled"  # the cancel flag was set
+
+
 @dataclass(frozen=True)
 class Generation:
     """One model answer with its cost."""
@@ -38,10 +55,10 @@ class Generation:
     text: str
     prompt_tokens: int = 0
     generated_tokens: int = 0
-    # Seconds per phase, e.g. {"vision": .., "prefill": .., "decode": ..}; backends fill what they know.
+    # Seconds per phase, e.g. {"vision": .., "prefill": .., "decode": .., "total": ..};
+    # backends fill what they know, `Backend.generate` adds "total" when they leave it out.
     timings: dict[str, float] = field(default_factory=dict)
-    # Why generation ended: "stop" (end of call / EOS), "length", or "cancelled".
-    finish_reason: str = "stop"
+    finish_reason: str = FinishReason.STOP
     # Prompt tokens whose keys and values came from the previous call, and screenshots whose
     # features were cached, instead of being computed again (backends that cache fill these).
     cached_tokens: int = 0
@@ -49,27 +66,14 @@ class Generation:
     # Set only by `agent.replay.ReplayBackend`: how a recorded step was checked on the screen.
     replay: ReplayCheck | None = None
 
+    def __post_init__(self) -> None:
+        # Refuses a reason outside the enum (a typo, or a child process saying something odd).
+        object.__setattr__(self, "finish_reason", FinishReason(self.finish_reason))
+
     @property
     def tokens_per_second(self) -> float:
         decode = self.timings.get("decode", 0.0)
         return self.generated_tokens / decode if decode > 0 else 0.0
-
-
-@runtime_checkable
-class Backend(Protocol):
-    """What the agent loop needs from a model."""
-
-    name: str
-
-    def generate(
-        self,
-        messages: Sequence[Message],
-        images: Sequence[Image.Image],
-        *,
-        max_new_tokens: int = 512,
-        on_token: TokenCallback | None = None,
-        cancel: Cancel | None = None,
-    ) -> Generation: ...
 
 
 def count_images(messages: Sequence[Message]) -> int:
@@ -82,7 +86,82 @@ def count_images(messages: Sequence[Message]) -> int:
     )
 
 
-class ScriptedBackend:
+def check_images(messages: Sequence[Message], images: Sequence[Image.Image]) -> None:
+    """ValueError unless there is one image per image placeholder (our bug, never the model's)."""
+    if count_images(messages) != len(images):
+        raise ValueError("messages and images disagree on the number of images")
+
+
+@dataclass(frozen=True)
+class Request:
+    """One `generate` call as a backend's `_generate` sees it."""
+
+    messages: Sequence[Message]
+    images: Sequence[Image.Image]
+    max_new_tokens: int = MAX_NEW_TOKENS
+    on_token: TokenCallback | None = None
+    cancel: Cancel | None = None
+    started: float = field(default_factory=time.perf_counter)
+
+    def cancelled(self) -> bool:
+        """True once the cancel flag is set (checked between tokens)."""
+        return self.cancel is not None and self.cancel.is_set()
+
+    def emit(self, piece: str) -> None:
+        """Stream one piece of text to the caller."""
+        if piece and self.on_token is not None:
+            self.on_token(piece)
+
+    def elapsed(self) -> float:
+        """Seconds since the call started."""
+        return time.perf_counter() - self.started
+
+    def pass_to(self, backend: Backend, *, on_token: TokenCallback | None = None) -> Generation:
+        """This request asked of `backend`: how a wrapper (pausing, announcing) calls its inner one.
+
+        The inner `generate` checks the images and the cancel flag again. That is harmless and
+        wanted: the check is pure, and a cancel set while the wrapper waited (a pause) must
+        still keep the model from starting. Its "total" time is kept by the outer call.
+        """
+        return backend.generate(self.messages, self.images, max_new_tokens=self.max_new_tokens,
+                                on_token=self.on_token if on_token is None else on_token,
+                                cancel=self.cancel)
+
+
+class Backend(ABC):
+    """What the agent loop needs from a model; every backend subclasses it.
+
+    Subclasses set `name` and implement `_generate`; they may refuse more (image sizes, say),
+    but the image-count check, the cancel-before-start answer and the total time live here.
+    """
+
+    name: str = "model"
+
+    def generate(
+        self,
+        messages: Sequence[Message],
+        images: Sequence[Image.Image],
+        *,
+        max_new_tokens: int = MAX_NEW_TOKENS,
+        on_token: TokenCallback | None = None,
+        cancel: Cancel | None = None,
+    ) -> Generation:
+        """Greedy generation until the end of the tool call, EOS, the token limit or cancel."""
+        check_images(messages, images)
+        request = Request(messages, images, max_new_tokens, on_token, cancel)
+        if request.cancelled():
+            return Generation("", timings={"total": 0.0}, finish_reason=FinishReason.CANCELLED)
+        gen = self._generate(request)
+        if "total" in gen.timings:
+            return gen
+        return replace(gen, timings={**gen.timings, "total": request.elapsed()})
+
+    @abstractmethod
+    def _generate(self, request: Request) -> Generation:
+        """The backend's own generation; the request is already checked."""
+
+
+class ScriptedBackend(Backend):
     """Replays given responses, for tests and demos.
 
     Each response is either a string or a callable `(messages, images) -> str`, which lets a
@@ -103,39 +182,29 @@ class ScriptedBackend:
         self._repeat_last = repeat_last
         self.calls: list[tuple[list[Message], list[Image.Image]]] = []
 
-    def generate(
-        self,
-        messages: Sequence[Message],
-        images: Sequence[Image.Image],
-        *,
-        max_new_tokens: int = 512,
-        on_token: TokenCallback | None = None,
-        cancel: Cancel | None = None,
-    ) -> Generation:
-        if count_images(messages) != len(images):
-            raise ValueError("messages and images disagree on the number of images")
+    def _generate(self, request: Request) -> Generation:
+        messages, images = request.messages, request.images
         self.calls.append((list(messages), list(images)))
         index = len(self.calls) - 1
         if index >= len(self._responses):
             if not self._repeat_last or not self._responses:
-                return Generation("", finish_reason="stop")
+                return Generation("", finish_reason=FinishReason.STOP)
             index = len(self._responses) - 1
         response = self._responses[index]
         text = response(messages, images) if callable(response) else response
         start = time.perf_counter()
         # Stream word pieces like a tokenizer would, honouring cancellation between "tokens".
-        pieces = _split_tokens(text)[:max_new_tokens]
+        pieces = _split_tokens(text)[:request.max_new_tokens]
         out: list[str] = []
         for piece in pieces:
-            if cancel is not None and cancel.is_set():
+            if request.cancelled():
                 return Generation("".join(out), 0, len(out),
-                                  {"decode": time.perf_counter() - start}, "cancelled")
+                                  {"decode": time.perf_counter() - start}, FinishReason.CANCELLED)
             if self._token_delay:
                 time.sleep(self._token_delay)
             out.append(piece)
-            if on_token is not None:
-                on_token(piece)
-        finish = "length" if len(pieces) < len(_split_tokens(text)) else "stop"
+            request.emit(piece)
+        finish = FinishReason.LENGTH if len(pieces) < len(_split_tokens(text)) else FinishReason.STOP
         prompt_tokens = sum(len(str(m.get("content", ""))) // 4 for m in messages)
         return Generation("".join(out), prompt_tokens, len(out),
                           {"decode": time.perf_counter() - start}, finish)

@@ -23,13 +23,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agent.actions import TOOL_CALL_CLOSE
 from agent.inference.base import BackendError, Message
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
 
 IMAGE_PAD = "<|image_pad|>"
-STOP_TEXT = "</tool_call>"
+STOP_TEXT = TOOL_CALL_CLOSE  # generation stops once the call is closed
 # Which added tokens only the template may write: every one flagged special, every one shaped
 # like a control token (`<|...|>`, also with fullwidth bars as DeepSeek spells them: Qwen's
 # `<|fim_prefix|>` is not flagged), and these by name even in a tokenizer that forgot the flag.

@@ -16,31 +16,36 @@ import numpy as np
 from PIL import Image
 
 from agent.inference.base import (
+    Backend,
     BackendError,
-    Cancel,
+    FinishReason,
     Generation,
     Message,
-    TokenCallback,
-    count_images,
+    Request,
+    check_images,
 )
 from agent.inference.chat import STOP_TEXT, PromptTokenizer, find_chat_template
 from agent.inference.model_files import ONNX, PROBE, load_error, vision_spec_problems
 from agent.inference.ort_session import PROVIDERS, choose_provider, import_ort, thread_count
+from agent.options import Provider
 
 __all__ = ["PROVIDERS", "OnnxBackend", "choose_provider"]
 
 
-class OnnxBackend:
+class OnnxBackend(Backend):
     """Greedy generation with an exported Fara / Qwen2.5-VL folder; the model loads once.
 
     `vision_cache` is how many screenshots' features are kept (0 turns the cache off);
-    `prefix_cache` keeps the keys and values of the previous call for the next one.
+    `prefix_cache` keeps the keys and values of the previous call for the next one;
+    `fixed_length` decodes exactly `max_new_tokens` every call, suppressing EOS and the end of
+    the tool call (the bench's setting: it times a fixed amount of decoding).
     """
 
     name = "onnx"
 
-    def __init__(self, model_dir: str | Path, provider: str = "auto", *, threads: int | None = None,
-                 vision_cache: int = 4, prefix_cache: bool = True) -> None:
+    def __init__(self, model_dir: str | Path, provider: str = Provider.AUTO, *, threads: int | None = None,
+                 vision_cache: int = 4, prefix_cache: bool = True,
+                 fixed_length: bool = False) -> None:
         from agent.inference.vlm import VisionLanguageModel
 
         ort = import_ort()
@@ -74,65 +79,66 @@ class OnnxBackend:
         self.eos_ids = self.vlm.eos_ids
         self.context_length = self.vlm.context_length
         self.folder = folder
+        self.fixed_length = fixed_length
 
-    def generate(
-        self,
-        messages: Sequence[Message],
-        images: Sequence[Image.Image],
-        *,
-        max_new_tokens: int = 512,
-        on_token: TokenCallback | None = None,
-        cancel: Cancel | None = None,
-        min_new_tokens: int = 0,
-    ) -> Generation:
-        """Greedy generation until `</tool_call>`, EOS, the token limit or cancellation.
-
-        `min_new_tokens` suppresses the stops before that many tokens (the bench uses it to
-        decode a fixed amount whatever random weights prefer).
-        """
+    def _generate(self, request: Request) -> Generation:
+        """Greedy generation until `</tool_call>`, EOS, the token limit or cancellation."""
         vlm = self.vlm
         start = time.perf_counter()
-        prompt = self._prepare(messages, images)
+        prompt = self._prepare(request.messages, request.images)
         n = len(prompt.ids)
         if n + 1 > self.context_length:
             raise BackendError(f"the prompt ({n} tokens) exceeds the model's context "
                                f"({self.context_length}); keep fewer screenshots")
-        max_new_tokens = max(0, min(max_new_tokens, self.context_length - n))
+        max_new_tokens = max(0, min(request.max_new_tokens, self.context_length - n))
         timings = {"preprocess": time.perf_counter() - start}
-        if (cancel is not None and cancel.is_set()) or max_new_tokens == 0:
-            return Generation("", n, 0, timings, "cancelled" if max_new_tokens else "length")
+        if request.cancelled() or max_new_tokens == 0:
+            return Generation("", n, 0, timings, FinishReason.CANCELLED if max_new_tokens
+                              else FinishReason.LENGTH)
         mark = time.perf_counter()
         logits = vlm.prefill(prompt, reserve=max_new_tokens)
         decode_start = time.perf_counter()
         stats = vlm.stats
         timings["vision"] = stats.vision_s
         timings["prefill"] = decode_start - mark - stats.vision_s
+        text, generated, reason = self._decode(request, logits, prompt.next_position,
+                                               max_new_tokens)
+        end = time.perf_counter()
+        timings["decode"] = end - decode_start
+        timings["total"] = end - start
+        return Generation(text, n, len(generated), timings, reason,
+                          cached_tokens=stats.cached_tokens, cached_images=stats.images_cached)
+
+    def _decode(self, request: Request, logits: np.ndarray, position: int,
+                max_new_tokens: int) -> tuple[str, list[int], FinishReason]:
+        """Greedy tokens after the prefill: the text, the token ids and why decoding ended."""
         from tokenizers.decoders import DecodeStream
 
+        vlm = self.vlm
         stream = DecodeStream(skip_special_tokens=False)  # holds back half characters
         generated: list[int] = []
-        text, reason = "", "length"
-        position = prompt.next_position
+        text, reason = "", FinishReason.LENGTH
+        # The bench decodes a fixed amount whatever random weights prefer: no early stops.
+        forced_until = max_new_tokens if self.fixed_length else 0
         while True:
             token = int(np.argmax(logits))
-            forced = len(generated) < min_new_tokens
+            forced = len(generated) < forced_until
             if forced and token in self.eos_ids:
                 token = _best_other(logits, self.eos_ids)
             generated.append(token)
             if token in self.eos_ids:
-                reason = "stop"
+                reason = FinishReason.STOP
                 break
             piece = stream.step(vlm.tokenizer, token) or ""
             text += piece
-            if piece and on_token is not None:
-                on_token(piece)
+            request.emit(piece)
             if STOP_TEXT in text and not forced:
-                reason = "stop"
+                reason = FinishReason.STOP
                 break
             if len(generated) >= max_new_tokens:
                 break
-            if cancel is not None and cancel.is_set():
-                reason = "cancelled"
+            if request.cancelled():
+                reason = FinishReason.CANCELLED
                 break
             logits = vlm.step(token, position)
             position += 1
@@ -143,13 +149,8 @@ class OnnxBackend:
         rest = full[len(text):] if full.startswith(text) else ""
         if rest:
             text += rest
-            if on_token is not None:
-                on_token(rest)
-        end = time.perf_counter()
-        timings["decode"] = end - decode_start
-        timings["total"] = end - start
-        return Generation(text, n, len(generated), timings, reason,
-                          cached_tokens=stats.cached_tokens, cached_images=stats.images_cached)
+            request.emit(rest)
+        return text, generated, reason
 
     def first_logits(self, messages: Sequence[Message], images: Sequence[Image.Image]) -> np.ndarray:
         """The next-token logits after the prompt (numpy float32, [vocab]); for parity checks."""
@@ -166,8 +167,7 @@ class OnnxBackend:
         return time.perf_counter() - start
 
     def _prepare(self, messages: Sequence[Message], images: Sequence[Image.Image]):
-        if count_images(messages) != len(images):
-            raise ValueError("messages and images disagree on the number of images")
+        check_images(messages, images)
         unit = self.vlm.spec.unit
         for im in images:
             if im.width % unit or im.height % unit:

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 from agent.inference.base import BackendError
+from agent.options import PROVIDERS
 
-PROVIDERS = ("auto", "cpu", "cuda", "dml")
 _ORT_NAMES = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider",
               "dml": "DmlExecutionProvider"}
 EXTRA = {"cpu": "deskhand[onnx]", "cuda": "deskhand[cuda]", "dml": "deskhand[directml]"}

@@ -10,12 +10,15 @@ from typing import Any
 from PIL import Image
 
 from agent.inference.base import (
+    Backend,
     BackendError,
     Cancel,
+    FinishReason,
     Generation,
     Message,
+    Request,
     TokenCallback,
-    count_images,
+    check_images,
 )
 from agent.inference.chat import STOP_TEXT, PromptTokenizer, find_chat_template
 from agent.inference.model_files import HF, PROBE, load_error
@@ -23,7 +26,7 @@ from agent.inference.model_files import HF, PROBE, load_error
 _EXTRA = "pip install 'deskhand[export]' (torch and transformers)"
 
 
-class ReferenceBackend:
+class ReferenceBackend(Backend):
     """Runs a Hugging Face Qwen2.5-VL checkpoint with transformers; loads once, reused per call."""
 
     name = "reference"
@@ -73,8 +76,7 @@ class ReferenceBackend:
 
     def prepare_inputs(self, messages: Sequence[Message], images: Sequence[Image.Image]) -> dict:
         """Tokenized prompt plus pixel values and grids, as the model's forward takes them."""
-        if count_images(messages) != len(images):
-            raise ValueError("messages and images disagree on the number of images")
+        check_images(messages, images)
         inputs: dict = {}
         counts: list[int] = []
         if images:
@@ -96,20 +98,13 @@ class ReferenceBackend:
             logits = self.model(**inputs, logits_to_keep=1).logits
         return logits[0, -1].float().numpy()
 
-    def generate(
-        self,
-        messages: Sequence[Message],
-        images: Sequence[Image.Image],
-        *,
-        max_new_tokens: int = 512,
-        on_token: TokenCallback | None = None,
-        cancel: Cancel | None = None,
-    ) -> Generation:
+    def _generate(self, request: Request) -> Generation:
         """Greedy generation until `</tool_call>`, EOS, the token limit or cancellation."""
         torch = self._torch
-        inputs = self.prepare_inputs(messages, images)
+        max_new_tokens = request.max_new_tokens
+        inputs = self.prepare_inputs(request.messages, request.images)
         prompt_len = inputs["input_ids"].shape[1]
-        watcher = _Watcher(self.tokenizer, prompt_len, on_token, cancel)
+        watcher = _Watcher(self.tokenizer, prompt_len, request.on_token, request.cancel)
         self._vision_seconds = 0.0
         start = time.perf_counter()
         with torch.inference_mode():
@@ -131,11 +126,11 @@ class ReferenceBackend:
             "total": end - start,
         }
         if watcher.cancelled:
-            reason = "cancelled"
+            reason = FinishReason.CANCELLED
         elif watcher.stopped or (new_ids and new_ids[-1] in self.eos_ids):
-            reason = "stop"
+            reason = FinishReason.STOP
         else:
-            reason = "length" if len(new_ids) >= max_new_tokens else "stop"
+            reason = FinishReason.LENGTH if len(new_ids) >= max_new_tokens else FinishReason.STOP
         text = self.tokenizer.decode(
             [i for i in new_ids if i not in self.eos_ids], skip_special_tokens=False
         )

@@ -2,6 +2,6 @@
 
 `desk` runs tasks (headless here, or handed to the running app through `handoff`), `server`
 exposes them as MCP tools and resources, `http` adds the loopback-only, token-checked HTTP
-transport, and `cli` is the `deskhand mcp` command. The `mcp` SDK is imported only by
-`server`, `http` and `cli` (the `mcp` extra).
+transport; the `deskhand mcp` command that wires them up is `app.commands.mcp`. The `mcp` SDK
+is imported only by `server`, `http` and that command (the `mcp` extra).
 """

@@ -18,13 +18,15 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from agent.actions import describe
+from agent.inference.base import Backend, Generation, Request
 from agent.loop import ActionPerformer, RunConfig, RunResult, RunStatus, ScreenSource, Step, iter_steps
-from agent.safety import ConfirmRequest, Decision, Gate, Limits, StopFlag
+from agent.options import DEFAULTS, ConfirmPolicy, RunOptions
+from agent.safety import ConfirmRequest, Decision, Gate, StopFlag
 from agent.trajectory import TrajectoryError, TrajectoryStore
 
 WAITING = "waiting for the person's confirmation"
 # What a caller may ask of the gate: as strict as the person's setting or stricter, never "never".
-POLICIES = ("risky", "always")
+POLICIES = (ConfirmPolicy.RISKY.value, ConfirmPolicy.ALWAYS.value)
 THOUGHTS_CHARS = 200  # per step in a run_task summary; get_run has the whole text
 SUMMARY_CHARS = 160  # the action in words (typed text can be long)
 
@@ -34,9 +36,9 @@ class TaskRequest:
     """A task delegated by an MCP client."""
 
     task: str
-    monitor: int = 1
-    max_steps: int = 30
-    policy: str = "risky"
+    monitor: int = DEFAULTS.monitor
+    max_steps: int = DEFAULTS.max_steps
+    policy: str = DEFAULTS.policy.value
     caller: dict[str, Any] = field(default_factory=dict)  # client, transport, peer, at
 
 
@@ -126,16 +128,19 @@ class _CallLog:
         self._recorder.finish(result)
 
 
-class _Announcing:
-    """The loop's backend, announcing each model turn as a progress record."""
+class _Announcing(Backend):
+    """The loop's backend, announcing each model turn as a progress record.
 
-    def __init__(self, backend: Any, announce: Callable[[], None]) -> None:
+    A turn the base class answers at once (the run was stopped) is not announced.
+    """
+
+    def __init__(self, backend: Backend, announce: Callable[[], None]) -> None:
         self._backend, self._announce = backend, announce
         self.name = getattr(backend, "name", "model")
 
-    def generate(self, messages, images, **kwargs):
+    def _generate(self, request: Request) -> Generation:
         self._announce()
-        return self._backend.generate(messages, images, **kwargs)
+        return request.pass_to(self._backend)
 
 
 class LocalDesk:
@@ -143,16 +148,15 @@ class LocalDesk:
 
     def __init__(self, *, backend: Callable[[], Any], screen: Callable[[], ScreenSource],
                  executor: Callable[[StopFlag], ActionPerformer], ask: Asker,
-                 store: TrajectoryStore | None = None, max_steps: int = 30,
-                 settle_timeout: float = 3.0, deny_titles: tuple[str, ...] = (),
+                 store: TrajectoryStore | None = None, options: RunOptions = DEFAULTS,
                  window_title: Callable[[], str] = lambda: "",
-                 offline_allow: tuple[str, ...] = (), keep_screenshots: bool = True) -> None:
+                 offline_allow: tuple[str, ...] = ()) -> None:
         self._make_backend, self._screen, self._executor, self._ask = backend, screen, executor, ask
         self._store = store or TrajectoryStore()
-        self.max_steps = max_steps
-        self._settle_timeout, self._deny_titles = settle_timeout, deny_titles
+        # Always offline: the client is another program, never the person at the desk.
+        self.options = options.with_changes(offline=True)
+        self.max_steps = options.max_steps  # a task's default and upper bound
         self._window_title, self._offline_allow = window_title, offline_allow
-        self._keep_screenshots = keep_screenshots
         self._lock = threading.Lock()
         self._active: _Active | None = None
         self._backend: Any = None
@@ -222,7 +226,7 @@ class LocalDesk:
                     "mcp": dict(request.caller, calls=[])}
         try:
             recorder = self._store.start(request.task, settings,
-                                         keep_screenshots=self._keep_screenshots)
+                                         keep_screenshots=self.options.keep_screenshots)
         except TrajectoryError as exc:
             return failed(str(exc))
         active.run_id = recorder.run_id
@@ -248,12 +252,11 @@ class LocalDesk:
                                  "local model is looking at the screen and deciding"))
 
         # Never laxer than "risky", whoever built the request.
-        policy = request.policy if request.policy in POLICIES else "risky"
-        gate = Gate(policy, ask=ask, deny_titles=self._deny_titles,
+        policy = request.policy if request.policy in POLICIES else ConfirmPolicy.RISKY.value
+        gate = Gate(policy, ask=ask, deny_titles=list(self.options.deny_titles),
                     window_title=self._window_title)
-        config = RunConfig(monitor=request.monitor, settle_timeout=self._settle_timeout,
-                           limits=Limits(max_steps=request.max_steps), offline=True,
-                           offline_allow=self._offline_allow)
+        options = self.options.with_changes(monitor=request.monitor, max_steps=request.max_steps)
+        config = RunConfig.from_options(options, offline_allow=self._offline_allow)
         lines: list[str] = []
         steps = iter_steps(request.task, backend=_Announcing(self._backend, announce),
                            screen=screen, executor=executor, gate=gate, config=config, stop=stop,

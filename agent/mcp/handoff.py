@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.mcp.desk import Busy, Desk, Outcome, Progress, TaskRequest
+from agent.options import DEFAULTS
 from agent.safety import StopFlag
 
 SOCKET_NAME = "app.sock"
@@ -196,7 +197,7 @@ class AutoDesk:
 
     def __init__(self, local: Desk, app: AppDesk | None = None) -> None:
         self.local, self.app = local, app or AppDesk()
-        self.max_steps = getattr(local, "max_steps", 30)
+        self.max_steps = getattr(local, "max_steps", DEFAULTS.max_steps)
 
     def run(self, request: TaskRequest, on_progress: Callable[[Progress], None],
             stop: StopFlag) -> Outcome:

@@ -16,6 +16,7 @@ import subprocess
 import time
 
 from agent.mcp.desk import describe_request
+from agent.options import DEFAULTS
 from agent.safety import ConfirmRequest, Decision, StopFlag, read_on_screen
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,8 @@ class LocalAsk:
     one Decision value to stdout (app/askdialog.py); it is preferred over zenity and kdialog.
     """
 
-    def __init__(self, timeout: float = 60.0, dialog: list[str] | None = None) -> None:
+    def __init__(self, timeout: float = DEFAULTS.confirm_timeout,
+                 dialog: list[str] | None = None) -> None:
         self.timeout, self.dialog = timeout, dialog
 
     def __call__(self, request: ConfirmRequest, stop: StopFlag) -> Decision:

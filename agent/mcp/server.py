@@ -26,6 +26,7 @@ from pydantic import Field
 from agent import __version__
 from agent.jsonl import dumps_line
 from agent.mcp.desk import Busy, Desk, Progress, TaskRequest, outcome_text
+from agent.options import DEFAULTS
 from agent.paths import data_dir
 from agent.safety import StopFlag
 from agent.trajectory import TrajectoryError, TrajectoryStore
@@ -128,7 +129,7 @@ class DeskhandMCP:
     ) -> str | CallToolResult:
         call = self.caller(ctx, "run_task")
         self.record_call(call)
-        limit = getattr(self.desk, "max_steps", 30)
+        limit = getattr(self.desk, "max_steps", DEFAULTS.max_steps)
         request = TaskRequest(task.strip(), monitor, min(max_steps or limit, limit), confirm, call)
         stop = StopFlag()
         progress: queue.Queue[Progress] = queue.Queue()
@@ -230,14 +231,13 @@ class DeskhandMCP:
         if info.answer:
             lines.append(f"answer: {info.answer}")
         for s in record.steps:
-            lines.append(f"[{s.get('index', 0) + 1}] {s.get('description') or ''}")
-            if s.get("thoughts"):
-                lines.append(f"    thoughts: {s['thoughts']}")
-            if s.get("error"):
-                lines.append(f"    error: {s['error']}")
-            timings = s.get("timings") if isinstance(s.get("timings"), dict) else {}
-            shown = " ".join(f"{k} {v:.2f}s" for k, v in timings.items()
-                             if not str(k).startswith("model.") and isinstance(v, (int, float)))
+            lines.append(f"[{s.index + 1}] {s.description or ''}")
+            if s.thoughts:
+                lines.append(f"    thoughts: {s.thoughts}")
+            if s.error:
+                lines.append(f"    error: {s.error}")
+            shown = " ".join(f"{k} {v:.2f}s" for k, v in s.timings.items()
+                             if not k.startswith("model."))
             if shown:
                 lines.append(f"    timings: {shown}")
         calls = ((meta.get("settings") or {}).get("mcp") or {}) if isinstance(meta.get("settings"),

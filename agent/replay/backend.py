@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +35,7 @@ from agent.actions import (
     parse,
 )
 from agent.geometry import Monitor, Point, ScreenMapping, Size, Space
-from agent.inference.base import Backend, BackendError, Cancel, Generation, Message, TokenCallback
+from agent.inference.base import Backend, BackendError, FinishReason, Generation, Request
 from agent.replay import matching
 from agent.replay.recording import RecordedStep, Recording
 from agent.safety import StopFlag
@@ -72,18 +72,19 @@ class ReplayCheck:
         return d
 
 
-class LazyBackend:
+class LazyBackend(Backend):
     """A backend built on first use: the model loads only if replay needs it."""
 
     def __init__(self, build: Callable[[], Backend], name: str = "model") -> None:
         self._build, self._backend, self.name = build, None, name
 
-    def generate(self, messages: Sequence[Message], images: Sequence[Image.Image],
-                 **kwargs: Any) -> Generation:
+    def _generate(self, request: Request) -> Generation:
         if self._backend is None:
             self._backend = self._build()
             self.name = getattr(self._backend, "name", self.name)
-        return self._backend.generate(messages, images, **kwargs)
+        return self._backend.generate(request.messages, request.images,
+                                      max_new_tokens=request.max_new_tokens,
+                                      on_token=request.on_token, cancel=request.cancel)
 
 
 _CALL_TAG = re.compile(r"<\s*/?\s*tool_call\s*>", re.IGNORECASE)
@@ -110,7 +111,7 @@ def _targeted(action: Action) -> bool:
     return isinstance(action, (LeftClick, MouseMove, Scroll, TypeText)) and action.target is not None
 
 
-class ReplayBackend:
+class ReplayBackend(Backend):
     """A `Backend` that plays a `Recording`, verifying each target; `fallback` is the model."""
 
     def __init__(self, recording: Recording, *, fallback: Backend | None = None,
@@ -130,9 +131,8 @@ class ReplayBackend:
 
     # -- the Backend protocol -------------------------------------------------------------
 
-    def generate(self, messages: Sequence[Message], images: Sequence[Image.Image], *,
-                 max_new_tokens: int = 512, on_token: TokenCallback | None = None,
-                 cancel: Cancel | None = None) -> Generation:
+    def _generate(self, request: Request) -> Generation:
+        messages, images, cancel = request.messages, request.images, request.cancel
         start = time.perf_counter()
         if not images:
             raise BackendError("replay needs the current screenshot")
@@ -142,8 +142,7 @@ class ReplayBackend:
         seconds = time.perf_counter() - start
         check = dataclasses.replace(check, seconds=seconds)
         if text is not None:
-            if on_token is not None:
-                on_token(text)
+            request.emit(text)
             return Generation(text, timings={"verify": seconds}, replay=check)
         if self.fallback is None or self._model_run >= self.max_model_steps:
             reason = check.reason if self.fallback is None else (
@@ -151,13 +150,13 @@ class ReplayBackend:
                 "matching the recording again")
             if isinstance(cancel, StopFlag):
                 cancel.set(f"replay stopped: {reason}")
-                return Generation("", timings={"verify": seconds}, finish_reason="cancelled",
-                                  replay=check)
+                return Generation("", timings={"verify": seconds},
+                                  finish_reason=FinishReason.CANCELLED, replay=check)
             raise BackendError(f"replay stopped: {reason}")
         self._model_run += 1
         self.model_steps += 1
-        gen = self.fallback.generate(messages, images, max_new_tokens=max_new_tokens,
-                                     on_token=on_token, cancel=cancel)
+        gen = self.fallback.generate(messages, images, max_new_tokens=request.max_new_tokens,
+                                     on_token=request.on_token, cancel=cancel)
         return dataclasses.replace(gen, timings={**gen.timings, "verify": seconds},
                                    replay=dataclasses.replace(check, model_called=True))
 

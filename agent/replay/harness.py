@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from agent.actions import LeftClick, Terminate, TypeText, Wait, format_call, parse
-from agent.eval.runner import Job, Worker
-from agent.inference.base import Generation
+from agent.eval.settings import Job
+from agent.eval.worker import Worker
+from agent.inference.base import Backend, Generation, Request
 from agent.replay.backend import ReplayBackend
 from agent.replay.recording import Recording, check_replayable, from_record
 from agent.trajectory import TrajectoryStore
@@ -32,7 +33,7 @@ def load_attempt(attempt_dir: Path) -> Recording:
     return recording
 
 
-class OracleFallback:
+class OracleFallback(Backend):
     """A scripted "model" for replay's unverifiable steps: plays the recorded step's element."""
 
     name = "scripted:oracle"
@@ -43,9 +44,10 @@ class OracleFallback:
         self._done: set[int] = set()
         self.calls = 0
 
-    def generate(self, messages, images, **_kwargs) -> Generation:
+    def _generate(self, request: Request) -> Generation:
         from agent.eval.solver import PlanSolver
 
+        messages, images = request.messages, request.images
         self.calls += 1
         replay = self._replay
         todo = [s for s in replay.recording.steps[replay.cursor:] if s.index not in self._done]

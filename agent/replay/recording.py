@@ -1,6 +1,6 @@
 """A recorded run read back for replay: its actions, where they landed, and its parameters.
 
-Everything comes through `agent.records` (via `TrajectoryStore.load`), so a damaged or hostile
+Everything comes through `agent.step_record` (via `TrajectoryStore.load`), so a damaged or hostile
 run folder costs the damaged steps, never a crash, and screenshots are read only from inside the
 run folder. Which recorded steps are replayed: those that performed an action without an error
 (a refused model reply, a failed input or a "give up" is not something to repeat).
@@ -11,14 +11,14 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from PIL import Image
 
-from agent.actions import Action, Terminate, TypeText, WebSearch, action_from_dict
+from agent.actions import Action, Terminate, TypeText, WebSearch
+from agent.click_marker import MAX_PIXELS
 from agent.geometry import MAX_PIXELS as MODEL_MAX_PIXELS
 from agent.geometry import Size
-from agent.trajectory import MAX_PIXELS
+from agent.trajectory import RunRecord
 
 
 class ReplayRefused(ValueError):
@@ -68,24 +68,22 @@ class Recording:
         return self.status == "success" and isinstance(last, Terminate) and last.status == "success"
 
 
-def from_record(record: Any) -> Recording:
+def from_record(record: RunRecord) -> Recording:
     """A `Recording` from `TrajectoryStore.load(...)`'s record."""
     steps = []
     for s in record.steps:
-        action = action_from_dict(s["action"]) if isinstance(s.get("action"), dict) else None
-        if action is None or s.get("error") or s.get("retry"):
+        action = s.action
+        if action is None or s.error or s.retry:
             continue
         if isinstance(action, Terminate) and action.status != "success":
             continue  # giving up is not an action to repeat: the recording just ends there
-        point = s.get("screenshot_point")
-        size = s.get("model_size")
-        if size and size[0] * size[1] > MODEL_MAX_PIXELS:
+        size = s.model_size
+        if size and size.pixels > MODEL_MAX_PIXELS:
             size = None  # no model image is that big: a forged record (it would be resized to it)
         steps.append(RecordedStep(
-            index=int(s["index"]), action=action, thoughts=s.get("thoughts") or "",
-            screenshot=Path(s["screenshot"]) if s.get("screenshot") else None,
-            point=(float(point[0]), float(point[1])) if point else None,
-            model_size=Size(int(size[0]), int(size[1])) if size else None))
+            index=s.index, action=action, thoughts=s.thoughts or "",
+            screenshot=Path(s.screenshot) if s.screenshot else None,
+            point=s.screenshot_point, model_size=size))
     return Recording(record.info.id, record.info.task, record.info.status, tuple(steps),
                      tuple(record.problems))
 

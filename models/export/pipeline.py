@@ -15,11 +15,16 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from agent.atomic import write_json_atomic
+from agent.options import EXPORT_PROVIDERS
 from models.export.checks import Checkpoint, ExportError, check_resources, inspect_checkpoint
 from models.export.manifest import exporter_fingerprint, source_hash, write_manifest
 
+# on_progress(stage, done, total): after each unit of a stage (the app's export shows it).
+ProgressCallback = Callable[[str, int, int], None]
+
 PRECISIONS = ("int4", "fp16", "fp32")
-PROVIDERS = ("cpu", "cuda", "dml")
+PROVIDERS = EXPORT_PROVIDERS
 VISION_QUANT = (None, "int8", "int4")
 BLOCK_SIZES = (32, 64, 128, 256)
 # Weight-quantization block size. On AVX-512 VNNI CPUs the int4 kernel with int8 activations
@@ -35,12 +40,14 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jso
 
 def export_model(hf_dir: str | Path, out_dir: str | Path, *, precision: str = "int4",
                  provider: str = "cpu", vision_quant: str | None = None,
-                 block_size: int = DEFAULT_BLOCK_SIZE, progress: bool = True) -> Path:
+                 block_size: int = DEFAULT_BLOCK_SIZE, progress: bool = True,
+                 on_progress: ProgressCallback | None = None) -> Path:
     """Export a Qwen2.5-VL checkpoint to an onnxruntime-genai folder; return the folder.
 
     `precision` is the text decoder's (builder) precision; `vision_quant` ("int8" / "int4")
     quantizes the weights of vision.onnx and embedding.onnx block-wise (None keeps fp32);
-    `block_size` is the quantization block of both (values per scale).
+    `block_size` is the quantization block of both (values per scale). `progress` shows
+    terminal bars; `on_progress` is called as each stage starts and after each of its units.
     """
     if precision not in PRECISIONS:
         raise ExportError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
@@ -60,7 +67,8 @@ def export_model(hf_dir: str | Path, out_dir: str | Path, *, precision: str = "i
     source = state.get("source")
     files = [*ckpt.weight_files, src / "config.json"]
     if source is None or state.get("source_files") != _file_stamps(files):
-        source = _with_bar("hash source", 1, progress, lambda tick: (source_hash(files), tick())[0])
+        source = _with_bar("hash source", 1, progress, on_progress,
+                           lambda tick: (source_hash(files), tick())[0])
     key = {"source": source, "precision": precision, "provider": provider,
            "vision_quant": vision_quant, "block_size": block_size,
            "exporter": exporter_fingerprint()}
@@ -85,7 +93,7 @@ def export_model(hf_dir: str | Path, out_dir: str | Path, *, precision: str = "i
             continue
         done.pop(name, None)
         _save_state(out, state)
-        _with_bar(name, sizes[name], progress, run)
+        _with_bar(name, sizes[name], progress, on_progress, run)
         done[name] = stage_key
         _save_state(out, state)
     write_manifest(out, {
@@ -154,11 +162,23 @@ def _config_stage(ckpt: Checkpoint, out: Path, tick: Callable[[], None]) -> None
     tick()
 
 
-def _with_bar(name: str, total: int, progress: bool, run: Callable):
+def _with_bar(name: str, total: int, progress: bool, on_progress: ProgressCallback | None,
+              run: Callable):
     from tqdm import tqdm
 
+    done = 0
+
+    def tick() -> None:  # tqdm counts nothing when disabled, so the count is kept here
+        nonlocal done
+        done = min(done + 1, total)
+        bar.update(1)
+        if on_progress is not None:
+            on_progress(name, done, total)
+
     with tqdm(total=total, desc=name, disable=not progress, leave=True) as bar:
-        return run(lambda: bar.update(1))
+        if on_progress is not None:
+            on_progress(name, 0, total)
+        return run(tick)
 
 
 def _file_stamps(files: list[Path]) -> dict:
@@ -177,7 +197,7 @@ def _load_state(out: Path) -> dict:
 
 
 def _save_state(out: Path, state: dict) -> None:
-    (out / STATE).write_text(json.dumps(state, indent=2))
+    write_json_atomic(out / STATE, state)  # a crash mid-write must not forget finished stages
 
 
 def _versions() -> dict:

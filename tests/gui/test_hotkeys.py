@@ -11,6 +11,7 @@ import pytest
 
 from agent.inference.base import ScriptedBackend
 from agent.loop import RunStatus
+from agent.options import RunOptions
 from app.hotkeys import GlobalHotkeys, HotkeyError, parse_hotkey
 from app.session import RunRequest, RunSession
 from tests.gui.fakes import FakeScreen, RecordingExecutor, typing
@@ -66,8 +67,8 @@ def test_stop_hotkey_latency_while_typing(xvfb_display):
     executor = RecordingExecutor(char_delay=0.004)  # ~250 characters a second, like xdotool type
     backend = ScriptedBackend([typing("lorem-ipsum," * 300)])
     session = RunSession(RunRequest(task="type a long text", backend=backend,
-                                    screen=FakeScreen(), executor=executor, policy="never",
-                                    settle_timeout=0.0))
+                                    screen=FakeScreen(), executor=executor,
+                                    options=RunOptions(policy="never", settle_timeout=0.0)))
     executor.stop = session.stop
     keys = GlobalHotkeys(xvfb_display)
     keys.register("ctrl+alt+Escape", lambda: session.stop.set("stop hotkey"))
@@ -108,8 +109,8 @@ def test_stop_hotkey_latency_with_the_real_executor(xvfb_display):
     ignore = {logger.keycode(k) for k in ("Control_L", "Alt_L", "Escape")}
     text = "abcdefghij" * 5000
     session = RunSession(RunRequest(task="type a long text", backend=ScriptedBackend([typing(text)]),
-                                    screen=FakeScreen(), executor=None, policy="never",
-                                    settle_timeout=0.0))
+                                    screen=FakeScreen(), executor=None,
+                                    options=RunOptions(policy="never", settle_timeout=0.0)))
     executor = executor_module.Executor(stop=session.stop, display=xvfb_display)
     session.request.executor = executor
     keys = GlobalHotkeys(xvfb_display)

@@ -53,7 +53,7 @@ def mcp_for(desk) -> StdioServerParameters:
     # PYTHONPATH for the app's children, and an MCP host is no child of the app.
     env = {**desk.mcp_env, "DESKHAND_RUNTIME_DIR": str(desk.mcp.path.parent)}
     env.pop("DISPLAY", None)  # the headless desk could not run there: every task must go to the app
-    return StdioServerParameters(command=sys.executable, args=["-m", "agent.cli", "mcp"], env=env,
+    return StdioServerParameters(command=sys.executable, args=["-m", "app.commands", "mcp"], env=env,
                                  cwd=str(ROOT))
 
 

@@ -26,11 +26,16 @@ def test_streams_cancels_and_survives_a_broken_folder(export_int4, tmp_path):  #
         assert gen.generated_tokens == 20 and "".join(pieces) == gen.text
         assert gen.cached_tokens == 0 and gen.cached_images == 0
         stop = StopFlag()
-        stop.set()
-        started = time.monotonic()
+        stopped_at: list[float] = []
+
+        def stop_now(_piece: str) -> None:  # mid-answer: the child is still generating
+            if not stopped_at:
+                stopped_at.append(time.monotonic())
+                stop.set()
+
         gen = backend.generate(agent_messages(1), noise_images(1, (1036, 588), 1),
-                               max_new_tokens=200, cancel=stop)
-        assert gen.finish_reason == "cancelled" and time.monotonic() - started < 0.5
+                               max_new_tokens=200, on_token=stop_now, cancel=stop)
+        assert gen.finish_reason == "cancelled" and time.monotonic() - stopped_at[0] < 0.5
         # The cancelled request's late output is dropped; the next answer is its own.
         again = backend.generate(agent_messages(1), noise_images(1, (1036, 588), 0),
                                  max_new_tokens=20)

@@ -84,7 +84,7 @@ def test_history_run_again_replays_with_checks(qtbot, desk, scene) -> None:
     assert scene.clicks == ["search", "oslo", "order"] and scene.page == "done"
     assert desk.controller.services.extra["built"] == []  # every step verified: no model loaded
     record = _replayed(desk)
-    assert [s["replay"]["verification"] for s in record.steps][:3] == ["verified"] * 3
+    assert [s.replay["verification"] for s in record.steps][:3] == ["verified"] * 3
     # The History shows each replayed step's check.
     desk.history.refresh()
     desk.history.select_run(record.info.id)

@@ -9,6 +9,7 @@ from agent.actions import KeyPress, LeftClick, Scroll, TypeText
 from agent.geometry import Monitor, ScreenMapping, Size
 from agent.inference.base import ScriptedBackend
 from agent.loop import RunStatus
+from agent.options import RunOptions
 from agent.safety import ConfirmRequest, Decision, StopFlag
 from app.overlay import overlay_for
 from app.session import ConfirmBridge, Hooks, PauseFlag, RunRequest, RunSession
@@ -49,7 +50,8 @@ def test_hooks_bracket_every_look_and_action():
                   on_phase=calls.append)
     executor = RecordingExecutor()
     session = RunSession(RunRequest(task="t", backend=ScriptedBackend([click(5, 5), done()]),
-                                    screen=FakeScreen(), executor=executor, policy="never"),
+                                    screen=FakeScreen(), executor=executor,
+                                    options=RunOptions(policy="never")),
                          hooks=hooks)
     result = session.run()
     assert result.status is RunStatus.SUCCESS

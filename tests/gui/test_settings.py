@@ -36,5 +36,6 @@ def test_recent_tasks_are_unique_newest_first_and_bounded():
     assert len(set(s.recent_tasks)) == MAX_RECENT
 
 
-def test_data_dir_setting_moves_the_runs(tmp_path):
+def test_data_dir_setting_moves_the_runs(tmp_path, monkeypatch):
+    monkeypatch.delenv("DESKHAND_DATA_DIR")  # it wins over the setting (tests/test_options_runsdir.py)
     assert Settings(data_dir=str(tmp_path)).runs_dir() == tmp_path / "runs"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-from models.bench_model import FULL
+from app.bench.model import FULL
 
 GB = 1e9
 STEADY_FROM = 4  # from step 4 on the oldest of three screenshots leaves the prompt every step

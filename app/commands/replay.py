@@ -1,6 +1,6 @@
 """`deskhand runs replay|save`: load a run, check it may be replayed, and run it through `cmd_run`.
 
-The replay itself is `agent.cli.cmd_run` with a `ReplayBackend` in the model's place, so the
+The replay itself is `app.commands.run.cmd_run` with a `ReplayBackend` in the model's place, so the
 terminal run, its confirmation prompts, Ctrl+C handling, recording and printing are the same.
 """
 
@@ -10,6 +10,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from agent.errors import UserError
+from agent.options import DEFAULTS, add_flags, from_args
 from agent.replay.backend import LazyBackend, ReplayBackend
 from agent.replay.recording import (
     Recording,
@@ -33,9 +35,9 @@ def add_arguments(runs_sub: Any) -> None:
         "the task and recent history); replay resumes when the screen matches the recording "
         "again. Every action passes the confirmation gate again.")
     replay.add_argument("id", help="run id, a unique prefix, 'last', or a saved task name")
-    replay.add_argument("--monitor", type=int, default=1, help="monitor to replay on (default 1)")
-    replay.add_argument("--confirm", choices=["never", "risky", "always"], default="risky",
-                        help="when to ask before acting (default risky, as for a model run)")
+    add_flags(replay, "monitor", "policy", monitor={
+        "help": f"monitor to replay on (default {DEFAULTS.monitor})"}, policy={
+        "help": f"when to ask before acting (default {DEFAULTS.policy}, as for a model run)"})
     replay.add_argument("--dry-run", action="store_true",
                         help="check the first steps and print them, send no input, load no model")
     replay.add_argument("--set", action="append", default=[], metavar="OLD=NEW",
@@ -50,7 +52,7 @@ def add_arguments(runs_sub: Any) -> None:
                         "as that model")
     replay.add_argument("--server-model", metavar="NAME")
     replay.add_argument("--script", metavar="FILE", type=Path, help=argparse.SUPPRESS)
-    replay.add_argument("--settle-timeout", type=float, default=3.0)
+    add_flags(replay, "settle_timeout")
     replay.add_argument("--json", action="store_true", help="print one JSON object per step")
     save = runs_sub.add_parser("save", help="name a replayable run (start it by name from the "
                                "tray's quick command or `runs replay NAME`)")
@@ -77,9 +79,10 @@ def load_recording(store: Any, ref: str, *, sets: list[str] = (),  # type: ignor
 
 def cmd_replay(args: argparse.Namespace) -> int:
     """`deskhand runs replay`."""
-    from agent.cli import UserError, cmd_run, load_backend
     from agent.termtext import visible
     from agent.trajectory import TrajectoryError, TrajectoryStore
+    from app.commands.backends import model_spec, open_backend
+    from app.commands.run import cmd_run
 
     try:
         recording = load_recording(TrajectoryStore(), args.id, sets=args.set,
@@ -95,18 +98,14 @@ def cmd_replay(args: argparse.Namespace) -> int:
                   + (f"; typed from the task: {', '.join(map(repr, params))}" if params else "")))
     fallback = None
     if not (args.no_model or args.dry_run):
-        model_args = argparse.Namespace(script=args.script, server=args.server,
-                                        server_model=args.server_model, allow_lan=False,
-                                        model=args.model, provider="auto")
-        fallback = LazyBackend(lambda: load_backend(model_args))
-    run_args = argparse.Namespace(
-        task=recording.task, monitor=args.monitor, confirm=args.confirm, deny_title=[],
-        dry_run=args.dry_run, search_url=None, server=None, allow_lan=False,
-        settle_timeout=args.settle_timeout, allow_network=False, history_scale=1.0, idle_waits=0,
-        max_steps=len(recording.steps) + 20, max_minutes=30.0, no_screenshots=False,
-        json=args.json)
+        fallback = LazyBackend(lambda: open_backend(model_spec(
+            model=args.model, script=args.script, server=args.server,
+            server_model=args.server_model)))
+    run_args = argparse.Namespace(task=recording.task, dry_run=args.dry_run, server=None,
+                                  allow_lan=False, json=args.json)
+    options = from_args(args, max_steps=len(recording.steps) + 20)
     backend = ReplayBackend(recording, fallback=fallback)
-    code = cmd_run(run_args, backend=backend,
+    code = cmd_run(run_args, backend=backend, options=options,
                    settings={"replay_of": recording.run_id,
                              "substitutions": [list(p) for p in recording.substitutions]})
     print(f"replay: {backend.cursor} of {len(recording.steps)} recorded actions replayed, "
@@ -116,7 +115,6 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_save(args: argparse.Namespace) -> int:
     """`deskhand runs save ID [NAME]` (or `--forget NAME`)."""
-    from agent.cli import UserError
     from agent.termtext import visible
     from agent.trajectory import TrajectoryError, TrajectoryStore
 

@@ -5,19 +5,23 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from agent.options import DEFAULTS, add_flags
 from agent.paths import asset
 from agent.termtext import visible
+
+if TYPE_CHECKING:  # imported when a run starts, so `deskhand --help` stays quick
+    from agent.eval.results import EvalResult
+    from agent.eval.runner import EvalSettings
 
 DEFAULT_TASKS = asset("tasks", "offline-webvoyager.jsonl")
 
 
 def register(subparsers: Any) -> None:
     """Add the `eval` command and its actions to the main parser."""
-    from agent.cli import fraction  # the same check as `deskhand run --history-scale`
-
     ev = subparsers.add_parser(
         "eval", help="offline evaluation harness",
         description="Run WebVoyager-style tasks in a real browser on a private virtual display: "
@@ -54,15 +58,15 @@ def register(subparsers: Any) -> None:
                      help="let a --model server:URL on a private network (e.g. a vLLM server "
                      "inside the cluster) through the offline guard; screenshots go to that one "
                      "host, never to a public address")
-    run.add_argument("--max-steps", type=int, metavar="N",
-                     help="step cap per task (default: each task's own, else 30)")
+    add_flags(run, "max_steps", max_steps={
+        "default": None, "metavar": "N",
+        "help": f"step cap per task (default: each task's own, else {DEFAULTS.max_steps})"})
     run.add_argument("--out", type=Path, metavar="RUN_DIR",
                      help="run folder (default: the data dir's eval/<config hash>)")
     run.add_argument("--sites-only", metavar="SITE,...", default="",
                      help="only tasks of these sites (comma-separated)")
     run.add_argument("--limit", type=int, metavar="N", help="only the first N tasks")
-    run.add_argument("--provider", choices=["auto", "cpu", "cuda", "dml"], default="auto",
-                     help="ONNX Runtime execution provider for the model")
+    add_flags(run, "provider")
     run.add_argument("--browser-mode", choices=["window", "kiosk"], default="window",
                      help="window: a browser window filling the screen, with its address bar "
                      "(default); kiosk: the page fills the screen as in Fara's training, but "
@@ -74,12 +78,7 @@ def register(subparsers: Any) -> None:
     run.add_argument("--judge-url", metavar="URL",
                      help="also ask a model judge on this loopback OpenAI-compatible endpoint")
     run.add_argument("--judge-model", metavar="NAME", help="model name for the judge endpoint")
-    run.add_argument("--history-scale", type=fraction, default=1.0, metavar="F",
-                     help="send earlier screenshots at this fraction of their size (adaptive "
-                     "compute; default 1, off); compare runs with `deskhand eval compare`")
-    run.add_argument("--idle-waits", type=int, default=0, metavar="N",
-                     help="after a wait that left the screen unchanged, wait again up to N times "
-                     "before asking the model (adaptive compute; default 0, off)")
+    add_flags(run, "history_scale", "idle_waits")  # adaptive compute; see `deskhand eval compare`
     run.add_argument("--no-report", action="store_true", help="skip writing the report at the end")
     comp = sub.add_parser("compare", help="success rate and model time of two runs side by side",
                           description="Compare two runs of the same task file, e.g. with and "
@@ -135,39 +134,16 @@ def _compare(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from agent.eval.browser import EnvironmentFailure
     from agent.eval.results import ManifestMismatch
-    from agent.eval.runner import EvalSettings, run_eval
+    from agent.eval.runner import run_eval
     from agent.eval.settings import HostError
     from agent.eval.solver import PlanError
 
-    if args.ray is None and (args.ray_cpus, args.ray_gpus, args.ray_memory) != (None,) * 3:
-        print("deskhand: --ray-cpus, --ray-gpus and --ray-memory need --ray", file=sys.stderr)
+    problem = _check(args)
+    if problem:
+        print(f"deskhand: {problem}", file=sys.stderr)
         return 2
-    if str(args.tasks) != "miniwob" and not args.tasks.exists():
-        print(f"deskhand: no task file {args.tasks}", file=sys.stderr)
-        return 2
-    settings = EvalSettings(
-        tasks=args.tasks, model=args.model, repeat=max(1, args.repeat), max_steps=args.max_steps,
-        provider=args.provider, browser_mode=args.browser_mode, solutions=args.solutions,
-        reference=args.reference, judge_url=args.judge_url, judge_model=args.judge_model,
-        workers=max(1, args.workers or 1), history_scale=args.history_scale,
-        allow_lan=args.allow_lan, ray=_ray_options(args),
-        idle_waits=max(0, args.idle_waits),
-        sites_only=tuple(s for s in args.sites_only.split(",") if s.strip()), limit=args.limit,
-        out=args.out)
-
-    count = {"done": 0, "total": 0}
-
-    def on_start(total: int, skipped: int) -> None:
-        count.update(done=skipped, total=total)
-
-    def progress(record: dict[str, Any]) -> None:
-        count["done"] += 1
-        mark = "PASS" if record["passed"] else f"FAIL ({record['failure']})"
-        width = len(str(count["total"]))
-        # A failure reason can quote the model or the page: shown, never obeyed by the terminal.
-        print(visible(f"[{count['done']:{width}}/{count['total']}] {mark:24} {record['task_id']}"
-                      f"#{record['repeat']}  {record['steps']} steps  {record['wall_s']:.1f} s",
-                      multiline=False), flush=True)
+    settings = _settings(args)
+    progress, on_start = _progress_printer()
 
     def terminate(_sig: int, _frame: Any) -> None:
         raise KeyboardInterrupt  # unwind: browsers, displays and workers are shut down
@@ -199,6 +175,49 @@ def _run(args: argparse.Namespace) -> int:
         _, report_path = write_report(summary.run_dir)
         print(f"report: {report_path}")
     return 0
+
+
+def _check(args: argparse.Namespace) -> str:
+    """What is wrong with the `eval run` arguments, or "" when nothing is."""
+    if args.ray is None and (args.ray_cpus, args.ray_gpus, args.ray_memory) != (None,) * 3:
+        return "--ray-cpus, --ray-gpus and --ray-memory need --ray"
+    if str(args.tasks) != "miniwob" and not args.tasks.exists():
+        return f"no task file {args.tasks}"
+    return ""
+
+
+def _settings(args: argparse.Namespace) -> EvalSettings:
+    """The harness's settings from the `eval run` arguments."""
+    from agent.eval.runner import EvalSettings
+
+    return EvalSettings(
+        tasks=args.tasks, model=args.model, repeat=max(1, args.repeat), max_steps=args.max_steps,
+        provider=args.provider, browser_mode=args.browser_mode, solutions=args.solutions,
+        reference=args.reference, judge_url=args.judge_url, judge_model=args.judge_model,
+        workers=max(1, args.workers or 1), history_scale=args.history_scale,
+        allow_lan=args.allow_lan, ray=_ray_options(args),
+        idle_waits=max(0, args.idle_waits),
+        sites_only=tuple(s for s in args.sites_only.split(",") if s.strip()), limit=args.limit,
+        out=args.out, resolve_model=getattr(args, "resolve_model", None))
+
+
+def _progress_printer() -> tuple[Callable[[EvalResult], None], Callable[[int, int], None]]:
+    """The harness's (progress, on_start) callbacks: one line per finished task, numbered."""
+    count = {"done": 0, "total": 0}
+
+    def on_start(total: int, skipped: int) -> None:
+        count.update(done=skipped, total=total)
+
+    def progress(record: EvalResult) -> None:
+        count["done"] += 1
+        mark = "PASS" if record.passed else f"FAIL ({record.failure})"
+        width = len(str(count["total"]))
+        # A failure reason can quote the model or the page: shown, never obeyed by the terminal.
+        print(visible(f"[{count['done']:{width}}/{count['total']}] {mark:24} {record.task_id}"
+                      f"#{record.repeat}  {record.steps} steps  {record.wall_s:.1f} s",
+                      multiline=False), flush=True)
+
+    return progress, on_start
 
 
 def _ray_options(args: argparse.Namespace) -> Any:

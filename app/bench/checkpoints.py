@@ -1,8 +1,11 @@
-"""A tiny random Qwen2.5-VL checkpoint with a real tokenizer and processor, for tests.
+"""Random Qwen2.5-VL checkpoints with a real tokenizer and processor: tiny, or Fara-7B-shaped.
 
-The sizes are tiny but the vision structure is the real one (patch 14, merge 2, window 112,
-full-attention blocks, M-RoPE sections), so exporters and backends meet the same code paths as
-with Fara-7B. Built in seconds, deterministic for a given seed.
+Not test-only: `deskhand bench` builds its checkpoints here (`make_fara_shaped_checkpoint` for
+a real run, `make_tiny_checkpoint` for `--tiny`), and the tests build the tiny model with it
+(`tests/conftest_models.py`). The sizes are tiny but the vision structure is the real one
+(patch 14, merge 2, window 112, full-attention blocks, M-RoPE sections), so exporters and
+backends meet the same code paths as with Fara-7B. Built in seconds, deterministic for a given
+seed.
 """
 
 from __future__ import annotations

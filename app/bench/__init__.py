@@ -7,24 +7,26 @@ tokens per step) on each backend in its own process, so each row's peak memory i
 Prints per-step times, the cold first step and the steady state (steps 4 on, where the history
 window slides) against PyTorch bf16 and fp32, each optimisation's measured gain, costs
 extrapolated to the full model, and decode speed against this machine's memory bandwidth.
+
+The package: this module (the command: options, checkpoint and exports, one worker per row),
+`checkpoints` (the random tiny and Fara-shaped checkpoints), `worker` (one measurement, in a
+child process), `model` (the cost model) and `report` (the printed report). It sits in the
+composition root because it uses both `models` (export) and `agent` (the runtime).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from models.bench_model import Shape, bytes_per_token, extrapolate, measure_bandwidth, weight_bytes
+from app.bench.model import Shape, bytes_per_token, extrapolate, measure_bandwidth, weight_bytes
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,7 @@ def register(subparsers) -> None:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The bench options (shared by `deskhand bench` and `python -m models.bench`)."""
+    """The bench options (shared by `deskhand bench` and `python -m app.bench`)."""
     p.add_argument("--text-layers", type=int, default=2, help="decoder layers built (Fara: 28)")
     p.add_argument("--vision-blocks", type=int, default=2, help="vision blocks built (Fara: 32)")
     p.add_argument("--steps", type=int, default=5,
@@ -117,24 +119,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark the parsed arguments describe; print the report."""
-    from models.bench_report import format_report
+    from app.bench.report import format_report
 
-    names = [b.strip() for b in args.backends.split(",") if b.strip()]
-    if args.levers:
-        names += [b for b in LEVER_BACKENDS if b not in names]
-    unknown = [b for b in names if b not in VARIANTS]
-    if unknown or not names:
-        print(f"deskhand bench: unknown backend(s) {unknown}; choose from {', '.join(VARIANTS)}",
-              file=sys.stderr)
-        return 2
-    size_text = args.size or ("308x224" if args.tiny else "1428x896")
-    w, h = (int(v) for v in size_text.lower().split("x"))
-    if w % 28 or h % 28:
-        print("deskhand bench: --size must be a model size (both sides multiples of 28)",
-              file=sys.stderr)
-        return 2
-    if args.steps < 1:
-        print("deskhand bench: --steps must be at least 1", file=sys.stderr)
+    names = _backend_names(args)
+    w, h = _size(args)
+    problem = _check(args, names, (w, h))
+    if problem:
+        print(f"deskhand bench: {problem}", file=sys.stderr)
         return 2
     new_tokens = args.new_tokens or (4 if args.tiny else 100)
     if args.work_dir is None:
@@ -156,26 +147,18 @@ def run(args: argparse.Namespace) -> int:
                     "seed": 0, "warmup": not args.no_warmup, "repeat": max(1, args.repeat),
                     "threads": threads, "model_dir": str(models.folders[variant.model])} | asdict(variant)
             _log(f"{name}: running {args.steps} steps")
-            rows.append(run_worker(spec, args.work_dir))
+            rows.append(run_worker(spec))
             _log(_row_summary(rows[-1]))
-        # Shared machines vary: measured again at the end, the better reading is the bound.
-        _log("measuring memory bandwidth again")
-        again = measure_bandwidth(megabytes, threads=threads)
-        bandwidth = {key: max(bandwidth[key], again[key]) for key in ("read_gbs", "copy_gbs")} | {
-            "threads": threads, "megabytes": megabytes,
-            "readings_gbs": [bandwidth["read_gbs"], again["read_gbs"]]}
+        bandwidth = _bandwidth_again(bandwidth, megabytes, threads)
     finally:
-        hf = models.folders["hf"]
-        shape = Shape.from_config(hf)
-        weights = {name: weight_bytes(models.folders[VARIANTS[name].model], VARIANTS[name].runner,
-                                      VARIANTS[name].dtype) for name in names}
-        bytes_read = {name: bytes_per_token(VARIANTS[name].runner, VARIANTS[name].dtype, hf,
-                                            models.folders[VARIANTS[name].model]) for name in names}
+        costs = _costs(models, names)
         if not args.keep:
             for path in models.built:
                 shutil.rmtree(path, ignore_errors=True)
+    shape, bytes_read = costs["shape"], costs["bytes_per_token"]
     report = {"bandwidth": bandwidth, "shape": shape.__dict__, "bytes_per_token": bytes_read,
-              "weight_bytes": weights, "new_tokens": new_tokens, "size": [w, h], "rows": rows,
+              "weight_bytes": costs["weight_bytes"], "new_tokens": new_tokens, "size": [w, h],
+              "rows": rows,
               "extrapolated": {r["backend"]: [extrapolate(s, shape, bytes_read[r["backend"]], (w, h))
                                               for s in r["steps"]]
                                for r in rows if "error" not in r}}
@@ -183,6 +166,54 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
     return 0 if all("error" not in r for r in rows) else 1
+
+
+def _backend_names(args: argparse.Namespace) -> list[str]:
+    """The rows asked for: --backends, then the lever rows with --levers."""
+    names = [b.strip() for b in args.backends.split(",") if b.strip()]
+    if args.levers:
+        names += [b for b in LEVER_BACKENDS if b not in names]
+    return names
+
+
+def _size(args: argparse.Namespace) -> tuple[int, int]:
+    """The screenshot size at model size: --size, else Fara's (a small one with --tiny)."""
+    size_text = args.size or ("308x224" if args.tiny else "1428x896")
+    w, h = (int(v) for v in size_text.lower().split("x"))
+    return w, h
+
+
+def _check(args: argparse.Namespace, names: Sequence[str], size: tuple[int, int]) -> str:
+    """What is wrong with the bench arguments, or "" when nothing is."""
+    unknown = [b for b in names if b not in VARIANTS]
+    if unknown or not names:
+        return f"unknown backend(s) {unknown}; choose from {', '.join(VARIANTS)}"
+    if size[0] % 28 or size[1] % 28:
+        return "--size must be a model size (both sides multiples of 28)"
+    if args.steps < 1:
+        return "--steps must be at least 1"
+    return ""
+
+
+def _bandwidth_again(first: dict[str, Any], megabytes: int, threads: int) -> dict[str, Any]:
+    """Shared machines vary: measured again at the end, the better reading is the bound."""
+    _log("measuring memory bandwidth again")
+    again = measure_bandwidth(megabytes, threads=threads)
+    return {key: max(first[key], again[key]) for key in ("read_gbs", "copy_gbs")} | {
+        "threads": threads, "megabytes": megabytes,
+        "readings_gbs": [first["read_gbs"], again["read_gbs"]]}
+
+
+def _costs(models: Models, names: Sequence[str]) -> dict[str, Any]:
+    """The cost model's inputs, read from the folders before they may be deleted."""
+    hf = models.folders["hf"]
+    return {"shape": Shape.from_config(hf),
+            "weight_bytes": {name: weight_bytes(models.folders[VARIANTS[name].model],
+                                                VARIANTS[name].runner, VARIANTS[name].dtype)
+                             for name in names},
+            "bytes_per_token": {name: bytes_per_token(VARIANTS[name].runner, VARIANTS[name].dtype,
+                                                      hf, models.folders[VARIANTS[name].model])
+                                for name in names}}
 
 
 def prepare(args: argparse.Namespace, names: Sequence[str]) -> Models:
@@ -199,11 +230,11 @@ def prepare(args: argparse.Namespace, names: Sequence[str]) -> Models:
             _log(f"building the {name} checkpoint in {hf}")
             shutil.rmtree(hf, ignore_errors=True)
             if args.tiny:
-                from models.tiny import make_tiny_checkpoint
+                from app.bench.checkpoints import make_tiny_checkpoint
 
                 make_tiny_checkpoint(hf)
             else:
-                from models.tiny import make_fara_shaped_checkpoint
+                from app.bench.checkpoints import make_fara_shaped_checkpoint
 
                 make_fara_shaped_checkpoint(hf, text_layers=args.text_layers,
                                             vision_blocks=args.vision_blocks)
@@ -222,24 +253,22 @@ def prepare(args: argparse.Namespace, names: Sequence[str]) -> Models:
     return Models(folders, tuple(built))
 
 
-def run_worker(spec: dict[str, Any], work_dir: Path) -> dict[str, Any]:
+def run_worker(spec: dict[str, Any]) -> dict[str, Any]:
     """Run one measurement in a fresh Python process; its result, or the spec with an error."""
-    work_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
-        result_path = Path(tmp) / "result.json"
-        log_path = Path(tmp) / "worker.log"
-        start = time.perf_counter()
-        with log_path.open("w") as log:
-            proc = subprocess.run(
-                [sys.executable, "-m", "models.bench_worker", json.dumps(spec), str(result_path)],
-                stdout=log, stderr=subprocess.STDOUT, check=False,
-                env=os.environ | {"TOKENIZERS_PARALLELISM": "false"})
-        if proc.returncode != 0 or not result_path.is_file():
-            tail = log_path.read_text(errors="replace").strip().splitlines()[-8:]
-            return spec | {"error": f"exit {proc.returncode}: " + " | ".join(tail)}
-        result = json.loads(result_path.read_text())
-        result["process_s"] = time.perf_counter() - start
-        return result
+    from agent.childproc import ChildError, Progress, run_child
+
+    def step_done(event: Progress) -> None:
+        _log(f"{spec['backend']}: {event.stage} {event.done:.0f}/{event.total:.0f}")
+
+    start = time.perf_counter()
+    try:
+        result = run_child("app.bench.worker:main", [json.dumps(spec)],
+                           on_event=step_done, env={"TOKENIZERS_PARALLELISM": "false"}).value
+    except ChildError as exc:
+        tail = exc.output.strip().splitlines()[-8:]
+        return spec | {"error": f"exit {exc.exit_code}: " + " | ".join(tail)}
+    result["process_s"] = time.perf_counter() - start
+    return result
 
 
 def _row_summary(row: dict[str, Any]) -> str:
@@ -254,12 +283,8 @@ def _log(text: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m models.bench`: the same as `deskhand bench`."""
-    parser = argparse.ArgumentParser(prog="python -m models.bench",
+    """`python -m app.bench`: the same as `deskhand bench`."""
+    parser = argparse.ArgumentParser(prog="python -m app.bench",
                                      description=__doc__.split("\n\n")[1])
     add_arguments(parser)
     return run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

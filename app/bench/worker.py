@@ -1,9 +1,10 @@
 """One benchmark measurement, run in its own process: one backend, one agent run of N steps.
 
-    python -m models.bench_worker SPEC_JSON RESULT_JSON
+    python -m app.bench.worker SPEC_JSON     (prints the result JSON)
 
-The parent (`models.bench`) starts one process per backend, so the peak resident memory read
-here at the end (VmHWM) belongs to that backend alone. Each step is the real Fara prompt of
+The parent (`app.bench`) starts one process per backend through agent/childproc, so the peak
+resident memory read here at the end (VmHWM) belongs to that backend alone; steps are reported
+to it as progress events and the result comes back as the child's result. Each step is the real Fara prompt of
 that step of a run: the task with the first screenshot, then one reply and one new screenshot
 per step, the newest three screenshots kept. Generation is forced to exactly `new_tokens`
 tokens (end-of-sequence and the stop text suppressed), so every backend decodes the same
@@ -87,6 +88,8 @@ def peak_rss() -> int:
 
 def run_steps(spec: dict[str, Any], one_step) -> list[list[dict[str, Any]]]:
     """`repeat` runs of `steps` steps; one_step(step, messages, images) -> that step's record."""
+    from agent.childproc import report_progress
+
     size = tuple(spec["size"])
     shots = screenshots(spec["steps"], size, spec["seed"])
     runs = []
@@ -96,6 +99,7 @@ def run_steps(spec: dict[str, Any], one_step) -> list[list[dict[str, Any]]]:
             messages, images = step_inputs(step, shots, size, spec.get("history_scale", 1.0))
             record = one_step(step, messages, images)
             record.update(step=step, images=len(images))
+            report_progress(f"run {len(runs) + 1}/{spec['repeat']} step", step, spec["steps"])
             records.append(record)
         runs.append(records)
     return runs
@@ -105,11 +109,12 @@ def run_torch(spec: dict[str, Any]) -> dict[str, Any]:
     """transformers generate() on the checkpoint in fp32 or bf16; vision timed by hooks."""
     import torch
 
-    from agent.inference.reference import ReferenceBackend
+    from agent.inference.factory import ModelKind, ModelSpec, RuntimeOptions, build_backend
 
     torch.set_num_threads(spec["threads"])
     t0 = time.perf_counter()
-    backend = ReferenceBackend(spec["model_dir"], dtype=spec["dtype"])
+    backend: Any = build_backend(ModelSpec(ModelKind.REFERENCE, spec["model_dir"]),
+                                 options=RuntimeOptions(dtype=spec["dtype"]))
     model = backend.model
     load = time.perf_counter() - t0
     vision: list[float] = []
@@ -152,12 +157,14 @@ def run_torch(spec: dict[str, Any]) -> dict[str, Any]:
 
 def run_onnx(spec: dict[str, Any]) -> dict[str, Any]:
     """Deskhand's own ONNX Runtime loop on the export, CPU, with the spec's cache options."""
-    from agent.inference.onnx import OnnxBackend
+    from agent.inference.factory import ModelKind, ModelSpec, RuntimeOptions, build_backend
 
     t0 = time.perf_counter()
-    backend = OnnxBackend(spec["model_dir"], provider="cpu", threads=spec["threads"],
-                          vision_cache=4 if spec.get("vision_cache", True) else 0,
-                          prefix_cache=spec.get("prefix_cache", True))
+    options = RuntimeOptions(threads=spec["threads"],
+                             vision_cache=4 if spec.get("vision_cache", True) else 0,
+                             prefix_cache=spec.get("prefix_cache", True), fixed_length=True)
+    backend: Any = build_backend(ModelSpec(ModelKind.ONNX, spec["model_dir"]), provider="cpu",
+                                 options=options)
     load = time.perf_counter() - t0
     warm = backend.warm_up() if spec["warmup"] else 0.0
     n = spec["new_tokens"]
@@ -166,7 +173,7 @@ def run_onnx(spec: dict[str, Any]) -> dict[str, Any]:
         if step == 1:
             backend.vlm.forget()  # every run starts cold, as a new task does
         t0 = time.perf_counter()
-        gen = backend.generate(messages, images, max_new_tokens=n, min_new_tokens=n)
+        gen = backend.generate(messages, images, max_new_tokens=n)
         total = time.perf_counter() - t0
         stats = backend.vlm.stats
         t = gen.timings
@@ -283,11 +290,16 @@ RUNNERS = {"torch": run_torch, "onnx": run_onnx, "genai": run_genai}
 
 
 def main(argv: list[str]) -> int:
-    """Run the spec in argv[0], write the result JSON to argv[1]."""
+    """Run the spec in argv[0]; the result to the parent (run_child) or printed as JSON."""
+    from agent.childproc import in_child, send_result
+
     spec = json.loads(argv[0])
     result = RUNNERS[spec["runner"]](spec)
     result["steps"] = summarize(result.pop("runs"))
-    Path(argv[1]).write_text(json.dumps(spec | result))
+    if in_child():
+        send_result(spec | result)
+    else:
+        print(json.dumps(spec | result))
     return 0
 
 

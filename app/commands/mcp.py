@@ -1,7 +1,7 @@
 """`deskhand mcp`: serve Deskhand to MCP hosts over stdio or loopback HTTP.
 
 Composition root of the MCP server: it builds the backend the way `deskhand run` does (same
-options, same factory in `agent.cli`), the screen, the executor and the headless confirmation,
+options, same factory: `app.commands.backends`), the screen, the executor and the headless confirmation,
 and hands tasks to the desktop app instead when it is running.
 """
 
@@ -33,6 +33,7 @@ set-up snippets for hosts:      deskhand mcp --print-config
 def register(sub: Any) -> None:
     """Add the `mcp` subcommand to the `deskhand` parser."""
     from agent.mcp.http import DEFAULT_PORT
+    from agent.options import DEFAULTS, add_flags
 
     p = sub.add_parser("mcp", help="serve Deskhand to other agents as a local MCP server",
                        description=DESCRIPTION, epilog=EPILOG,
@@ -46,23 +47,15 @@ def register(sub: Any) -> None:
                    help="print set-up snippets for MCP hosts (stdio command, HTTP URL and token) "
                    "and exit")
     p.add_argument("--model", metavar="NAME|DIR", help="model for headless runs (as for `run`)")
-    p.add_argument("--provider", choices=["auto", "cpu", "cuda", "dml"], default="auto",
-                   help="ONNX Runtime execution provider for headless runs (default auto)")
+    add_flags(p, "provider")
     p.add_argument("--server", metavar="URL", help="a loopback OpenAI-compatible model server "
                    "for headless runs instead of an in-process model")
     p.add_argument("--server-model", metavar="NAME", help="model name to ask the server for")
     p.add_argument("--script", metavar="FILE", type=Path,
                    help="replay model replies from a JSON list of strings (demos, tests)")
-    p.add_argument("--max-steps", type=int, default=30,
-                   help="default and upper bound of a task's steps (30)")
-    p.add_argument("--settle-timeout", type=float, default=3.0,
-                   help="longest wait for the screen to settle after an action (3 s)")
-    p.add_argument("--deny-title", action="append", default=[], metavar="TEXT",
-                   help="ask before any action while the focused window's title contains TEXT")
-    p.add_argument("--confirm-timeout", type=float, default=60.0,
-                   help="an unanswered confirmation is denied after this many seconds (60)")
-    p.add_argument("--no-screenshots", action="store_true",
-                   help="record steps without saving screenshots")
+    add_flags(p, "max_steps", "settle_timeout", "deny_titles", "confirm_timeout",
+              "keep_screenshots", max_steps={
+                  "help": f"default and upper bound of a task's steps ({DEFAULTS.max_steps})"})
     p.add_argument("--no-app", action="store_true",
                    help="always run headless here, even when the Deskhand app is running")
     p.add_argument("--share-screenshots", action="store_true",
@@ -72,7 +65,7 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Entry point of `deskhand mcp`."""
-    from agent.cli import UserError
+    from agent.errors import UserError
 
     if args.print_config:
         print(config_text())
@@ -115,15 +108,16 @@ def run(args: argparse.Namespace) -> int:
 
 def build_desk(args: argparse.Namespace) -> Any:
     """The desk: the app when it runs (unless --no-app), else a headless one built from `args`."""
-    from agent.cli import load_backend
     from agent.mcp.desk import LocalDesk
     from agent.mcp.handoff import AutoDesk
     from agent.mcp.localask import LocalAsk
+    from agent.options import from_args
     from agent.safety import StopFlag
+    from app.commands.backends import model_spec, open_backend
 
-    backend_args = argparse.Namespace(script=args.script, server=args.server,
-                                      server_model=args.server_model, allow_lan=False,
-                                      model=args.model, provider=args.provider)
+    def backend() -> Any:  # built when the first task comes, as `deskhand run` builds it
+        return open_backend(model_spec(model=args.model, script=args.script, server=args.server,
+                                       server_model=args.server_model), provider=args.provider)
 
     def executor(stop: StopFlag) -> Any:
         from agent.executor import Executor
@@ -147,10 +141,10 @@ def build_desk(args: argparse.Namespace) -> Any:
     # The app's own question dialog when the GUI part is installed, else zenity/kdialog.
     dialog = ([sys.executable, "-m", "app.askdialog"]
               if importlib.util.find_spec("PySide6") and importlib.util.find_spec("app") else None)
-    local = LocalDesk(backend=lambda: load_backend(backend_args), screen=screen, executor=executor,
-                      ask=LocalAsk(args.confirm_timeout, dialog), max_steps=args.max_steps,
-                      settle_timeout=args.settle_timeout, deny_titles=tuple(args.deny_title),
-                      window_title=window_title, keep_screenshots=not args.no_screenshots)
+    options = from_args(args)
+    local = LocalDesk(backend=backend, screen=screen, executor=executor,
+                      ask=LocalAsk(options.confirm_timeout, dialog), options=options,
+                      window_title=window_title)
     return local if args.no_app else AutoDesk(local)
 
 
