@@ -1,4 +1,4 @@
-"""Fara's action set as typed immutable classes, and the one parser from model text to actions.
+"""The one parser from model text to typed actions (the types are in `agent.action_types`).
 
 The parser is the single place where model output enters the system: everything after it works
 with typed actions. It never raises; anything it cannot accept becomes a `ParseError`.
@@ -10,9 +10,36 @@ import json
 import math
 import re
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, fields
-from typing import Any, ClassVar, Literal
+from dataclasses import dataclass
+from typing import Any
 
+from agent.action_types import (
+    ALL_ACTIONS,
+    CLICKS,
+    FARA7B_ACTIONS,
+    FARA15_ACTIONS,
+    NO_INPUT,
+    Action,
+    AskUser,
+    DoubleClick,
+    Drag,
+    HistoryBack,
+    HScroll,
+    KeyPress,
+    LeftClick,
+    MemorizeFact,
+    MouseMove,
+    ReadPage,
+    RightClick,
+    Scroll,
+    Terminate,
+    TripleClick,
+    TypeText,
+    VisitUrl,
+    Wait,
+    WebSearch,
+    describe,
+)
 from agent.geometry import Size
 from agent.keys import KeyNameError, resolve_chord
 from agent.tool_call import (
@@ -25,107 +52,18 @@ from agent.tool_call import (
     split_thoughts,
 )
 
-__all__ = ["TOOL_CALL_CLOSE", "TOOL_CALL_OPEN", "split_thoughts"]  # re-exported: the call format
+# Re-exported: the call format, and the action types (defined in agent.action_types).
+__all__ = ["ALL_ACTIONS", "CLICKS", "FARA7B_ACTIONS", "FARA15_ACTIONS", "NO_INPUT", "TOOL_CALL_CLOSE",
+           "TOOL_CALL_OPEN", "Action", "AskUser", "DoubleClick", "Drag", "HScroll", "HistoryBack",
+           "KeyPress", "LeftClick", "MemorizeFact", "MouseMove", "ReadPage", "RightClick", "Scroll",
+           "Terminate", "TripleClick", "TypeText", "VisitUrl", "Wait", "WebSearch", "describe",
+           "split_thoughts"]
 
 TOOL_NAME = "computer_use"
 
 
-@dataclass(frozen=True)
-class Action:
-    """Base of all actions; `name` is the Fara action name."""
-
-    name: ClassVar[str] = ""
-
-    def arguments(self) -> dict[str, Any]:
-        """The tool-call arguments that describe this action (inverse of parsing)."""
-        args: dict[str, Any] = {"action": self.name}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if value is None:
-                continue
-            args[f.name] = list(value) if isinstance(value, tuple) else value
-        return args
-
-    @property
-    def target(self) -> tuple[int, int] | None:
-        """The model-space point this action acts on, if any."""
-        return getattr(self, "coordinate", None)
-
-
-@dataclass(frozen=True)
-class LeftClick(Action):
-    name: ClassVar[str] = "left_click"
-    coordinate: tuple[int, int]
-
-
-@dataclass(frozen=True)
-class MouseMove(Action):
-    name: ClassVar[str] = "mouse_move"
-    coordinate: tuple[int, int]
-
-
-@dataclass(frozen=True)
-class TypeText(Action):
-    name: ClassVar[str] = "type"
-    text: str
-    coordinate: tuple[int, int] | None = None
-    press_enter: bool = True
-    delete_existing_text: bool = False
-
-
-@dataclass(frozen=True)
-class KeyPress(Action):
-    name: ClassVar[str] = "key"
-    keys: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Scroll(Action):
-    name: ClassVar[str] = "scroll"
-    pixels: float
-    coordinate: tuple[int, int] | None = None
-
-
-@dataclass(frozen=True)
-class VisitUrl(Action):
-    name: ClassVar[str] = "visit_url"
-    url: str
-
-
-@dataclass(frozen=True)
-class WebSearch(Action):
-    name: ClassVar[str] = "web_search"
-    query: str
-
-
-@dataclass(frozen=True)
-class HistoryBack(Action):
-    name: ClassVar[str] = "history_back"
-
-
-@dataclass(frozen=True)
-class MemorizeFact(Action):
-    name: ClassVar[str] = "pause_and_memorize_fact"
-    fact: str
-
-
-@dataclass(frozen=True)
-class Wait(Action):
-    name: ClassVar[str] = "wait"
-    time: float = 1.0
-
-
-@dataclass(frozen=True)
-class Terminate(Action):
-    name: ClassVar[str] = "terminate"
-    status: Literal["success", "failure"] = "success"
-
-
-ACTION_TYPES: dict[str, type[Action]] = {
-    cls.name: cls
-    for cls in (LeftClick, MouseMove, TypeText, KeyPress, Scroll, VisitUrl, WebSearch,
-                HistoryBack, MemorizeFact, Wait, Terminate)
-}
+# Fara-7B's set: its prompt's enum and what its parser accepts (unchanged by Fara1.5's).
+ACTION_TYPES: dict[str, type[Action]] = FARA7B_ACTIONS
 # Names other Qwen computer-use checkpoints emit for the same thing.
 ACTION_ALIASES = {"click": "left_click", "type_text": "type", "keypress": "key", "goto": "visit_url",
                   "back": "history_back", "memorize": "pause_and_memorize_fact", "stop": "terminate"}
@@ -159,20 +97,22 @@ def format_call(thoughts: str, action: Action) -> str:
 _BARE_START = re.compile(r"\{\s*[\"']name[\"']\s*:")
 
 
-def parse(text: str, model_size: Size | None = None, *,
-          tools: Collection[str] = (TOOL_NAME,)) -> Parsed | ParseError:
+def parse(text: str, model_size: Size | None = None, *, tools: Collection[str] = (TOOL_NAME,),
+          actions: Mapping[str, type[Action]] = ACTION_TYPES) -> Parsed | ParseError:
     """Parse one model turn into thoughts and an action. Never raises.
 
     `tools` are the tool names the prompt declared; a call to any other name (or to none) is
-    a model mistake, never run as one of ours.
+    a model mistake, never run as one of ours. `actions` is the family's action set (Fara-7B's
+    by default); an action outside it is a model mistake too.
     """
     try:
-        return _parse(text if isinstance(text, str) else "", model_size, tools)
+        return _parse(text if isinstance(text, str) else "", model_size, tools, actions)
     except Exception as exc:  # last line of defence: a model must never crash the app
         return ParseError(f"unreadable model output ({type(exc).__name__})", str(text))
 
 
-def _parse(text: str, model_size: Size | None, tools: Collection[str]) -> Parsed | ParseError:
+def _parse(text: str, model_size: Size | None, tools: Collection[str],
+           actions: Mapping[str, type[Action]]) -> Parsed | ParseError:
     if not text.strip():
         return ParseError("the model returned empty output", text)
     opened = after_open(text)
@@ -206,7 +146,7 @@ def _parse(text: str, model_size: Size | None, tools: Collection[str]) -> Parsed
         arguments = load_object(arguments)
     if not isinstance(arguments, Mapping):
         return ParseError("the tool call has no arguments object", text, thoughts)
-    result = build_action(arguments, model_size)
+    result = build_action(arguments, model_size, actions=actions)
     if isinstance(result, str):
         return ParseError(result, text, thoughts)
     return Parsed(thoughts, result, text)
@@ -237,13 +177,14 @@ def _clean_thoughts(text: str) -> str:
     return text.strip()
 
 
-def build_action(arguments: Mapping[str, Any], model_size: Size | None = None) -> Action | str:
-    """Validate tool-call arguments into an Action, or return a short error message."""
+def build_action(arguments: Mapping[str, Any], model_size: Size | None = None, *,
+                 actions: Mapping[str, type[Action]] = ACTION_TYPES) -> Action | str:
+    """Validate tool-call arguments into an Action of `actions`, or return a short error message."""
     name = arguments.get("action")
     if not isinstance(name, str) or not name:
         return "the tool call names no action"
     name = ACTION_ALIASES.get(name.strip().lower(), name.strip().lower())
-    cls = ACTION_TYPES.get(name)
+    cls = actions.get(name)
     if cls is None:
         return f"unknown action {name[:40]!r}"
     try:
@@ -256,21 +197,22 @@ class _ArgumentError(Exception):
     pass
 
 
-def _coordinate(args: Mapping[str, Any], model_size: Size | None, *, required: bool):
-    value = args.get("coordinate")
+def _coordinate(args: Mapping[str, Any], model_size: Size | None, *, required: bool,
+                key: str = "coordinate"):
+    value = args.get(key)
     if value is None:
         if required:
-            raise _ArgumentError("missing coordinate")
+            raise _ArgumentError(f"missing {key}")
         return None
     if isinstance(value, str):
         nums = re.findall(r"-?\d+(?:\.\d+)?", value)
         value = [float(n) for n in nums]
     if (not isinstance(value, (list, tuple)) or len(value) != 2
             or not all(_is_number(v) for v in value)):
-        raise _ArgumentError("coordinate must be [x, y] numbers")
+        raise _ArgumentError(f"{key} must be [x, y] numbers")
     x, y = (math.floor(float(v) + 0.5) for v in value)
     if model_size is not None and not (0 <= x < model_size.width and 0 <= y < model_size.height):
-        raise _ArgumentError(f"coordinate ({x}, {y}) is outside the {model_size} image")
+        raise _ArgumentError(f"{key} ({x}, {y}) is outside the {model_size} image")
     return (x, y)
 
 
@@ -321,6 +263,19 @@ def _keys(args: Mapping[str, Any], _size: Size | None) -> KeyPress:
     return KeyPress(keys)
 
 
+def _nonempty(args: Mapping[str, Any], key: str) -> str:
+    value = _text(args, key)
+    if not value.strip():
+        raise _ArgumentError(f"{key} must not be empty")
+    return value
+
+
+def _drag(args: Mapping[str, Any], size: Size | None) -> Drag:
+    start_key = "start_coordinate" if "start_coordinate" in args else "coordinate2"  # UNVERIFIED alias
+    return Drag(_coordinate(args, size, required=True),
+                _coordinate(args, size, required=False, key=start_key))
+
+
 def _terminate(args: Mapping[str, Any], _size: Size | None) -> Terminate:
     status = args.get("status", "success")
     if not isinstance(status, str) or status.lower() not in ("success", "failure"):
@@ -337,6 +292,13 @@ def _wait(args: Mapping[str, Any], _size: Size | None) -> Wait:
 
 _BUILDERS = {
     LeftClick: lambda a, s: LeftClick(_coordinate(a, s, required=True)),
+    DoubleClick: lambda a, s: DoubleClick(_coordinate(a, s, required=True)),
+    TripleClick: lambda a, s: TripleClick(_coordinate(a, s, required=True)),
+    RightClick: lambda a, s: RightClick(_coordinate(a, s, required=True)),
+    Drag: _drag,
+    HScroll: lambda a, s: HScroll(_number(a, "pixels"), _coordinate(a, s, required=False)),
+    AskUser: lambda a, s: AskUser(_nonempty(a, "question")),
+    ReadPage: lambda a, s: ReadPage(_nonempty(a, "question")),
     MouseMove: lambda a, s: MouseMove(_coordinate(a, s, required=True)),
     TypeText: lambda a, s: TypeText(_text(a, "text"), _coordinate(a, s, required=False),
                                     _flag(a, "press_enter", True),
@@ -354,35 +316,5 @@ _BUILDERS = {
 
 def action_from_dict(data: Mapping[str, Any]) -> Action | None:
     """Rebuild an action recorded with `Action.arguments()` (trajectories); None if invalid."""
-    result = build_action(data)
+    result = build_action(data, actions=ALL_ACTIONS)
     return result if isinstance(result, Action) else None
-
-
-def describe(action: Action) -> str:
-    """A short human-readable description of an action."""
-    a = action
-    if isinstance(a, LeftClick):
-        return f"click at {a.coordinate}"
-    if isinstance(a, MouseMove):
-        return f"move mouse to {a.coordinate}"
-    if isinstance(a, TypeText):
-        where = f" at {a.coordinate}" if a.coordinate else ""
-        enter = " + Enter" if a.press_enter else ""
-        return f"type {a.text!r}{where}{enter}"
-    if isinstance(a, KeyPress):
-        return "press " + "+".join(a.keys)
-    if isinstance(a, Scroll):
-        return f"scroll {'up' if a.pixels > 0 else 'down'}"
-    if isinstance(a, VisitUrl):
-        return f"open {a.url}"
-    if isinstance(a, WebSearch):
-        return f"search for {a.query!r}"
-    if isinstance(a, HistoryBack):
-        return "go back"
-    if isinstance(a, MemorizeFact):
-        return f"remember {a.fact!r}"
-    if isinstance(a, Wait):
-        return f"wait {a.time:g} s"
-    if isinstance(a, Terminate):
-        return f"finish ({a.status})"
-    return a.name

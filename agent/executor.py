@@ -18,14 +18,20 @@ from typing import Any
 from urllib.parse import quote_plus
 
 from agent.actions import (
+    CLICKS,
     Action,
+    DoubleClick,
+    Drag,
     HistoryBack,
+    HScroll,
     KeyPress,
     LeftClick,
     MemorizeFact,
     MouseMove,
+    RightClick,
     Scroll,
     Terminate,
+    TripleClick,
     TypeText,
     VisitUrl,
     Wait,
@@ -58,6 +64,9 @@ DEFAULT_SCROLL_CLICKS = 10
 # Time for a browser to move the focus to its address bar after Ctrl+L (see `_browser`).
 BROWSER_SHORTCUT_DELAY = 0.3
 FAILSAFE_MESSAGE = "stopped: mouse moved to a screen corner"
+DRAG_STEPS = 8  # pointer moves between press and release in a drag
+_CLICK_CALLS = {LeftClick: ("click", "clicked"), DoubleClick: ("doubleClick", "double-clicked"),
+                TripleClick: ("tripleClick", "triple-clicked"), RightClick: ("rightClick", "right-clicked")}
 
 
 class Executor:
@@ -144,10 +153,13 @@ class Executor:
 
     def _dispatch(self, backend: InputBackend, action: Action, mapping: ScreenMapping) -> str | None:
         gui = backend.gui
-        if isinstance(action, LeftClick):
+        if isinstance(action, CLICKS):
             x, y = self._target(gui, mapping, action.coordinate)
-            gui.click(x, y)
-            return f"clicked at ({x}, {y})"
+            method, verb = _CLICK_CALLS[type(action)]
+            getattr(gui, method)(x, y)
+            return f"{verb} at ({x}, {y})"
+        if isinstance(action, Drag):
+            return self._drag(gui, action, mapping)
         if isinstance(action, MouseMove):
             x, y = self._target(gui, mapping, action.coordinate)
             gui.moveTo(x, y)
@@ -157,7 +169,7 @@ class Executor:
         if isinstance(action, KeyPress):
             self._chord(gui, self._resolve(action.keys))
             return "pressed " + "+".join(action.keys)
-        if isinstance(action, Scroll):
+        if isinstance(action, (Scroll, HScroll)):
             return self._scroll(gui, action, mapping)
         if isinstance(action, (VisitUrl, WebSearch, HistoryBack)):
             return self._browser(backend, action)
@@ -205,10 +217,13 @@ class Executor:
             gui.press("enter")
         return f"typed {len(action.text)} characters{where}" + (" + Enter" if action.press_enter else "")
 
-    def _scroll(self, gui: Any, action: Scroll, mapping: ScreenMapping) -> str:
+    def _scroll(self, gui: Any, action: Scroll | HScroll, mapping: ScreenMapping) -> str:
         if action.pixels == 0:
             return "scroll of 0 pixels: nothing to do"
-        clicks = self.scroll_clicks if action.pixels > 0 else -self.scroll_clicks  # + is up
+        clicks = self.scroll_clicks if action.pixels > 0 else -self.scroll_clicks
+        # + is up for `scroll` (Fara's schema), right for `hscroll` (pyautogui's and X's buttons 7/6).
+        wheel, way = ((gui.hscroll, "right" if clicks > 0 else "left") if isinstance(action, HScroll)
+                      else (gui.scroll, "up" if clicks > 0 else "down"))
         if action.coordinate is not None:
             x, y = self._target(gui, mapping, action.coordinate)
         else:
@@ -217,11 +232,25 @@ class Executor:
             right, bottom = self._point(mapping, (mapping.model.width - 1, mapping.model.height - 1))
             px, py = gui.position()
             if left <= px <= right and top <= py <= bottom:
-                gui.scroll(clicks)
-                return f"scrolled {'up' if clicks > 0 else 'down'}"
+                wheel(clicks)
+                return f"scrolled {way}"
             x, y = (left + right) // 2, (top + bottom) // 2
-        gui.scroll(clicks, x=x, y=y)
-        return f"scrolled {'up' if clicks > 0 else 'down'} at ({x}, {y})"
+        wheel(clicks, x=x, y=y)
+        return f"scrolled {way} at ({x}, {y})"
+
+    def _drag(self, gui: Any, action: Drag, mapping: ScreenMapping) -> str:
+        """Press, move in a few steps (drop targets want motion, not a jump), release."""
+        if action.start_coordinate is not None:
+            gui.moveTo(*self._target(gui, mapping, action.start_coordinate))
+        sx, sy = gui.position()
+        x, y = self._target(gui, mapping, action.coordinate)
+        gui.mouseDown(button="left")
+        try:
+            for i in range(1, DRAG_STEPS + 1):
+                gui.moveTo(sx + (x - sx) * i // DRAG_STEPS, sy + (y - sy) * i // DRAG_STEPS)
+        finally:  # never leave the button held, even when a move failed
+            gui.mouseUp(button="left")
+        return f"dragged from ({sx}, {sy}) to ({x}, {y})"
 
     def _browser(self, backend: InputBackend, action: Action) -> str:
         if not self.browser_chords:

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
 
-from agent.actions import Action, KeyPress, LeftClick, TypeText, VisitUrl, WebSearch
+from agent.actions import CLICKS, Action, Drag, KeyPress, TypeText, VisitUrl, WebSearch
 from agent.gate_text import is_read_only_command, looks_like_card, looks_like_iban, shell_danger
 from agent.keys import chord, closes_something, typed_character
 from agent.paths import asset, config_dir
@@ -247,9 +247,9 @@ def _assess(f: Facts, rules: Rules) -> list[str]:
     # The accessibility tree names the exact element that receives a click: when that is a
     # harmless control that cannot commit anything by itself (a check box, a tab, a text field)
     # the click or typing is judged by it, not by what the model says around it.
-    inert = (isinstance(a, LeftClick) or (isinstance(a, TypeText) and not submits)) and bool(label) \
+    inert = (isinstance(a, CLICKS) or (isinstance(a, TypeText) and not submits)) and bool(label) \
         and getattr(f.label, "source", "") == "atspi" and role in _INERT_ROLES and not label_words
-    if isinstance(a, (LeftClick, TypeText, KeyPress, VisitUrl, WebSearch)) and not inert:
+    if isinstance(a, (*CLICKS, Drag, TypeText, KeyPress, VisitUrl, WebSearch)) and not inert:
         words = find_words(f.thoughts, rules.risky, rules.benign)
         if words:
             out.append("the thoughts mention " + ", ".join(words))
@@ -258,7 +258,7 @@ def _assess(f: Facts, rules: Rules) -> list[str]:
         if more:
             out.append("the model's reply mentions " + ", ".join(more))
 
-    if isinstance(a, LeftClick) and label_words:
+    if isinstance(a, (*CLICKS, Drag)) and label_words:  # a drag is judged where it drops
         out.append(f"{on_label} ({', '.join(label_words)})")
 
     elif isinstance(a, TypeText):

@@ -5,6 +5,8 @@ Spaces:
 - SCREENSHOT: pixels of the captured image of one monitor.
 - PHYSICAL: physical pixels of the whole virtual desktop (monitor origin added; may be negative).
 - LOGICAL: the points the OS input API wants (physical divided by the monitor's scale).
+- DISPLAY: a square space of `DisplaySpace.size` units stretched over the model image, whatever
+  its shape (Fara1.5 answers in it; Fara-7B answers in MODEL pixels).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class Space(Enum):
     SCREENSHOT = "screenshot"
     PHYSICAL = "physical"
     LOGICAL = "logical"
+    DISPLAY = "display"
 
 
 @dataclass(frozen=True)
@@ -106,10 +109,54 @@ def smart_resize(
     return h_bar, w_bar
 
 
+@dataclass(frozen=True)
+class ResizeRule:
+    """A model family's image grid: sides multiples of `factor`, pixels within [min, max]."""
+
+    factor: int = FACTOR
+    min_pixels: int = MIN_PIXELS
+    max_pixels: int = MAX_PIXELS
+
+    def model_size(self, screenshot: Size, budget: int) -> Size:
+        """The model image size for `screenshot` within `budget` pixels (and the rule's range)."""
+        top = max(min(budget, self.max_pixels), self.min_pixels)
+        h, w = smart_resize(screenshot.height, screenshot.width, factor=self.factor,
+                            min_pixels=self.min_pixels, max_pixels=top)
+        return Size(w, h)
+
+
+# Qwen2.5-VL (Fara-7B): patch 14 x merge 2.
+QWEN25_RESIZE = ResizeRule()
+
+
 def model_size_for(screenshot: Size, max_pixels: int = DEFAULT_MODEL_PIXELS) -> Size:
-    """The model image size for a screenshot, within the given pixel budget."""
-    h, w = smart_resize(screenshot.height, screenshot.width, max_pixels=max(max_pixels, MIN_PIXELS))
-    return Size(w, h)
+    """The Fara-7B model image size for a screenshot, within the given pixel budget."""
+    return QWEN25_RESIZE.model_size(screenshot, max_pixels)
+
+
+@dataclass(frozen=True)
+class DisplaySpace:
+    """DISPLAY space: `size` x `size` units stretched over the model image (both axes).
+
+    The one conversion between DISPLAY and MODEL; scroll amounts given in display units scale
+    by the same factor as the axis they move along.
+    """
+
+    size: int
+
+    def to_model(self, x: float, y: float, model: Size) -> tuple[float, float]:
+        return x * model.width / self.size, y * model.height / self.size
+
+    def from_model(self, x: float, y: float, model: Size) -> tuple[float, float]:
+        return x * self.size / model.width, y * self.size / model.height
+
+    def scroll_to_model(self, pixels: float, model: Size, *, horizontal: bool = False) -> float:
+        """Scroll `pixels` in display units as model pixels (height for vertical, width for hscroll)."""
+        return pixels * (model.width if horizontal else model.height) / self.size
+
+    def bounds(self) -> Size:
+        """The space as a size, for range checks on coordinates."""
+        return Size(self.size, self.size)
 
 
 @dataclass(frozen=True)
@@ -119,6 +166,7 @@ class ScreenMapping:
     monitor: Monitor
     screenshot: Size
     model: Size
+    display: DisplaySpace | None = None  # needed only to convert DISPLAY points
 
     def convert(self, point: Point, to: Space) -> Point:
         """Convert a point between any two named spaces (through PHYSICAL)."""
@@ -133,6 +181,8 @@ class ScreenMapping:
             return p.x, p.y
         if p.space is Space.LOGICAL:
             return m.left + (p.x - m.left / m.scale) * m.scale, m.top + (p.y - m.top / m.scale) * m.scale
+        if p.space is Space.DISPLAY:
+            p = Point(*self._display().to_model(p.x, p.y, self.model), Space.MODEL)
         if p.space is Space.MODEL:
             sx = p.x * self.screenshot.width / self.model.width
             sy = p.y * self.screenshot.height / self.model.height
@@ -155,8 +205,16 @@ class ScreenMapping:
         sy = (py - m.top) * self.screenshot.height / m.height
         if to is Space.SCREENSHOT:
             return Point(sx, sy, to)
-        return Point(sx * self.model.width / self.screenshot.width,
-                     sy * self.model.height / self.screenshot.height, to)
+        mx = sx * self.model.width / self.screenshot.width
+        my = sy * self.model.height / self.screenshot.height
+        if to is Space.DISPLAY:
+            return Point(*self._display().from_model(mx, my, self.model), to)
+        return Point(mx, my, to)
+
+    def _display(self) -> DisplaySpace:
+        if self.display is None:
+            raise ValueError("this mapping has no DISPLAY space (the family answers in MODEL pixels)")
+        return self.display
 
     def model_to_input(self, x: float, y: float, *, logical: bool) -> tuple[int, int]:
         """The integer point an input API should receive for a model coordinate.

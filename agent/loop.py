@@ -16,11 +16,12 @@ from PIL import Image
 
 from agent.actions import Action, MemorizeFact, Parsed, ParseError, Terminate, Wait, describe
 from agent.errors import ExecutorError, InvalidActionError
-from agent.geometry import DEFAULT_MODEL_PIXELS, Point, ScreenMapping, Space, model_size_for
+from agent.geometry import Point, ScreenMapping, Space
 from agent.inference.base import Backend, BackendError, Generation, TokenCallback
 from agent.offline import OfflineGuard
-from agent.options import DEFAULTS, MAX_NEW_TOKENS, RunOptions
-from agent.prompts.fara import FaraFamily, Turn
+from agent.options import DEFAULTS, MAX_NEW_TOKENS, Mode, RunOptions
+from agent.prompts import DEFAULT_FAMILY, PromptFamily, Turn, get_family
+from agent.questions import CONVERSE, AskPerson, OcrPageReader, PageReader, no_answer, respond
 from agent.safety import Budget, Gate, GateVerdict, Limits, StallDetector, StopFlag
 from agent.screen import ScreenError, Screenshot
 from agent.step import PHASES, ActionPerformer, RunResult, RunStatus, ScreenSource, Step, StepRecorder
@@ -37,7 +38,7 @@ class RunConfig:
 
     monitor: int = DEFAULTS.monitor
     limits: Limits = field(default_factory=Limits)
-    model_pixels: int = DEFAULT_MODEL_PIXELS
+    model_pixels: int | None = None  # the model image's pixel budget (None: the family's own)
     max_new_tokens: int = MAX_NEW_TOKENS
     settle_timeout: float = DEFAULTS.settle_timeout
     offline: bool = DEFAULTS.offline
@@ -49,6 +50,7 @@ class RunConfig:
     # ... and after a `wait` that left the screen unchanged, wait again up to this many times
     # before asking the model (whose answer to an unchanged screen is usually another wait).
     idle_waits: int = DEFAULTS.idle_waits
+    mode: Mode = DEFAULTS.mode  # the family's prompt variant: browser or desktop
 
     @classmethod
     def from_options(cls, options: RunOptions, **engine: object) -> RunConfig:
@@ -56,7 +58,7 @@ class RunConfig:
         return cls(monitor=options.monitor, limits=Limits.from_options(options),
                    settle_timeout=options.settle_timeout, offline=options.offline,
                    history_scale=options.history_scale, idle_waits=options.idle_waits,
-                   **engine)  # type: ignore[arg-type]
+                   mode=options.mode, **engine)  # type: ignore[arg-type]
 
 
 class _Timer:
@@ -91,16 +93,17 @@ def iter_steps(
     screen: ScreenSource,
     executor: ActionPerformer,
     gate: Gate,
-    family: FaraFamily | None = None,
+    family: PromptFamily | None = None,
     config: RunConfig | None = None,
     stop: StopFlag | None = None,
     recorder: StepRecorder | None = None,
     on_token: TokenCallback | None = None,
     current_url: Callable[[], str | None] | None = None,
+    ask_person: AskPerson = no_answer, read_page: PageReader | None = None,
 ) -> Generator[Step, None, RunResult]:
-    """Yield one `Step` per model turn until the task ends; return the `RunResult`."""
-    family = family or FaraFamily.load()
+    """Yield one `Step` per model turn; return the `RunResult` (`ask_person`: see agent.questions)."""
     config = config or RunConfig()
+    family = family or get_family(getattr(backend, "family", DEFAULT_FAMILY), mode=config.mode)
     stop = stop or StopFlag()
     guard = OfflineGuard(config.offline_allow) if config.offline else contextlib.nullcontext()
     budget = Budget(config.limits)
@@ -108,7 +111,8 @@ def iter_steps(
         try:
             run = _Run(task=task, backend=backend, screen=screen, executor=executor, gate=gate,
                        family=family, config=config, stop=stop, recorder=recorder,
-                       on_token=on_token, current_url=current_url, budget=budget)
+                       on_token=on_token, current_url=current_url, budget=budget,
+                       ask_person=ask_person, read_page=read_page or OcrPageReader())
             result = yield from _run(run)
         except TrajectoryError as exc:
             # Recording failed (e.g. disk full): stop cleanly; what was written stays readable.
@@ -129,13 +133,15 @@ class _Run:
     screen: ScreenSource
     executor: ActionPerformer
     gate: Gate
-    family: FaraFamily
+    family: PromptFamily
     config: RunConfig
     stop: StopFlag
     recorder: StepRecorder | None
     on_token: TokenCallback | None
     current_url: Callable[[], str | None] | None
     budget: Budget
+    ask_person: AskPerson = no_answer
+    read_page: PageReader = field(default_factory=OcrPageReader)
     history: list[Turn] = field(default_factory=list)
     facts: list[str] = field(default_factory=list)
     pending: Screenshot | None = None  # the settled screenshot from the previous step
@@ -181,7 +187,7 @@ class _View:
 class _Mistake:
     """A reply the model must redo on the same screen: unparseable, or an impossible action."""
 
-    error: ParseError  # what the model is told (`FaraFamily.feedback`)
+    error: ParseError  # what the model is told (`PromptFamily.feedback`)
     action: Action | None = None
     verdict: GateVerdict | None = None
 
@@ -219,7 +225,7 @@ def _capture(run: _Run, timer: _Timer) -> _View | RunResult:
             return run.finish(RunStatus.ERROR, str(exc))
     run.pending = None
     with timer.phase("prompt"):
-        model_size = model_size_for(shot.size, config.model_pixels)
+        model_size = run.family.model_size(shot.size, config.model_pixels)
         mapping = ScreenMapping(shot.monitor, shot.size, model_size)
         model_image = shot.image.resize((model_size.width, model_size.height),
                                         Image.Resampling.BICUBIC)
@@ -299,6 +305,8 @@ def _act(run: _Run, view: _View, reply: Generation, parsed: Parsed,
         if action.status == "success":
             return run.finish(RunStatus.SUCCESS, "the model finished the task", thoughts)
         return run.finish(RunStatus.FAILURE, "the model gave up", thoughts)
+    if isinstance(action, CONVERSE):
+        return (yield from _converse(run, view, reply, action, thoughts, verdict, timer))
     with timer.phase("act"):
         try:
             note = run.executor.perform(action, view.mapping)
@@ -317,6 +325,20 @@ def _act(run: _Run, view: _View, reply: Generation, parsed: Parsed,
     yield run.emit(view, reply, _with_model(timer, reply), thoughts=thoughts, action=action,
                    error=None, verdict=verdict, note=note)
     return _after_settle(run, view, action, settle_error)
+
+
+def _converse(run: _Run, view: _View, reply: Generation, action: Action, thoughts: str,
+              verdict: GateVerdict, timer: _Timer) -> Generator[Step, None, RunResult | None]:
+    """Ask the person, or read the page: no input; the text becomes the next user message."""
+    with timer.phase("act"):
+        answer, note = respond(action, run.ask_person, run.read_page, view.shot.image)
+    ended = answer is None or run.stop.is_set()  # no answer in time, or Stop while waiting
+    reason = run.stop.reason if run.stop.is_set() else note
+    if not ended:
+        run.history.append(Turn(view.model_image, reply.text, view.url, user_reply=answer))
+    yield run.emit(view, reply, _with_model(timer, reply), thoughts=thoughts, action=action,
+                   error=reason if ended else None, verdict=verdict, note=None if ended else note)
+    return run.finish(RunStatus.STOPPED, reason) if ended else None
 
 
 def _settle(run: _Run, view: _View, action: Action, note: str | None) -> tuple[str | None, str | None]:

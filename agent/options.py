@@ -34,7 +34,19 @@ class Provider(StrEnum):
     DML = "dml"
 
 
+class Mode(StrEnum):
+    """What the agent operates: a browser page, or the whole desktop (the family's prompt variant).
+
+    A family with one prompt (Fara-7B) uses it in both modes; browser is the default because that
+    is the prompt every run got before there was a choice.
+    """
+
+    BROWSER = "browser"
+    DESKTOP = "desktop"
+
+
 POLICIES: tuple[str, ...] = tuple(p.value for p in ConfirmPolicy)
+MODES: tuple[str, ...] = tuple(m.value for m in Mode)
 PROVIDERS: tuple[str, ...] = tuple(p.value for p in Provider)
 # What a model export is built for: a concrete provider, never "auto".
 EXPORT_PROVIDERS: tuple[str, ...] = tuple(p for p in PROVIDERS if p != Provider.AUTO)
@@ -68,10 +80,12 @@ class RunOptions:
     idle_waits: int = 0               # extra waits on an unchanged screen before asking the model
     keep_screenshots: bool = True
     offline: bool = True              # refuse every non-loopback connection from this process
+    mode: Mode = Mode.BROWSER         # which prompt variant the model family uses
 
     def __post_init__(self) -> None:
         # Strings from settings files and flags become the enums; anything else is a ValueError.
         object.__setattr__(self, "policy", ConfirmPolicy(self.policy))
+        object.__setattr__(self, "mode", Mode(self.mode))
         object.__setattr__(self, "provider", Provider(self.provider))
         object.__setattr__(self, "deny_titles", tuple(self.deny_titles))
         if self.search_url and "{query}" not in self.search_url:
@@ -159,6 +173,11 @@ FLAGS: dict[str, _Flag] = {
         type=int, default=_D.idle_waits, metavar="N",
         help="after a wait that left the screen unchanged, wait again up to N times before "
         f"asking the model (saves model steps; default {_D.idle_waits}, off)")),
+    "mode": _Flag("--mode", "mode", dict(
+        choices=MODES, default=_D.mode.value,
+        help="what the agent operates: a browser page or the whole desktop; picks the model "
+        f"family's prompt variant where it has one (Fara1.5; Fara-7B has one prompt) "
+        f"(default {_D.mode.value})")),
 }
 
 

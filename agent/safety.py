@@ -19,15 +19,14 @@ from typing import TYPE_CHECKING
 
 from agent import gate_rules
 from agent.actions import (
+    CLICKS,
+    NO_INPUT,
     Action,
+    Drag,
     HistoryBack,
     KeyPress,
-    LeftClick,
-    MemorizeFact,
-    Terminate,
     TypeText,
     VisitUrl,
-    Wait,
     WebSearch,
 )
 from agent.keys import chord, typed_character
@@ -148,7 +147,7 @@ class Gate:
         if self.policy is Policy.NEVER or self._allowed_for_run:
             self._remember(action, target)
             return GateVerdict(True)
-        if isinstance(action, (Terminate, MemorizeFact, Wait)):
+        if isinstance(action, NO_INPUT):
             return GateVerdict(True)  # these send no input
         try:
             title = self._window_title() or ""
@@ -169,7 +168,7 @@ class Gate:
     def _read(self, action: Action, image: Image.Image | None, target: tuple[int, int] | None,
               monitor: Monitor | None) -> Label | None:
         """The label where the action lands: its own target, or the last place clicked."""
-        if image is None or not isinstance(action, (LeftClick, TypeText, KeyPress)):
+        if image is None or not isinstance(action, (*CLICKS, Drag, TypeText, KeyPress)):
             return None
         if isinstance(action, KeyPress):
             c = chord(action.keys, self._platform)
@@ -190,7 +189,7 @@ class Gate:
             return None
 
     def _remember(self, action: Action, target: tuple[int, int] | None) -> None:
-        if isinstance(action, LeftClick):
+        if isinstance(action, (*CLICKS, Drag)):
             self._focus, self._pending = target, ""
         elif isinstance(action, TypeText):
             if action.delete_existing_text or (target is not None and target != self._focus):

@@ -3,7 +3,7 @@
 Linux: AT-SPI, spoken over D-Bus with jeepney (pure Python, so it installs into the venv; the
 pyatspi bindings need the system's PyGObject). Windows: UI Automation's ElementFromPoint through
 ctypes COM. macOS: AXUIElementCopyElementAtPosition through ctypes. Only AT-SPI is exercised here
-(tests/test_screen_label.py: a GTK and a Qt window under Xvfb on a private D-Bus session); the
+(tests/agent/test_screen_label.py: a GTK and a Qt window under Xvfb on a private D-Bus session); the
 Windows and macOS back ends are written to their documented APIs and untested.
 
 Every lookup runs on a worker thread that the caller waits for until its deadline: a hung

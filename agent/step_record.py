@@ -2,7 +2,7 @@
 
 The recorder writes `StepRecord.from_step(step).to_json()`; every viewer (`deskhand runs`, the
 HTML export, the app's History, the eval report, replay, the MCP server) reads `read_steps`, so
-all of them see the same typed records. `from_json(to_json(r)) == r` (tests/test_formats_*).
+all of them see the same typed records. `from_json(to_json(r)) == r` (tests/agent/test_formats_steps.py).
 
 A bad line follows the one rule of `agent.jsonl`: a line that is no step record (not JSON, not
 an object, no step number) costs that line, a mistyped field that field, each with a note; a

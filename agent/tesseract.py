@@ -64,7 +64,7 @@ class _OneOpenMPThread:
     an earlier version set OMP_THREAD_LIMIT=1 while libtesseract loaded (checks took 7-9 ms
     median instead of ~25 ms), but torch, loaded later, shares that same libgomp.so.1 with the
     limit baked in, and its bf16 matrix products came out wrong (max error 102 instead of
-    0.38; tests/test_screen_label.py checks this). `omp_set_num_threads` changes only the
+    0.38; tests/agent/test_screen_label.py checks this). `omp_set_num_threads` changes only the
     calling thread's setting and is restored after; tesseract's regions that name their own
     thread count ignore it, so the gain is partial.
     """

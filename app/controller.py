@@ -18,11 +18,14 @@ from agent.replay import LazyBackend, Recording, ReplayBackend
 from agent.safety import Decision, StopFlag
 from agent.trajectory import TrajectoryStore
 from app.confirm import ConfirmDialog
+from app.model_choice import model_name
 from app.pill import StatusPill
 from app.qtcompat import emit
 from app.services import Services, SetupError, default_backend
 from app.session import RunRequest
 from app.settings import Settings
+from app.step_estimate import StepEstimate
+from app.step_estimate import measure as measure_step
 from app.worker import ConfirmView, RunWorker, StepView
 
 PHASE_TEXT = {"load": QT_TRANSLATE_NOOP("RunController", "loading the model"),
@@ -53,6 +56,8 @@ class RunController(QObject):
     preloaded = Signal(str)            # the background model load ended; what happened, for users
     model_problem = Signal(str)        # ... because the model is missing or unusable
     offline_warning = Signal(str)      # offline mode refused something, or its OS layer is off
+    question_asked = Signal(str)       # the model asks the person (answer with answer_question)
+    question_closed = Signal()         # answered, declined, stopped or the run ended
 
     def __init__(self, settings: Settings, services: Services | None = None,
                  parent: QObject | None = None) -> None:
@@ -73,6 +78,7 @@ class RunController(QObject):
         self._tps = 0.0
         self.run_id: str | None = None
         self._backend_lock = threading.Lock()
+        self.step_estimate: StepEstimate | None = None  # measured after the model's warm-up
         self._backend_cache: tuple[tuple[str, str], object] | None = None
         self._offline_since = 0.0
         self._os_layer_warned: set[str] = set()
@@ -112,7 +118,7 @@ class RunController(QObject):
             return False
         s = replace(self.settings, **overrides) if overrides else self.settings
         stop = StopFlag()
-        has_model = bool(s.model.strip()) or self.services.backend is not default_backend
+        has_model = bool(model_name(s)) or self.services.backend is not default_backend
         if replay is not None:
             s = replace(s, max_steps=max(s.max_steps, len(replay.steps) + 10))
         elif not has_model:
@@ -151,6 +157,7 @@ class RunController(QObject):
         worker.captured.connect(self.captured)
         worker.phase.connect(self._on_phase)
         worker.confirm.connect(self._on_confirm)
+        worker.question.connect(self._on_question)
         worker.look.connect(self._on_look)
         worker.run_finished.connect(self._on_finished)
         self.worker, self._stop = worker, stop
@@ -173,10 +180,10 @@ class RunController(QObject):
         explains the problem then. Nothing happens when that model is already loaded.
         """
         s = self.settings
-        if not s.preload_model or not s.model.strip() or self.services.backend is not default_backend:
+        if not s.preload_model or not model_name(s) or self.services.backend is not default_backend:
             return None
         cached = self._backend_cache
-        if cached is not None and cached[0] == (s.model, s.provider):
+        if cached is not None and cached[0] == (model_name(s), s.provider):
             return None
         build = self._backend_factory(s)
 
@@ -187,8 +194,10 @@ class RunController(QObject):
             except Exception as exc:  # reported; the next run shows the full message
                 emit(self.preloaded, self.tr("The model could not be loaded: {0}").format(exc))
                 return
-            emit(self.preloaded, self.tr("Model ready ({0:.0f} s to load and warm up)").format(
-                time.monotonic() - start))
+            ready = self.tr("Model ready ({0:.0f} s to load and warm up)").format(
+                time.monotonic() - start)
+            estimate = self.step_estimate
+            emit(self.preloaded, ready if estimate is None else f"{ready}: {estimate.text()}")
 
         thread = threading.Thread(target=load, name="deskhand-preload", daemon=True)
         thread.start()
@@ -196,7 +205,7 @@ class RunController(QObject):
 
     def _backend_factory(self, s: Settings):
         """Builds (or reuses) the backend on the worker thread: loading a model takes seconds."""
-        key = (s.model, s.provider)
+        key = (model_name(s), s.provider)
         make = self.services.backend
 
         def build():
@@ -207,6 +216,8 @@ class RunController(QObject):
                 self.close_backend()  # another model or provider: free the old one's memory
                 backend = make(s)
                 if make is default_backend:  # scripted test backends are single-use
+                    # Timed while the lock keeps runs off the model (app/step_estimate.py).
+                    self.step_estimate = measure_step(backend)
                     self._backend_cache = (key, backend)
                 return backend
 
@@ -291,6 +302,18 @@ class RunController(QObject):
         dialog.show()
         dialog.raise_()
 
+    def _on_question(self, question: str) -> None:
+        self._set_state("waiting")
+        self.pill.set_status(self.tr("The agent asks you a question"), "waiting")
+        emit(self.question_asked, question)
+
+    def answer_question(self, answer: str | None) -> None:
+        """The person's answer to the model's question (None: declined, the run ends)."""
+        if self.worker is not None:
+            self.worker.answer_question(answer)
+            self._set_state("running")
+        emit(self.question_closed)
+
     def _on_decided(self, decision: Decision) -> None:
         if self.worker is not None:
             self.worker.answer(decision)
@@ -308,6 +331,7 @@ class RunController(QObject):
         self.pill.hide()
         if self.dialog is not None:
             self.dialog.finish(Decision.DENY)
+        emit(self.question_closed)
         self.last_result = result
         self._set_state("error" if result.status is RunStatus.ERROR else "idle")
         setup_error = worker.session.setup_error if worker is not None else None

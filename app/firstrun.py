@@ -24,12 +24,31 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.doctor_page import DoctorPanel
 from app.icons import icon
 from app.plaintext import plain
 from app.qtcompat import emit
 
 DEFAULT_REPO = "onnx-community/Fara-7B-Onnx"
 EXPORT_TARGET = "models.cli:main"  # `deskhand models ARGS`, run in a child by agent/childproc
+
+
+def catalogue_html() -> str:
+    """The models Deskhand knows, both families, with sizes and reported scores (as HTML)."""
+    from html import escape
+
+    from models.catalogue import CATALOGUE, SCORES_SOURCE, recommended
+
+    best = recommended()
+    rows = []
+    for e in CATALOGUE:
+        status = ("<b>recommended</b>" if e is best else "ready") if e.ready else (
+            "<i>export in progress: Deskhand cannot run it yet, so it is not the default</i>")
+        rows.append(f"<li><b>{escape(e.name)}</b> ({escape(e.parameters)}, {escape(e.size_text())}"
+                    f" on disk): {escape(e.scores_text())}. {status}</li>")
+    return ("<p>Models Deskhand knows:</p><ul>" + "".join(rows) + "</ul>"
+            f"<p><small>Scores as reported in {escape(SCORES_SOURCE)}, not measured by Deskhand. "
+            "Fara1.5 sizes are estimates until its export works.</small></p>")
 
 
 class Cancelled(Exception):
@@ -150,6 +169,8 @@ class ModelSetupDialog(QDialog):
             "<li><b>Download</b>: fetch a published ONNX build; the size is shown before "
             "anything is downloaded.</li></ul>"))
         intro.setWordWrap(True)
+        self.catalogue = QLabel(catalogue_html())
+        self.catalogue.setWordWrap(True)
         self.reason = plain(QLabel(reason))  # quotes model, tokenizer and server errors
         self.reason.setWordWrap(True)
         self.reason.setStyleSheet("color: #D64545;")
@@ -176,6 +197,9 @@ class ModelSetupDialog(QDialog):
         bottom.addWidget(self.close_button)
         layout = QVBoxLayout(self)
         layout.addWidget(intro)
+        layout.addWidget(self.catalogue)
+        self.checks = DoctorPanel(self)  # `deskhand doctor`'s checks, before the first task
+        layout.addWidget(self.checks)
         layout.addWidget(self.reason)
         layout.addLayout(row)
         repo_row = QHBoxLayout()

@@ -11,6 +11,8 @@ from app.overlay import Overlay
 
 ACCENT = QColor("#FF3D7F")   # visible on both light and dark pages
 CAPTION_BG = QColor(20, 26, 40, 215)
+_RINGS = {"click": 1, "double_click": 2, "triple_click": 3, "right_click": 1}  # rings per marker
+_ARROWS = {"scroll_up": (0, -1), "scroll_down": (0, 1), "scroll_left": (-1, 0), "scroll_right": (1, 0)}
 
 
 class LiveView(QWidget):
@@ -74,8 +76,12 @@ class LiveView(QWidget):
         pen = QPen(ACCENT, 3)
         p.setPen(pen)
         p.setBrush(Qt.BrushStyle.NoBrush)
-        if point is not None and ov.kind in ("click", "move", "type"):
-            r = 14 if ov.kind == "click" else 10
+        if point is not None and ov.kind in (*_RINGS, "move", "type", "drag"):
+            r = 10 if ov.kind in ("move", "type") else 14
+            for ring in range(1, _RINGS.get(ov.kind, 1)):  # one more ring per extra click
+                p.drawEllipse(point, r + 6 * ring, r + 6 * ring)
+            if ov.kind == "right_click":  # the right half filled: the right button
+                p.drawChord(QRectF(point.x() - r, point.y() - r, 2 * r, 2 * r), -90 * 16, 180 * 16)
             p.drawEllipse(point, r, r)
             p.drawLine(point + QPointF(-r - 6, 0), point + QPointF(-r + 4, 0))
             p.drawLine(point + QPointF(r - 4, 0), point + QPointF(r + 6, 0))
@@ -83,20 +89,27 @@ class LiveView(QWidget):
             p.drawLine(point + QPointF(0, r - 4), point + QPointF(0, r + 6))
             p.setBrush(ACCENT)
             p.drawEllipse(point, 3, 3)
-        if point is not None and ov.kind in ("scroll_up", "scroll_down"):
-            self._paint_arrow(p, point, up=ov.kind == "scroll_up")
-        if ov.kind in ("type", "key", "note") or (ov.kind == "click" and point is None):
+        if point is not None and ov.kind == "drag" and ov.start is not None:
+            start = QPointF(rect.left() + ov.start[0] * k, rect.top() + ov.start[1] * k)
+            p.setPen(QPen(ACCENT, 3, Qt.PenStyle.DashLine))
+            p.drawLine(start, point)
+            p.drawEllipse(start, 5, 5)
+        if point is not None and ov.kind in _ARROWS:
+            self._paint_arrow(p, point, _ARROWS[ov.kind])
+        if ov.kind in ("type", "key", "note", "question", "read", "drag") or (
+                ov.kind in _RINGS and point is None):
             self._paint_caption(p, rect, point, ov)
 
-    def _paint_arrow(self, p: QPainter, at: QPointF, *, up: bool) -> None:
-        d = -1 if up else 1
-        path = QPainterPath(at + QPointF(0, d * 40))
-        path.lineTo(at + QPointF(-22, d * 10))
-        path.lineTo(at + QPointF(-9, d * 10))
-        path.lineTo(at + QPointF(-9, -d * 36))
-        path.lineTo(at + QPointF(9, -d * 36))
-        path.lineTo(at + QPointF(9, d * 10))
-        path.lineTo(at + QPointF(22, d * 10))
+    def _paint_arrow(self, p: QPainter, at: QPointF, way: tuple[int, int]) -> None:
+        """A block arrow pointing along `way` ((0, -1) is up, (1, 0) is right)."""
+        dx, dy = way
+
+        def at_(along: float, across: float) -> QPointF:  # along the arrow, and across it
+            return at + QPointF(-dx * along + dy * across, -dy * along - dx * across)
+
+        path = QPainterPath(at_(-40, 0))
+        for along, across in ((-10, -22), (-10, -9), (36, -9), (36, 9), (-10, 9), (-10, 22)):
+            path.lineTo(at_(along, across))
         path.closeSubpath()
         fill = QColor(ACCENT)
         fill.setAlpha(200)
@@ -105,7 +118,8 @@ class LiveView(QWidget):
         p.drawPath(path)
 
     def _paint_caption(self, p: QPainter, rect: QRectF, point: QPointF | None, ov: Overlay) -> None:
-        prefix = {"type": self.tr("type: "), "key": self.tr("keys: ")}.get(ov.kind, "")
+        prefix = {"type": self.tr("type: "), "key": self.tr("keys: "), "question": self.tr("asks you: "),
+                  "read": self.tr("reads the page: ")}.get(ov.kind, "")
         label = visible(ov.label, multiline=False)  # typed text: a newline shows as \n
         text = prefix + (label if len(label) <= 80 else label[:77] + "…")
         font = QFont(self.font())

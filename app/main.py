@@ -18,6 +18,7 @@ from app.controller import RunController, result_text
 from app.firstrun import ModelSetupDialog
 from app.history import HistoryView
 from app.icons import icon
+from app.model_choice import adopt_settings_model, choose_model, model_name
 from app.qtcompat import emit, emitter
 from app.quick import QuickPrompt
 from app.services import Services
@@ -68,6 +69,7 @@ class DeskhandApp(QObject):
         c.state_changed.connect(t.set_state)
         c.run_finished.connect(self._on_finished)
         c.failed.connect(self._on_failed)
+        c.question_asked.connect(self._on_question)
         c.model_problem.connect(self.setup_model)
         c.preloaded.connect(w.show_note)
         t.quick_requested.connect(self.show_quick)
@@ -171,8 +173,12 @@ class DeskhandApp(QObject):
         dialog.show()
         return dialog
 
+    def first_run(self) -> ModelSetupDialog | None:
+        """Open the model set-up dialog when no model is set up (the app's or the CLI's)."""
+        return None if model_name(self.settings) else self.setup_model()
+
     def _model_ready(self, name: str) -> None:
-        self.settings.model = name
+        choose_model(self.settings, name)  # the registry's default: the CLI's model too
         self._save()
         self.window.refresh_models()
         self.controller.preload()
@@ -185,6 +191,8 @@ class DeskhandApp(QObject):
                                                                    self.settings.quick_hotkey)
             for name, value in vars(new).items():
                 setattr(self.settings, name, value)
+            if self.settings.model:  # a registered name becomes the default; a folder stays
+                choose_model(self.settings, self.settings.model)
             self._save()
             self.window.refresh_models()
             self.history.refresh()
@@ -221,6 +229,11 @@ class DeskhandApp(QObject):
         if quick or not self.window.isVisible():
             self.tray.notify(self.tr("Deskhand"), result_text(result),
                              error=result.status is RunStatus.ERROR)
+
+    def _on_question(self, question: str) -> None:
+        """The model asks the person: a notification, and the window with the inline panel."""
+        self.tray.notify_question(question)
+        self.show_window()
 
     def _on_failed(self, message: str) -> None:
         quick, self._quick_run = self._quick_run, False
@@ -268,6 +281,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv or [])
     app = make_application([])
     settings, ignored = read_settings()
+    if adopt_settings_model(settings):  # an old file's model name: now the registry's default
+        save_settings(settings)
     try:
         desk = DeskhandApp(settings, hotkeys=not args.no_hotkeys)
     except Exception as exc:  # e.g. an unreadable data dir: say so instead of a traceback
@@ -278,8 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         desk.window.show_error("Some settings were ignored:\n" + "\n".join(ignored))
     if not (args.tray and desk.tray.available):
         desk.show_window()
-    if not desk.settings.model:
-        desk.setup_model()
+    desk.first_run()
     desk.controller.preload()  # the first task should not wait for the model to load
     desk.start_mcp_handoff()  # `deskhand mcp` hands its tasks to this app while it runs
     code = app.exec()

@@ -24,6 +24,7 @@ from agent.mcp.handoff import MAX_LINE, encode, private_dir, socket_path
 from agent.options import POLICIES as ALL_POLICIES
 from agent.options import ConfirmPolicy
 from app.controller import RunController
+from app.model_choice import model_name
 
 _STRICTNESS = ALL_POLICIES  # a client may make the gate stricter than the setting, never laxer
 
@@ -138,7 +139,7 @@ class McpHandoff(QObject):
     def status(self) -> dict[str, Any]:
         c = self.controller
         state = {"paused": "running"}.get(c.state, c.state) if c.running else "idle"
-        info: dict[str, Any] = {"state": state, "model": c.settings.model or None,
+        info: dict[str, Any] = {"state": state, "model": model_name(c.settings) or None,
                                 "model_loaded": c._backend_cache is not None,
                                 "seconds_per_step": None, "runs_in": "the Deskhand app"}
         info["screenshots_shared"] = bool(self.sharing)

@@ -20,14 +20,17 @@ class SetupError(RuntimeError):
 
 def default_backend(settings: Settings) -> Any:
     """The ONNX backend for the configured model, in its own process (see app/procbackend.py)."""
-    if not settings.model.strip():
+    from app.model_choice import model_name
+
+    name = model_name(settings)  # the override, else the registry's default
+    if not name:
         raise SetupError("No model is set up yet. Import, export or download one first.")
     try:
         from models.registry import ModelError, resolve_model
     except ImportError as exc:
         raise SetupError(f"the model registry is not available ({exc})") from exc
     try:
-        folder = resolve_model(settings.model)
+        folder = resolve_model(name)
     except ModelError as exc:
         raise SetupError(str(exc)) from exc
     import importlib.util

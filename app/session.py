@@ -14,10 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from agent.geometry import ScreenMapping, model_size_for
+from agent.geometry import ScreenMapping
 from agent.inference.base import Backend, Generation, Request
 from agent.loop import RunConfig, RunResult, RunStatus, Step, run_task
 from agent.options import DEFAULTS, RunOptions
+from agent.prompts import DEFAULT_FAMILY, get_family
 from agent.safety import ConfirmRequest, Decision, Gate, StopFlag
 from agent.screen import Screenshot
 
@@ -95,6 +96,7 @@ class PausingBackend(Backend):
     def __init__(self, backend: Backend, pause: PauseFlag, stop: StopFlag, hooks: Hooks) -> None:
         self._backend, self._pause, self._stop, self._hooks = backend, pause, stop, hooks
         self.name = getattr(backend, "name", "model")
+        self.family = getattr(backend, "family", self.family)  # the loop prompts for it
 
     def _generate(self, request: Request) -> Generation:
         self._pause.wait(self._stop)
@@ -123,6 +125,16 @@ class PausingExecutor:
             self._hooks.after_look()
 
 
+def _await(answered: threading.Event, stop: StopFlag, timeout: float) -> None:
+    """Wait for `answered` at most `timeout` seconds, waking within 50 ms of a stop."""
+    deadline = time.monotonic() + timeout
+    while not answered.is_set() and not stop.is_set():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        answered.wait(min(left, 0.05))
+
+
 class ConfirmBridge:
     """The gate's `ask` callback: blocks the worker until the GUI answers, a time-out, or stop."""
 
@@ -140,12 +152,7 @@ class ConfirmBridge:
             self._decision = Decision.DENY
             self.pending = request
         self._notify(request)
-        deadline = time.monotonic() + self.timeout
-        while not self._answered.is_set() and not self._stop.is_set():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            self._answered.wait(min(left, 0.05))
+        _await(self._answered, self._stop, self.timeout)
         with self._lock:
             self.pending = None
             return self._decision if self._answered.is_set() else Decision.DENY
@@ -156,6 +163,40 @@ class ConfirmBridge:
             if self.pending is None:
                 return
             self._decision = decision
+            self._answered.set()
+
+
+class QuestionBridge:
+    """The loop's `ask_person`: blocks the worker until the person answers, a time-out, or stop.
+
+    None (the run ends) when nobody answered within `timeout` (the confirmation time-out), the
+    person declined, or Stop was pressed; a late answer after that is ignored.
+    """
+
+    def __init__(self, notify: Callable[[str], None], stop: StopFlag,
+                 timeout: float = DEFAULTS.confirm_timeout) -> None:
+        self._notify, self._stop, self.timeout = notify, stop, timeout
+        self._answered = threading.Event()
+        self._answer: str | None = None
+        self._lock = threading.Lock()
+        self.pending: str | None = None
+
+    def ask(self, question: str) -> str | None:
+        with self._lock:
+            self._answered.clear()
+            self._answer, self.pending = None, question
+        self._notify(question)
+        _await(self._answered, self._stop, self.timeout)
+        with self._lock:
+            self.pending = None
+            return self._answer if self._answered.is_set() and not self._stop.is_set() else None
+
+    def answer(self, text: str | None) -> None:
+        """Called from the GUI thread with the person's answer (None: they declined)."""
+        with self._lock:
+            if self.pending is None:
+                return
+            self._answer = text if text is None or text.strip() else None
             self._answered.set()
 
 
@@ -179,23 +220,27 @@ class RunSession:
                  on_step: Callable[[Step], None] = lambda _s: None,
                  on_token: Callable[[str], None] = lambda _t: None,
                  on_confirm: Callable[[ConfirmRequest], None] = lambda _r: None,
+                 on_question: Callable[[str], None] = lambda _q: None,
                  stop: StopFlag | None = None) -> None:
         self.request = request
         self.hooks = hooks or Hooks()
         self.stop = stop or StopFlag()
         self.pause = PauseFlag()
         self.bridge = ConfirmBridge(on_confirm, self.stop, request.options.confirm_timeout)
+        self.questions = QuestionBridge(on_question, self.stop, request.options.confirm_timeout)
         self._on_step, self._on_token = on_step, on_token
         self.setup_error: str | None = None  # the backend could not be built (model problem)
         self.screen = PausingScreen(request.screen, self.pause, self.stop, self.hooks)
         self.config = RunConfig.from_options(request.options)
+        self.family = DEFAULT_FAMILY  # the model's prompt family, known once the backend is built
 
     def mapping_for_last(self) -> ScreenMapping | None:
         """How the model's coordinates map onto the latest screenshot (for the confirm dialog)."""
         shot = self.screen.last
         if shot is None:
             return None
-        return ScreenMapping(shot.monitor, shot.size, model_size_for(shot.size, self.config.model_pixels))
+        family = get_family(self.family, mode=self.config.mode)  # its image grid, as the loop's
+        return ScreenMapping(shot.monitor, shot.size, family.model_size(shot.size, self.config.model_pixels))
 
     def run(self) -> RunResult:
         """Run to the end; environment failures become an ERROR result, never an exception."""
@@ -210,6 +255,7 @@ class RunSession:
                 self.setup_error = str(exc) or type(exc).__name__
                 self.hooks.on_phase("idle")
                 return RunResult(RunStatus.ERROR, "", self.setup_error, 0, time.monotonic() - started)
+        self.family = getattr(backend, "family", DEFAULT_FAMILY)
         recorder = r.recorder
         if callable(recorder) and not hasattr(recorder, "record"):
             try:
@@ -226,7 +272,7 @@ class RunSession:
                 screen=self.screen,
                 executor=PausingExecutor(r.executor, self.pause, self.stop, self.hooks),
                 gate=gate, config=self.config, stop=self.stop, recorder=recorder,
-                on_step=self._on_step, on_token=self._on_token)
+                on_step=self._on_step, on_token=self._on_token, ask_person=self.questions.ask)
         except Exception as exc:  # disk full while recording, a backend bug: report, keep the app
             message = str(exc) or type(exc).__name__
             return RunResult(RunStatus.ERROR, "", message, 0, time.monotonic() - started)

@@ -11,7 +11,15 @@ from pathlib import Path
 from typing import Any
 
 from agent.atomic import write_json_atomic
-from agent.options import APP_DENY_TITLES, DEFAULTS, POLICIES, PROVIDERS, RETIRED_SEARCH_URL, RunOptions
+from agent.options import (
+    APP_DENY_TITLES,
+    DEFAULTS,
+    MODES,
+    POLICIES,
+    PROVIDERS,
+    RETIRED_SEARCH_URL,
+    RunOptions,
+)
 from agent.paths import SETTINGS_FILE, checked_data_dir, config_dir, read_small_file, runs_dir
 
 MAX_RECENT = 20
@@ -32,6 +40,7 @@ class Settings:
     max_steps: int = DEFAULTS.max_steps
     settle_timeout: float = DEFAULTS.settle_timeout
     policy: str = DEFAULTS.policy.value
+    mode: str = DEFAULTS.mode.value       # browser or desktop: the model family's prompt variant
     confirm_timeout: float = DEFAULTS.confirm_timeout
     deny_titles: list[str] = field(default_factory=lambda: list(APP_DENY_TITLES))
     stop_hotkey: str = "ctrl+alt+Escape"
@@ -55,7 +64,7 @@ class Settings:
             max_steps=self.max_steps, settle_timeout=self.settle_timeout, policy=self.policy,
             provider=self.provider, monitor=self.monitor, deny_titles=tuple(self.deny_titles),
             confirm_timeout=self.confirm_timeout, search_url=self.search_url,
-            keep_screenshots=self.keep_screenshots, offline=offline)
+            keep_screenshots=self.keep_screenshots, offline=offline, mode=self.mode)
 
     def remember_task(self, task: str) -> None:
         """Put `task` first in the recent-task history (no duplicates, bounded)."""
@@ -84,6 +93,7 @@ def _search_url(text: str) -> bool:
 RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "provider": (lambda v: v in PROVIDERS, "one of " + ", ".join(PROVIDERS)),
     "policy": (lambda v: v in POLICIES, "one of " + ", ".join(POLICIES)),
+    "mode": (lambda v: v in MODES, "one of " + ", ".join(MODES)),
     "max_steps": (lambda v: 1 <= v <= 1000, "a whole number from 1 to 1000"),
     "settle_timeout": (lambda v: math.isfinite(v) and 0 <= v <= 60, "seconds from 0 to 60"),
     "confirm_timeout": (lambda v: math.isfinite(v) and 5 <= v <= 3600, "seconds from 5 to 3600"),

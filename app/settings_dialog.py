@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from agent.options import POLICIES, PROVIDERS
+from agent.options import MODES, POLICIES, PROVIDERS
 from app import autostart
 from app.hotkeys import HotkeyError, parse_hotkey
 from app.settings import Settings
@@ -39,7 +39,8 @@ class SettingsDialog(QDialog):
         self._result: Settings | None = None
         form = QFormLayout()
         self.model = QLineEdit(settings.model)
-        self.model.setPlaceholderText(self.tr("a registered model name or a model folder"))
+        self.model.setPlaceholderText(self.tr("empty: the default model (`deskhand models "
+                                              "default`); or a registered name or a folder"))
         self.provider = QComboBox()
         self.provider.addItems(PROVIDERS)
         self.provider.setCurrentText(settings.provider)
@@ -53,6 +54,12 @@ class SettingsDialog(QDialog):
         self.policy = QComboBox()
         self.policy.addItems(POLICIES)
         self.policy.setCurrentText(settings.policy)
+        self.mode = QComboBox()
+        self.mode.addItems(MODES)
+        self.mode.setCurrentText(settings.mode)
+        self.mode.setToolTip(self.tr("What the agent operates: a browser page or the whole "
+                                     "desktop. Models with a desktop prompt (Fara1.5) use it in "
+                                     "desktop mode; Fara-7B has one prompt for both."))
         self.confirm_timeout = QSpinBox()
         self.confirm_timeout.setRange(5, 3600)
         self.confirm_timeout.setSuffix(" s")
@@ -87,6 +94,7 @@ class SettingsDialog(QDialog):
                               (self.tr("Maximum steps"), self.max_steps),
                               (self.tr("Settle time-out"), self.settle),
                               (self.tr("Confirmation policy"), self.policy),
+                              (self.tr("Mode"), self.mode),
                               (self.tr("Deny unanswered confirmations after"), self.confirm_timeout),
                               (self.tr("Deny list (window titles)"), self.deny),
                               (self.tr("Stop hotkey"), self.stop_hotkey),
@@ -120,6 +128,7 @@ class SettingsDialog(QDialog):
             self._original, model=self.model.text().strip(), provider=self.provider.currentText(),
             max_steps=self.max_steps.value(), settle_timeout=self.settle.value(),
             policy=self.policy.currentText(), confirm_timeout=float(self.confirm_timeout.value()),
+            mode=self.mode.currentText(),
             deny_titles=[t.strip() for t in self.deny.toPlainText().splitlines() if t.strip()],
             stop_hotkey=self.stop_hotkey.text().strip(),
             quick_hotkey=self.quick_hotkey.text().strip(), data_dir=self.data_dir.text().strip(),

@@ -8,6 +8,7 @@ from PySide6.QtCore import QT_TRANSLATE_NOOP, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QGuiApplication
 from PySide6.QtWidgets import QLabel, QMenu, QSystemTrayIcon, QVBoxLayout, QWidget
 
+from agent.termtext import visible
 from app.icons import icon, state_icon
 from app.plaintext import menu_label, notification, plain
 from app.qtcompat import emit
@@ -119,6 +120,11 @@ class Tray(QObject):
             self.icon.showMessage(notification(title), notification(body), kind, 8000)
         else:
             self.toast.pop(title, body)
+
+    def notify_question(self, question: str) -> None:
+        """The model's ask_user_question as a notification (answered in the main window)."""
+        text = visible(question, multiline=False)
+        self.notify(self.tr("Deskhand: the agent asks you"), text if len(text) <= 200 else text[:199] + "…")
 
     def _fill_recent(self) -> None:
         self.recent.clear()

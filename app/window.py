@@ -26,10 +26,12 @@ from app.about import show_about
 from app.controller import RunController, phase_text, result_text
 from app.icons import icon
 from app.liveview import LiveView
+from app.model_choice import choose_model, model_name
 from app.monitor_thumbnails import MonitorThumbnails
 from app.overlay import overlay_for
 from app.plaintext import plain
 from app.qtcompat import emit
+from app.question_panel import QuestionPanel
 from app.settings import Settings, SettingsError, save_settings
 from app.steps import StepList, format_timings
 from app.thoughts import ThoughtsView
@@ -123,6 +125,8 @@ class MainWindow(QMainWindow):
         run_tab.setSizes([780, 420])
         self.tabs.addTab(run_tab, icon("run"), self.tr("Run"))
         self.history = None
+        self.question_panel = QuestionPanel()  # the model's ask_user_question, answered inline
+        outer.addWidget(self.question_panel)
         outer.addWidget(self.tabs, 1)
         self.setCentralWidget(central)
 
@@ -170,6 +174,9 @@ class MainWindow(QMainWindow):
         c.failed.connect(self.show_error)
         c.offline_warning.connect(self.show_offline_warning)
         c.state_changed.connect(lambda _s: self._update_buttons())
+        c.question_asked.connect(lambda q: self.question_panel.ask(q, c.settings.confirm_timeout))
+        c.question_closed.connect(self.question_panel.close_question)
+        self.question_panel.answered.connect(c.answer_question)
         self.steps.picked.connect(self._inspect)
         self.model.activated.connect(self._model_chosen)
         self.provider.currentIndexChanged.connect(lambda _i: self._store(
@@ -200,10 +207,11 @@ class MainWindow(QMainWindow):
         names = self.controller.services.models()
         for name in names:
             self.model.addItem(icon("model"), name, name)
-        if s.model and s.model not in names:
-            self.model.addItem(icon("model"), s.model, s.model)
+        current = model_name(s)  # the settings' override, else the registry's default
+        if current and current not in names:
+            self.model.addItem(icon("model"), current, current)
         self.model.addItem(self.tr("Set up a model…"), BROWSE)
-        self.model.setCurrentIndex(max(0, self.model.findData(s.model)))
+        self.model.setCurrentIndex(max(0, self.model.findData(current)))
         self.model.blockSignals(False)
 
     def _on_thumbnails(self, found: list) -> None:
@@ -239,7 +247,8 @@ class MainWindow(QMainWindow):
             self.refresh_models()
             emit(self.models_requested)
         elif data:
-            self._store(model=data)
+            choose_model(self.settings, data)  # the registry's default, shared with the CLI
+            self.save_settings()
 
     def start_run(self) -> None:
         """Run the task in the task box."""

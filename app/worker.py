@@ -56,6 +56,7 @@ class RunWorker(QThread):
     phase = Signal(str)
     captured = Signal(object)      # QImage of the latest capture
     confirm = Signal(object)       # ConfirmView
+    question = Signal(str)         # the model asks the person (ask_user_question)
     look = Signal(bool)            # True: hide our windows now (the GUI calls ack_look)
     run_finished = Signal(object)  # RunResult
 
@@ -68,6 +69,7 @@ class RunWorker(QThread):
                       on_phase=emitter(self.phase), on_capture=self._on_capture)
         self.session = RunSession(request, hooks=hooks, on_step=self._on_step,
                                   on_token=emitter(self.token), on_confirm=self._on_confirm,
+                                  on_question=emitter(self.question),
                                   stop=stop)
         self.result: RunResult | None = None
         self.started_at = 0.0
@@ -93,6 +95,10 @@ class RunWorker(QThread):
 
     def answer(self, decision: Decision) -> None:
         self.session.bridge.answer(decision)
+
+    def answer_question(self, text: str | None) -> None:
+        """The person's answer to the model's question (None: declined)."""
+        self.session.questions.answer(text)
 
     def ack_look(self) -> None:
         self._ack.set()

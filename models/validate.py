@@ -26,8 +26,8 @@ from agent.inference.model_files import HF, ONNX, folder_problems
 from models.manifest import MANIFEST, folder_files, inside, is_file, load_manifest, manifest_files
 
 GENAI_CONFIG = "genai_config.json"
-SUPPORTED_TYPES = ("fara", "qwen2_5_vl")
-HF_SUPPORTED_TYPES = ("qwen2_5_vl",)
+SUPPORTED_TYPES = ("fara", "qwen2_5_vl", "fara15")
+HF_SUPPORTED_TYPES = ("qwen2_5_vl", "qwen3_5")
 # Sections of genai_config.json "model" whose files must exist, and what to call them in messages.
 _SECTIONS = {"decoder": "decoder", "embedding": "embedding", "vision": "vision"}
 _CHUNK = 4 << 20

@@ -32,7 +32,7 @@ from agent.screen_label_ocr import (  # noqa: E402
     _nearest_phrase,
 )
 from agent.tesseract import _parse_tsv  # noqa: E402
-from tests.screen_label_scenes import render, same_label  # noqa: E402
+from tests.support.screen_label_scenes import render, same_label  # noqa: E402
 
 
 def fold(text: str) -> str:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build Deskhand's installers into dist/ (packaging/README.md says what each one holds).
-#   scripts/build-package.sh linux [--gpu]   .deb (+ AppImage when $APPIMAGE_RUNTIME is set); --gpu: CUDA
+#   scripts/build-package.sh linux [--gpu]   .deb and AppImage; --gpu: CUDA
 #   scripts/build-package.sh windows          on Windows (Git Bash): folder + Inno Setup installer (DirectML)
 #   scripts/build-package.sh macos            on macOS: Deskhand.app + .dmg
 # A private build venv (build/package/<target>) holds only the app's own extras, so torch and
@@ -48,9 +48,22 @@ fi
 if [ "$target" = linux ] && ! command -v dpkg-deb >/dev/null; then
   echo "build-package: dpkg-deb is missing (apt-get install dpkg-dev)" >&2; exit 1
 fi
-if [ "$target" = linux ] && [ -n "${APPIMAGE_RUNTIME:-}" ] && ! command -v mksquashfs >/dev/null; then
-  echo "build-package: installing squashfs-tools for the AppImage"
-  apt-get install -y -qq squashfs-tools >/dev/null
+if [ "$target" = linux ]; then
+  # The AppImage: our own runtime (packaging/linux/appimage-runtime), static against Debian's
+  # squashfuse, FUSE 3 and decompressors, and the AppDir as squashfs (mksquashfs).
+  appimage_deps=(gcc libsquashfuse-dev libfuse3-dev zlib1g-dev libzstd-dev liblzma-dev liblz4-dev
+    liblzo2-dev squashfs-tools)
+  missing=(); for p in "${appimage_deps[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  if [ ${#missing[@]} -gt 0 ]; then
+    [ "$(id -u)" -eq 0 ] || { echo "build-package: sudo apt-get install ${missing[*]}" >&2; exit 1; }
+    echo "build-package: installing ${missing[*]} for the AppImage"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -qq "${missing[@]}" >/dev/null || { apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null; }
+  fi
+  if [ -z "${APPIMAGE_RUNTIME:-}" ]; then
+    packaging/linux/appimage-runtime/build.sh "$work/appimage-runtime" "$name"
+    export APPIMAGE_RUNTIME="$root/$work/appimage-runtime"
+  fi
 fi
 
 QT_QPA_PLATFORM=offscreen "$vpy" packaging/icons.py "$work/icons"

@@ -62,7 +62,7 @@ def main() -> None:
     if args.display:
         context = nullcontext(args.display)
     else:
-        from tests.xvfb import xvfb
+        from tests.support.xvfb import xvfb
 
         context = xvfb(1920, 1080)
     with context as display:

@@ -3,7 +3,7 @@
 Usage (from the repository root):
     .venv/bin/python scripts/measure_executor.py
 
-Starts its own Xvfb 1920x1080 and the Qt test window (tests/apps/form_app.py) so the input has
+Starts its own Xvfb 1920x1080 and the Qt test window (tests/support/apps/form_app.py) so the input has
 a real receiver, then performs each action 20 times (after one warm-up each) and prints the
 median wall time spent inside `perform()` minus any deliberate sleep the executor makes (the
 one-off wait after assigning a spare keycode for a new non-ASCII character), in milliseconds.
@@ -63,8 +63,8 @@ def settled_state(app, quiet: float = 1.0, limit: float = 20.0) -> dict:
 
 
 def main() -> None:
-    from tests.test_integration_desktop import FormApp
-    from tests.xvfb import xvfb
+    from tests.agent.test_integration_desktop import FormApp
+    from tests.support.xvfb import xvfb
 
     # The app window at (0, 0); model space == screen space keeps the targets easy to place.
     mapping = ScreenMapping(Monitor(1, 0, 0, 1920, 1080), Size(1920, 1080), Size(1920, 1080))

@@ -1,4 +1,5 @@
-"""Shared fixtures: a temporary data dir for every test, and a private Xvfb display."""
+"""Shared fixtures: a temporary data dir for every test, a private Xvfb display, and the tiny
+checkpoint with its exports (session fixtures: each is built at most once per test run)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.xvfb import display_env, xvfb  # noqa: E402
+from tests.support.xvfb import display_env, xvfb  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -36,6 +37,48 @@ def xvfb_display() -> Iterator[str]:
 def xvfb_factory():
     """Start further displays of other sizes inside one test: `with xvfb_factory(w, h) as d:`."""
     return xvfb
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random Qwen2.5-VL checkpoint (seed 0)."""
+    from app.bench.checkpoints import make_tiny_checkpoint
+
+    return make_tiny_checkpoint(tmp_path_factory.mktemp("tiny") / "hf")
+
+
+@pytest.fixture(scope="session")
+def export_fp32(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny checkpoint exported with an fp32 decoder."""
+    from models.export import export_model
+
+    return export_model(tiny_checkpoint, tmp_path_factory.mktemp("fp32") / "onnx",
+                        precision="fp32", progress=False)
+
+
+@pytest.fixture(scope="session")
+def export_int4(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny checkpoint exported with an int4 decoder and int8 vision weights."""
+    from models.export import export_model
+
+    return export_model(tiny_checkpoint, tmp_path_factory.mktemp("int4") / "onnx",
+                        precision="int4", vision_quant="int8", progress=False)
+
+
+@pytest.fixture(scope="session")
+def reference_backend(tiny_checkpoint: Path):
+    """The transformers backend over the tiny checkpoint (fp32)."""
+    from agent.inference.reference import ReferenceBackend
+
+    return ReferenceBackend(tiny_checkpoint)
+
+
+@pytest.fixture(scope="session")
+def onnx_fp32_backend(export_fp32: Path):
+    """The onnxruntime-genai backend over the fp32 export, on CPU."""
+    from agent.inference.onnx import OnnxBackend
+
+    return OnnxBackend(export_fp32, provider="cpu")
 
 
 def pytest_report_header(config: pytest.Config) -> str:

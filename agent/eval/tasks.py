@@ -18,7 +18,7 @@ OFFLINE_TASKS = asset("tasks", "offline-webvoyager.jsonl")
 OFFLINE_SOLUTIONS = asset("tasks", "offline-webvoyager.solutions.jsonl")
 
 _WV_KEYS = {"web_name", "id", "ques", "web"}
-_OPTIONAL = {"eval", "max_steps", "viewport", "tags"}
+_OPTIONAL = {"eval", "max_steps", "viewport", "tags", "user_replies"}
 STEP_OPS: dict[str, tuple[str, ...]] = {  # op -> required keys of the solver DSL
     "click": ("selector",), "type": ("selector", "text"), "select": ("selector", "option"),
     "scroll_to": ("selector",), "key": ("keys",), "visit": ("url",), "back": (),
@@ -45,6 +45,9 @@ class Task:
     source: str = "offline"  # offline | webvoyager | miniwob
     reference: dict[str, Any] | None = None  # WebVoyager {"type": golden|possible, "ans": ...}
     reward: str | None = None  # "miniwob": the task page computes its own reward
+    # The person's scripted answers to the model's ask_user_question, in order; a question
+    # after the last one gets no answer (the run ends STOPPED, as in the app at its time-out).
+    user_replies: tuple[str, ...] = ()
 
     def start_url(self, base_url: str) -> str:
         """Absolute start URL (relative `web` is joined to the site server's base URL)."""
@@ -123,9 +126,13 @@ def load_tasks(path: str | Path = OFFLINE_TASKS) -> list[Task]:
         ms = obj.get("max_steps")
         if ms is not None and (not isinstance(ms, int) or ms < 1):
             raise TaskFileError(f"{path}:{lineno}: max_steps must be a positive integer")
+        replies = obj.get("user_replies", [])
+        if not (isinstance(replies, list) and all(isinstance(r, str) and r.strip() for r in replies)):
+            raise TaskFileError(f"{path}:{lineno}: user_replies must be a list of non-empty strings")
         tasks.append(Task(id=obj["id"], web_name=obj["web_name"], ques=obj["ques"],
                           web=obj["web"], eval=obj.get("eval"), max_steps=ms,
-                          viewport=tuple(vp) if vp else None, tags=tuple(obj.get("tags", ()))))
+                          viewport=tuple(vp) if vp else None, tags=tuple(obj.get("tags", ())),
+                          user_replies=tuple(replies)))
     return tasks
 
 

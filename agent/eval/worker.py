@@ -224,8 +224,10 @@ class Worker:
     def _run_agent(self, task: Any, page: _Page, outcome: Attempt, attempt_dir: Path,
                    stack: ExitStack) -> Any:
         """The unchanged agent loop on the page; step timings and tokens add up in `outcome`."""
+        from agent.eval.page_text import DevToolsPageReader
         from agent.executor import Executor
         from agent.loop import run_task
+        from agent.questions import ScriptedAnswers
         from agent.safety import Gate, StopFlag
         from agent.trajectory import RunRecorder
 
@@ -250,7 +252,8 @@ class Worker:
         return run_task(question, on_step=on_step, backend=backend, screen=page.screen,
                         executor=executor, gate=Gate("never"), config=self._run_config(task),
                         stop=stop, recorder=RunRecorder(attempt_dir, meta),
-                        current_url=page.cdp.url)
+                        current_url=page.cdp.url, ask_person=ScriptedAnswers(task.user_replies),
+                        read_page=DevToolsPageReader(page.cdp))
 
     def _run_config(self, task: Any) -> Any:
         """The loop's configuration for `task`: the run's options, the task's step budget."""

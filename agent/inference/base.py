@@ -136,6 +136,9 @@ class Backend(ABC):
     """
 
     name: str = "model"
+    # The prompt family its model was trained with (`agent.prompts`); the factory names it from
+    # the model folder, and wrappers pass it on with `name`.
+    family: str = "fara"
 
     def generate(
         self,

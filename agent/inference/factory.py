@@ -36,8 +36,10 @@ from pathlib import Path
 
 from agent.inference.base import Backend, BackendError
 from agent.options import Provider
+from agent.prompts import family_of_folder
 
-__all__ = ["ModelKind", "ModelSpec", "RuntimeOptions", "build_backend", "parse_model_spec"]
+__all__ = ["ModelKind", "ModelSpec", "RuntimeOptions", "build_backend", "onnx_model_class",
+           "parse_model_spec"]
 
 _ONNX_EXTRA = "Install the model runtime: pip install 'deskhand[onnx]'"
 
@@ -120,6 +122,13 @@ def _build(spec: ModelSpec, provider: str, options: RuntimeOptions,
 
         return OpenAICompatBackend(spec.target, spec.server_model, allow_lan=spec.allow_lan)
     folder = _folder(spec.target, resolve)
+    backend = _from_folder(folder, spec, provider, options, host)
+    backend.family = family_of_folder(folder)  # which prompt the loop builds for it
+    return backend
+
+
+def _from_folder(folder: Path, spec: ModelSpec, provider: str, options: RuntimeOptions,
+                 host: Callable[[str, str], Backend] | None) -> Backend:
     kind = spec.kind if spec.kind is not ModelKind.FOLDER else _runtime_of(folder)
     if kind is ModelKind.ONNX:
         if host is not None:
@@ -152,6 +161,28 @@ def _runtime_of(folder: Path) -> ModelKind:
         return ModelKind.REFERENCE
     raise BackendError(f"{folder} is neither an onnxruntime-genai model folder "
                        "(genai_config.json) nor a Hugging Face checkpoint (config.json)")
+
+
+# genai_config.json model.type -> the module and class that run that family's graphs in-process.
+_ONNX_MODELS = {"fara": ("agent.inference.vlm", "VisionLanguageModel"),
+                "qwen2_5_vl": ("agent.inference.vlm", "VisionLanguageModel"),
+                "fara15": ("agent.inference.qwen35", "Qwen35Model")}
+
+
+def onnx_model_class(folder: Path) -> type:
+    """The in-process runtime of an exported folder, by its genai_config.json model.type."""
+    from importlib import import_module
+
+    try:
+        genai = json.loads((folder / "genai_config.json").read_text(encoding="utf-8"))
+        kind = genai["model"].get("type", "fara")
+    except (OSError, ValueError, KeyError, AttributeError) as exc:
+        raise BackendError(f"cannot read {folder / 'genai_config.json'}: {exc}") from exc
+    if kind not in _ONNX_MODELS:
+        raise BackendError(f"{folder} holds a {kind!r} model; Deskhand runs "
+                           + ", ".join(sorted(_ONNX_MODELS)) + " exports")
+    module, name = _ONNX_MODELS[kind]
+    return getattr(import_module(module), name)
 
 
 def _read_script(path: Path) -> list[str]:

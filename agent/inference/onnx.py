@@ -46,7 +46,7 @@ class OnnxBackend(Backend):
     def __init__(self, model_dir: str | Path, provider: str = Provider.AUTO, *, threads: int | None = None,
                  vision_cache: int = 4, prefix_cache: bool = True,
                  fixed_length: bool = False) -> None:
-        from agent.inference.vlm import VisionLanguageModel
+        from agent.inference.factory import onnx_model_class
 
         ort = import_ort()
         folder = Path(model_dir)
@@ -56,8 +56,9 @@ class OnnxBackend(Backend):
         self.provider = choose_provider(provider, ort.get_available_providers())
         self.threads = threads or thread_count()
         try:  # the folder's files are input: any failure to load them is a BackendError
-            self.vlm = VisionLanguageModel(folder, self.provider, self.threads,
-                                           vision_cache=vision_cache, prefix_cache=prefix_cache)
+            model_class = onnx_model_class(folder)  # the family's runtime (Qwen2.5-VL, Qwen3.5)
+            self.vlm = model_class(folder, self.provider, self.threads,
+                                   vision_cache=vision_cache, prefix_cache=prefix_cache)
             self.template = find_chat_template(folder)
         except Exception as exc:  # tokenizers, jinja2, onnxruntime raise their own types
             raise BackendError(load_error(folder, ONNX, exc)) from exc

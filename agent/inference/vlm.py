@@ -99,10 +99,7 @@ class VisionLanguageModel:
             raise
         if self.embedding is None:
             raise BackendError(f"{folder} has no embedding graph; re-export it with deskhand")
-        past = {i.name: i for i in self.decoder.get_inputs()}
-        key0 = past[self._dec_io["past_key_names"] % 0]
-        self.kv = KVCache(ort, self.layers, int(dec["num_key_value_heads"]), int(dec["head_size"]),
-                          _NP_TYPES[key0.type], provider)
+        self._make_state(ort, dec, provider)
         self.hidden = int(self.embedding.get_outputs()[0].shape[-1])
         self._feature_type = _NP_TYPES.get(self.embedding.get_inputs()[1].type, np.float32)
         self._features: OrderedDict[str, np.ndarray] = OrderedDict()
@@ -115,6 +112,13 @@ class VisionLanguageModel:
         self._release = ort.RunOptions()
         if provider == "cpu":
             self._release.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+
+    def _make_state(self, ort, dec: dict, provider: str) -> None:
+        """The decoder's per-layer state: here keys and values for every layer."""
+        past = {i.name: i for i in self.decoder.get_inputs()}
+        key0 = past[self._dec_io["past_key_names"] % 0]
+        self.kv = KVCache(ort, self.layers, int(dec["num_key_value_heads"]), int(dec["head_size"]),
+                          _NP_TYPES[key0.type], provider)
 
     # --- inputs ---
     def tokens_per_image(self, images: Sequence[Image.Image]) -> list[int]:
@@ -167,11 +171,7 @@ class VisionLanguageModel:
         reuse = common_prefix(self.kv.held, prompt.ids, prompt.spans) if self.prefix_cache else 0
         reuse = min(reuse, n - 1)  # at least one token runs, to produce logits
         reuse = self.kv.reserve(n + reserve, reuse)
-        needed = [i for i, (_, end, _) in enumerate(prompt.spans) if end > reuse]
-        feats = self.image_features(prompt, needed)
-        # Feature rows for the image-pad tokens in the tail, in order.
-        rows = [feats[i][max(0, reuse - prompt.spans[i][0]):] for i in needed]
-        features = np.concatenate(rows, axis=0) if rows else np.zeros((0, self.hidden), np.float32)
+        features = self.tail_features(prompt, reuse)
         ids = prompt.ids[reuse:]
         spans = tuple(s for s in prompt.spans if s[0] >= reuse)
         is_image = ids == self.image_token_id
@@ -187,6 +187,13 @@ class VisionLanguageModel:
         self.kv.extend(ids[:0], spans)  # image runs are recorded once all their tokens are in
         self.stats.cached_tokens, self.stats.computed_tokens = reuse, len(ids)
         return logits
+
+    def tail_features(self, prompt: Prompt, reuse: int) -> np.ndarray:
+        """Feature rows for the image-pad tokens after the first `reuse` tokens, in order."""
+        needed = [i for i, (_, end, _) in enumerate(prompt.spans) if end > reuse]
+        feats = self.image_features(prompt, needed)
+        rows = [feats[i][max(0, reuse - prompt.spans[i][0]):] for i in needed]
+        return np.concatenate(rows, axis=0) if rows else np.zeros((0, self.hidden), np.float32)
 
     def step(self, token: int, position: int) -> np.ndarray:
         """Feed one generated token; returns the next-token logits."""

@@ -21,6 +21,7 @@ from agent.actions import describe
 from agent.inference.base import Backend, Generation, Request
 from agent.loop import ActionPerformer, RunConfig, RunResult, RunStatus, ScreenSource, Step, iter_steps
 from agent.options import DEFAULTS, ConfirmPolicy, RunOptions
+from agent.questions import ScriptedAnswers
 from agent.safety import ConfirmRequest, Decision, Gate, StopFlag
 from agent.trajectory import TrajectoryError, TrajectoryStore
 
@@ -40,6 +41,10 @@ class TaskRequest:
     max_steps: int = DEFAULTS.max_steps
     policy: str = DEFAULTS.policy.value
     caller: dict[str, Any] = field(default_factory=dict)  # client, transport, peer, at
+    # The client's answers to questions the model may ask (ask_user_question), in order; a
+    # question beyond them gets no answer and the run ends, quoting it, so the client can
+    # delegate again with the answer. (The local person is asked only to confirm actions.)
+    answers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -47,7 +52,7 @@ class Progress:
     """One progress notification: step number (1-based), phase, and a sentence for the client."""
 
     step: int
-    phase: str  # loading | thinking | acted | waiting | answered
+    phase: str  # loading | thinking | acted | waiting | answered | question
     text: str
 
 
@@ -137,6 +142,7 @@ class _Announcing(Backend):
     def __init__(self, backend: Backend, announce: Callable[[], None]) -> None:
         self._backend, self._announce = backend, announce
         self.name = getattr(backend, "name", "model")
+        self.family = getattr(backend, "family", self.family)  # the loop prompts for it
 
     def _generate(self, request: Request) -> Generation:
         self._announce()
@@ -260,7 +266,8 @@ class LocalDesk:
         lines: list[str] = []
         steps = iter_steps(request.task, backend=_Announcing(self._backend, announce),
                            screen=screen, executor=executor, gate=gate, config=config, stop=stop,
-                           recorder=_CallLog(recorder, active, self._lock))
+                           recorder=_CallLog(recorder, active, self._lock),
+                           ask_person=_client_answers(request, active, on_progress))
         try:
             while True:
                 try:
@@ -280,6 +287,21 @@ class LocalDesk:
                     getattr(collaborator, "close", lambda: None)()
         return Outcome(recorder.run_id, result.status.value, result.answer, result.reason,
                        tuple(lines), result.elapsed)
+
+
+def _client_answers(request: TaskRequest, active: _Active,
+                    on_progress: Callable[[Progress], None]) -> Callable[[str], str | None]:
+    """The loop's `ask_person` for an MCP run: the client's answers, each question reported."""
+    answers = ScriptedAnswers(request.answers)
+
+    def ask_person(question: str) -> str | None:
+        on_progress(Progress(active.step + 1, "question", f"the agent asks: {question}"))
+        answer = answers(question)
+        on_progress(Progress(active.step + 1, "answered", "answered from the client's answers"
+                             if answer is not None else "no answer given: the run ends"))
+        return answer
+
+    return ask_person
 
 
 def outcome_text(outcome: Outcome) -> str:

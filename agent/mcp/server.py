@@ -126,11 +126,15 @@ class DeskhandMCP:
         confirm: Annotated[Literal["risky", "always"], Field(
             description="When the person is asked before an action: 'risky' (paying, "
             "sending, deleting, ...) or 'always'. A client cannot turn confirmations off.")] = "risky",
+        answers: Annotated[list[str] | None, Field(max_length=20, description="Answers to "
+                           "questions the agent may ask while working, in order. A question "
+                           "beyond them ends the run and is quoted in the reason.")] = None,
     ) -> str | CallToolResult:
         call = self.caller(ctx, "run_task")
         self.record_call(call)
         limit = getattr(self.desk, "max_steps", DEFAULTS.max_steps)
-        request = TaskRequest(task.strip(), monitor, min(max_steps or limit, limit), confirm, call)
+        request = TaskRequest(task.strip(), monitor, min(max_steps or limit, limit), confirm, call,
+                              tuple(answers or ()))
         stop = StopFlag()
         progress: queue.Queue[Progress] = queue.Queue()
         box: dict[str, Any] = {}

@@ -14,8 +14,8 @@ from typing import Any
 
 from PIL import Image
 
-from agent.actions import ACTION_TYPES, TOOL_NAME, Parsed, ParseError, parse
-from agent.geometry import Size, smart_resize
+from agent.actions import ACTION_TYPES, TOOL_NAME, Action, Parsed, ParseError, parse
+from agent.geometry import DEFAULT_MODEL_PIXELS, QWEN25_RESIZE, ResizeRule, Size, Space, smart_resize
 from agent.inference.base import Message
 from agent.paths import asset
 
@@ -29,6 +29,9 @@ class Turn:
     url: str | None = None
     # A feedback line sent after a reply the parser refused (no image of its own).
     feedback: str | None = None
+    # The person's answer to ask_user_question, or a read_page_answer_question observation:
+    # the next user message, before the next screenshot; kept whole when images are pruned.
+    user_reply: str | None = None
 
 
 # JSON schema types per parameter; which actions use which parameters.
@@ -53,10 +56,18 @@ class FaraFamily:
     name = "fara"
     # The tools this family's prompt declares; the parser refuses calls to any other name.
     tools: tuple[str, ...] = (TOOL_NAME,)
+    # The actions its parser accepts (Fara-7B's); a Fara1.5 family sets `FARA15_ACTIONS`.
+    actions: dict[str, type[Action]] = ACTION_TYPES
+    resize: ResizeRule = QWEN25_RESIZE
+    coordinates = Space.MODEL  # Fara-7B answers in pixels of the image it was shown
 
     def __init__(self, data: dict[str, Any]) -> None:
         self.data = data
         self.max_images: int = int(data["max_images"])
+
+    def model_size(self, screenshot: Size, budget: int | None = None) -> Size:
+        """The model image size for a screenshot (default budget: a 1440x900 screen's)."""
+        return self.resize.model_size(screenshot, budget or DEFAULT_MODEL_PIXELS)
 
     @classmethod
     def load(cls, path: Path | None = None) -> FaraFamily:
@@ -122,6 +133,8 @@ class FaraFamily:
             messages.append(_text("assistant", turn.reply))
             if turn.feedback:
                 messages.append(_text("user", turn.feedback))
+            if turn.user_reply:
+                messages.append(_text("user", turn.user_reply))
             if i + 1 < len(screenshots):
                 next_url = history[i + 1].url if i + 1 < len(history) else url
                 messages.append(user_turn(i + 1, self._next_turn_text(next_url)))
@@ -141,7 +154,7 @@ class FaraFamily:
         return self.data["parse_error_feedback"].format(error=error.message)
 
     def parse(self, text: str, model_size: Size) -> Parsed | ParseError:
-        return parse(text, model_size, tools=self.tools)
+        return parse(text, model_size, tools=self.tools, actions=self.actions)
 
 
 def reduced(image: Image.Image, scale: float) -> Image.Image:

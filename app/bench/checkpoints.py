@@ -2,7 +2,7 @@
 
 Not test-only: `deskhand bench` builds its checkpoints here (`make_fara_shaped_checkpoint` for
 a real run, `make_tiny_checkpoint` for `--tiny`), and the tests build the tiny model with it
-(`tests/conftest_models.py`). The sizes are tiny but the vision structure is the real one
+(`tests/conftest.py`). The sizes are tiny but the vision structure is the real one
 (patch 14, merge 2, window 112, full-attention blocks, M-RoPE sections), so exporters and
 backends meet the same code paths as with Fara-7B. Built in seconds, deterministic for a given
 seed.

@@ -21,7 +21,7 @@ import sys
 from agent import __version__
 from agent.errors import UserError
 from agent.termtext import visible
-from app.commands import desktop, runs
+from app.commands import desktop, doctor, runs
 from app.commands import run as run_command
 from app.commands.backends import resolve_model_folder
 
@@ -38,6 +38,8 @@ commands:
   deskhand eval run|report      the offline WebVoyager-style evaluation harness
   deskhand bench                per-phase timings of one agent step on this machine
   deskhand monitors             list monitors as the agent sees them
+  deskhand doctor [--json]      check this machine before the first task (display, capture,
+                                input, CPU, memory, disk, providers, model, offline guard)
   deskhand mcp [--http]         serve Deskhand to other agents (MCP hosts) as a local MCP
                                 server; only text goes back (`deskhand mcp --help`)
 
@@ -57,7 +59,7 @@ PLUGINS = (
 
 # The subcommands always present: name -> handler of the parsed arguments.
 BUILTIN = {"app": desktop.cmd_app, "run": run_command.cmd_run, "runs": runs.cmd_runs,
-           "monitors": desktop.cmd_monitors}
+           "monitors": desktop.cmd_monitors, "doctor": doctor.cmd_doctor}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     run_command.register(sub)
     runs.register(sub)
     desktop.register_monitors(sub)
+    doctor.register(sub)
     for name, module, help_text in PLUGINS:
         try:
             mod = importlib.import_module(module)

@@ -45,7 +45,7 @@ def register(sub: Any) -> None:
     run.add_argument("--dry-run", action="store_true",
                      help="predict actions but send no input")
     add_flags(run, "settle_timeout", "search_url", "keep_screenshots", "offline", "history_scale",
-              "idle_waits")
+              "idle_waits", "mode")
     run.add_argument("--json", action="store_true", help="print one JSON object per step")
 
 
@@ -61,17 +61,22 @@ def cmd_run(args: argparse.Namespace, *, backend: Any = None,
     options = options or from_args(args)
     stop = StopFlag()
     screen = _screen(options.monitor)
-    backend = backend or load_backend(args)
+    estimate = None
+    if backend is None:
+        backend = load_backend(args)
+        estimate = _step_estimate(args, backend)
     gate, executor, config = _gate(options), _executor(args, options, stop), _config(args, options)
     recorder = _start_record(args, options, backend, settings)
     previous = signal.signal(signal.SIGINT, _sigint_handler(stop))
     streaming = not args.json and sys.stdout.isatty()
     print(f"deskhand: run {recorder.run_id} — {visible(args.task)}"
-          + (" (dry run)" if args.dry_run else ""))
+          + (" (dry run)" if args.dry_run else "")
+          + (f" · {estimate.text()}" if estimate is not None else ""))
     try:
         steps = iter_steps(args.task, backend=backend, screen=screen, executor=executor,
                            gate=gate, config=config, stop=stop, recorder=recorder,
-                           on_token=_token_printer(streaming))
+                           on_token=_token_printer(streaming),
+                           ask_person=terminal_asker(stop, options.confirm_timeout))
         result = _print_steps(steps, args.json, streaming)
     finally:
         signal.signal(signal.SIGINT, previous)
@@ -81,6 +86,15 @@ def cmd_run(args: argparse.Namespace, *, backend: Any = None,
         print(f"answer: {visible(result.answer)}")
     print(f"record: {recorder.path}")
     return 0 if result.status.value in ("success",) else 1
+
+
+def _step_estimate(args: argparse.Namespace, backend: Any) -> Any:
+    """Warm the in-process model up and time a probe: the expected time per step (or None)."""
+    if args.script or args.server:  # a scripted reply must not be spent; a server is not ours
+        return None
+    from app.step_estimate import measure
+
+    return measure(backend)
 
 
 def _screen(monitor: int) -> Any:
@@ -188,6 +202,44 @@ def ask_in_terminal(request: Any) -> Any:
     answer = input("  Allow? [y]es once / [a]ll this run / [N]o: ").strip().lower()
     return {"y": Decision.ALLOW_ONCE, "yes": Decision.ALLOW_ONCE,
             "a": Decision.ALLOW_RUN, "all": Decision.ALLOW_RUN}.get(answer, Decision.DENY)
+
+
+def terminal_asker(stop: Any, timeout: float, stream: Any = None) -> Any:
+    """The loop's `ask_person` on this terminal: the answer typed within `timeout` seconds.
+
+    None (the run ends) without a terminal, on an empty line, at the time-out, or when Ctrl+C
+    stops the run while it waits (the line is read in slices, so the stop is seen).
+    """
+    def ask(question: str) -> str | None:
+        source = stream or sys.stdin
+        if not source.isatty():
+            print("  the agent asks a question, but there is no terminal to answer it", file=sys.stderr)
+            return None
+        print(f"\n  The agent asks you: {visible(question)}")
+        print(f"  (answer within {timeout:.0f} s; an empty line does not answer)", flush=True)
+        return (_read_line(source, stop, timeout) or "").strip() or None
+
+    return ask
+
+
+def _read_line(source: Any, stop: Any, timeout: float) -> str | None:
+    """One line from `source` within `timeout` seconds; None at the time-out or a stop."""
+    import select
+    import time
+
+    if sys.platform == "win32":  # select() takes sockets only there: a plain blocking read
+        return source.readline()
+    print("  > ", end="", flush=True)
+    deadline = time.monotonic() + timeout
+    while not stop.is_set():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            print("\n  no answer in time", file=sys.stderr)
+            return None
+        ready, _, _ = select.select([source], [], [], min(left, 0.2))
+        if ready:
+            return source.readline()
+    return None
 
 
 def print_step(step: Any, as_json: bool, *, streamed: bool) -> None:

@@ -9,7 +9,8 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-ARCHITECTURE = "Qwen2_5_VLForConditionalGeneration"
+from models.export.families import FAMILIES, Family, family_of
+
 REQUIRED_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json")
 GB = 1024**3
 
@@ -33,10 +34,11 @@ class Checkpoint:
     vision_params: int
     embed_params: int
     source_bytes: int
+    family: Family
 
 
 def inspect_checkpoint(hf_dir: Path) -> Checkpoint:
-    """Validate a Qwen2.5-VL checkpoint folder and count its parameters (headers only)."""
+    """Validate a checkpoint folder of a known family and count its parameters (headers only)."""
     if not hf_dir.is_dir():
         raise ExportError(f"{hf_dir} is not a folder; give the path of a downloaded checkpoint")
     if not (hf_dir / "config.json").is_file():
@@ -46,11 +48,14 @@ def inspect_checkpoint(hf_dir: Path) -> Checkpoint:
     except (OSError, ValueError) as exc:
         raise ExportError(f"{hf_dir / 'config.json'} is not readable JSON: {exc}") from exc
     archs = config.get("architectures") or []
-    if config.get("model_type") != "qwen2_5_vl" or ARCHITECTURE not in archs:
+    family = family_of(config)
+    if family is None:
         kind = config.get("model_type") or (archs[0] if archs else "unknown")
+        known = list(FAMILIES.values())
         raise ExportError(
-            f"{hf_dir} is not a Qwen2.5-VL checkpoint (it is {kind!r}); the exporter handles "
-            f"Fara-7B and other {ARCHITECTURE} models only"
+            f"{hf_dir} is not a {known[0].name} checkpoint nor a "
+            + " nor a ".join(f.name for f in known[1:]) + f" one (it is {kind!r}); the exporter "
+            "handles " + ", ".join(f"{f.examples} ({f.architecture})" for f in known) + " only"
         )
     missing = [name for name in REQUIRED_FILES if not (hf_dir / name).is_file()]
     index = hf_dir / "model.safetensors.index.json"
@@ -78,7 +83,7 @@ def inspect_checkpoint(hf_dir: Path) -> Checkpoint:
     if vision == 0:
         raise ExportError(f"{hf_dir} has no vision tower weights; is it a text-only export?")
     return Checkpoint(hf_dir, config, weight_files, text, vision, embed,
-                      sum(p.stat().st_size for p in weight_files))
+                      sum(p.stat().st_size for p in weight_files), family)
 
 
 def _tensor_sizes(path: Path):

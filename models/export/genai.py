@@ -9,15 +9,16 @@ CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
 CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
 
 
-def finish_genai_config(out_dir: Path, config: dict, preprocessor: dict) -> dict:
-    """Turn the builder's text-only genai_config.json into a `fara` one with vision/embedding."""
+def finish_genai_config(out_dir: Path, config: dict, preprocessor: dict,
+                        genai_type: str = "fara") -> dict:
+    """Turn the builder's text-only genai_config.json into a `genai_type` one with vision/embedding."""
     path = out_dir / "genai_config.json"
     genai = json.loads(path.read_text())
     model = genai["model"]
     vision_cfg = config.get("vision_config", {})
     session = model["decoder"].get("session_options", {"log_id": "onnxruntime-genai",
                                                        "provider_options": []})
-    model["type"] = "fara"
+    model["type"] = genai_type
     model["image_token_id"] = config["image_token_id"]
     model["video_token_id"] = config["video_token_id"]
     model["vision_start_token_id"] = config["vision_start_token_id"]

@@ -1,8 +1,10 @@
-"""export_model: a Hugging Face Qwen2.5-VL checkpoint -> an onnxruntime-genai model folder.
+"""export_model: a Hugging Face checkpoint (Qwen2.5-VL, Qwen3.5) -> an onnxruntime-genai folder.
 
 Stages (each skipped on a re-run when its outputs exist and its inputs did not change):
 text decoder (onnxruntime-genai builder) -> embedding.onnx -> vision.onnx -> configs and
-tokenizer -> manifest. Every check that can fail runs before the first long stage.
+tokenizer -> manifest. Every check that can fail runs before the first long stage. The family
+(`models.export.families`, from config.json's model_type) picks the vision exporter and the
+genai type; the stages are the same for all.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ def export_model(hf_dir: str | Path, out_dir: str | Path, *, precision: str = "i
                  provider: str = "cpu", vision_quant: str | None = None,
                  block_size: int = DEFAULT_BLOCK_SIZE, progress: bool = True,
                  on_progress: ProgressCallback | None = None) -> Path:
-    """Export a Qwen2.5-VL checkpoint to an onnxruntime-genai folder; return the folder.
+    """Export a Qwen2.5-VL or Qwen3.5 checkpoint to an onnxruntime-genai folder; return the folder.
 
     `precision` is the text decoder's (builder) precision; `vision_quant` ("int8" / "int4")
     quantizes the weights of vision.onnx and embedding.onnx block-wise (None keeps fp32);
@@ -99,7 +101,7 @@ def export_model(hf_dir: str | Path, out_dir: str | Path, *, precision: str = "i
     write_manifest(out, {
         "source": {"path": str(src), "sha256": source, "bytes": ckpt.source_bytes},
         "precision": precision, "provider": provider, "vision_quant": vision_quant,
-        "block_size": block_size, "model_type": "fara", "estimated_bytes": estimate,
+        "block_size": block_size, "model_type": ckpt.family.genai_type, "estimated_bytes": estimate,
         "params": {"text": ckpt.text_params, "vision": ckpt.vision_params,
                    "embedding": ckpt.embed_params},
         "versions": _versions(),
@@ -137,9 +139,11 @@ def _embedding_stage(ckpt: Checkpoint, out: Path, quant: str | None,
 
 def _vision_stage(ckpt: Checkpoint, out: Path, vision_quant: str | None, block_size: int,
                   tick: Callable[[], None]) -> None:
-    from models.export.vision import build_vision
+    from importlib import import_module
+
     from models.export.weights import Weights
 
+    build_vision = import_module(ckpt.family.vision_module).build_vision
     build_vision(Weights(ckpt.path), ckpt.config["vision_config"], out / "vision.onnx", tick)
     if vision_quant is not None:
         from models.export.quantize import quantize_matmuls
@@ -158,7 +162,7 @@ def _config_stage(ckpt: Checkpoint, out: Path, tick: Callable[[], None]) -> None
     for name in TOKENIZER_FILES:
         if (ckpt.path / name).is_file():
             shutil.copy2(ckpt.path / name, out / name)
-    finish_genai_config(out, ckpt.config, pre)
+    finish_genai_config(out, ckpt.config, pre, ckpt.family.genai_type)
     tick()
 
 

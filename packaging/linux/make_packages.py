@@ -4,9 +4,9 @@ Run by `scripts/build-package.sh linux` with the build venv's Python (it renders
 Qt): python packaging/linux/make_packages.py BUNDLE_DIR WORK_DIR OUT_DIR [--name deskhand]
 
 The .deb puts the bundle in /opt/<name>, `deskhand` in /usr/bin, the menu entry and the icons
-at every size. The AppImage needs the AppImage type-2 runtime, which no package registry this
-project can reach ships: give its path in $APPIMAGE_RUNTIME (packaging/README.md); without it
-the AppDir is built and the image is skipped with a message.
+at every size. The AppImage is our own type-2 runtime (packaging/linux/appimage-runtime, built by
+build-package.sh, path in $APPIMAGE_RUNTIME) followed by the AppDir as squashfs; without
+$APPIMAGE_RUNTIME the AppDir is built and the image is skipped with a message.
 """
 
 from __future__ import annotations
@@ -102,8 +102,10 @@ def build_appimage(appdir: Path, work: Path, out: Path, runtime: Path, name: str
     """runtime + squashfs(AppDir): the type-2 AppImage layout."""
     image = work / "AppDir.squashfs"
     image.unlink(missing_ok=True)
+    # zstd level 6, not mksquashfs' 15: 4 s instead of 2 min on two cores, for 8% more (108 MB).
     subprocess.run(["mksquashfs", str(appdir), str(image), "-root-owned", "-noappend", "-comp",
-                    "zstd", "-quiet"], check=True, stdout=subprocess.DEVNULL)
+                    "zstd", "-Xcompression-level", "6", "-quiet", "-no-progress"], check=True,
+                   stdout=subprocess.DEVNULL)
     target = out / f"{name.capitalize()}-{build_support.version()}-x86_64.AppImage"
     with open(target, "wb") as f:
         f.write(runtime.read_bytes())
@@ -126,8 +128,8 @@ def main(argv: list[str]) -> int:
     appdir = build_appdir(args.bundle, args.work, icons, args.name)
     runtime = os.environ.get("APPIMAGE_RUNTIME", "")
     if not runtime:
-        print(f"package: AppImage skipped: set APPIMAGE_RUNTIME to the AppImage type-2 runtime "
-              f"(packaging/README.md); the AppDir is {appdir}")
+        print(f"package: AppImage skipped: set APPIMAGE_RUNTIME to the AppImage runtime "
+              f"(packaging/linux/appimage-runtime/build.sh); the AppDir is {appdir}")
     elif shutil.which("mksquashfs") is None:
         print("package: AppImage skipped: mksquashfs is missing (apt-get install squashfs-tools)")
     else:

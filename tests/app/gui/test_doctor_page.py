@@ -1,0 +1,50 @@
+"""The first-run dialog shows `deskhand doctor`'s checks: each line, its fix, a summary."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent.doctor import Check, Level
+from app.doctor_page import DoctorPanel
+from app.firstrun import ModelSetupDialog
+
+pytestmark = [pytest.mark.gui]
+
+LINES = [Check("display", Level.WARN, "a Wayland session: only X11 apps", "log in to X11"),
+         Check("model", Level.FAIL, "no model is set up yet", "deskhand models import DIR"),
+         Check("cpu", Level.OK, "2 cores; AVX2")]
+
+
+def test_the_first_run_dialog_runs_the_doctor_checks(qtbot, monkeypatch) -> None:
+    monkeypatch.setattr("app.doctor.checks", lambda: iter(LINES))
+    dialog = ModelSetupDialog()
+    qtbot.addWidget(dialog)
+    panel = dialog.checks
+    assert isinstance(panel, DoctorPanel)
+    qtbot.waitUntil(lambda: panel.again.isEnabled(), timeout=10_000)
+    assert panel.results == LINES
+    text = panel.lines.text()
+    for check in LINES:
+        assert check.detail in text and check.level.value in text
+    assert "Fix:</i> log in to X11" in text and "Fix:</i> deskhand models import DIR" in text
+    assert panel.summary.text() == "1 failed, 1 to read"
+
+
+def test_check_again_runs_them_again_and_a_crash_is_a_fail_line(qtbot) -> None:
+    calls = []
+
+    def checks():
+        calls.append(1)
+        yield Check("display", Level.OK, "X11 display :1")
+        if len(calls) > 1:
+            raise OSError("boom")
+
+    panel = DoctorPanel(checks=checks, start=False)
+    qtbot.addWidget(panel)
+    with qtbot.waitSignal(panel.finished, timeout=10_000):
+        panel.run()
+    assert panel.summary.text() == "Everything is ready."
+    with qtbot.waitSignal(panel.finished, timeout=10_000):
+        panel.again.click()
+    assert [c.level for c in panel.results] == [Level.OK, Level.FAIL]
+    assert "boom" in panel.results[1].detail and panel.results[1].fix
