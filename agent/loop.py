@@ -21,7 +21,7 @@ from agent.inference.base import Backend, BackendError, Generation, TokenCallbac
 from agent.offline import OfflineGuard
 from agent.options import DEFAULTS, MAX_NEW_TOKENS, Mode, RunOptions
 from agent.prompts import DEFAULT_FAMILY, PromptFamily, Turn, get_family
-from agent.questions import CONVERSE, AskPerson, OcrPageReader, PageReader, no_answer, respond
+from agent.questions import CONVERSE, AskPerson, OcrPageReader, PageReader, no_answer, respond, turn_fields
 from agent.safety import Budget, Gate, GateVerdict, Limits, StallDetector, StopFlag
 from agent.screen import ScreenError, Screenshot
 from agent.step import PHASES, ActionPerformer, RunResult, RunStatus, ScreenSource, Step, StepRecorder
@@ -335,7 +335,7 @@ def _converse(run: _Run, view: _View, reply: Generation, action: Action, thought
     ended = answer is None or run.stop.is_set()  # no answer in time, or Stop while waiting
     reason = run.stop.reason if run.stop.is_set() else note
     if not ended:
-        run.history.append(Turn(view.model_image, reply.text, view.url, user_reply=answer))
+        run.history.append(Turn(view.model_image, reply.text, view.url, **turn_fields(action, answer)))
     yield run.emit(view, reply, _with_model(timer, reply), thoughts=thoughts, action=action,
                    error=reason if ended else None, verdict=verdict, note=None if ended else note)
     return run.finish(RunStatus.STOPPED, reason) if ended else None

@@ -65,6 +65,12 @@ def respond(action: Action, ask_person: AskPerson, reader: PageReader,
     return text, f"read the page ({getattr(reader, 'source', 'page')}): {text}"
 
 
+def turn_fields(action: Action, text: str) -> dict[str, str]:
+    """Where `respond`'s text goes in the step's `Turn`: a page observation (`observation`,
+    dropped with its screenshot) or the person's answer (`user_reply`, kept)."""
+    return {"observation": text} if isinstance(action, ReadPage) else {"user_reply": text}
+
+
 def no_answer(_question: str) -> None:
     """The asker where nobody can answer (no window, no terminal): the run ends clearly."""
     return None

@@ -1,4 +1,5 @@
-"""Setting up a model: import a folder, export from a checkpoint, or download (with consent).
+"""Setting up a model: get the recommended one (download its official checkpoint and export it
+here, `app.model_get`), import a folder, export from a checkpoint, or download (with consent).
 
 Each job runs off the GUI thread with progress and Cancel; its outcome is a registered model name.
 """
@@ -29,7 +30,6 @@ from app.icons import icon
 from app.plaintext import plain
 from app.qtcompat import emit
 
-DEFAULT_REPO = "onnx-community/Fara-7B-Onnx"
 EXPORT_TARGET = "models.cli:main"  # `deskhand models ARGS`, run in a child by agent/childproc
 
 
@@ -149,8 +149,12 @@ class ModelSetupDialog(QDialog):
 
     def __init__(self, parent: QWidget | None = None, *, reason: str = "",
                  choose_folder: Callable[[str], str] | None = None,
-                 ask: Callable[[str, str], bool] | None = None) -> None:
+                 ask: Callable[[str, str], bool] | None = None,
+                 get_name: str | None = None) -> None:
         super().__init__(parent)
+        from app.model_get import recommended_name
+
+        self.get_name = get_name or recommended_name()
         self.setWindowTitle(self.tr("Set up a model"))
         self.setWindowIcon(icon("deskhand"))
         self._choose_folder = choose_folder or self._folder_dialog
@@ -162,12 +166,15 @@ class ModelSetupDialog(QDialog):
             "<p>The agent runs a Fara-7B class model (an int4 ONNX build, about 5 GB on disk, "
             "8 GB of free memory recommended) entirely on this machine: no screenshot leaves it.</p>"
             "<p>Choose one way to get it:</p><ul>"
+            "<li><b>Get</b> (recommended): download the official checkpoint (about 16.6 GB; "
+            "the size and free disk are shown first), export it on this machine and make it "
+            "the default. Stopped? Press it again: it continues where it stopped.</li>"
             "<li><b>Import folder</b>: a model folder you already have (genai_config.json, "
             "ONNX files, tokenizer).</li>"
             "<li><b>Export from a checkpoint</b>: convert a Hugging Face Fara-7B / Qwen2.5-VL "
             "checkpoint (takes a while and needs about 30 GB of memory).</li>"
-            "<li><b>Download</b>: fetch a published ONNX build; the size is shown before "
-            "anything is downloaded.</li></ul>"))
+            "<li><b>Download</b>: fetch an onnxruntime-genai build from a Hub repository you "
+            "name; the size is shown before anything is downloaded.</li></ul>"))
         intro.setWordWrap(True)
         self.catalogue = QLabel(catalogue_html())
         self.catalogue.setWordWrap(True)
@@ -175,13 +182,15 @@ class ModelSetupDialog(QDialog):
         self.reason.setWordWrap(True)
         self.reason.setStyleSheet("color: #D64545;")
         self.reason.setVisible(bool(reason))
+        self.get_button = QPushButton(icon("export"), self.tr("Get {0}").format(self.get_name))
         self.import_button = QPushButton(icon("model"), self.tr("Import folder…"))
         self.export_button = QPushButton(icon("export"), self.tr("Export from a checkpoint…"))
         self.download_button = QPushButton(icon("export"), self.tr("Download…"))
-        self.repo = QLineEdit(DEFAULT_REPO)
+        self.repo = QLineEdit()
+        self.repo.setPlaceholderText(self.tr("owner/name of an onnxruntime-genai build"))
         self.repo.setToolTip(self.tr("The Hugging Face repository to download from"))
         row = QHBoxLayout()
-        for b in (self.import_button, self.export_button, self.download_button):
+        for b in self._buttons():
             row.addWidget(b)
         self.bar = QProgressBar()
         self.bar.setVisible(False)
@@ -208,6 +217,7 @@ class ModelSetupDialog(QDialog):
         layout.addLayout(repo_row)
         layout.addWidget(self.status)
         layout.addLayout(bottom)
+        self.get_button.clicked.connect(self.get_model)
         self.import_button.clicked.connect(self.import_folder)
         self.export_button.clicked.connect(self.export_checkpoint)
         self.download_button.clicked.connect(self.download)
@@ -223,8 +233,11 @@ class ModelSetupDialog(QDialog):
                                       | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
         return answer == QMessageBox.StandardButton.Yes
 
+    def _buttons(self) -> tuple[QPushButton, ...]:
+        return (self.get_button, self.import_button, self.export_button, self.download_button)
+
     def _busy(self, busy: bool, text: str = "") -> None:
-        for b in (self.import_button, self.export_button, self.download_button):
+        for b in self._buttons():
             b.setEnabled(not busy)
         self.bar.setVisible(busy)
         self.cancel_button.setVisible(busy)
@@ -270,7 +283,42 @@ class ModelSetupDialog(QDialog):
             self.job.cancel()
             self.status.setText(self.tr("Cancelling…"))
 
-    # --- the three ways ----------------------------------------------------------------------
+    # --- the four ways -----------------------------------------------------------------------
+    def get_model(self) -> None:
+        """The Get button: `deskhand models get NAME` through the same code (models.getting)."""
+        from app import model_get
+        from models.getting import export_extra_missing, install_command
+
+        missing = export_extra_missing()
+        if missing:
+            if not self._ask(self.tr("Install the export tools?"), self.tr(
+                    "Exporting the checkpoint needs torch, transformers and onnxruntime-genai "
+                    "(missing: {0}; about 1 GB with the CPU build of torch). Install them now "
+                    "with:\n\n{1}").format(", ".join(missing), " ".join(install_command()))):
+                self.status.setText(self.tr("Nothing was installed or downloaded."))
+                return
+            self._run_job(model_get.install_job(), self.tr("Installing the export tools…"),
+                          lambda _r: self._plan_get())
+            return
+        self._plan_get()
+
+    def _plan_get(self) -> None:
+        from app import model_get
+
+        self._run_job(model_get.plan_job(self.get_name),
+                      self.tr("Looking up {0}…").format(self.get_name), self._got_plan)
+
+    def _got_plan(self, plan: Any) -> None:
+        from app import model_get
+
+        self.job = None
+        self._busy(False)
+        if not self._ask(self.tr("Get {0}?").format(plan.entry.name), plan.describe()):
+            self.status.setText(self.tr("Nothing was downloaded."))
+            return
+        self._run_job(model_get.get_job(self.get_name),
+                      self.tr("Getting {0}…").format(plan.entry.name), self._on_ready)
+
     def import_folder(self) -> None:
         folder = self._choose_folder(self.tr("Choose a model folder"))
         if folder:

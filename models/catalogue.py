@@ -7,9 +7,12 @@ end says so (`ready` False) and is never the recommended default.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
 
-from models.registry import human_size
+from models.registry import ModelError, human_size
 
 SCORES_SOURCE = ("Fara-1.5: Scalable Learning Environments for Computer Use Agents "
                  "(Microsoft, 2026-06)")
@@ -28,6 +31,8 @@ class CatalogueEntry:
     online_mind2web: float
     ready: bool                 # export -> runtime -> loop works end to end today
     note: str = ""
+    hub_repo: str = ""          # the official checkpoint `deskhand models get` downloads
+    checkpoint_bytes: int = 0   # its safetensors on disk (the download)
 
     def size_text(self) -> str:
         return ("about " if self.size_is_estimate else "") + human_size(self.download_bytes)
@@ -43,8 +48,10 @@ class CatalogueEntry:
 
 
 CATALOGUE: tuple[CatalogueEntry, ...] = (
-    CatalogueEntry("Fara-7B", "fara", "7B (Qwen2.5-VL)", 5_000_000_000, False, 73.5, 34.1, True,
-                   "the published int4 ONNX build (onnx-community/Fara-7B-Onnx)"),
+    # No downloadable ONNX build is published: the bf16 checkpoint is exported on the machine.
+    CatalogueEntry("Fara-7B", "fara", "7B (Qwen2.5-VL)", 5_000_000_000, True, 73.5, 34.1, True,
+                   "downloaded from microsoft/Fara-7B (bf16, about 16.6 GB) and exported to "
+                   "int4 ONNX on this machine", "microsoft/Fara-7B", 16_600_000_000),
     # Sizes: ~0.55 bytes per parameter at int4 with an fp16 vision tower, like Fara-7B's build.
     CatalogueEntry("Fara1.5-4B", "fara15", "4B (Qwen3.5)", 2_500_000_000, True, 80.8, 57.0, False,
                    "better than Fara-7B at about half its compute; the recommended default "
@@ -59,9 +66,29 @@ def recommended() -> CatalogueEntry:
     return max((e for e in CATALOGUE if e.ready), key=lambda e: e.webvoyager)
 
 
+# A JSON list of extra entries (tests' fake hub, a private mirror); never part of CATALOGUE.
+EXTRA_ENV = "DESKHAND_CATALOGUE_EXTRA"
+
+
+def entries() -> tuple[CatalogueEntry, ...]:
+    """The product catalogue plus the entries of the file named by $DESKHAND_CATALOGUE_EXTRA."""
+    path = os.environ.get(EXTRA_ENV)
+    if not path:
+        return CATALOGUE
+    known = {f.name for f in fields(CatalogueEntry)}
+    try:
+        items = json.loads(Path(path).read_text(encoding="utf-8"))
+        extra = tuple(CatalogueEntry(**{k: v for k, v in item.items() if k in known})
+                      for item in items)
+    except (OSError, ValueError, TypeError, AttributeError) as exc:
+        raise ModelError(f"{EXTRA_ENV}={path} is not a list of catalogue entries ({exc})"
+                         ) from exc
+    return CATALOGUE + extra
+
+
 def entry(name: str) -> CatalogueEntry:
-    """The catalogue entry called `name` (KeyError if none)."""
-    for item in CATALOGUE:
-        if item.name == name:
+    """The catalogue entry called `name`, case ignored ("fara-7b"); KeyError if none."""
+    for item in entries():
+        if item.name.casefold() == name.casefold():
             return item
     raise KeyError(name)

@@ -51,11 +51,24 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("name", metavar="NAME")
 
     p = sub.add_parser("download", help="download a model from the Hugging Face Hub")
-    p.add_argument("repo_id", metavar="REPO_ID", help="e.g. onnx-community/Fara-7B-Onnx")
+    p.add_argument("repo_id", metavar="REPO_ID", help="an onnxruntime-genai folder or checkpoint")
     p.add_argument("--revision", help="branch, tag or commit (default: main)")
     p.add_argument("--subfolder", help="folder inside the repo holding genai_config.json")
     p.add_argument("--name", help="name to register it under")
     p.add_argument("--yes", "-y", action="store_true", help="don't ask before downloading")
+
+    p = sub.add_parser(
+        "get", help="get a catalogue model: download its checkpoint, export, make it default",
+        description="Download a catalogue model's official checkpoint from the Hugging Face Hub "
+        "(size, free disk and consent first; resumable; every file checked against the Hub's "
+        "sha256), export it to int4 ONNX on this machine, register it and make it the default "
+        "model. Each stage resumes when the command is run again. The export needs the "
+        "export extra (torch, transformers, onnxruntime-genai; about 1 GB with CPU torch).")
+    p.add_argument("name", metavar="NAME", help="catalogue name, e.g. fara-7b")
+    p.add_argument("--yes", "-y", action="store_true", help="don't ask before downloading")
+    p.add_argument("--install-export", action="store_true",
+                   help="install the export extra with pip when it is missing (asks first "
+                   "unless --yes)")
 
     p = sub.add_parser("default", help="choose the model `deskhand run` uses without --model")
     p.add_argument("name", metavar="NAME")
@@ -123,7 +136,8 @@ def _list(args: argparse.Namespace, registry: Registry) -> int:
                          indent=1))
         return 0
     if not entries:
-        print("No models registered. Add one with `deskhand models download REPO_ID`, "
+        print("No models registered. Add one with `deskhand models get fara-7b`, "
+              "`deskhand models download REPO_ID`, "
               "`deskhand models import DIR` or `deskhand models export HF_DIR`.")
         return 0
     rows = [("NAME", "FORMAT", "SIZE", "ADDED", "STORED", "PATH")]
@@ -208,6 +222,59 @@ def _download(args: argparse.Namespace, registry: Registry) -> int:
     return 0
 
 
+def _get(args: argparse.Namespace, registry: Registry) -> int:
+    from models import getting
+
+    missing = getting.export_extra_missing()
+    if missing and args.install_export:
+        command = " ".join(getting.install_command())
+        if not confirm(f"Install the export extra ({', '.join(missing)}) with `{command}`?",
+                       args.yes):
+            print("nothing installed")
+            return 1
+        getting.install_export_extra(print)
+
+    def ask(plan: getting.GetPlan) -> bool:
+        print(visible(plan.describe()))  # remote file names must not rewrite the question
+        return confirm(f"Get {plan.entry.name} ({human_size(plan.needed_bytes)} of disk)?",
+                       args.yes)
+
+    bars = _StageBars()
+    entry = getting.get_model(args.name, confirm=ask, on_event=bars.show, progress=True)
+    bars.close()
+    if entry is None:
+        print("nothing downloaded")
+        return 1
+    print(f"{entry.name}: ready and the default model ({human_size(entry.size_bytes)} at "
+          f"{entry.path}); the checkpoint is kept for re-exports "
+          f"(`deskhand models remove {getting.names(getting.entry(args.name))[1]}` frees it)")
+    return 0
+
+
+class _StageBars:
+    """One terminal bar (with tqdm's ETA) per export stage, from the child's progress events."""
+
+    def __init__(self) -> None:
+        self._stage, self._bar = "", None
+
+    def show(self, event) -> None:
+        if event.stage == "download":
+            return  # the download draws its own bar
+        from tqdm import tqdm
+
+        if event.stage != self._stage:
+            self.close()
+            self._stage = event.stage
+            self._bar = tqdm(total=event.total, desc=f"export: {event.stage}", mininterval=0.5)
+        self._bar.n = event.done
+        self._bar.refresh()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
 def _export(args: argparse.Namespace, registry: Registry) -> int:
     hf_dir = Path(args.hf_dir).expanduser()
     if not hf_dir.is_dir() and args.hf_dir in registry:
@@ -255,4 +322,4 @@ def _export(args: argparse.Namespace, registry: Registry) -> int:
 
 
 _COMMANDS = {"list": _list, "import": _import, "verify": _verify, "download": _download,
-             "default": _default, "remove": _remove, "export": _export}
+             "get": _get, "default": _default, "remove": _remove, "export": _export}

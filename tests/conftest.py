@@ -83,3 +83,21 @@ def onnx_fp32_backend(export_fp32: Path):
 
 def pytest_report_header(config: pytest.Config) -> str:
     return f"DISPLAY={os.environ.get('DISPLAY', '')!r}"
+
+
+@pytest.fixture
+def get_hub(tiny_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The fake hub serving the tiny checkpoint, with a catalogue entry naming it (`models get`)."""
+    import json
+
+    from models.catalogue import EXTRA_ENV
+    from tests.support.fake_hub import TINY_CATALOGUE_ENTRY, serve
+
+    files = {p.relative_to(tiny_checkpoint).as_posix(): p.read_bytes()
+             for p in tiny_checkpoint.rglob("*") if p.is_file()}
+    extra = tmp_path / "catalogue.json"
+    extra.write_text(json.dumps([TINY_CATALOGUE_ENTRY]))
+    monkeypatch.setenv(EXTRA_ENV, str(extra))
+    with serve(files, monkeypatch) as server:
+        yield server
+

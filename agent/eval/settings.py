@@ -37,7 +37,7 @@ class EvalSettings:
     repeat: int = 1
     max_steps: int | None = None  # None: each task's own `max_steps`, else DEFAULT_MAX_STEPS
     screen: Size = DEFAULT_SCREEN
-    model_pixels: int = DEFAULT_MODEL_PIXELS
+    model_pixels: int | None = None  # the model image's pixel budget; None: the family's own
     settle_timeout: float = DEFAULTS.settle_timeout
     browser_mode: str = "window"  # or "kiosk"; see agent.eval.browser.BrowserOptions
     provider: str = DEFAULTS.provider.value
@@ -71,7 +71,9 @@ class EvalSettings:
             "repeat": self.repeat,
             "max_steps": self.max_steps,
             "screen": [self.screen.width, self.screen.height],
-            "model_pixels": self.model_pixels,
+            # None records Fara-7B's budget, so that its run folders from before keep their
+            # hash; another family's own budget follows from the model fingerprint.
+            "model_pixels": self.model_pixels or DEFAULT_MODEL_PIXELS,
             "settle_timeout": self.settle_timeout,
             "browser_mode": self.browser_mode,
             "judge": {"url": self.judge_url, "model": self.judge_model} if self.judge_url else None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,6 +27,10 @@ from agent.inference.model_files import HF, PROBE, load_error
 _EXTRA = "pip install 'deskhand[export]' (torch and transformers)"
 
 
+def _model_type(folder: Path) -> str:
+    return str(json.loads((folder / "config.json").read_text()).get("model_type", ""))
+
+
 class ReferenceBackend(Backend):
     """Runs a Hugging Face Qwen2.5-VL checkpoint with transformers; loads once, reused per call."""
 
@@ -38,6 +43,7 @@ class ReferenceBackend(Backend):
                 AutoImageProcessor,
                 AutoTokenizer,
                 Qwen2_5_VLForConditionalGeneration,
+                Qwen3_5ForConditionalGeneration,
             )
         except ImportError as exc:  # pragma: no cover - depends on the install
             raise BackendError(f"the reference backend needs torch and transformers: {_EXTRA}") from exc
@@ -50,7 +56,10 @@ class ReferenceBackend(Backend):
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(folder)
             self.image_processor = AutoImageProcessor.from_pretrained(folder)
-            self.model = Qwen2_5_VLForConditionalGeneration.from_pretrained(
+            # Qwen3.5 (Fara1.5) folders get their own class; every other folder is Qwen2.5-VL.
+            model_cls = (Qwen3_5ForConditionalGeneration
+                         if _model_type(folder) == "qwen3_5" else Qwen2_5_VLForConditionalGeneration)
+            self.model = model_cls.from_pretrained(
                 folder, dtype=getattr(torch, dtype)
             ).eval()
             self.template = find_chat_template(folder)

@@ -29,13 +29,16 @@ class Turn:
     url: str | None = None
     # A feedback line sent after a reply the parser refused (no image of its own).
     feedback: str | None = None
-    # The person's answer to ask_user_question, or a read_page_answer_question observation:
-    # the next user message, before the next screenshot; kept whole when images are pruned.
+    # The person's answer to ask_user_question: the next user message; a family keeps its text
+    # when the turn's screenshot is pruned.
     user_reply: str | None = None
+    # A read_page_answer_question observation (page text): Fara1.5 puts it before the fixed
+    # next-screenshot line and drops it with its screenshot (`agent.prompts.fara15`).
+    observation: str | None = None
 
 
 # JSON schema types per parameter; which actions use which parameters.
-_PARAM_TYPES: dict[str, dict[str, Any]] = {
+PARAM_TYPES: dict[str, dict[str, Any]] = {
     "coordinate": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2},
     "text": {"type": "string"},
     "press_enter": {"type": "boolean"},
@@ -83,7 +86,7 @@ class FaraFamily:
             "action": {"type": "string", "enum": list(ACTION_TYPES),
                        "description": tool["parameter_descriptions"]["action"] + "\n" + action_help},
         }
-        for param, schema in _PARAM_TYPES.items():
+        for param, schema in PARAM_TYPES.items():
             properties[param] = {**schema, "description": tool["parameter_descriptions"][param]}
         return {
             "type": "function",
@@ -133,8 +136,9 @@ class FaraFamily:
             messages.append(_text("assistant", turn.reply))
             if turn.feedback:
                 messages.append(_text("user", turn.feedback))
-            if turn.user_reply:
-                messages.append(_text("user", turn.user_reply))
+            for said in (turn.user_reply, turn.observation):  # Fara-7B asks nothing: never both
+                if said:
+                    messages.append(_text("user", said))
             if i + 1 < len(screenshots):
                 next_url = history[i + 1].url if i + 1 < len(history) else url
                 messages.append(user_turn(i + 1, self._next_turn_text(next_url)))

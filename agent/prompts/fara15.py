@@ -25,24 +25,12 @@ from agent.geometry import DisplaySpace, ResizeRule, Size, Space
 from agent.inference.base import Message
 from agent.options import Mode
 from agent.paths import asset
-from agent.prompts.fara import Turn
+from agent.prompts.fara import PARAM_TYPES, Turn
 
-# JSON schema types of the parameters the Fara1.5 prompt declares.
+# JSON schema types of the parameters the Fara1.5 prompt declares: Fara-7B's, plus the
+# question of the two no-input actions and terminate's answer.
 _PARAM_TYPES: dict[str, dict[str, Any]] = {
-    "coordinate": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2},
-    "text": {"type": "string"},
-    "press_enter": {"type": "boolean"},
-    "delete_existing_text": {"type": "boolean"},
-    "keys": {"type": "array", "items": {"type": "string"}},
-    "pixels": {"type": "number"},
-    "url": {"type": "string"},
-    "query": {"type": "string"},
-    "fact": {"type": "string"},
-    "question": {"type": "string"},
-    "time": {"type": "number"},
-    "answer": {"type": "string"},
-    "status": {"type": "string", "enum": ["success", "failure"]},
-}
+    **PARAM_TYPES, "question": {"type": "string"}, "answer": {"type": "string"}}
 
 
 class Fara15Family:
@@ -103,7 +91,8 @@ class Fara15Family:
         """Messages and images for the next step (the newest `max_images` screenshots).
 
         Pruned turns are dropped, except the task and the person's answers, which keep their
-        text (an answer without its URL line, as the public agent does).
+        text (an answer without its URL line, as the public agent does); a page observation is
+        dropped with its screenshot.
         """
         screenshots = [self._reduced(t.image, history_scale) for t in history] + [current]
         keep_from = max(0, len(screenshots) - self.max_images)
@@ -122,10 +111,18 @@ class Fara15Family:
             if turn.feedback:
                 messages.append(_text("user", turn.feedback))
             next_url = history[i + 1].url if i + 1 < len(history) else url
-            answer = turn.user_reply
-            line = answer if answer else self.data["next_turn"]
-            messages.append(user_turn(i + 1, self._url_prefix(next_url) + line, answer or None))
+            messages.append(user_turn(i + 1, self._url_prefix(next_url) + self._line(turn),
+                                      turn.user_reply or None))
         return [m for m in messages if m is not None], images
+
+    def _line(self, turn: Turn) -> str:
+        """What follows the URL line: the person's answer instead of the fixed line, or the page
+        observation before it (the public agent's two formats)."""
+        if turn.user_reply:
+            return turn.user_reply
+        if turn.observation:
+            return turn.observation + "\n" + self.data["next_turn"]
+        return self.data["next_turn"]
 
     def _url_prefix(self, url: str | None) -> str:
         if not url:

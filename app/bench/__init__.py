@@ -7,10 +7,13 @@ tokens per step) on each backend in its own process, so each row's peak memory i
 Prints per-step times, the cold first step and the steady state (steps 4 on, where the history
 window slides) against PyTorch bf16 and fp32, each optimisation's measured gain, costs
 extrapolated to the full model, and decode speed against this machine's memory bandwidth.
+With `--families fara7b,fara15-4b` it does the same for each family in one run (Fara1.5-4B:
+Qwen3.5-4B's widths at `--fara15-layers` hybrid layers) and prints them side by side.
 
 The package: this module (the command: options, checkpoint and exports, one worker per row),
-`checkpoints` (the random tiny and Fara-shaped checkpoints), `worker` (one measurement, in a
-child process), `model` (the cost model) and `report` (the printed report). It sits in the
+`families` (what each family builds, runs and scales to), `checkpoints` and `checkpoints_qwen35`
+(the random tiny and Fara-shaped checkpoints), `worker` (one measurement, in a child process),
+`model` (the cost model) and `report` (the printed report). It sits in the
 composition root because it uses both `models` (export) and `agent` (the runtime).
 """
 
@@ -26,6 +29,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from app.bench.families import DEFAULT_FAMILY, FAMILIES, BenchFamily
 from app.bench.model import Shape, bytes_per_token, extrapolate, measure_bandwidth, weight_bytes
 
 
@@ -87,6 +91,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """The bench options (shared by `deskhand bench` and `python -m app.bench`)."""
     p.add_argument("--text-layers", type=int, default=2, help="decoder layers built (Fara: 28)")
     p.add_argument("--vision-blocks", type=int, default=2, help="vision blocks built (Fara: 32)")
+    p.add_argument("--families", default=None,
+                   help=f"comma separated, from {','.join(FAMILIES)}: each family's model side by "
+                   "side in one run (default: fara7b alone, the classic report)")
+    p.add_argument("--fara15-layers", type=int, default=4,
+                   help="decoder layers built for fara15-4b (default 4: three linear-attention, "
+                   "one full; Fara1.5-4B: 32)")
     p.add_argument("--steps", type=int, default=5,
                    help="agent steps per run (default 5; steps 4 on are the steady state)")
     p.add_argument("--size", default=None, help="screenshot size WxH (default 1428x896)")
@@ -119,15 +129,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark the parsed arguments describe; print the report."""
-    from app.bench.report import format_report
+    from app.bench.report import format_families, format_report
 
     names = _backend_names(args)
-    w, h = _size(args)
-    problem = _check(args, names, (w, h))
+    families = _families(args)
+    problem = _check(args, names, families)
     if problem:
         print(f"deskhand bench: {problem}", file=sys.stderr)
         return 2
-    new_tokens = args.new_tokens or (4 if args.tiny else 100)
     if args.work_dir is None:
         from agent.paths import cache_dir
 
@@ -135,37 +144,62 @@ def run(args: argparse.Namespace) -> int:
     from agent.inference.ort_session import physical_cores
 
     threads = args.threads or physical_cores()
-    models = prepare(args, names)
     megabytes = args.bandwidth_mb or (128 if args.tiny else 1024)
     _log(f"measuring memory bandwidth ({megabytes} MB, {threads} threads)")
     bandwidth = measure_bandwidth(megabytes, threads=threads)
+    reports = {family.name: run_family(args, family, names, threads, bandwidth)
+               for family in families}
+    bandwidth = _bandwidth_again(bandwidth, megabytes, threads)
+    for report in reports.values():
+        report["bandwidth"] = bandwidth
+    if args.families is None:  # the classic one-family report, unchanged
+        (report,) = reports.values()
+        print(format_report(report))
+    else:
+        report = {"bandwidth": bandwidth, "families": reports}
+        print(format_families(reports))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+    ok = all("error" not in r for rep in reports.values() for r in rep["rows"])
+    return 0 if ok else 1
+
+
+def run_family(args: argparse.Namespace, family: BenchFamily, names: Sequence[str], threads: int,
+               bandwidth: dict[str, Any]) -> dict[str, Any]:
+    """Build (or reuse) one family's checkpoint and exports, run every backend on it; its report."""
+    w, h = _size(args, family)
+    new_tokens = args.new_tokens or (4 if args.tiny else 100)
+    models = prepare(args, names, family)
     rows = []
     try:
         for name in names:
             variant = VARIANTS[name]
             spec = {"backend": name, "steps": args.steps, "size": [w, h], "new_tokens": new_tokens,
                     "seed": 0, "warmup": not args.no_warmup, "repeat": max(1, args.repeat),
-                    "threads": threads, "model_dir": str(models.folders[variant.model])} | asdict(variant)
-            _log(f"{name}: running {args.steps} steps")
+                    "threads": threads, "model_dir": str(models.folders[variant.model]),
+                    "family": family.prompt_family} | asdict(variant)
+            _log(f"{family.name} {name}: running {args.steps} steps")
             rows.append(run_worker(spec))
             _log(_row_summary(rows[-1]))
-        bandwidth = _bandwidth_again(bandwidth, megabytes, threads)
     finally:
         costs = _costs(models, names)
         if not args.keep:
             for path in models.built:
                 shutil.rmtree(path, ignore_errors=True)
     shape, bytes_read = costs["shape"], costs["bytes_per_token"]
-    report = {"bandwidth": bandwidth, "shape": shape.__dict__, "bytes_per_token": bytes_read,
-              "weight_bytes": costs["weight_bytes"], "new_tokens": new_tokens, "size": [w, h],
-              "rows": rows,
-              "extrapolated": {r["backend"]: [extrapolate(s, shape, bytes_read[r["backend"]], (w, h))
-                                              for s in r["steps"]]
-                               for r in rows if "error" not in r}}
-    print(format_report(report))
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2))
-    return 0 if all("error" not in r for r in rows) else 1
+    return {"family": family.name, "bandwidth": bandwidth, "shape": shape.__dict__,
+            "bytes_per_token": bytes_read, "weight_bytes": costs["weight_bytes"],
+            "new_tokens": new_tokens, "size": [w, h], "rows": rows,
+            "extrapolated": {r["backend"]: [extrapolate(s, shape, bytes_read[r["backend"]], (w, h))
+                                            for s in r["steps"]]
+                             for r in rows if "error" not in r}}
+
+
+def _families(args: argparse.Namespace) -> list[BenchFamily]:
+    """The families asked for (--families), or the default one; unknown names raise KeyError
+    only after `_check` has reported them."""
+    keys = [k.strip() for k in (args.families or DEFAULT_FAMILY).split(",") if k.strip()]
+    return [FAMILIES[k] for k in keys if k in FAMILIES] if keys else []
 
 
 def _backend_names(args: argparse.Namespace) -> list[str]:
@@ -176,22 +210,34 @@ def _backend_names(args: argparse.Namespace) -> list[str]:
     return names
 
 
-def _size(args: argparse.Namespace) -> tuple[int, int]:
-    """The screenshot size at model size: --size, else Fara's (a small one with --tiny)."""
-    size_text = args.size or ("308x224" if args.tiny else "1428x896")
+def _size(args: argparse.Namespace, family: BenchFamily) -> tuple[int, int]:
+    """The screenshot size at model size: --size, else the family's (a small one with --tiny)."""
+    size_text = args.size or (family.tiny_size if args.tiny else family.size)
     w, h = (int(v) for v in size_text.lower().split("x"))
     return w, h
 
 
-def _check(args: argparse.Namespace, names: Sequence[str], size: tuple[int, int]) -> str:
+def _check(args: argparse.Namespace, names: Sequence[str], families: Sequence[BenchFamily]) -> str:
     """What is wrong with the bench arguments, or "" when nothing is."""
     unknown = [b for b in names if b not in VARIANTS]
     if unknown or not names:
         return f"unknown backend(s) {unknown}; choose from {', '.join(VARIANTS)}"
-    if size[0] % 28 or size[1] % 28:
-        return "--size must be a model size (both sides multiples of 28)"
+    asked = [k.strip() for k in (args.families or DEFAULT_FAMILY).split(",") if k.strip()]
+    if not families or len(families) != len(asked):
+        return f"unknown famil(ies) in {asked}; choose from {', '.join(FAMILIES)}"
+    given = args.checkpoint is not None or any(getattr(args, f"onnx_{k.replace('-', '_')}")
+                                               for k in EXPORTS)
+    if given and len(families) > 1:
+        return "--checkpoint and --onnx-* name one family's folders: run one family with them"
+    for family in families:
+        w, h = _size(args, family)
+        if w % family.unit or h % family.unit:
+            return (f"--size must be a model size for {family.name} (both sides multiples of "
+                    f"{family.unit})")
     if args.steps < 1:
         return "--steps must be at least 1"
+    if FAMILIES["fara15-4b"] in families and (args.fara15_layers < 4 or args.fara15_layers % 4):
+        return "--fara15-layers must be a multiple of 4 (three linear-attention layers to one full)"
     return ""
 
 
@@ -216,11 +262,12 @@ def _costs(models: Models, names: Sequence[str]) -> dict[str, Any]:
                                 for name in names}}
 
 
-def prepare(args: argparse.Namespace, names: Sequence[str]) -> Models:
+def prepare(args: argparse.Namespace, names: Sequence[str],
+            family: BenchFamily = FAMILIES[DEFAULT_FAMILY]) -> Models:
     """The checkpoint and exports the variants need: given ones as they are, else built (cached)."""
     from models.export import export_model
 
-    name = "tiny" if args.tiny else f"fara-t{args.text_layers}-v{args.vision_blocks}"
+    name = family.folder_name(args)
     root = Path(args.work_dir).expanduser() / name
     built: list[Path] = []
     hf = args.checkpoint
@@ -230,14 +277,9 @@ def prepare(args: argparse.Namespace, names: Sequence[str]) -> Models:
             _log(f"building the {name} checkpoint in {hf}")
             shutil.rmtree(hf, ignore_errors=True)
             if args.tiny:
-                from app.bench.checkpoints import make_tiny_checkpoint
-
-                make_tiny_checkpoint(hf)
+                family.build_tiny(hf)
             else:
-                from app.bench.checkpoints import make_fara_shaped_checkpoint
-
-                make_fara_shaped_checkpoint(hf, text_layers=args.text_layers,
-                                            vision_blocks=args.vision_blocks)
+                family.build(hf, args)
         built.append(hf)
     folders: dict[str, Path] = {"hf": Path(hf)}
     for key in sorted({VARIANTS[n].model for n in names} - {"hf"}):

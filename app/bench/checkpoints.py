@@ -296,16 +296,18 @@ def _fara_shapes(cfg: dict) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
-def _fara_corpus() -> list[str]:
-    """The tiny corpus plus every model-facing string of the Fara prompt family.
+def _fara_corpus(name: str = "fara") -> list[str]:
+    """The tiny corpus plus every model-facing string of a Fara prompt family (`name`).
 
     Trained on these, the tokenizer splits the prompt about where Qwen's 152k-token vocabulary
     does (whole words), so the system prompt stays near its real size (~900 tokens).
     """
+    from PIL import Image
+
     from agent.geometry import Size
     from agent.prompts import get_family
 
-    family = get_family()
+    family = get_family(name)
     texts: list[str] = []
 
     def walk(obj) -> None:
@@ -320,7 +322,11 @@ def _fara_corpus() -> list[str]:
                 walk(value)
 
     walk(family.data)
-    return _CORPUS + texts + [family.system_prompt(Size(1428, 896))]
+    # The system prompt as the family renders it: the first message of a first step.
+    system = family.build("task", [], Image.new("RGB", (28, 28)), Size(1428, 896))[0][0]
+    content = system["content"]
+    return _CORPUS + texts + [content if isinstance(content, str) else
+                              "".join(part.get("text", "") for part in content)]
 
 
 def make_fara_shaped_checkpoint(out_dir: str | Path, *, text_layers: int = 2,

@@ -124,29 +124,34 @@ def fara15_4b_config() -> dict:
 
     Sources: [T] = transformers 5.24 `configuration_qwen3_5.py` defaults, which are Qwen3.5's
     shared design (vocab, head sizes of the linear layers, kernel, vision patching, the 1-in-4
-    full-attention interval). [M] = Qwen3.5-4B's published config.json as remembered, NOT
-    verified against the file (no hub access from this machine): correct from the real
-    `config.json` of microsoft/Fara1.5-4B (Qwen3.5-4B-based per issue 13) before quoting.
+    full-attention interval). [C] = confirmed against public config.json files of Qwen3.5-4B
+    derivatives (Hugging Face Chat2Find/Chat2Find-CPT, "qwen3.5-4b": hidden 2560, intermediate
+    9216, head_dim 256, full_attention_interval 4, 32 layers 3:1, attn_output_gate; the
+    qwen3.5-moe-4.7B-d4B model card "from Qwen/Qwen3.5-4B": 32 layers, 16 Q / 4 KV heads,
+    vocab 248320; an onnx_tool table of Qwen3.5-4B: tie_word_embeddings, rope_theta 1e7, linear
+    heads 16 / 32 of 128). [M] = remembered, NOT verified. Nothing here is from
+    microsoft/Fara1.5-4B's own config.json (no hub access); microsoft/fara's
+    `fara15_agent.py` holds the agent, not the model config. Correct from that file before quoting.
     """
     return {
         "text": {
-            "vocab_size": 248320,             # [T]
-            "hidden_size": 2560,              # [M] UNVERIFIED
-            "intermediate_size": 9216,        # [M] UNVERIFIED
-            "num_hidden_layers": 32,          # [M] UNVERIFIED (8 full-attention layers at 3:1)
-            "num_attention_heads": 16,        # [M] UNVERIFIED
-            "num_key_value_heads": 4,         # [T] [M]
-            "head_dim": 256,                  # [T]
-            "linear_conv_kernel_dim": 4,      # [T]
-            "linear_key_head_dim": 128,       # [T]
-            "linear_value_head_dim": 128,     # [T]
-            "linear_num_key_heads": 16,       # [T]
-            "linear_num_value_heads": 32,     # [T] [M]
-            "full_attention_interval": 4,     # [T]
-            "partial_rotary_factor": 0.25,    # [T]
+            "vocab_size": 248320,             # [T] [C]
+            "hidden_size": 2560,              # [C]
+            "intermediate_size": 9216,        # [C]
+            "num_hidden_layers": 32,          # [C] (8 full-attention layers at 3:1)
+            "num_attention_heads": 16,        # [C]
+            "num_key_value_heads": 4,         # [T] [C]
+            "head_dim": 256,                  # [T] [C]
+            "linear_conv_kernel_dim": 4,      # [T] [C]
+            "linear_key_head_dim": 128,       # [T] [C]
+            "linear_value_head_dim": 128,     # [T] [C]
+            "linear_num_key_heads": 16,       # [T] [C]
+            "linear_num_value_heads": 32,     # [T] [C]
+            "full_attention_interval": 4,     # [T] [C]
+            "partial_rotary_factor": 0.25,    # [T] [C]
             "mrope_section": [11, 11, 10],    # [M] UNVERIFIED (64 rotary dims / 2)
-            "rope_theta": 10000000.0,         # [M] UNVERIFIED (THUDM/slime qwen3.5-27B.sh uses 1e7)
-            "tie_word_embeddings": True,      # [M] UNVERIFIED
+            "rope_theta": 10000000.0,         # [C]
+            "tie_word_embeddings": True,      # [C] (one third-party table only)
         },
         "vision": {
             "patch_size": 16,                 # [T]
@@ -160,6 +165,56 @@ def fara15_4b_config() -> dict:
             "out_hidden_size": 2560,          # = text hidden_size (issue 13)
         },
     }
+
+
+def fara15_shaped_config(ids: dict[str, int], layers: int = 4, vision_blocks: int = 2) -> dict:
+    """Fara1.5-4B's config (`fara15_4b_config`) at `layers` decoder layers (the 3:1 pattern kept)
+    and `vision_blocks` vision blocks, in bf16."""
+    real = fara15_4b_config()
+    t, v = dict(real["text"]), dict(real["vision"])
+    rope = {"rope_type": "default", "rope_theta": t.pop("rope_theta"),
+            "partial_rotary_factor": t.pop("partial_rotary_factor"),
+            "mrope_section": t.pop("mrope_section"), "mrope_interleaved": True}
+    tied = t["tie_word_embeddings"]
+    cfg = tiny_qwen35_config(ids, layers)
+    cfg.update(tie_word_embeddings=tied, torch_dtype="bfloat16")
+    cfg["text_config"].update(t, num_hidden_layers=layers, rope_parameters=rope,
+                              layer_types=cfg["text_config"]["layer_types"])
+    cfg["vision_config"].update(v, depth=vision_blocks)
+    return cfg
+
+
+def make_fara15_shaped_checkpoint(out_dir: str | Path, *, layers: int = 4, vision_blocks: int = 2,
+                                  seed: int = 0) -> Path:
+    """Write a Fara1.5-4B-shaped checkpoint: real widths, heads and vocabulary, `layers` decoder
+    layers (three linear-attention to one full-attention), random bf16 weights.
+
+    Weights keep transformers' initialisation (normal, std 0.02; the decay parameters at their
+    stable init), drawn in bf16. The tokenizer is small and trained on the Fara1.5 prompt's
+    strings; the config's vocab_size keeps 248320 rows for the embedding (and tied head).
+    """
+    import torch
+    from transformers import Qwen3_5Config, Qwen3_5ForConditionalGeneration
+
+    from app.bench.checkpoints import _fara_corpus
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tok = _train_tokenizer(8192, _fara_corpus("fara15"))
+    tok.add_tokens(THINK_TOKENS)
+    ids = {t: tok.token_to_id(t) for t in ("<|endoftext|>", "<|im_end|>", "<|image_pad|>",
+                                           "<|video_pad|>", "<|vision_start|>", "<|vision_end|>")}
+    cfg_dict = fara15_shaped_config(ids, layers, vision_blocks)
+    torch.manual_seed(seed)
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.bfloat16)  # never a whole fp32 copy (~4.5 GB at 4 layers)
+    try:
+        model = Qwen3_5ForConditionalGeneration(Qwen3_5Config(**cfg_dict)).eval()
+    finally:
+        torch.set_default_dtype(default)
+    model.save_pretrained(out, safe_serialization=True, max_shard_size="2GB")
+    _write_tokenizer_files(out, tok, cfg_dict)
+    return out
 
 
 def make_tiny_qwen35_checkpoint(out_dir: str | Path, *, seed: int = 0,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-from app.bench.model import FULL
+from app.bench.families import FAMILIES, full_depth
 
 GB = 1e9
 STEADY_FROM = 4  # from step 4 on the oldest of three screenshots leaves the prompt every step
@@ -35,9 +35,18 @@ def summary(row: dict[str, Any]) -> dict[str, float]:
 
 
 def kv_bytes_per_token(row: dict[str, Any], shape: dict[str, Any]) -> int:
-    """Bytes of keys and values one cached token takes in this backend (all built layers)."""
+    """Bytes of keys and values one cached token takes in this backend (built full-attention
+    layers: linear-attention layers keep a fixed state instead, see `state_bytes`)."""
     width = 2 if row.get("dtype") == "bfloat16" and row["runner"] == "torch" else 4
-    return 2 * shape["layers"] * shape["kv_width"] * width
+    return 2 * (shape["layers"] - shape.get("linear_layers", 0)) * shape["kv_width"] * width
+
+
+def state_bytes(shape: dict[str, Any]) -> int:
+    """Bytes a decode token moves through the linear-attention states: each built layer's
+    recurrent and convolution state, read and written back (fp32), whatever the context."""
+    from app.bench.model import Shape
+
+    return 2 * shape.get("linear_layers", 0) * Shape(**shape).state_bytes()
 
 
 def format_report(report: dict[str, Any]) -> str:
@@ -133,9 +142,8 @@ def _extrapolated_table(report: dict[str, Any]) -> list[str]:
         return []
     head = (f"{'backend':<20}{'vision s':>10}{'prefill s':>11}{'ms/tok':>9}{'cold s':>9}"
             f"{'steady s':>10}{'x bf16':>8}{'x fp32':>8}")
-    lines = [f"Extrapolated to Fara-7B ({FULL['text']} text layers, {FULL['vision']} vision blocks, "
-             f"{FULL['vision_full_attention']} full-attention); vision, prefill and ms/tok are "
-             "steady-state medians", head, "-" * len(head)]
+    lines = [f"Extrapolated to {full_label(report['shape'])}: estimated, not measured; vision, "
+             "prefill and ms/tok are steady-state medians", head, "-" * len(head)]
     sums = {}
     for name, steps in ext.items():
         steady = steady_steps(steps)
@@ -154,7 +162,25 @@ def _extrapolated_table(report: dict[str, Any]) -> list[str]:
               "the weight bytes read per token; the per-layer part is scaled to the full depth.",
               "  Prefill is the first-token time minus vision, so it also holds the embedding and "
               "runtime work outside the layers: scaled per layer, it is an upper bound."]
+    if report["shape"].get("linear_layers"):
+        lines += ["  Linear-attention layers are measured and scaled apart from the full-attention "
+                  "ones: constant work per token (no growth with the cached context) in prefill,",
+                  "  their weights plus the recurrent and convolution state (read and written "
+                  "back) per decoded token."]
     return lines
+
+
+def full_label(shape: dict[str, Any]) -> str:
+    """The full model the costs are scaled to, with its depths."""
+    full = full_depth(shape.get("model_type", ""))
+    name = next(f.label for f in FAMILIES.values() if f.full == full)
+    vision = (f"{full.vision} vision blocks, all full-attention" if full.vision == full.vision_full
+              else f"{full.vision} vision blocks, {full.vision_full} full-attention")
+    layers = (f"{full.text} text layers ({full.linear} linear-attention, "
+              f"{full.text - full.linear} full-attention)" if full.linear
+              else f"{full.text} text layers")
+    unverified = "" if full.verified else " [depths partly UNVERIFIED]"
+    return f"{name} ({layers}, {vision}){unverified}"
 
 
 def _bound_table(rows: list[dict[str, Any]], report: dict[str, Any]) -> list[str]:
@@ -165,18 +191,22 @@ def _bound_table(rows: list[dict[str, Any]], report: dict[str, Any]) -> list[str
              + (" (start {:.1f}, end {:.1f} GB/s read).".format(*bw["readings_gbs"])
                 if "readings_gbs" in bw else "."),
              "Decode bound = read bandwidth / bytes one token must read: decoder layers + LM head "
-             "as stored, plus the keys and values of the steady-state context.",
-             f"{'backend':<20}{'weights MB':>11}{'KV MB':>8}{'bound tok/s':>13}{'tok/s':>8}"
-             f"{'of bound':>10}{'GB/s used':>11}"]
+             "as stored, plus the keys and values of the steady-state context"
+             + (" and the linear layers' state (read + write)." if shape.get("linear_layers")
+                else "."),
+             f"{'backend':<20}{'weights MB':>11}{'KV MB':>8}{'state MB':>9}{'bound tok/s':>13}"
+             f"{'tok/s':>8}{'of bound':>10}{'GB/s used':>11}"]
     for r in rows:
         weights = report["bytes_per_token"][r["backend"]]
         s = summary(r)
         kv = kv_bytes_per_token(r, shape) * (s["context"] + report["new_tokens"] / 2)
-        read = weights["layers"] + weights["lm_head"] + kv
+        state = state_bytes(shape)
+        read = weights["layers"] + weights["lm_head"] + kv + state
         bound = bw["read_gbs"] * GB / read
         speed = 1000 / s["decode_ms"]
-        lines.append(f"{r['backend']:<20}{(read - kv) / 1e6:>11.0f}{kv / 1e6:>8.0f}{bound:>13.1f}"
-                     f"{speed:>8.2f}{speed / bound:>9.0%} {speed * read / GB:>10.1f}")
+        lines.append(f"{r['backend']:<20}{(read - kv - state) / 1e6:>11.0f}{kv / 1e6:>8.0f}"
+                     f"{state / 1e6:>9.1f}{bound:>13.1f}{speed:>8.2f}{speed / bound:>9.0%} "
+                     f"{speed * read / GB:>10.1f}")
     return lines
 
 
@@ -184,3 +214,39 @@ def _speedup(base: dict[str, float] | None, ours: dict[str, float], key: str) ->
     if not base or not ours[key] or base[key] != base[key]:
         return "-"
     return f"{base[key] / ours[key]:.2f}"
+
+
+def format_families(reports: dict[str, dict[str, Any]]) -> str:
+    """Several families' reports (one run, one machine), then their rows side by side."""
+    parts = []
+    for name, report in reports.items():
+        title = f"=== {FAMILIES[name].label}-shaped ({name}) ==="
+        parts += [title, format_report(report), ""]
+    return "\n".join(parts + _family_table(reports))
+
+
+def _family_table(reports: dict[str, dict[str, Any]]) -> list[str]:
+    head = (f"{'family':<11}{'backend':<13}{'layers':>7}{'cold s':>8}{'steady s':>9}{'ms/tok':>8}"
+            f"{'tok/s':>7}{'bound':>7}{'RSS GB':>8}{'full steady s*':>15}{'full ms/tok*':>13}")
+    lines = ["Families side by side: measured at the built depth; * = extrapolated to the full "
+             "depth (estimated, not measured)", head, "-" * len(head)]
+    for name, report in reports.items():
+        shape, bw = report["shape"], report["bandwidth"]
+        for r in report["rows"]:
+            if "error" in r:
+                lines.append(f"{name:<11}{r['backend']:<13} FAILED")
+                continue
+            s = summary(r)
+            weights = report["bytes_per_token"][r["backend"]]
+            read = (weights["layers"] + weights["lm_head"] + state_bytes(shape)
+                    + kv_bytes_per_token(r, shape) * (s["context"] + report["new_tokens"] / 2))
+            ext = steady_steps(report["extrapolated"][r["backend"]])
+            built = f"{shape['layers']}/{shape['v_blocks']}"
+            lines.append(f"{name:<11}{r['backend']:<13}{built:>7}{s['cold']:>8.2f}{s['steady']:>9.2f}"
+                         f"{s['decode_ms']:>8.1f}{1000 / s['decode_ms']:>7.1f}"
+                         f"{bw['read_gbs'] * GB / read:>7.1f}{r['peak_rss'] / GB:>8.2f}"
+                         f"{phase(ext, 'step_full_s'):>15.1f}{phase(ext, 'decode_full_ms'):>13.1f}")
+    lines += ["  layers = text layers / vision blocks built; bound = decode tok/s the measured read "
+              "bandwidth allows at the built depth; full depths:"]
+    lines += [f"    {name}: {full_label(report['shape'])}" for name, report in reports.items()]
+    return lines

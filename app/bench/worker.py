@@ -55,14 +55,14 @@ def screenshots(count: int, size: tuple[int, int], seed: int = 0) -> list:
 
 
 def step_inputs(step: int, shots: list, size: tuple[int, int],
-                history_scale: float = 1.0) -> tuple[list, list]:
-    """Messages and images of step `step` (1-based) of a run over `shots`."""
+                history_scale: float = 1.0, family: str = "fara") -> tuple[list, list]:
+    """Messages and images of step `step` (1-based) of a run over `shots`, in `family`'s prompt."""
     from agent.geometry import Size
     from agent.prompts import Turn, get_family
 
     history = [Turn(shots[i], REPLIES[i % len(REPLIES)], URLS[i % len(URLS)])
                for i in range(step - 1)]
-    return get_family().build(TASK, history, shots[step - 1], Size(*size),
+    return get_family(family).build(TASK, history, shots[step - 1], Size(*size),
                               url=URLS[(step - 1) % len(URLS)], history_scale=history_scale)
 
 
@@ -96,7 +96,8 @@ def run_steps(spec: dict[str, Any], one_step) -> list[list[dict[str, Any]]]:
     for _ in range(spec["repeat"]):
         records = []
         for step in range(1, spec["steps"] + 1):
-            messages, images = step_inputs(step, shots, size, spec.get("history_scale", 1.0))
+            messages, images = step_inputs(step, shots, size, spec.get("history_scale", 1.0),
+                                           spec.get("family", "fara"))
             record = one_step(step, messages, images)
             record.update(step=step, images=len(images))
             report_progress(f"run {len(runs) + 1}/{spec['repeat']} step", step, spec["steps"])

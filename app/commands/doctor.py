@@ -7,6 +7,7 @@ fails. The checks themselves are `app/doctor.py`'s (the first-run dialog shows t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from typing import Any
 
@@ -36,7 +37,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     from app.doctor import exit_code, run_all, text_line, to_json
 
     if args.json:
-        found = run_all()
+        # Libraries print on stdout while the checks run (python-xlib's "no xauthority details"
+        # warning does): send that to stderr so stdout stays one JSON document.
+        with contextlib.redirect_stdout(sys.stderr):
+            found = run_all()
         print(to_json(found))
     else:
         found = run_all(lambda check: print(visible(text_line(check)), flush=True))

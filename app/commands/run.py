@@ -90,7 +90,9 @@ def cmd_run(args: argparse.Namespace, *, backend: Any = None,
 
 def _step_estimate(args: argparse.Namespace, backend: Any) -> Any:
     """Warm the in-process model up and time a probe: the expected time per step (or None)."""
-    if args.script or args.server:  # a scripted reply must not be spent; a server is not ours
+    # Only a model this process runs and can warm up is probed: a scripted reply must not be
+    # spent on the probe, and a server's speed is not this machine's.
+    if args.script or args.server or not callable(getattr(backend, "warm_up", None)):
         return None
     from app.step_estimate import measure
 

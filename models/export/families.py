@@ -20,16 +20,17 @@ class Family:
     genai_type: str        # genai_config.json model.type
     vision_module: str     # module with build_vision(weights, vision_config, out_path, tick)
     examples: str          # models a user may know of this family
+    prompt_family: str     # deskhand.json "family": how the runtime prompts it (agent.prompts)
 
 
 FAMILIES: dict[str, Family] = {
     "qwen2_5_vl": Family("Qwen2.5-VL", "Qwen2_5_VLForConditionalGeneration", "fara",
-                         "models.export.vision", "Fara-7B"),
+                         "models.export.vision", "Fara-7B", "fara"),
     # The builder's Qwen35TextModel emits the hybrid decoder: GroupQueryAttention with KV for
     # the full-attention layers, CausalConvWithState + LinearAttention (gated delta rule) with
     # conv and recurrent state for the others. Both have CPU kernels in onnxruntime 1.32.
     "qwen3_5": Family("Qwen3.5", "Qwen3_5ForConditionalGeneration", "fara15",
-                      "models.export.qwen35_vision", "Fara1.5-4B, -9B, -27B"),
+                      "models.export.qwen35_vision", "Fara1.5-4B, -9B, -27B", "fara15"),
 }
 
 

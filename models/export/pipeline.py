@@ -101,7 +101,8 @@ def export_model(hf_dir: str | Path, out_dir: str | Path, *, precision: str = "i
     write_manifest(out, {
         "source": {"path": str(src), "sha256": source, "bytes": ckpt.source_bytes},
         "precision": precision, "provider": provider, "vision_quant": vision_quant,
-        "block_size": block_size, "model_type": ckpt.family.genai_type, "estimated_bytes": estimate,
+        "block_size": block_size, "model_type": ckpt.family.genai_type,
+        "family": ckpt.family.prompt_family, "estimated_bytes": estimate,
         "params": {"text": ckpt.text_params, "vision": ckpt.vision_params,
                    "embedding": ckpt.embed_params},
         "versions": _versions(),

@@ -156,6 +156,20 @@ def test_json_shape_and_exit_code(monkeypatch, capsys) -> None:
     assert "1 check(s) failed" in captured.err
 
 
+def test_json_stays_one_document_when_a_library_prints(monkeypatch, capsys) -> None:
+    # python-xlib prints "Xlib.xauth: warning, no xauthority details available" on stdout when
+    # there is no ~/.Xauthority (found running the built bundle): `--json` must still parse.
+    def noisy():
+        print("Xlib.xauth: warning, no xauthority details available")
+        yield Check("display", Level.OK, "X11 display :1")
+
+    monkeypatch.setattr(app_doctor, "checks", noisy)
+    assert deskhand(["doctor", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["checks"][0]["name"] == "display"
+    assert "xauthority" in captured.err
+
+
 def test_help_describes_every_check(capsys) -> None:
     with pytest.raises(SystemExit):
         deskhand(["doctor", "--help"])

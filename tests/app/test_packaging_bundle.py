@@ -89,6 +89,19 @@ def test_dry_run_with_the_tiny_model(xvfb_display, tmp_path, export_int4) -> Non
     assert len(list((tmp_path / "data" / "runs").iterdir())) == 1
 
 
+def test_doctor_from_the_bundle(xvfb_display, tmp_path) -> None:
+    # The installed app's own checks: the display, capture and input of this Xvfb, the runtime it
+    # carries, and the offline self-test, whose child process is the frozen binary itself.
+    out = run([BINARY, "doctor", "--json"], bundle_env(xvfb_display, tmp_path))
+    assert out.stdout.startswith("{"), out.stderr[-3000:]
+    report = json.loads(out.stdout)
+    levels = {c["name"]: c["level"] for c in report["checks"]}
+    for name in ("display", "capture", "input", "providers", "offline"):
+        assert levels.get(name) == "ok", (name, report)
+    # No model is set up in this fresh data dir: that is a failed line with a fix, and exit 1.
+    assert out.returncode == 1 and not report["ok"]
+
+
 def test_the_model_process_starts_from_the_bundle_and_is_sealed_off(tmp_path, export_int4) -> None:
     # The app's model runs in a spawn child of the frozen binary; offline mode must hold there.
     code = ("from app.procbackend import ProcessBackend\n"

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import json
-import re
 import signal
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import pytest
 
@@ -23,121 +17,7 @@ from agent.paths import models_dir
 from models.download import DownloadPlan, download_model
 from models.registry import ModelError, Registry, human_size
 from tests.models.test_registry import make_genai_folder, run_cli
-
-REPO = "acme/Fara-7B-onnx"
-COMMIT = "0123456789abcdef0123456789abcdef01234567"
-BIG = "cpu-int4/model.onnx.data"
-
-
-class FakeHub(ThreadingHTTPServer):
-    """The few Hub routes huggingface_hub uses: model info, tree listing, resolve (with Range)."""
-
-    daemon_threads = True
-
-    def __init__(self, files: dict[str, bytes]) -> None:
-        super().__init__(("127.0.0.1", 0), HubHandler)
-        self.files = files
-        self.lfs = {p for p, data in files.items() if len(data) > 1000}  # big files are LFS
-        self.faults: dict[str, list[str]] = {}  # path -> actions for its next GETs
-        self.gets: list[tuple[str, str | None]] = []  # (path, Range header)
-        self.served: dict[str, int] = {}  # body bytes sent per path
-        self.corrupt: set[str] = set()
-        self.release = threading.Event()  # ends a "hang"
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-    def tree(self) -> list[dict[str, Any]]:
-        entries = []
-        for path, data in sorted(self.files.items()):
-            blob = hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
-            entry: dict[str, Any] = {"type": "file", "path": path, "size": len(data), "oid": blob}
-            if path in self.lfs:
-                entry["lfs"] = {"oid": hashlib.sha256(data).hexdigest(), "size": len(data),
-                                "pointerSize": 130}
-            entries.append(entry)
-        dirs = {str(Path(p).parent) for p in self.files} - {"."}
-        return entries + [{"type": "directory", "path": d, "oid": "0" * 40} for d in dirs]
-
-
-class HubHandler(BaseHTTPRequestHandler):
-    server: FakeHub
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        self.respond(body=True)
-
-    def do_HEAD(self) -> None:
-        self.respond(body=False)
-
-    def respond(self, body: bool) -> None:
-        path = unquote(urlsplit(self.path).path)
-        hub = self.server
-        if m := re.fullmatch(rf"/api/models/{REPO}(?:/revision/([^/]+))?", path):
-            if m.group(1) not in (None, "main", COMMIT):
-                return self.send_json(404, {"error": "Revision Not Found"},
-                                      {"X-Error-Code": "RevisionNotFound"})
-            siblings = [{"rfilename": p} for p in hub.files]
-            return self.send_json(200, {"id": REPO, "modelId": REPO, "sha": COMMIT,
-                                        "private": False, "siblings": siblings})
-        if re.fullmatch(rf"/api/models/{REPO}/tree/{COMMIT}", path):
-            return self.send_json(200, hub.tree())
-        if path.startswith("/api/models/"):
-            return self.send_json(404, {"error": "Repository not found"},
-                                  {"X-Error-Code": "RepoNotFound"})
-        m = re.fullmatch(rf"/{REPO}/resolve/{COMMIT}/(.+)", path)
-        if not m or m.group(1) not in hub.files:
-            return self.send_json(404, {"error": "Entry not found"},
-                                  {"X-Error-Code": "EntryNotFound"})
-        self.send_file(m.group(1), body)
-
-    def send_file(self, name: str, body: bool) -> None:
-        hub = self.server
-        data = hub.files[name]
-        if name in hub.corrupt:
-            data = bytes(b ^ 1 for b in data)
-        rng = self.headers.get("Range")
-        if body:
-            hub.gets.append((name, rng))
-            action = hub.faults.get(name, []).pop(0) if hub.faults.get(name) else None
-            if action == "503":
-                return self.send_json(503, {"error": "Service Unavailable"})
-        else:
-            action = None
-        start = int(re.fullmatch(r"bytes=(\d+)-", rng).group(1)) if rng else 0
-        self.send_response(206 if start else 200)
-        self.send_header("ETag", f'"{hashlib.sha256(data).hexdigest()}"')
-        self.send_header("X-Repo-Commit", COMMIT)
-        self.send_header("Accept-Ranges", "bytes")
-        self.send_header("Content-Length", str(len(data) - start))
-        if start:
-            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-        self.end_headers()
-        if not body:
-            return
-        chunk = data[start:]
-        if action in ("drop", "hang"):  # send half, then hang up (or stall) mid-file
-            chunk = chunk[: len(chunk) // 2]
-        self.wfile.write(chunk)
-        self.wfile.flush()
-        hub.served[name] = hub.served.get(name, 0) + len(chunk)
-        if action == "hang":
-            hub.release.wait(30)
-        if action in ("drop", "hang"):
-            self.close_connection = True
-
-    def send_json(self, status: int, data: Any, headers: dict[str, str] | None = None) -> None:
-        raw = json.dumps(data).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(raw)))
-        for key, value in (headers or {}).items():
-            self.send_header(key, value)
-        self.end_headers()
-        self.wfile.write(raw)
+from tests.support.fake_hub import BIG, CHILD, COMMIT, REPO, FakeHub, serve
 
 
 def repo_files(tmp_path: Path) -> dict[str, bytes]:
@@ -152,20 +32,8 @@ def repo_files(tmp_path: Path) -> dict[str, bytes]:
 
 @pytest.fixture
 def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
-    server = FakeHub(repo_files(tmp_path))
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    monkeypatch.setenv("HF_ENDPOINT", server.url)
-    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
-    monkeypatch.delenv("HF_TOKEN", raising=False)
-    monkeypatch.setenv("HF_HUB_DISABLE_IMPLICIT_TOKEN", "1")
-    # Real downloads read 10 MB per chunk; small chunks let a tiny file be cut mid-way.
-    monkeypatch.setattr("huggingface_hub.constants.DOWNLOAD_CHUNK_SIZE", 16 * 1024)
-    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)  # a CI may set it
-    yield server
-    server.release.set()
-    server.shutdown()
-    server.server_close()
+    with serve(repo_files(tmp_path), monkeypatch) as server:
+        yield server
 
 
 def test_declined_downloads_nothing(hub: FakeHub) -> None:
@@ -268,18 +136,6 @@ def test_unreachable_hub_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> No
     with pytest.raises(ModelError, match=rf"cannot reach http://127\.0\.0\.1:{port}"):
         download_model(REPO, endpoint=f"http://127.0.0.1:{port}", confirm=lambda p: True,
                        progress=False)
-
-
-# The CLI in a child process, with small read chunks so a half-sent file reaches the disk.
-CHILD = """
-import argparse, sys
-import huggingface_hub.constants
-huggingface_hub.constants.DOWNLOAD_CHUNK_SIZE = 16 * 1024
-from models import cli
-parser = argparse.ArgumentParser()
-cli.register(parser.add_subparsers(dest="command"))
-sys.exit(cli.run(parser.parse_args(sys.argv[1:])))
-"""
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="sends SIGINT to a child process")

@@ -28,8 +28,9 @@ from models.importing import import_model
 from models.manifest import write_manifest
 from models.registry import ModelError, Registry, check_name, resolve_model
 from models.validate import validate_folder
-from tests.models.test_download import BIG, COMMIT, REPO, FakeHub, HubHandler, repo_files
+from tests.models.test_download import repo_files
 from tests.models.test_registry import make_genai_folder, run_cli
+from tests.support.fake_hub import BIG, COMMIT, REPO, FakeHub, HubHandler
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -194,6 +194,7 @@ def test_download_asks_with_the_size_then_cancels(qtbot, monkeypatch, tmp_path):
     dialog = ModelSetupDialog(ask=lambda title, text: questions.append(text) or True)
     qtbot.addWidget(dialog)
     dialog.show()
+    dialog.repo.setText("someone/fara-onnx")  # no default repo: none is published
     dialog.download_button.click()
     qtbot.waitUntil(started.is_set, timeout=5000)
     assert "5.0 GB" in questions[0] and "someone/fara-onnx" in questions[0]
@@ -214,6 +215,7 @@ def test_declining_the_download_fetches_nothing(qtbot, monkeypatch):
     monkeypatch.setattr(download, "download_model", lambda *a, **k: pytest.fail("downloaded"))
     dialog = ModelSetupDialog(ask=lambda title, text: False)
     qtbot.addWidget(dialog)
+    dialog.repo.setText("r/m")
     dialog.download_button.click()
     qtbot.waitUntil(lambda: dialog.status.text() == "Nothing was downloaded.", timeout=5000)
 
