@@ -1,7 +1,8 @@
 """The first-run dialog's "This computer" section: `deskhand doctor`'s checks, line by line.
 
 The checks (`app/doctor.py`) run on a thread (the offline self-test starts a process, the
-capture check draws a test square); each line appears as soon as its check is done.
+capture check draws a test square); each line appears as soon as its check is done. They start
+when the panel is first shown (a dialog built and never shown draws nothing on the screen).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Callable, Iterable
 from html import escape
 
 from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from agent.doctor import Check, Level
@@ -35,7 +37,7 @@ def check_html(check: Check) -> str:
 
 
 class DoctorPanel(QGroupBox):
-    """The checks of `deskhand doctor`, run when the panel is made and on "Check again"."""
+    """The checks of `deskhand doctor`, run when the panel is first shown and on "Check again"."""
 
     def __init__(self, parent: QWidget | None = None, *,
                  checks: Callable[[], Iterable[Check]] | None = None, start: bool = True) -> None:
@@ -43,9 +45,8 @@ class DoctorPanel(QGroupBox):
         self.setTitle(self.tr("This computer (the checks of `deskhand doctor`)"))
         self._checks = checks or _default_checks
         self.results: list[Check] = []
-        self._runner = _Runner(self)
-        self._runner.checked.connect(self._add)
-        self._runner.finished.connect(self._done)
+        self._start = start
+        self._runner = self._new_runner()
         self.lines = QLabel()
         self.lines.setWordWrap(True)
         self.lines.setTextFormat(Qt.TextFormat.RichText)
@@ -58,8 +59,21 @@ class DoctorPanel(QGroupBox):
         layout = QVBoxLayout(self)
         layout.addWidget(self.lines)
         layout.addLayout(row)
-        if start:
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if self._start:
+            self._start = False
             self.run()
+
+    def _new_runner(self) -> _Runner:
+        # No parent on purpose: the worker thread holds its own reference, so closing the dialog
+        # mid-check cannot delete the object it is emitting from (a crash); Qt drops the queued
+        # deliveries to the deleted panel by itself.
+        runner = _Runner()
+        runner.checked.connect(self._add)
+        runner.finished.connect(self._done)
+        return runner
 
     @property
     def finished(self) -> Signal:
@@ -72,7 +86,7 @@ class DoctorPanel(QGroupBox):
         self.lines.setText("")
         self.summary.setText(self.tr("Checking…"))
         self.again.setEnabled(False)
-        runner, checks = self._runner, self._checks
+        runner, checks = self._runner, self._checks  # the thread's own reference (see above)
 
         def work() -> None:
             found = iter(checks())

@@ -33,7 +33,7 @@ commands:
                                 browse recorded runs; export writes one self-contained HTML file
   deskhand runs replay ID|NAME  perform a successful run's actions again, each target checked
                                 on screen first (`runs save ID NAME` names a run)
-  deskhand models list|import|export|verify|download|remove
+  deskhand models get|list|import|export|verify|download|remove
                                 manage on-device models (see `deskhand models --help`)
   deskhand eval run|report      the offline WebVoyager-style evaluation harness
   deskhand bench                per-phase timings of one agent step on this machine

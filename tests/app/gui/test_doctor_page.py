@@ -21,7 +21,9 @@ def test_the_first_run_dialog_runs_the_doctor_checks(qtbot, monkeypatch) -> None
     qtbot.addWidget(dialog)
     panel = dialog.checks
     assert isinstance(panel, DoctorPanel)
-    qtbot.waitUntil(lambda: panel.again.isEnabled(), timeout=10_000)
+    assert panel.results == [] and panel.again.isEnabled()  # nothing runs until it is shown
+    dialog.show()
+    qtbot.waitUntil(lambda: panel.again.isEnabled() and bool(panel.results), timeout=10_000)
     assert panel.results == LINES
     text = panel.lines.text()
     for check in LINES:
@@ -48,3 +50,29 @@ def test_check_again_runs_them_again_and_a_crash_is_a_fail_line(qtbot) -> None:
         panel.again.click()
     assert [c.level for c in panel.results] == [Level.OK, Level.FAIL]
     assert "boom" in panel.results[1].detail and panel.results[1].fix
+
+
+def test_closing_the_dialog_while_checks_run_is_safe(qtbot) -> None:
+    # The checks take seconds (a child process, a test square on screen); a person may close
+    # the dialog meanwhile. The lines still arriving must go nowhere, not into freed widgets.
+    import gc
+    import threading
+
+    release, done = threading.Event(), threading.Event()
+
+    def slow():
+        yield Check("display", Level.OK, "X11 display :1")
+        release.wait(10)
+        yield Check("cpu", Level.OK, "2 cores")
+        done.set()
+
+    panel = DoctorPanel(checks=slow, start=False)
+    with qtbot.waitSignal(panel._runner.checked, timeout=10_000):
+        panel.run()
+    panel.deleteLater()
+    qtbot.wait(50)  # the panel (and with the old parenting, its signal carrier) is deleted here
+    del panel
+    gc.collect()
+    release.set()
+    assert done.wait(10)
+    qtbot.wait(100)  # deliver whatever was queued: nothing may reach the deleted panel
