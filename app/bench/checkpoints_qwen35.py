@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from app.bench.checkpoints import VOCAB_SIZE, _train_tokenizer
+from app.bench.checkpoints import CHAT_TEMPLATE, VOCAB_SIZE, _train_tokenizer
 
 # Qwen3VLProcessor (transformers `processing_auto`: qwen3_5 -> Qwen3VLProcessor) names its
 # tokens <|image_pad|>, <|video_pad|>, <|vision_start|>, <|vision_end|>: verified there.
@@ -24,25 +24,10 @@ TEXT_HIDDEN = 128
 VISION_HIDDEN = 64  # qkv 192, MLP 128, merger 256: none equals the vocab (builder's LM-head guess)
 TINY_LAYERS = 4     # three linear-attention layers, then one full-attention layer
 
-# ChatML as in the Qwen2.5-VL tiny model. Qwen3.5's real template (tool wording, an opened
-# <think> block after the generation prompt) is UNVERIFIED here: the exporter and runtimes take
-# the template from the model folder, so the real checkpoint brings its own.
-CHAT_TEMPLATE = (
-    "{% for message in messages %}"
-    "{% if loop.first and message['role'] != 'system' %}"
-    "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
-    "{% endif %}"
-    "<|im_start|>{{ message['role'] }}\n"
-    "{% if message['content'] is string %}{{ message['content'] }}"
-    "{% else %}{% for part in message['content'] %}"
-    "{% if part['type'] == 'image' or 'image' in part or 'image_url' in part %}"
-    "<|vision_start|><|image_pad|><|vision_end|>"
-    "{% elif 'text' in part %}{{ part['text'] }}"
-    "{% endif %}{% endfor %}{% endif %}"
-    "<|im_end|>\n"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
+# The tiny model's chat template is the Qwen2.5-VL tiny model's ChatML (`CHAT_TEMPLATE`, imported
+# above). Qwen3.5's real template (tool wording, an opened <think> block after the generation
+# prompt) is UNVERIFIED here: the exporter and runtimes take the template from the model folder,
+# so the real checkpoint brings its own.
 
 # Qwen3-VL-style processor: patch 16 (Qwen3_5VisionConfig default, verified), merge 2, temporal 2.
 # Mean/std 0.5 is Qwen3-VL's preprocessor_config (UNVERIFIED for Qwen3.5); pixel bounds are the
