@@ -246,14 +246,22 @@ class ModelSetupDialog(QDialog):
         self.status.setText(text)
 
     def _run_job(self, fn: Callable[..., Any], text: str, on_done: Callable[[Any], None]) -> Job:
-        job = Job(fn, self)
+        # The job has no parent on purpose: its thread holds it, so closing the dialog while it
+        # runs cannot free the object the thread emits from (a crash). Every connection goes to
+        # a method of this dialog, so Qt drops the deliveries once the dialog is gone. One job
+        # runs at a time (the buttons are off while busy), so one pending callback is enough.
+        job = Job(fn)
+        self._on_job_done = on_done
         job.progress.connect(self._on_progress)
-        job.done.connect(on_done)
+        job.done.connect(self._job_done)
         job.failed.connect(self._on_failed)
         self.job = job
         self._busy(True, text)
         job.start()
         return job
+
+    def _job_done(self, result: Any) -> None:
+        self._on_job_done(result)
 
     def _on_progress(self, done: float, total: float, text: str) -> None:
         if total > 0:
