@@ -18,10 +18,12 @@ from __future__ import annotations
 import json
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 MAX_LINE = 16 << 20  # one record; a longer line is skipped (a runaway or hostile file)
 
@@ -75,3 +77,23 @@ def read_lines(path: Path, *, torn_end_ok: bool = True) -> Iterator[Line]:
                 yield Line(number, problem=f"not valid JSON ({reason})")
                 continue
             yield Line(number, value)
+
+
+def read_records(path: Path, parse: Callable[[Any, str], tuple[T | None, list[str]]],
+                 shown: str | None = None) -> tuple[list[T], list[str]]:
+    """The records of `path` through `parse(value, where) -> (record | None, notes)`, and the
+    problems: the one bad-line rule of this module for every typed JSONL reader. Raises OSError
+    if the file cannot be opened; `shown` is how the file is named in the problems."""
+    name = shown if shown is not None else str(path)
+    records: list[T] = []
+    problems: list[str] = []
+    for line in read_lines(path):
+        where = f"{name}, line {line.number}"
+        if line.problem:
+            problems.append(f"{where}: {line.problem}; skipped")
+            continue
+        record, notes = parse(line.value, where)
+        problems += notes
+        if record is not None:
+            records.append(record)
+    return records, problems

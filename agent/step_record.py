@@ -19,7 +19,7 @@ from typing import Any
 
 from agent.actions import Action, action_from_dict
 from agent.geometry import Monitor, Point, Size, Space
-from agent.jsonl import read_lines
+from agent.jsonl import read_records
 from agent.records import (
     MAX_NOTES,
     Check,
@@ -208,15 +208,8 @@ def read_steps(folder: Path) -> tuple[list[StepRecord], list[str]]:
     try:
         if file.is_symlink():
             raise OSError(0, "a symbolic link, not followed")
-        for line in read_lines(file):
-            where = f"{shown(file)}, line {line.number}"
-            if line.problem:
-                problems.append(f"{where}: {line.problem}; skipped")
-                continue
-            step, notes = StepRecord.from_json(line.value, where)
-            problems += notes
-            if step is not None:
-                steps.append(_placed(folder, step))
+        records, problems = read_records(file, StepRecord.from_json, shown(file))
+        steps = [_placed(folder, step) for step in records]
     except FileNotFoundError:
         pass
     except OSError as exc:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.atomic import write_json_atomic
-from agent.jsonl import dumps_line, read_lines
+from agent.jsonl import dumps_line, read_records
 from agent.records import Check, checked, is_count, is_number, is_text, is_timings
 
 MANIFEST = "manifest.json"
@@ -190,15 +190,5 @@ def check_results(run_dir: Path) -> tuple[list[EvalResult], list[str]]:
     path = Path(run_dir) / RESULTS
     if not path.exists():
         return [], []
-    results, problems = [], []
     # Split at "\n" only: a task's answer holding U+2028 must not cost the lines after it.
-    for line in read_lines(path):
-        where = f"{path}, line {line.number}"
-        if line.problem:
-            problems.append(f"{where}: {line.problem}; skipped")
-            continue
-        result, notes = EvalResult.from_json(line.value, where)
-        problems += notes
-        if result is not None:
-            results.append(result)
-    return results, problems
+    return read_records(path, EvalResult.from_json)
