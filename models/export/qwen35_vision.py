@@ -26,10 +26,11 @@ from models.export.vision_blocks import (
     Patches,
     activation,
     attention,
+    close_tower,
     frame_layout,
     layer_norm,
     linear,
-    locate_patches,
+    open_tower,
     rotary_tables,
 )
 from models.export.weights import Weights
@@ -38,22 +39,11 @@ from models.export.weights import Weights
 def build_vision(weights: Weights, vision_cfg: dict, out_path: Path,
                         tick: Callable[[], None] = lambda: None) -> Path:
     """Write vision.onnx: pixel_values [N, C*T*P*P] + image_grid_thw [I, 3] -> image_features."""
-    from onnx import TensorProto
-
-    d = int(vision_cfg["hidden_size"])
-    heads = int(vision_cfg["num_heads"])
-    hd = d // heads
-    merge = int(vision_cfg.get("spatial_merge_size", 2))
-    depth = int(vision_cfg["depth"])
+    t = open_tower("deskhand_qwen35_vision", vision_cfg)
+    g, p, heads, hd = t.g, t.p, t.heads, t.head_dim
     act = vision_cfg.get("hidden_act", "gelu_pytorch_tanh")
-    theta = float((vision_cfg.get("rope_parameters") or {}).get("rope_theta", 10000.0))
     pre = weights.prefix_of("patch_embed.proj.weight")
-
-    g = GraphBuilder("deskhand_qwen35_vision")
-    pix = g.input("pixel_values", TensorProto.FLOAT, ["num_patches", "patch_dim"])
-    grid = g.input("image_grid_thw", TensorProto.INT64, ["num_images", 3])
-    p = locate_patches(g, pix, grid, merge)
-    lay = frame_layout(g, p, rotary_tables(g, p, hd, theta), heads, hd)
+    lay = frame_layout(g, p, rotary_tables(g, p, hd, t.theta), heads, hd)
     lin = linear(g, weights, pre)
 
     def norm(x: str, name: str) -> str:
@@ -63,18 +53,15 @@ def build_vision(weights: Weights, vision_cfg: dict, out_path: Path,
     table = weights.get(pre + "pos_embed.weight")
     x = g.op("Add", lin(p.pix, "patch_embed.proj"), position_embeddings(g, p, table))
     tick()
-    for i in range(depth):
+    for i in range(t.depth):
         blk = f"blocks.{i}"
         mixed = attention(g, lin(norm(x, f"{blk}.norm1"), f"{blk}.attn.qkv"), lay, heads, hd)
         x = g.op("Add", x, lin(mixed, f"{blk}.attn.proj"))
         hidden = activation(g, lin(norm(x, f"{blk}.norm2"), f"{blk}.mlp.linear_fc1"), act)
         x = g.op("Add", x, lin(hidden, f"{blk}.mlp.linear_fc2"))
         tick()
-    y = g.op("Reshape", norm(x, "merger.norm"), g.const([-1, d * merge * merge]))
-    y = lin(activation(g, lin(y, "merger.linear_fc1"), "gelu"), "merger.linear_fc2")
-    out_dim = int(vision_cfg.get("out_hidden_size", d))
-    g.output("image_features", y, TensorProto.FLOAT, ["num_tokens", out_dim])
-    return g.save(out_path)
+    return close_tower(t, norm(x, "merger.norm"), lin, "merger.linear_fc1", "merger.linear_fc2",
+                       out_path)
 
 
 def position_embeddings(g: GraphBuilder, p: Patches, table: np.ndarray) -> str:

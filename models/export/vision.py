@@ -22,9 +22,10 @@ from models.export.vision_blocks import (
     activation,
     attention,
     ceil_div,
+    close_tower,
     frame_layout,
     linear,
-    locate_patches,
+    open_tower,
     padded_layout,
     rms_norm,
     rotary_tables,
@@ -35,25 +36,14 @@ from models.export.weights import Weights
 def build_vision(weights: Weights, vision_cfg: dict, out_path: Path,
                  tick: Callable[[], None] = lambda: None) -> Path:
     """Write vision.onnx: pixel_values [N, C*T*P*P] + image_grid_thw [I, 3] -> image_features."""
-    from onnx import TensorProto
-
-    d = int(vision_cfg["hidden_size"])
-    heads = int(vision_cfg["num_heads"])
-    hd = d // heads
-    merge = int(vision_cfg.get("spatial_merge_size", 2))
+    t = open_tower("deskhand_vision", vision_cfg)
+    g, p, heads, hd, merge = t.g, t.p, t.heads, t.head_dim, t.merge
     patch = int(vision_cfg.get("patch_size", 14))
     ws = int(vision_cfg.get("window_size", 112)) // merge // patch
-    depth = int(vision_cfg["depth"])
     full_blocks = set(vision_cfg.get("fullatt_block_indexes", []))
     act = vision_cfg.get("hidden_act", "silu")
-    theta = float((vision_cfg.get("rope_parameters") or {}).get("rope_theta", 10000.0))
     pre = weights.prefix_of("patch_embed.proj.weight")
-
-    g = GraphBuilder("deskhand_vision")
-    pix = g.input("pixel_values", TensorProto.FLOAT, ["num_patches", "patch_dim"])
-    grid = g.input("image_grid_thw", TensorProto.INT64, ["num_images", 3])
-    p = locate_patches(g, pix, grid, merge)
-    rope = rotary_tables(g, p, hd, theta)
+    rope = rotary_tables(g, p, hd, t.theta)
     win_layout = _window_layout(g, p, merge, ws, rope, heads, hd)
     full_layout = frame_layout(g, p, rope, heads, hd)
 
@@ -64,7 +54,7 @@ def build_vision(weights: Weights, vision_cfg: dict, out_path: Path,
 
     x = lin(p.pix, "patch_embed.proj", bias=False)
     tick()
-    for i in range(depth):
+    for i in range(t.depth):
         blk = f"blocks.{i}"
         lay = full_layout if i in full_blocks else win_layout
         mixed = attention(g, lin(rms(x, f"{blk}.norm1.weight"), f"{blk}.attn.qkv"), lay, heads, hd)
@@ -74,11 +64,8 @@ def build_vision(weights: Weights, vision_cfg: dict, out_path: Path,
         x = g.op("Add", x, lin(g.op("Mul", gate, lin(hmid, f"{blk}.mlp.up_proj")),
                                    f"{blk}.mlp.down_proj"))
         tick()
-    y = g.op("Reshape", rms(x, "merger.ln_q.weight"), g.const([-1, d * merge * merge]))
-    y = lin(activation(g, lin(y, "merger.mlp.0"), "gelu"), "merger.mlp.2")
-    out_dim = int(vision_cfg.get("out_hidden_size", d))
-    g.output("image_features", y, TensorProto.FLOAT, ["num_tokens", out_dim])
-    return g.save(out_path)
+    return close_tower(t, rms(x, "merger.ln_q.weight"), lin, "merger.mlp.0", "merger.mlp.2",
+                       out_path)
 
 
 def _window_layout(g: GraphBuilder, p: Patches, merge: int, ws: int, rope: tuple[str, str],

@@ -240,3 +240,46 @@ def _chunked_attention(g: GraphBuilder, q: str, k_t: str, v: str, chunks_shape: 
     shape = g.op("Concat", g.op("Slice", g.op("Shape", out), g.const([0]), g.const([2])),
                  g.const([-1, hd]), axis=0)
     return g.op("Reshape", out, shape)
+
+
+@dataclass(frozen=True)
+class Tower:
+    """What both vision graphs read from a vision config, and the graph they are writing."""
+
+    g: GraphBuilder
+    p: Patches
+    hidden: int
+    heads: int
+    head_dim: int
+    merge: int
+    depth: int
+    theta: float
+    out_dim: int
+
+
+def open_tower(name: str, cfg: dict) -> Tower:
+    """A vision graph with its two inputs (pixel_values [N, C*T*P*P], image_grid_thw [I, 3])
+    and every patch located; the sizes both towers take from the config."""
+    from onnx import TensorProto
+
+    hidden, heads = int(cfg["hidden_size"]), int(cfg["num_heads"])
+    merge = int(cfg.get("spatial_merge_size", 2))
+    g = GraphBuilder(name)
+    pix = g.input("pixel_values", TensorProto.FLOAT, ["num_patches", "patch_dim"])
+    grid = g.input("image_grid_thw", TensorProto.INT64, ["num_images", 3])
+    theta = float((cfg.get("rope_parameters") or {}).get("rope_theta", 10000.0))
+    return Tower(g, locate_patches(g, pix, grid, merge), hidden, heads, hidden // heads, merge,
+                 int(cfg["depth"]), theta, int(cfg.get("out_hidden_size", hidden)))
+
+
+def close_tower(t: Tower, normed: str, lin: Callable[..., str], fc1: str, fc2: str,
+                out_path: object) -> object:
+    """The merger (merge×merge patches -> one token, a GELU MLP) and the image_features output."""
+    from onnx import TensorProto
+
+    g = t.g
+    y = g.op("Reshape", normed, g.const([-1, t.hidden * t.merge * t.merge]))
+    y = lin(activation(g, lin(y, fc1), "gelu"), fc2)
+    g.output("image_features", y, TensorProto.FLOAT, ["num_tokens", t.out_dim])
+    return g.save(out_path)
+
