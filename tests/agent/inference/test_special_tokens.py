@@ -65,14 +65,18 @@ def conversation(place: str, text: str) -> tuple[list[dict], list[Image.Image]]:
         reply = text + "\n" + reply
     if place == "fact":
         reply = format_call("Remember the price.", MemorizeFact(text))
-    history = [Turn(img(1), reply, url=url), Turn(img(2), reply, url=url)]
+    # A page observation and the person's answer travel on the last turn, as the loop puts them.
+    said = {"observation": text} if place == "page_text" else (
+        {"user_reply": text} if place == "answer" else {})
+    history = [Turn(img(1), reply, url=url), Turn(img(2), reply, url=url, **said)]
     messages, images = family.build(task, history, img(3), SIZE, url=url)
+    if said:
+        assert any(text in part.get("text", "") for m in messages for part in m["content"]
+                   if isinstance(part, dict)), "the family dropped the text under test"
     if place == "feedback":  # the retry: the refused reply and the line about it go back
         messages += [{"role": "assistant", "content": [{"type": "text", "text": text}]},
                      {"role": "user", "content": [{"type": "text", "text": family.feedback(
                          ParseError(f"no call in {text!r}", text))}]}]
-    if place in ("page_text", "answer"):  # text observations and replies join the user turn
-        messages[-1]["content"].append({"type": "text", "text": "\n" + text})
     return messages, images
 
 
