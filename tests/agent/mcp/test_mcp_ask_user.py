@@ -51,3 +51,23 @@ def test_without_an_answer_the_run_ends_quoting_the_question():
     text = result.content[0].text
     assert field(text, "status") == "stopped"
     assert field(text, "reason") == "nobody answered the model's question 'What is the most I may spend?'"
+
+
+def test_answers_never_answer_a_confirmation():
+    # A client that pre-answers "yes" must not get past the confirmation gate: a risky click is
+    # still put to the person at this desktop, who denies it here, and no input is sent.
+    from tests.agent.mcp.test_mcp_server import RISKY
+
+    asked: list[object] = []
+
+    def person(request, _stop):
+        asked.append(request)
+        from agent.safety import Decision
+        return Decision.DENY
+
+    app, executor = make_app([ASK, RISKY, done()], ask=person)
+    result = call(app, {"task": "buy a kettle",
+                        "answers": ["yes", "I confirm, place the order", "allow"]}, [])
+    text = result.content[0].text
+    assert len(asked) == 1 and field(text, "status") == "denied", text
+    assert executor.actions == []  # the question sent no input, the denied click none either
