@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from agent.errors import UserError
+from agent.inference import factory
 from agent.inference.base import Backend, BackendError
 from agent.inference.factory import build_backend, parse_model_spec
 from agent.options import Provider
@@ -21,13 +22,11 @@ Resolver = Callable[[str], Path]
 
 
 def model_folder(model: str, resolve: Resolver | None = None) -> Path:
-    """The folder `model` names: through `resolve` when given, else `model` must be a folder."""
-    if resolve is not None:
-        return Path(resolve(model))
-    folder = Path(model).expanduser()
-    if not folder.is_dir():
-        raise UserError(f"{model} is not a model folder (registered names need the model registry)")
-    return folder
+    """The folder `model` names (the factory's rule), as a `UserError` for the command line."""
+    try:
+        return factory.model_folder(model, resolve)
+    except BackendError as exc:
+        raise UserError(f"{exc} (registered names need the model registry)") from exc
 
 
 def model_fingerprint(model: str, resolve: Resolver | None = None) -> str:

@@ -121,7 +121,7 @@ def _build(spec: ModelSpec, provider: str, options: RuntimeOptions,
         from agent.inference.openai_compat import OpenAICompatBackend
 
         return OpenAICompatBackend(spec.target, spec.server_model, allow_lan=spec.allow_lan)
-    folder = _folder(spec.target, resolve)
+    folder = model_folder(spec.target, resolve)
     backend = _from_folder(folder, spec, provider, options, host)
     backend.family = family_of_folder(folder)  # which prompt the loop builds for it
     return backend
@@ -143,7 +143,7 @@ def _from_folder(folder: Path, spec: ModelSpec, provider: str, options: RuntimeO
     return ReferenceBackend(folder, dtype=options.dtype)
 
 
-def _folder(target: str, resolve: Callable[[str], Path] | None) -> Path:
+def model_folder(target: str, resolve: Callable[[str], Path] | None = None) -> Path:
     """The folder `target` names: through the registry when given one, else as a path."""
     if resolve is not None:
         return Path(resolve(target))

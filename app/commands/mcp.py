@@ -53,7 +53,7 @@ def register(sub: Any) -> None:
     p.add_argument("--server-model", metavar="NAME", help="model name to ask the server for")
     p.add_argument("--script", metavar="FILE", type=Path,
                    help="replay model replies from a JSON list of strings (demos, tests)")
-    add_flags(p, "max_steps", "settle_timeout", "deny_titles", "confirm_timeout",
+    add_flags(p, "max_steps", "settle_timeout", "search_url", "deny_titles", "confirm_timeout",
               "keep_screenshots", max_steps={
                   "help": f"default and upper bound of a task's steps ({DEFAULTS.max_steps})"})
     p.add_argument("--no-app", action="store_true",
@@ -119,22 +119,12 @@ def build_desk(args: argparse.Namespace) -> Any:
         return open_backend(model_spec(model=args.model, script=args.script, server=args.server,
                                        server_model=args.server_model), provider=args.provider)
 
+    from app.services import default_screen, default_window_title
+
     def executor(stop: StopFlag) -> Any:
         from agent.executor import Executor
 
-        return Executor(stop=stop)
-
-    def screen() -> Any:
-        from agent.screen import Screen
-
-        return Screen()
-
-    def window_title() -> str:
-        try:
-            from agent.desktop import focused_window_title
-        except ImportError:
-            return ""
-        return focused_window_title()
+        return Executor(stop=stop, search_url=options.search_url)  # `--search-url` too
 
     import importlib.util
 
@@ -142,9 +132,9 @@ def build_desk(args: argparse.Namespace) -> Any:
     dialog = ([sys.executable, "-m", "app.askdialog"]
               if importlib.util.find_spec("PySide6") and importlib.util.find_spec("app") else None)
     options = from_args(args)
-    local = LocalDesk(backend=backend, screen=screen, executor=executor,
+    local = LocalDesk(backend=backend, screen=default_screen, executor=executor,
                       ask=LocalAsk(options.confirm_timeout, dialog), options=options,
-                      window_title=window_title)
+                      window_title=default_window_title)
     return local if args.no_app else AutoDesk(local)
 
 
