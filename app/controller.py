@@ -18,6 +18,7 @@ from agent.replay import LazyBackend, Recording, ReplayBackend
 from agent.safety import Decision, StopFlag
 from agent.trajectory import TrajectoryStore
 from app.confirm import ConfirmDialog
+from app.loaded_model import LoadedModel
 from app.model_choice import model_name
 from app.pill import StatusPill
 from app.qtcompat import emit
@@ -25,7 +26,7 @@ from app.services import Services, SetupError, default_backend
 from app.session import RunRequest
 from app.settings import Settings
 from app.step_estimate import StepEstimate
-from app.step_estimate import measure as measure_step
+from app.to_gui import to_gui
 from app.worker import ConfirmView, RunWorker, StepView
 
 PHASE_TEXT = {"load": QT_TRANSLATE_NOOP("RunController", "loading the model"),
@@ -66,7 +67,9 @@ class RunController(QObject):
         self.services = services or Services()
         self.worker: RunWorker | None = None
         self.pill = StatusPill()
-        self.pill.stop_clicked.connect(lambda: self.stop("stopped from the status pill"))
+        # A bound method, not a lambda: PySide holds a lambda (and what it captures) strongly,
+        # which kept every controller alive for good.
+        self.pill.stop_clicked.connect(self._stop_from_pill)
         self.dialog: ConfirmDialog | None = None
         self.state = "idle"
         self.last_result: RunResult | None = None
@@ -77,9 +80,7 @@ class RunController(QObject):
         self._gen_started = 0.0
         self._tps = 0.0
         self.run_id: str | None = None
-        self._backend_lock = threading.Lock()
-        self.step_estimate: StepEstimate | None = None  # measured after the model's warm-up
-        self._backend_cache: tuple[tuple[str, str], object] | None = None
+        self._loaded = LoadedModel()
         self._offline_since = 0.0
         self._os_layer_warned: set[str] = set()
 
@@ -173,6 +174,14 @@ class RunController(QObject):
         worker.start()
         return True
 
+    @property
+    def _backend_cache(self) -> tuple[tuple[str, str], object] | None:
+        return self._loaded.entry
+
+    @property
+    def step_estimate(self) -> StepEstimate | None:
+        return self._loaded.step_estimate
+
     def preload(self) -> threading.Thread | None:
         """Load and warm up the configured model in the background, so the first task starts at once.
 
@@ -182,53 +191,41 @@ class RunController(QObject):
         s = self.settings
         if not s.preload_model or not model_name(s) or self.services.backend is not default_backend:
             return None
-        cached = self._backend_cache
+        cached = self._loaded.entry
         if cached is not None and cached[0] == (model_name(s), s.provider):
             return None
-        build = self._backend_factory(s)
+        build, report = self._backend_factory(s), to_gui(self._preload_done)
 
-        def load() -> None:
+        def load() -> None:  # holds no Qt object (app/to_gui.py)
             start = time.monotonic()
             try:
                 build()
             except Exception as exc:  # reported; the next run shows the full message
-                emit(self.preloaded, self.tr("The model could not be loaded: {0}").format(exc))
+                report(str(exc), 0.0)
                 return
-            ready = self.tr("Model ready ({0:.0f} s to load and warm up)").format(
-                time.monotonic() - start)
-            estimate = self.step_estimate
-            emit(self.preloaded, ready if estimate is None else f"{ready}: {estimate.text()}")
+            report("", time.monotonic() - start)
 
         thread = threading.Thread(target=load, name="deskhand-preload", daemon=True)
         thread.start()
         return thread
 
+    def _preload_done(self, error: str, seconds: float) -> None:
+        if error:
+            emit(self.preloaded, self.tr("The model could not be loaded: {0}").format(error))
+            return
+        ready = self.tr("Model ready ({0:.0f} s to load and warm up)").format(seconds)
+        estimate = self.step_estimate
+        emit(self.preloaded, ready if estimate is None else f"{ready}: {estimate.text()}")
+
     def _backend_factory(self, s: Settings):
         """Builds (or reuses) the backend on the worker thread: loading a model takes seconds."""
-        key = (model_name(s), s.provider)
-        make = self.services.backend
-
-        def build():
-            with self._backend_lock:
-                cached = self._backend_cache
-                if cached is not None and cached[0] == key:
-                    return cached[1]
-                self.close_backend()  # another model or provider: free the old one's memory
-                backend = make(s)
-                if make is default_backend:  # scripted test backends are single-use
-                    # Timed while the lock keeps runs off the model (app/step_estimate.py).
-                    self.step_estimate = measure_step(backend)
-                    self._backend_cache = (key, backend)
-                return backend
-
-        return build
+        make = self.services.backend  # the worker thread must not hold this QObject
+        return self._loaded.builder((model_name(s), s.provider), lambda: make(s),
+                                    measure=make is default_backend)
 
     def close_backend(self) -> None:
         """Unload the cached model (called at shutdown and when the model changes)."""
-        cached, self._backend_cache = self._backend_cache, None
-        close = getattr(cached[1], "close", None) if cached is not None else None
-        if close is not None:
-            close()
+        self._loaded.close()
 
     def _fail(self, message: str) -> None:
         self._set_state("error")
@@ -246,6 +243,9 @@ class RunController(QObject):
             self.worker.request_stop(reason)
         if self.dialog is not None:
             self.dialog.finish(Decision.DENY)
+
+    def _stop_from_pill(self) -> None:
+        self.stop("stopped from the status pill")
 
     def set_paused(self, paused: bool) -> None:
         if self.worker is None:

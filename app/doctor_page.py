@@ -1,8 +1,10 @@
 """The first-run dialog's "This computer" section: `deskhand doctor`'s checks, line by line.
 
 The checks (`app/doctor.py`) run on a thread (the offline self-test starts a process, the
-capture check draws a test square); each line appears as soon as its check is done. They start
-when the panel is first shown (a dialog built and never shown draws nothing on the screen).
+capture check draws a test square); each line appears as soon as its check is done, handed to
+the GUI thread by `app/to_gui.py` (the thread holds no widget, so closing the dialog mid-check
+is safe). They start when the panel is first shown (a dialog built and never shown draws
+nothing on the screen).
 """
 
 from __future__ import annotations
@@ -11,21 +13,15 @@ import threading
 from collections.abc import Callable, Iterable
 from html import escape
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from agent.doctor import Check, Level
 from app.qtcompat import emit
+from app.to_gui import to_gui
 
 COLOURS = {Level.OK: "#2E7D32", Level.WARN: "#B26A00", Level.FAIL: "#D64545"}
-
-
-class _Runner(QObject):
-    """Carries each finished check from the worker thread to the GUI thread."""
-
-    checked = Signal(object)
-    finished = Signal()
 
 
 def check_html(check: Check) -> str:
@@ -39,6 +35,9 @@ def check_html(check: Check) -> str:
 class DoctorPanel(QGroupBox):
     """The checks of `deskhand doctor`, run when the panel is first shown and on "Check again"."""
 
+    checked = Signal(object)  # each Check as its line appears (on the GUI thread)
+    finished = Signal()  # every check is done
+
     def __init__(self, parent: QWidget | None = None, *,
                  checks: Callable[[], Iterable[Check]] | None = None, start: bool = True) -> None:
         super().__init__(parent)
@@ -46,7 +45,6 @@ class DoctorPanel(QGroupBox):
         self._checks = checks or _default_checks
         self.results: list[Check] = []
         self._start = start
-        self._runner = self._new_runner()
         self.lines = QLabel()
         self.lines.setWordWrap(True)
         self.lines.setTextFormat(Qt.TextFormat.RichText)
@@ -66,27 +64,13 @@ class DoctorPanel(QGroupBox):
             self._start = False
             self.run()
 
-    def _new_runner(self) -> _Runner:
-        # No parent on purpose: the worker thread holds its own reference, so closing the dialog
-        # mid-check cannot delete the object it is emitting from (a crash); Qt drops the queued
-        # deliveries to the deleted panel by itself.
-        runner = _Runner()
-        runner.checked.connect(self._add)
-        runner.finished.connect(self._done)
-        return runner
-
-    @property
-    def finished(self) -> Signal:
-        """Emitted when every check is done."""
-        return self._runner.finished
-
     def run(self) -> None:
         """Run every check again, off the GUI thread."""
         self.results = []
         self.lines.setText("")
         self.summary.setText(self.tr("Checking…"))
         self.again.setEnabled(False)
-        runner, checks = self._runner, self._checks  # the thread's own reference (see above)
+        checks, add, done = self._checks, to_gui(self._add), to_gui(self._done)
 
         def work() -> None:
             found = iter(checks())
@@ -99,15 +83,16 @@ class DoctorPanel(QGroupBox):
                     check = Check("doctor", Level.FAIL, f"a check crashed: {exc}",
                                   "run `deskhand doctor` in a terminal and report it")
                     found = iter(())
-                if not _send(runner.checked, check):
+                if not add(check):
                     return  # the dialog was closed meanwhile
-            _send(runner.finished)
+            done()
 
         threading.Thread(target=work, name="deskhand-doctor", daemon=True).start()
 
     def _add(self, check: Check) -> None:
         self.results.append(check)
         self.lines.setText("<br>".join(check_html(c) for c in self.results))
+        emit(self.checked, check)
 
     def _done(self) -> None:
         failed = sum(c.level is Level.FAIL for c in self.results)
@@ -115,15 +100,7 @@ class DoctorPanel(QGroupBox):
         self.summary.setText(self.tr("{0} failed, {1} to read").format(failed, warned)
                              if failed or warned else self.tr("Everything is ready."))
         self.again.setEnabled(True)
-
-
-def _send(signal: Signal, *args: object) -> bool:
-    """Emit from the worker thread; False once the panel (and its runner) is gone."""
-    try:
-        emit(signal, *args)
-    except RuntimeError:  # "Internal C++ object already deleted"
-        return False
-    return True
+        emit(self.finished)
 
 
 def _default_checks() -> Iterable[Check]:

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QDialog,
     QFileDialog,
@@ -29,6 +29,7 @@ from app.doctor_page import DoctorPanel
 from app.icons import icon
 from app.plaintext import plain
 from app.qtcompat import emit
+from app.to_gui import ToGui, to_gui
 
 EXPORT_TARGET = "models.cli:main"  # `deskhand models ARGS`, run in a child by agent/childproc
 
@@ -63,16 +64,16 @@ def human_size(n: float) -> str:
     return f"{n:.1f} TB"
 
 
-class Job(QObject):
-    """Runs `fn(progress, cancelled)` on a thread; `progress(done, total, text)` may be called often."""
+class Job:
+    """Runs `fn(progress, cancelled)` on a thread; `progress(done, total, text)` may be called often.
 
-    progress = Signal(float, float, str)  # bytes can exceed 32 bits
-    done = Signal(object)
-    failed = Signal(str)
+    Not a QObject on purpose: its thread holds it, and every outcome reaches the dialog through
+    `to_gui` (app/to_gui.py), so closing the dialog mid-job frees nothing the thread uses."""
 
-    def __init__(self, fn: Callable[..., Any], parent: QObject | None = None) -> None:
-        super().__init__(parent)
+    def __init__(self, fn: Callable[..., Any], *, progress: ToGui, done: ToGui,
+                 failed: ToGui) -> None:
         self._fn = fn
+        self._progress, self._done, self._failed = progress, done, failed
         self.cancel_event = threading.Event()
 
     def start(self) -> None:
@@ -84,17 +85,17 @@ class Job(QObject):
     def _report(self, done: int, total: int, text: str = "") -> None:
         if self.cancel_event.is_set():
             raise Cancelled()
-        emit(self.progress, float(done), float(total), text)
+        self._progress(float(done), float(total), text)
 
     def _run(self) -> None:
         try:
             result = self._fn(self._report, self.cancel_event)
         except Cancelled:
-            emit(self.failed, "cancelled")
+            self._failed("cancelled")
         except Exception as exc:  # every failure here is shown to the user, and the app goes on
-            emit(self.failed, str(exc) or type(exc).__name__)
+            self._failed(str(exc) or type(exc).__name__)
         else:
-            emit(self.done, result)
+            self._done(result)
 
 
 def _import(folder: str) -> Callable[..., Any]:
@@ -246,15 +247,11 @@ class ModelSetupDialog(QDialog):
         self.status.setText(text)
 
     def _run_job(self, fn: Callable[..., Any], text: str, on_done: Callable[[Any], None]) -> Job:
-        # The job has no parent on purpose: its thread holds it, so closing the dialog while it
-        # runs cannot free the object the thread emits from (a crash). Every connection goes to
-        # a method of this dialog, so Qt drops the deliveries once the dialog is gone. One job
-        # runs at a time (the buttons are off while busy), so one pending callback is enough.
-        job = Job(fn)
+        # One job runs at a time (the buttons are off while busy), so one pending callback is
+        # enough; the job reaches this dialog only through `to_gui` (see Job).
         self._on_job_done = on_done
-        job.progress.connect(self._on_progress)
-        job.done.connect(self._job_done)
-        job.failed.connect(self._on_failed)
+        job = Job(fn, progress=to_gui(self._on_progress), done=to_gui(self._job_done),
+                  failed=to_gui(self._on_failed))
         self.job = job
         self._busy(True, text)
         job.start()
@@ -337,10 +334,12 @@ class ModelSetupDialog(QDialog):
         if not repo:
             return
 
+        asking = self.tr("Asking {0} what it holds…").format(repo)  # the worker holds no widget
+
         def plan(report, _cancelled):
             from models.download import plan_download
 
-            report(0, 0, self.tr("Asking {0} what it holds…").format(repo))
+            report(0, 0, asking)
             return plan_download(repo)
 
         self._run_job(plan, self.tr("Looking up {0}…").format(repo), self._planned)

@@ -24,6 +24,7 @@ from app.quick import QuickPrompt
 from app.services import Services
 from app.settings import Settings, SettingsError, load_settings, read_settings, save_settings
 from app.settings_dialog import SettingsDialog
+from app.to_gui import collect_on_gui_thread
 from app.tray import Tray
 from app.window import MainWindow
 
@@ -280,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-hotkeys", action="store_true", help="don't grab global hotkeys")
     args = parser.parse_args(argv or [])
     app = make_application([])
+    collect_on_gui_thread()  # no Qt object freed by a cycle collection on a worker thread
     settings, ignored = read_settings()
     if adopt_settings_model(settings):  # an old file's model name: now the registry's default
         save_settings(settings)

@@ -25,6 +25,7 @@ from agent.options import POLICIES as ALL_POLICIES
 from agent.options import ConfirmPolicy
 from app.controller import RunController
 from app.model_choice import model_name
+from app.qtcompat import emit
 
 _STRICTNESS = ALL_POLICIES  # a client may make the gate stricter than the setting, never laxer
 
@@ -134,7 +135,7 @@ class McpHandoff(QObject):
         elif op == "sharing" and client not in self.sharing:
             self.sharing.add(client)
             if len(self.sharing) == 1:
-                self.sharing_changed.emit(True)
+                emit(self.sharing_changed, True)
 
     def status(self) -> dict[str, Any]:
         c = self.controller
@@ -179,7 +180,7 @@ class McpHandoff(QObject):
         if client in self.sharing:
             self.sharing.discard(client)
             if not self.sharing:
-                self.sharing_changed.emit(False)
+                emit(self.sharing_changed, False)
         if client is self.owner and self.controller.running:
             self.controller.stop("stopped: the MCP client went away")
         if client is self.owner:

@@ -7,6 +7,7 @@ import threading
 from PySide6.QtCore import QObject, Signal
 
 from app.qtcompat import emit
+from app.to_gui import to_gui
 from app.worker import to_qimage
 
 
@@ -16,6 +17,8 @@ class MonitorThumbnails(QObject):
     ready = Signal(list)  # [(index, name, QImage | None)]
 
     def load(self, screen_factory) -> None:
+        deliver = to_gui(self._ready)  # the thread holds no Qt object (app/to_gui.py)
+
         def work() -> None:
             found = []
             try:
@@ -30,9 +33,9 @@ class MonitorThumbnails(QObject):
                     found.append((m.index, f"{m.width}×{m.height}", img))
             except Exception:
                 found = []
-            try:
-                emit(self.ready, found)
-            except RuntimeError:
-                pass  # the window closed while the thumbnails were being captured
+            deliver(found)  # dropped if the window closed meanwhile
 
         threading.Thread(target=work, name="monitor-thumbnails", daemon=True).start()
+
+    def _ready(self, found: list) -> None:
+        emit(self.ready, found)

@@ -3,6 +3,7 @@ checkpoint with its exports (session fixtures: each is built at most once per te
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from collections.abc import Iterator
@@ -15,6 +16,26 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from tests.support.xvfb import display_env, xvfb  # noqa: E402
+
+_QT_FIXTURES = {"qtbot", "qapp"}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # A Qt test's widgets must be freed on the GUI thread: with automatic cycle collection on,
+    # any thread that allocates (a download, an export, a doctor check) may free a closed
+    # dialog caught in a cycle while the GUI thread uses Qt, a crash seconds later. The app
+    # does the same (app/to_gui.collect_on_gui_thread); here the collection runs at teardown.
+    if _QT_FIXTURES & set(getattr(item, "fixturenames", ())):
+        gc.disable()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: pytest.Item):
+    yield  # every fixture (qtbot's widgets included) is finalized here
+    if not gc.isenabled():
+        gc.collect()
+        gc.enable()
 
 
 @pytest.fixture(autouse=True)

@@ -54,25 +54,30 @@ def test_check_again_runs_them_again_and_a_crash_is_a_fail_line(qtbot) -> None:
 
 def test_closing_the_dialog_while_checks_run_is_safe(qtbot) -> None:
     # The checks take seconds (a child process, a test square on screen); a person may close
-    # the dialog meanwhile. The lines still arriving must go nowhere, not into freed widgets.
+    # the dialog meanwhile. The lines still arriving must go nowhere, not into freed widgets,
+    # and the worker stops asking for more checks.
     import gc
     import threading
 
-    release, done = threading.Event(), threading.Event()
+    release, reached, resumed = threading.Event(), threading.Event(), threading.Event()
 
     def slow():
         yield Check("display", Level.OK, "X11 display :1")
         release.wait(10)
+        reached.set()
         yield Check("cpu", Level.OK, "2 cores")
-        done.set()
+        resumed.set()
 
     panel = DoctorPanel(checks=slow, start=False)
-    with qtbot.waitSignal(panel._runner.checked, timeout=10_000):
+    with qtbot.waitSignal(panel.checked, timeout=10_000):
         panel.run()
+    worker = next(t for t in threading.enumerate() if t.name == "deskhand-doctor")
     panel.deleteLater()
-    qtbot.wait(50)  # the panel (and with the old parenting, its signal carrier) is deleted here
+    qtbot.wait(50)  # the panel is deleted here
     del panel
     gc.collect()
     release.set()
-    assert done.wait(10)
+    assert reached.wait(10)
+    worker.join(10)
     qtbot.wait(100)  # deliver whatever was queued: nothing may reach the deleted panel
+    assert not worker.is_alive() and not resumed.is_set()

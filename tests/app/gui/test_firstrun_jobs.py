@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import threading
+import weakref
 
 import pytest
 
@@ -30,8 +31,10 @@ def test_closing_the_dialog_while_a_job_runs_is_safe(qtbot) -> None:
     assert started.wait(10)
     dialog.deleteLater()
     qtbot.wait(50)  # the dialog is freed here (with the old parenting, the job too)
+    ref = weakref.ref(dialog)
     del dialog
     gc.collect()
+    assert ref() is None  # freed on the GUI thread: the running job does not hold it
     release.set()
     assert finished.wait(10)
     qtbot.wait(100)  # queued deliveries to the freed dialog are dropped, nothing crashes

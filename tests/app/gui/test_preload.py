@@ -58,3 +58,31 @@ def test_settings_dialog_keeps_the_preload_choice(qtbot) -> None:
     assert dialog.preload.isChecked()
     dialog.preload.setChecked(False)
     assert dialog.edited().preload_model is False
+
+
+def test_the_preload_thread_holds_no_controller(qtbot, services, monkeypatch) -> None:
+    # A thread that holds the last reference to a QObject frees it off the GUI thread (a crash
+    # later). The controller must be freed where it is dropped, while the load still runs.
+    import gc
+    import threading
+    import weakref
+
+    started, gate = threading.Event(), threading.Event()
+
+    def slow(_settings):
+        started.set()
+        gate.wait(10)
+        raise RuntimeError("no model here")
+
+    monkeypatch.setattr("app.controller.default_backend", slow)
+    services.backend = slow
+    controller = RunController(Settings(model="m", provider="cpu"), services)
+    thread = controller.preload()
+    assert thread is not None and started.wait(10)
+    ref = weakref.ref(controller)
+    del controller
+    gc.collect()
+    assert ref() is None and thread.is_alive()
+    gate.set()
+    thread.join(10)
+    qtbot.wait(50)  # its report goes nowhere

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import QApplication, QWidget
 
 from app.main import DeskhandApp, make_application
 from app.settings import Settings
+from app.to_gui import collect_on_gui_thread
 from tests.app.gui.fakes import GUI_SIZE, click, done, make_services, typing
 from tests.support.fakes import FakeScreen, RecordingExecutor
 
@@ -158,6 +159,7 @@ def main(argv: list[str]) -> int:
     scenario, out = argv[0], Path(argv[1])
     out.mkdir(parents=True, exist_ok=True)
     app = make_application([])
+    collect_on_gui_thread()  # as `deskhand app` does
     desk, result = {"window": scenario_window, "pill": scenario_pill}[scenario](out)
     QTimer.singleShot(60_000, app.quit)  # never hang a test run
     started = time.monotonic()
