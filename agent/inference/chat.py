@@ -87,6 +87,14 @@ class Piece:
 
     text: str
     from_message: bool
+    role: str = ""  # the message's role, for message text
+
+
+# Roles whose text may spell the tokenizer's non-special added tokens (`<tool_call>`, `<think>`)
+# as those tokens, as the model saw them in training: the system prompt (written by the prompt
+# family) and the model's own replies. Everyone else's text (the task, URLs, page text, the
+# person's answers) stays text: it must not open a tool call or a thinking block.
+TRUSTED_ROLES = frozenset({"system", "assistant"})
 
 
 def render_pieces(template: str, messages: Sequence[Message]) -> list[Piece]:
@@ -97,18 +105,20 @@ def render_pieces(template: str, messages: Sequence[Message]) -> list[Piece]:
     (the model folder's template is unusable for us, not the text).
     """
     texts: list[str] = []
+    roles: list[str] = []
 
-    def hole(text: Any) -> str:
+    def hole(text: Any, role: Any) -> str:
         texts.append(str(text))
+        roles.append(str(role or ""))
         return f"\ue000{len(texts) - 1}\ue001"
 
     held: list[Message] = []
     for message in messages:
-        content = message.get("content")
+        content, role = message.get("content"), message.get("role")
         if isinstance(content, str):
-            content = hole(content)
+            content = hole(content, role)
         elif isinstance(content, list):
-            content = [{**part, "text": hole(part["text"])}
+            content = [{**part, "text": hole(part["text"], role)}
                        if isinstance(part, dict) and "text" in part else part for part in content]
         held.append({**message, "content": content})
     rendered = render_prompt(template, held)
@@ -123,7 +133,7 @@ def render_pieces(template: str, messages: Sequence[Message]) -> list[Piece]:
                                    "its structure from the text")
             seen.add(index)
             if texts[index]:
-                pieces.append(Piece(texts[index], True))
+                pieces.append(Piece(texts[index], True, roles[index]))
         elif part:
             if "\ue000" in part or "\ue001" in part:
                 raise BackendError(_CHANGES_TEXT)
@@ -177,6 +187,16 @@ class PromptTokenizer:
                                      for t in unflagged])
         text.encode_special_tokens = True
         self._text = text
+        # And one for untrusted text (TRUSTED_ROLES): every added token is text there.
+        plain = Tokenizer.from_str(text.to_str())
+        others = [t for t in added.values() if t.content not in structure and not t.special]
+        if others:
+            plain.add_special_tokens([AddedToken(t.content, single_word=t.single_word,
+                                                 lstrip=t.lstrip, rstrip=t.rstrip,
+                                                 normalized=t.normalized, special=True)
+                                      for t in others])
+        plain.encode_special_tokens = True
+        self._plain = plain
         self.image_token_id = structure[IMAGE_PAD][0]
         self.encode(_PROBE, [1, 1])
 
@@ -188,13 +208,16 @@ class PromptTokenizer:
         """
         chunks: list[str] = []  # text between two structure tokens
         marks: list[list[int]] = []  # the structure ids after each chunk
+        untrusted: list[bool] = []  # the chunk holds text of a role outside TRUSTED_ROLES
         current: list[str] = []
+        outsider = False
         counts = iter(tokens_per_image)
         slots = 0
         strip_next = False
         for piece in render_pieces(self.template, messages):
             if piece.from_message:
                 current.append(piece.text)
+                outsider = outsider or piece.role not in TRUSTED_ROLES
                 continue
             start = 0
             for match in self._split.finditer(piece.text):
@@ -208,6 +231,8 @@ class PromptTokenizer:
                     chunk = chunk.rstrip()
                 strip_next = token.rstrip
                 chunks.append(chunk)
+                untrusted.append(outsider)
+                outsider = False
                 if token_id == self.image_token_id:
                     slots += 1
                     count = next(counts, None)
@@ -225,7 +250,14 @@ class PromptTokenizer:
                              f"{len(tokens_per_image)} images")
         tail = "".join(current)
         chunks.append(tail.lstrip() if strip_next else tail)
-        encoded = self._text.encode_batch(chunks, add_special_tokens=False)
+        untrusted.append(outsider)
+        # A chunk lies between two structure tokens, so it holds at most one message's text.
+        encoded: list[Any] = [None] * len(chunks)
+        for tokenizer, flag in ((self._text, False), (self._plain, True)):
+            which = [i for i, u in enumerate(untrusted) if u is flag]
+            for i, enc in zip(which, tokenizer.encode_batch([chunks[i] for i in which],
+                                                            add_special_tokens=False), strict=True):
+                encoded[i] = enc
         ids: list[int] = []
         for i, enc in enumerate(encoded):
             ids.extend(enc.ids)
@@ -234,17 +266,20 @@ class PromptTokenizer:
         return ids
 
 
-def neutralize_markers(text: str) -> str:
+def neutralize_markers(text: str, *, role: str = "system") -> str:
     """`text` with every special-token-like marker broken by a zero-width space.
 
     For text sent to a server that applies its own template and tokenizer, out of our reach:
     `<|im_end|>`, `<|image_pad|>` and friends (anything starting `<|`, also with the fullwidth
     look-alikes a normalizing tokenizer would fold to them) and llama.cpp's media marker
     `<__media__>` would be read as structure there. A zero-width space after the `<` keeps
-    the text readable and makes it match no token.
+    the text readable and makes it match no token. Text of a role outside TRUSTED_ROLES also
+    loses the tool-call and thinking markers (`<tool_call>`, `<think>`, ...), as in-process.
     """
-    return _MARKER.sub("\\1\u200b", text)
+    text = _MARKER.sub("\\1\u200b", text)
+    return text if role in TRUSTED_ROLES else _MODEL_MARKER.sub("\\1\u200b", text)
 
 
 # `<`, fullwidth `＜` or small `﹤`, before `|` or fullwidth `｜`, or before `__media__>`.
 _MARKER = re.compile("([<\uff1c\ufe64])(?=[|\uff5c]|__media__>)")
+_MODEL_MARKER = re.compile("([<\uff1c\ufe64])(?=/?(?:tool_call|tool_response|think)>)")

@@ -20,21 +20,22 @@ def to_openai_messages(messages: Sequence[Message], images: Sequence[Image.Image
     The server renders its own template and tokenizer over the text, out of our reach; what we
     can guarantee is that no text we send spells a special token: markers such as
     `<|im_end|>` or `<|image_pad|>` are broken by a zero-width space (`neutralize_markers`), after
-    adjacent text parts are joined, so that no marker is completed across two parts.
+    adjacent text parts are joined, so that no marker is completed across two parts; in text
+    from outside (roles outside chat.TRUSTED_ROLES) `<tool_call>` and `<think>` too.
     """
     pending = iter(images)
     out = []
     for message in messages:
-        content = message.get("content")
+        content, role = message.get("content"), str(message["role"])
         if isinstance(content, list):
-            content = _content_parts(content, pending)
+            content = _content_parts(content, pending, role)
         elif isinstance(content, str):
-            content = neutralize_markers(content)
+            content = neutralize_markers(content, role=role)
         out.append({"role": message["role"], "content": content})
     return out
 
 
-def _content_parts(content: list[Any], pending: Any) -> str | list[dict[str, Any]]:
+def _content_parts(content: list[Any], pending: Any, role: str) -> str | list[dict[str, Any]]:
     parts: list[dict[str, Any]] = []
     for part in content:
         if part.get("type") == "image":
@@ -45,7 +46,7 @@ def _content_parts(content: list[Any], pending: Any) -> str | list[dict[str, Any
             parts.append({"type": "text", "text": str(part.get("text", ""))})
     for p in parts:
         if p["type"] == "text":
-            p["text"] = neutralize_markers(p["text"])
+            p["text"] = neutralize_markers(p["text"], role=role)
     # Text-only content as a plain string: some servers accept lists only for users.
     text_only = all(p["type"] == "text" for p in parts)
     return "".join(p["text"] for p in parts) if text_only else parts
