@@ -78,6 +78,7 @@ class RunOptions:
     search_url: str = ""
     history_scale: float = 1.0        # earlier screenshots sent at this fraction of their sides
     idle_waits: int = 0               # extra waits on an unchanged screen before asking the model
+    kv_shift: bool = False            # reuse kept screenshots' keys/values after one leaves (approx.)
     keep_screenshots: bool = True
     offline: bool = True              # refuse every non-loopback connection from this process
     mode: Mode = Mode.BROWSER         # which prompt variant the model family uses
@@ -173,6 +174,12 @@ FLAGS: dict[str, _Flag] = {
         type=int, default=_D.idle_waits, metavar="N",
         help="after a wait that left the screen unchanged, wait again up to N times before "
         f"asking the model (saves model steps; default {_D.idle_waits}, off)")),
+    "kv_shift": _Flag("--kv-shift", "kv_shift", dict(
+        action="store_true",
+        help="in-process ONNX models of the Fara-7B family: when the oldest screenshot leaves "
+        "the history, keep the cached keys/values of the later ones (moved and re-rotated) "
+        "instead of computing them again; faster steady steps, an approximation (off by "
+        "default)")),
     "mode": _Flag("--mode", "mode", dict(
         choices=MODES, default=_D.mode.value,
         help="what the agent operates: a browser page or the whole desktop; picks the model "

@@ -15,7 +15,7 @@ from pathlib import Path
 from agent.errors import UserError
 from agent.inference import factory
 from agent.inference.base import Backend, BackendError
-from agent.inference.factory import build_backend, parse_model_spec
+from agent.inference.factory import RuntimeOptions, build_backend, parse_model_spec
 from agent.options import Provider
 
 Resolver = Callable[[str], Path]
@@ -52,10 +52,10 @@ def folder_gib(model: str, resolve: Resolver | None = None) -> float:
 
 
 def load_model_backend(model: str, provider: str = Provider.AUTO, *, allow_lan: bool = False,
-                       resolve: Resolver | None = None) -> Backend:
+                       resolve: Resolver | None = None, kv_shift: bool = False) -> Backend:
     """A model backend as `deskhand run --model` builds it (`server:URL` for a server)."""
     try:
         return build_backend(parse_model_spec(model, allow_lan=allow_lan), provider=provider,
-                             resolve=resolve)
+                             options=RuntimeOptions(kv_shift=kv_shift), resolve=resolve)
     except BackendError as exc:  # shown to the user without a traceback
         raise UserError(str(exc)) from exc

@@ -48,6 +48,7 @@ class EvalSettings:
     # Adaptive compute (agent.loop.RunConfig): off by default, recorded when on.
     history_scale: float = DEFAULTS.history_scale
     idle_waits: int = DEFAULTS.idle_waits
+    kv_shift: bool = DEFAULTS.kv_shift  # shifted key/value reuse (agent/inference/kv_shift.py)
     # How the run is carried out; not part of the configuration hash.
     workers: int = 1
     sites_only: tuple[str, ...] = ()
@@ -83,6 +84,8 @@ class EvalSettings:
             manifest["history_scale"] = self.history_scale
         if self.idle_waits:
             manifest["idle_waits"] = self.idle_waits
+        if self.kv_shift:
+            manifest["kv_shift"] = True
         if self.reference is not None:
             manifest["reference_sha256"] = sha256_file(self.reference)
         if self.model in SCRIPTED:

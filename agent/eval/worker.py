@@ -299,6 +299,7 @@ class Worker:
 
             self._model_backend = load_model_backend(model, self.settings.provider,
                                                      allow_lan=bool(self._allow),
-                                                     resolve=self.settings.resolve_model)
+                                                     resolve=self.settings.resolve_model,
+                                                     kv_shift=self.settings.kv_shift)
         return self._model_backend
 

@@ -78,6 +78,7 @@ class RuntimeOptions:
     vision_cache: int = 4       # ONNX: screenshots whose features are kept (0: off)
     prefix_cache: bool = True   # ONNX: reuse the previous call's keys and values
     fixed_length: bool = False  # ONNX: decode exactly max_new_tokens (the bench)
+    kv_shift: bool = False      # ONNX (Qwen2.5-VL family): shifted reuse, agent/inference/kv_shift.py
     dtype: str = "float32"      # REFERENCE: float32 or bfloat16
 
 
@@ -137,7 +138,7 @@ def _from_folder(folder: Path, spec: ModelSpec, provider: str, options: RuntimeO
 
         return OnnxBackend(folder, provider=provider, threads=options.threads,
                            vision_cache=options.vision_cache, prefix_cache=options.prefix_cache,
-                           fixed_length=options.fixed_length)
+                           fixed_length=options.fixed_length, kv_shift=options.kv_shift)
     from agent.inference.reference import ReferenceBackend
 
     return ReferenceBackend(folder, dtype=options.dtype)

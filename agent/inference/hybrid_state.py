@@ -111,9 +111,11 @@ class HybridState:
         self.recurrent = [self._value(a.copy()) for a in recurrent]
 
     # --- bookkeeping used by the decoder ---
-    def extend(self, ids: np.ndarray, images: tuple[tuple[int, int, str], ...] = ()) -> None:
-        """Record that `ids` (and image runs) follow the held tokens."""
-        self.kv.extend(ids, images)
+    def extend(self, ids: np.ndarray, images: tuple[tuple[int, int, str], ...] = (),
+               positions: np.ndarray | None = None) -> None:
+        """Record that `ids` (and image runs; positions as KVCache.extend) follow the held
+        tokens."""
+        self.kv.extend(ids, images, positions)
 
     def swap(self) -> None:
         """Make the state the decoder just wrote the current one."""

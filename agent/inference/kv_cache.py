@@ -24,6 +24,8 @@ class Held:
     ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     # (start, end, digest) of every image-pad run among them.
     images: tuple[tuple[int, int, str], ...] = ()
+    # M-RoPE positions [3, n] of those tokens; None once any were added without theirs.
+    positions: np.ndarray | None = field(default_factory=lambda: np.zeros((3, 0), np.int64))
 
 
 def common_prefix(held: Held, ids: np.ndarray, images: tuple[tuple[int, int, str], ...]) -> int:
@@ -98,13 +100,39 @@ class KVCache:
 
     def truncate(self, keep: int) -> None:
         """Forget everything after the first `keep` tokens (the buffers are overwritten later)."""
-        ids = self.held.ids[:keep]
-        self.held = Held(ids, tuple(s for s in self.held.images if s[1] <= keep))
+        held = self.held
+        self.held = Held(held.ids[:keep], tuple(s for s in held.images if s[1] <= keep),
+                         None if held.positions is None else held.positions[:, :keep])
 
-    def extend(self, ids: np.ndarray, images: tuple[tuple[int, int, str], ...] = ()) -> None:
-        """Record that `ids` (and image runs, at absolute positions) follow the held tokens."""
-        self.held = Held(np.concatenate([self.held.ids, ids.astype(np.int64)]),
-                         self.held.images + tuple(images))
+    def extend(self, ids: np.ndarray, images: tuple[tuple[int, int, str], ...] = (),
+               positions: np.ndarray | None = None) -> None:
+        """Record that `ids` (at M-RoPE `positions` [3, len(ids)]; and image runs, at absolute
+        places) follow the held tokens."""
+        held = self.held
+        if held.positions is None or (positions is None and len(ids)):
+            kept = None
+        else:
+            more = np.zeros((3, 0), np.int64) if positions is None else positions.astype(np.int64)
+            kept = np.concatenate([held.positions, more], axis=1)
+        self.held = Held(np.concatenate([held.ids, ids.astype(np.int64)]),
+                         held.images + tuple(images), kept)
+
+    def move(self, keep: int, src: int, length: int, delta: int, turn_keys) -> None:
+        """Shifted reuse (agent/inference/kv_shift.py): the held tokens `src..src+length` move
+        to `keep` and every position after `keep` drops by `delta`; `turn_keys(keys)` re-rotates
+        the moved keys. CPU caches only (their buffers are numpy arrays)."""
+        if self.device != "cpu" or self.held.positions is None:
+            raise ValueError("only a CPU cache that knows its positions can move tokens")
+        end = src + length
+        for i, array in enumerate(self._arrays):
+            run = array[:, :, src:end]
+            array[:, :, keep:keep + length] = turn_keys(run) if i % 2 == 0 else run.copy()
+        held, offset = self.held, src - keep
+        images = tuple(s for s in held.images if s[1] <= keep) + tuple(
+            (a - offset, b - offset, d) for a, b, d in held.images if a >= src and b <= end)
+        positions = np.concatenate([held.positions[:, :keep], held.positions[:, src:end] - delta],
+                                   axis=1)
+        self.held = Held(np.concatenate([held.ids[:keep], held.ids[src:end]]), images, positions)
 
     def clear(self) -> None:
         """Drop the buffers and what they held."""

@@ -37,6 +37,7 @@ class OnnxBackend(Backend):
 
     `vision_cache` is how many screenshots' features are kept (0 turns the cache off);
     `prefix_cache` keeps the keys and values of the previous call for the next one;
+    `kv_shift` also keeps them past a removed screenshot (agent/inference/kv_shift.py);
     `fixed_length` decodes exactly `max_new_tokens` every call, suppressing EOS and the end of
     the tool call (the bench's setting: it times a fixed amount of decoding).
     """
@@ -45,7 +46,7 @@ class OnnxBackend(Backend):
 
     def __init__(self, model_dir: str | Path, provider: str = Provider.AUTO, *, threads: int | None = None,
                  vision_cache: int = 4, prefix_cache: bool = True,
-                 fixed_length: bool = False) -> None:
+                 fixed_length: bool = False, kv_shift: bool = False) -> None:
         from agent.inference.factory import onnx_model_class
 
         ort = import_ort()
@@ -58,7 +59,8 @@ class OnnxBackend(Backend):
         try:  # the folder's files are input: any failure to load them is a BackendError
             model_class = onnx_model_class(folder)  # the family's runtime (Qwen2.5-VL, Qwen3.5)
             self.vlm = model_class(folder, self.provider, self.threads,
-                                   vision_cache=vision_cache, prefix_cache=prefix_cache)
+                                   vision_cache=vision_cache, prefix_cache=prefix_cache,
+                                   kv_shift=kv_shift)
             self.template = find_chat_template(folder)
         except Exception as exc:  # tokenizers, jinja2, onnxruntime raise their own types
             raise BackendError(load_error(folder, ONNX, exc)) from exc

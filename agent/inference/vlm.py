@@ -20,6 +20,7 @@ from PIL import Image
 
 from agent.inference.base import BackendError
 from agent.inference.kv_cache import KVCache, common_prefix
+from agent.inference.kv_shift import Shift, plan_shift, rope_of, rotate_keys, rotation
 from agent.inference.ort_session import EXTRA, import_ort, make_session
 from agent.inference.vl_inputs import (
     CLIP_MEAN,
@@ -61,13 +62,15 @@ class Stats:
     images_encoded: int = 0
     images_cached: int = 0
     vision_s: float = 0.0
+    shifted_tokens: int = 0  # of cached_tokens, moved past a removed span (kv_shift)
 
 
 class VisionLanguageModel:
     """Sessions, tokenizer and caches of one exported model folder."""
 
     def __init__(self, folder: Path, provider: str, threads: int, *, vision_cache: int = 4,
-                 prefix_cache: bool = True, prefill_chunk: int = PREFILL_CHUNK) -> None:
+                 prefix_cache: bool = True, prefill_chunk: int = PREFILL_CHUNK,
+                 kv_shift: bool = False) -> None:
         ort = import_ort()
         self.folder = folder
         try:
@@ -105,6 +108,9 @@ class VisionLanguageModel:
         self._features: OrderedDict[str, np.ndarray] = OrderedDict()
         self.vision_cache_size = vision_cache
         self.prefix_cache = prefix_cache
+        # Shifted reuse (agent/inference/kv_shift.py): needs the rotary settings and numpy buffers.
+        self.rope = rope_of(folder) if kv_shift and provider == "cpu" else None
+        self.kv_shift = kv_shift
         self.prefill_chunk = max(1, prefill_chunk)
         self.stats = Stats()
         # After a vision or prefill call the arena hands its free chunks back: their tensors
@@ -170,7 +176,13 @@ class VisionLanguageModel:
         n = len(prompt.ids)
         reuse = common_prefix(self.kv.held, prompt.ids, prompt.spans) if self.prefix_cache else 0
         reuse = min(reuse, n - 1)  # at least one token runs, to produce logits
-        reuse = self.kv.reserve(n + reserve, reuse)
+        shift = self._plan_shift(prompt, reuse) if self.prefix_cache else None
+        if shift is not None:
+            self.kv.reserve(n + reserve, self.kv.length)  # room first, keeping every held token
+            self._move(shift)
+            reuse, self.stats.shifted_tokens = shift.reused, shift.length
+        else:
+            reuse = self.kv.reserve(n + reserve, reuse)
         features = self.tail_features(prompt, reuse)
         ids = prompt.ids[reuse:]
         spans = tuple(s for s in prompt.spans if s[0] >= reuse)
@@ -183,7 +195,7 @@ class VisionLanguageModel:
             logits = self._forward(ids[part], prompt.positions[:, reuse:][:, part],
                                    features[row:row + pads], self._release if last else None)
             row += pads
-            self.kv.extend(ids[part])
+            self.kv.extend(ids[part], positions=prompt.positions[:, reuse:][:, part])
         self.kv.extend(ids[:0], spans)  # image runs are recorded once all their tokens are in
         self.stats.cached_tokens, self.stats.computed_tokens = reuse, len(ids)
         return logits
@@ -198,10 +210,23 @@ class VisionLanguageModel:
     def step(self, token: int, position: int) -> np.ndarray:
         """Feed one generated token; returns the next-token logits."""
         ids = np.asarray([token], np.int64)
-        logits = self._forward(ids, np.full((3, 1), position, np.int64),
-                               np.zeros((0, self.hidden), np.float32))
-        self.kv.extend(ids)
+        positions = np.full((3, 1), position, np.int64)
+        logits = self._forward(ids, positions, np.zeros((0, self.hidden), np.float32))
+        self.kv.extend(ids, positions=positions)
         return logits
+
+    def _plan_shift(self, prompt: Prompt, reuse: int) -> Shift | None:
+        held = self.kv.held
+        if self.rope is None or held.positions is None:
+            return None
+        return plan_shift(held.ids, held.positions, held.images, prompt.ids, prompt.positions,
+                          prompt.spans, reuse)
+
+    def _move(self, shift: Shift) -> None:
+        theta, rotary_dim = self.rope
+        cos, sin = rotation(shift.delta, self.kv.head_dim, theta, rotary_dim)
+        self.kv.move(shift.keep, shift.src, shift.length, shift.delta,
+                     lambda keys: rotate_keys(keys, cos, sin, rotary_dim))
 
     def _forward(self, ids: np.ndarray, positions: np.ndarray, features: np.ndarray,
                  run_options=None) -> np.ndarray:

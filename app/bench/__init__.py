@@ -44,6 +44,7 @@ class Variant:
     prefix_cache: bool = True
     lever: str = ""  # for lever rows: the optimisation this row turns off
     history_scale: float = 1.0  # adaptive compute: earlier screenshots at this fraction
+    kv_shift: bool = False  # shifted reuse past the screenshot that left (kv_shift.py)
 
 
 # Exports the variants run: precision, quantization block size, vision quantization.
@@ -63,13 +64,14 @@ VARIANTS = {
     "genai-int4-b32": Variant("genai", "int4-b32",
                               lever="all of it (vs onnxruntime-genai's pipeline, builder defaults)"),
     "onnx-int4-halfhistory": Variant("onnx", "int4", history_scale=0.5),
+    "onnx-int4-kvshift": Variant("onnx", "int4", kv_shift=True),
     "onnx-fp32": Variant("onnx", "fp32"),
     "torch-bf16": Variant("torch", "hf", dtype="bfloat16"),
     "torch-fp32": Variant("torch", "hf"),
 }
 DEFAULT_BACKENDS = ("onnx-int4", "torch-bf16", "torch-fp32")
 LEVER_BACKENDS = ("onnx-int4-nocache", "onnx-int4-novcache", "onnx-int4-noprefix", "onnx-int4-b32",
-                  "onnx-int4-halfhistory")
+                  "onnx-int4-halfhistory", "onnx-int4-kvshift")
 
 
 @dataclass(frozen=True)

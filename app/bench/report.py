@@ -116,6 +116,7 @@ def _lever_table(rows: list[dict[str, Any]]) -> list[str]:
     if base is None or not levers:
         return ["Levers: run with --levers to measure each optimisation on its own."]
     adaptive = [r for r in rows if r.get("history_scale", 1.0) != 1.0]
+    shifted = [r for r in rows if r.get("kv_shift")]
     ours = summary(base)
     head = f"{'optimisation':<70}{'cold gain':>10}{'steady gain':>12}"
     lines = ["Levers: onnx-int4 against the same run with one optimisation off (gain = time "
@@ -131,6 +132,11 @@ def _lever_table(rows: list[dict[str, Any]]) -> list[str]:
         lines.append(f"  {r['backend']}: earlier screenshots at {r['history_scale']:g} of their "
                      f"sides: steady step {on['steady']:.2f} s vs {ours['steady']:.2f} s "
                      f"({ours['steady'] / on['steady']:.2f}x faster)")
+    for r in shifted:
+        on = summary(r)
+        lines.append(f"  {r['backend']}: shifted reuse past the screenshot that left (--kv-shift, "
+                     f"an approximation): steady step {on['steady']:.2f} s vs {ours['steady']:.2f} s "
+                     f"({ours['steady'] / on['steady']:.2f}x faster), cold {on['cold']:.2f} s")
     lines.append(f"  --idle-waits: each wait answered without the model saves a whole model call "
                  f"(here {ours['steady']:.2f} s per steady step)")
     return lines

@@ -163,7 +163,8 @@ def run_onnx(spec: dict[str, Any]) -> dict[str, Any]:
     t0 = time.perf_counter()
     options = RuntimeOptions(threads=spec["threads"],
                              vision_cache=4 if spec.get("vision_cache", True) else 0,
-                             prefix_cache=spec.get("prefix_cache", True), fixed_length=True)
+                             prefix_cache=spec.get("prefix_cache", True), fixed_length=True,
+                             kv_shift=spec.get("kv_shift", False))
     backend: Any = build_backend(ModelSpec(ModelKind.ONNX, spec["model_dir"]), provider="cpu",
                                  options=options)
     load = time.perf_counter() - t0
@@ -182,7 +183,8 @@ def run_onnx(spec: dict[str, Any]) -> dict[str, Any]:
                 "computed_tokens": stats.computed_tokens, "images_encoded": stats.images_encoded,
                 "generated": gen.generated_tokens, "preprocess_s": t["preprocess"],
                 "vision_s": t["vision"], "prefill_s": t["prefill"], "decode_s": t["decode"],
-                "total_s": total, "kv_bytes": backend.vlm.kv.nbytes}
+                "total_s": total, "kv_bytes": backend.vlm.kv.nbytes,
+                "shifted_tokens": stats.shifted_tokens}
 
     runs = run_steps(spec, one_step)
     return {"runs": runs, "load_s": load, "warmup_s": warm, "peak_rss": peak_rss()}

@@ -11,7 +11,13 @@ from pathlib import Path
 
 from agent.errors import UserError
 from agent.inference.base import Backend, BackendError
-from agent.inference.factory import ModelKind, ModelSpec, build_backend, parse_model_spec
+from agent.inference.factory import (
+    ModelKind,
+    ModelSpec,
+    RuntimeOptions,
+    build_backend,
+    parse_model_spec,
+)
 from agent.options import Provider
 
 
@@ -31,10 +37,12 @@ def model_spec(*, model: str | None = None, script: Path | None = None, server: 
         raise UserError(str(exc)) from exc
 
 
-def open_backend(spec: ModelSpec, *, provider: str = Provider.AUTO) -> Backend:
+def open_backend(spec: ModelSpec, *, provider: str = Provider.AUTO,
+                 options: RuntimeOptions = RuntimeOptions()) -> Backend:
     """The backend for `spec`, registered names resolved; failures are `UserError`s."""
     try:
-        return build_backend(spec, provider=provider, resolve=resolve_model_folder)
+        return build_backend(spec, provider=provider, options=options,
+                             resolve=resolve_model_folder)
     except BackendError as exc:
         raise UserError(str(exc)) from exc
 
@@ -43,7 +51,8 @@ def load_backend(args: argparse.Namespace) -> Backend:
     """The backend the `deskhand run` arguments ask for."""
     return open_backend(model_spec(model=args.model, script=args.script, server=args.server,
                                    server_model=args.server_model, allow_lan=args.allow_lan),
-                        provider=args.provider)
+                        provider=args.provider,
+                        options=RuntimeOptions(kv_shift=getattr(args, "kv_shift", False)))
 
 
 def resolve_model_folder(name_or_dir: str | None) -> Path:

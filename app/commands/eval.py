@@ -78,7 +78,8 @@ def register(subparsers: Any) -> None:
     run.add_argument("--judge-url", metavar="URL",
                      help="also ask a model judge on this loopback OpenAI-compatible endpoint")
     run.add_argument("--judge-model", metavar="NAME", help="model name for the judge endpoint")
-    add_flags(run, "history_scale", "idle_waits")  # adaptive compute; see `deskhand eval compare`
+    # Adaptive compute and shifted reuse; see `deskhand eval compare`.
+    add_flags(run, "history_scale", "idle_waits", "kv_shift")
     run.add_argument("--no-report", action="store_true", help="skip writing the report at the end")
     comp = sub.add_parser("compare", help="success rate and model time of two runs side by side",
                           description="Compare two runs of the same task file, e.g. with and "
@@ -196,7 +197,7 @@ def _settings(args: argparse.Namespace) -> EvalSettings:
         reference=args.reference, judge_url=args.judge_url, judge_model=args.judge_model,
         workers=max(1, args.workers or 1), history_scale=args.history_scale,
         allow_lan=args.allow_lan, ray=_ray_options(args),
-        idle_waits=max(0, args.idle_waits),
+        idle_waits=max(0, args.idle_waits), kv_shift=args.kv_shift,
         sites_only=tuple(s for s in args.sites_only.split(",") if s.strip()), limit=args.limit,
         out=args.out, resolve_model=getattr(args, "resolve_model", None))
 

@@ -106,8 +106,28 @@ def export_model(hf_dir: str | Path, out_dir: str | Path, *, precision: str = "i
         "params": {"text": ckpt.text_params, "vision": ckpt.vision_params,
                    "embedding": ckpt.embed_params},
         "versions": _versions(),
-    })
+    } | ({"rope": rope} if (rope := rope_settings(ckpt)) else {}))
     return out
+
+
+def rope_settings(ckpt: Checkpoint) -> dict[str, float] | None:
+    """The text decoder's rotary settings, for the runtime's shifted reuse (agent/inference/
+    kv_shift.py, which turns cached keys by a position change): Qwen2.5-VL family only (a
+    linear-attention layer's state cannot be shifted). The builder bakes them into the graph's
+    cos/sin tables, so the manifest is where the runtime can read them without onnx."""
+    if ckpt.family.prompt_family != "fara":
+        return None
+    config = ckpt.config
+    text = config.get("text_config") or config
+    params = text.get("rope_parameters") or text.get("rope_scaling") or {}
+    theta = params.get("rope_theta") or text.get("rope_theta") or config.get("rope_theta")
+    heads = text.get("num_attention_heads") or config.get("num_attention_heads")
+    hidden = text.get("hidden_size") or config.get("hidden_size")
+    head_dim = text.get("head_dim") or (hidden // heads if hidden and heads else None)
+    if not theta or not head_dim:
+        return None
+    partial = float(params.get("partial_rotary_factor") or text.get("partial_rotary_factor") or 1.0)
+    return {"theta": float(theta), "rotary_dim": int(head_dim * partial)}
 
 
 def _text_stage(ckpt: Checkpoint, out: Path, precision: str, provider: str, block_size: int,
