@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from app.bench.families import DEFAULT_FAMILY, FAMILIES, BenchFamily
+from app.bench.llamacpp import GGUF_KEY, QUANT, convert
+from app.bench.llamacpp import tools as llama_tools
 from app.bench.model import Shape, bytes_per_token, extrapolate, measure_bandwidth, weight_bytes
 
 
@@ -65,6 +67,8 @@ VARIANTS = {
                               lever="all of it (vs onnxruntime-genai's pipeline, builder defaults)"),
     "onnx-int4-halfhistory": Variant("onnx", "int4", history_scale=0.5),
     "onnx-int4-kvshift": Variant("onnx", "int4", kv_shift=True),
+    # llama.cpp's server on the same checkpoint converted to Q4_K_M (needs --llama-cpp DIR).
+    "llamacpp-q4km": Variant("llamacpp", "gguf-q4km"),
     "onnx-fp32": Variant("onnx", "fp32"),
     "torch-bf16": Variant("torch", "hf", dtype="bfloat16"),
     "torch-fp32": Variant("torch", "hf"),
@@ -122,6 +126,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     for key in EXPORTS:
         p.add_argument(f"--onnx-{key}", type=Path, default=None, dest=f"onnx_{key.replace('-', '_')}",
                        help=f"use this {key} export as it is")
+    p.add_argument("--llama-cpp", type=Path, default=None, metavar="DIR",
+                   help="a llama.cpp source tree with build/bin/llama-server and llama-quantize: "
+                   "enables the llamacpp-q4km row (the checkpoint converted with its own tools)")
     p.add_argument("--repeat", type=int, default=1,
                    help="run the whole agent run this many times per backend; report medians")
     p.add_argument("--no-warmup", action="store_true", help="skip the short warm-up generation")
@@ -179,7 +186,8 @@ def run_family(args: argparse.Namespace, family: BenchFamily, names: Sequence[st
             spec = {"backend": name, "steps": args.steps, "size": [w, h], "new_tokens": new_tokens,
                     "seed": 0, "warmup": not args.no_warmup, "repeat": max(1, args.repeat),
                     "threads": threads, "model_dir": str(models.folders[variant.model]),
-                    "family": family.prompt_family} | asdict(variant)
+                    "family": family.prompt_family,
+                    "llama_cpp": str(args.llama_cpp or "")} | asdict(variant)
             _log(f"{family.name} {name}: running {args.steps} steps")
             rows.append(run_worker(spec))
             _log(_row_summary(rows[-1]))
@@ -238,6 +246,13 @@ def _check(args: argparse.Namespace, names: Sequence[str], families: Sequence[Be
                     f"{family.unit})")
     if args.steps < 1:
         return "--steps must be at least 1"
+    if any(VARIANTS[n].runner == "llamacpp" for n in names):
+        if args.llama_cpp is None:
+            return "the llamacpp-q4km row needs --llama-cpp DIR (a built llama.cpp tree)"
+        try:
+            llama_tools(args.llama_cpp)
+        except FileNotFoundError as exc:
+            return str(exc)
     if FAMILIES["fara15-4b"] in families and (args.fara15_layers < 4 or args.fara15_layers % 4):
         return "--fara15-layers must be a multiple of 4 (three linear-attention layers to one full)"
     return ""
@@ -285,6 +300,11 @@ def prepare(args: argparse.Namespace, names: Sequence[str],
         built.append(hf)
     folders: dict[str, Path] = {"hf": Path(hf)}
     for key in sorted({VARIANTS[n].model for n in names} - {"hf"}):
+        if key == GGUF_KEY:
+            _log(f"converting to GGUF {QUANT} with llama.cpp's tools (skipped when done before)")
+            folders[key] = convert(Path(hf), root / key, args.llama_cpp)
+            built.append(folders[key])
+            continue
         given = getattr(args, f"onnx_{key.replace('-', '_')}")
         if given is not None:
             folders[key] = Path(given)

@@ -171,6 +171,10 @@ def measure_bandwidth(megabytes: int = 1024, repeats: int = 5,
 def bytes_per_token(runner: str, dtype: str, hf_dir: Path, folder: Path) -> dict[str, int]:
     """Weight bytes a decode step reads, as the backend stores them: decoder layers (of which
     "linear" in linear-attention layers) and the LM head (the embedding when tied)."""
+    if runner == "llamacpp":
+        from app.bench.llamacpp import bytes_per_token as gguf_bytes
+
+        return gguf_bytes(folder)
     linear = _linear_layer_indexes(Path(hf_dir))
     if runner != "torch":
         return _onnx_weight_bytes(Path(folder) / "model.onnx", linear)
@@ -188,6 +192,10 @@ def bytes_per_token(runner: str, dtype: str, hf_dir: Path, folder: Path) -> dict
 
 def weight_bytes(folder: Path, runner: str, dtype: str) -> int:
     """Bytes of all weights a backend loads: the export's graph files, or the checkpoint in `dtype`."""
+    if runner == "llamacpp":
+        from app.bench.llamacpp import weight_bytes as gguf_bytes
+
+        return gguf_bytes(folder)
     if runner != "torch":
         return sum(p.stat().st_size for p in Path(folder).iterdir()
                    if p.name.endswith((".onnx", ".onnx.data")))

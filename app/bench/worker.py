@@ -289,7 +289,14 @@ def _png(image) -> bytes:
     return buffer.getvalue()
 
 
-RUNNERS = {"torch": run_torch, "onnx": run_onnx, "genai": run_genai}
+def run_llamacpp(spec: dict[str, Any]) -> dict[str, Any]:
+    """llama.cpp's server on the GGUF conversion (app/bench/llamacpp.py)."""
+    from app.bench.llamacpp import run_llamacpp as run
+
+    return run(spec)
+
+
+RUNNERS = {"torch": run_torch, "onnx": run_onnx, "genai": run_genai, "llamacpp": run_llamacpp}
 
 
 def main(argv: list[str]) -> int:
