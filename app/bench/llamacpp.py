@@ -3,7 +3,9 @@
 A bench option, never needed by tests: `deskhand bench --llama-cpp DIR --backends ...,llamacpp-q4km`
 where DIR is a llama.cpp source tree built with `llama-server` and `llama-quantize` (for example
 the one `pip download --no-binary :all: llama-cpp-python` vendors; `cmake -B build
--DGGML_NATIVE=ON -DLLAMA_CURL=OFF && cmake --build build --target llama-server llama-quantize`).
+-DGGML_NATIVE=ON -DLLAMA_CURL=OFF && cmake --build build --target llama-server llama-quantize`),
+and the converter's own requirements in this Python (sentencepiece, from its
+requirements/requirements-convert_hf_to_gguf.txt).
 
 The checkpoint is converted with llama.cpp's own `convert_hf_to_gguf.py` (text at f16, then
 Q4_K_M with `llama-quantize`; the vision tower as an f16 `--mmproj` projector) and served by
@@ -26,13 +28,18 @@ from typing import Any
 
 GGUF_KEY = "gguf-q4km"
 QUANT = "Q4_K_M"
-# The bench checkpoint's tokenizer is trained by the bench (app/bench/checkpoints.py), so the
-# converter cannot recognise it by the hash of its output; its pre-tokenizer is Qwen2's regex,
-# which is what the converter is told here.
+# Two things the converter cannot know about the bench's checkpoint, told to it here:
+# - its tokenizer is trained by the bench (app/bench/checkpoints.py), so the converter cannot
+#   recognise it by the hash of its output; its pre-tokenizer is Qwen2's regex;
+# - its vision tower has fewer blocks (2) than the merger MLP's last index (mlp.2), and the
+#   converter only maps block-indexed names below the block count.
 _CONVERT = """
 import sys
 sys.path.insert(0, {root!r})
 sys.path.insert(0, {root!r} + "/gguf-py")
+import gguf
+_names = gguf.get_tensor_name_map
+gguf.get_tensor_name_map = lambda arch, n_blocks: _names(arch, max(n_blocks, 64))
 import conversion.base as base
 base.TextModel.get_vocab_base_pre = lambda self, tokenizer: "qwen2"
 sys.argv = ["convert_hf_to_gguf.py", *{args!r}]
