@@ -169,12 +169,22 @@ def run_llamacpp(spec: dict[str, Any]) -> dict[str, Any]:
     base = f"http://127.0.0.1:{port}"
     cmd = [str(tools(llama_dir)["server"]), "-m", str(folder / "model.gguf"),
            "--mmproj", str(folder / "mmproj.gguf"), "--host", "127.0.0.1", "--port", str(port),
-           "-t", str(spec["threads"]), "-c", "32768", "-np", "1", "--no-webui"]
+           "-t", str(spec["threads"]), "-c", "32768", "-np", "1", "--no-ui",
+           # The CPU weight repacking crashed llama-server at load on this machine (SIGSEGV
+           # after the thread pool starts, llama.cpp 0.5.0-dev via llama-cpp-python 0.3.36, a
+           # 2-core EPYC with AVX-512): off, at some cost to its matrix products.
+           "--no-repack"]
     t0 = time.perf_counter()
-    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    log_path = folder / "llama-server.log"
+    log = log_path.open("w")
+    server = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
                               env=dict(os.environ, LLAMA_ARG_HOST="127.0.0.1"))
     try:
-        _wait_ready(base, server)
+        try:
+            _wait_ready(base, server)
+        except RuntimeError as exc:
+            tail = log_path.read_text(errors="replace").strip().splitlines()[-5:]
+            raise RuntimeError(f"{exc}: " + " | ".join(tail)) from exc
         load = time.perf_counter() - t0
 
         def ask(messages: list, images: list, n: int) -> tuple[dict[str, Any], float]:
@@ -211,5 +221,6 @@ def run_llamacpp(spec: dict[str, Any]) -> dict[str, Any]:
             server.wait(30)
         except subprocess.TimeoutExpired:
             server.kill()
+        log.close()
     return {"runs": runs, "load_s": load, "peak_rss": rss,
             "vision_note": "llama-server's prompt time includes encoding the screenshots"}
