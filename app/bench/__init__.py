@@ -202,7 +202,9 @@ def run_family(args: argparse.Namespace, family: BenchFamily, names: Sequence[st
             "new_tokens": new_tokens, "size": [w, h], "rows": rows,
             "extrapolated": {r["backend"]: [extrapolate(s, shape, bytes_read[r["backend"]], (w, h))
                                             for s in r["steps"]]
-                             for r in rows if "error" not in r}}
+                             # llama-server's prompt time holds the screenshots' encoding,
+                             # which the per-layer scaling would misread: not extrapolated.
+                             for r in rows if "error" not in r and r["runner"] != "llamacpp"}}
 
 
 def _families(args: argparse.Namespace) -> list[BenchFamily]:

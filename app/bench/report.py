@@ -246,12 +246,14 @@ def _family_table(reports: dict[str, dict[str, Any]]) -> list[str]:
             weights = report["bytes_per_token"][r["backend"]]
             read = (weights["layers"] + weights["lm_head"] + state_bytes(shape)
                     + kv_bytes_per_token(r, shape) * (s["context"] + report["new_tokens"] / 2))
-            ext = steady_steps(report["extrapolated"][r["backend"]])
+            steps = report["extrapolated"].get(r["backend"])  # none for the llama.cpp row
+            ext = steady_steps(steps) if steps else None
+            full = (f"{phase(ext, 'step_full_s'):>15.1f}{phase(ext, 'decode_full_ms'):>13.1f}"
+                    if ext else f"{'-':>15}{'-':>13}")
             built = f"{shape['layers']}/{shape['v_blocks']}"
             lines.append(f"{name:<11}{r['backend']:<13}{built:>7}{s['cold']:>8.2f}{s['steady']:>9.2f}"
                          f"{s['decode_ms']:>8.1f}{1000 / s['decode_ms']:>7.1f}"
-                         f"{bw['read_gbs'] * GB / read:>7.1f}{r['peak_rss'] / GB:>8.2f}"
-                         f"{phase(ext, 'step_full_s'):>15.1f}{phase(ext, 'decode_full_ms'):>13.1f}")
+                         f"{bw['read_gbs'] * GB / read:>7.1f}{r['peak_rss'] / GB:>8.2f}{full}")
     lines += ["  layers = text layers / vision blocks built; bound = decode tok/s the measured read "
               "bandwidth allows at the built depth; full depths:"]
     lines += [f"    {name}: {full_label(report['shape'])}" for name, report in reports.items()]
