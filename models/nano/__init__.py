@@ -1,0 +1,1 @@
+"""Deskhand Nano (issue 16): synthetic grounding screens, tiny from-scratch models, training."""

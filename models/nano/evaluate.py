@@ -1,0 +1,100 @@
+"""Held-out hit rate: greedy decoding with the torch model, read by the family's own parser.
+
+A hit is a parsed left_click whose MODEL-pixel point lies inside the named button. Two held-out
+sets: "heldout" (layouts never trained on, training words) and "heldout_words" (new layouts whose
+target is a word never seen in training). Chance is the mean of 1/number-of-buttons: what picking
+a button at random (and clicking inside it) would score.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from models.nano.examples import Encoder
+from models.nano.screens import make_screen
+
+HELD_OUT = ("heldout", "heldout_words")
+MAX_NEW_TOKENS = 48  # the reply is ~34 tokens with the probe tokenizer
+
+
+def chance(n: int) -> dict[str, float]:
+    return {split: round(sum(1 / len(make_screen(split, i).buttons) for i in range(n)) / n, 4)
+            for split in HELD_OUT}
+
+
+@torch.no_grad()
+def reply_of(model, encoder: Encoder, screen) -> str:
+    """The model's greedy reply to `screen`'s prompt, decoded."""
+    ids, pixels, grid = encoder.prompt(screen)
+    input_ids = torch.tensor([ids])
+    out = model.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
+                         mm_token_type_ids=(input_ids == encoder.prompts.image_token_id).long(),
+                         pixel_values=torch.from_numpy(pixels),
+                         image_grid_thw=torch.tensor([grid]), max_new_tokens=MAX_NEW_TOKENS,
+                         do_sample=False, eos_token_id=encoder.im_end,
+                         pad_token_id=encoder.im_end)
+    return encoder.tokenizer.decode(out[0, len(ids):].tolist(), skip_special_tokens=True)
+
+
+def hit_rates(model, encoder: Encoder, n: int) -> dict[str, float]:
+    """Per held-out split: the hit rate, and as diagnostics the fraction of replies that parse to
+    a left_click (`_parsed`), that land on any button (`_on_button`: found buttons, maybe not the
+    named one) and the mean distance in pixels to the target's centre (`_dist`)."""
+    was_training = model.training
+    model.eval()
+    rates: dict[str, float] = {}
+    try:
+        for split in HELD_OUT:
+            hits = parsed = on_button = 0
+            distance = 0.0
+            for i in range(n):
+                screen = make_screen(split, i)
+                point = encoder.click(reply_of(model, encoder, screen))
+                if point is None:
+                    continue
+                parsed += 1
+                hits += screen.target_button.box.contains(*point)
+                on_button += any(b.box.contains(*point) for b in screen.buttons)
+                cx, cy = screen.target_button.box.centre
+                distance += ((point[0] - cx) ** 2 + (point[1] - cy) ** 2) ** 0.5
+            rates[split] = round(hits / n, 4)
+            rates[split + "_parsed"] = round(parsed / n, 4)
+            rates[split + "_on_button"] = round(on_button / n, 4)
+            rates[split + "_dist"] = round(distance / parsed, 1) if parsed else None
+    finally:
+        model.train(was_training)
+    return rates
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m models.nano.evaluate --out DIR [--n N]`: a run's checkpoint on N screens per
+    held-out split (the same screens as in training's evaluations, then more)."""
+    import argparse
+    import json
+    from pathlib import Path
+
+    from tokenizers import Tokenizer
+
+    from agent.inference.chat import find_chat_template
+    from models.nano.model import build_model
+
+    p = argparse.ArgumentParser(prog="python -m models.nano.evaluate")
+    p.add_argument("--out", required=True, help="a models.nano.train output folder")
+    p.add_argument("--n", type=int, default=200)
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    out = Path(args.out)
+    saved = torch.load(out / "checkpoint.pt", weights_only=False)
+    model = build_model(out / "model")
+    model.load_state_dict(saved["model"])
+    encoder = Encoder(saved["family"], Tokenizer.from_file(str(out / "model" / "tokenizer.json")),
+                      find_chat_template(out / "model"))
+    record = {"family": saved["family"], "step": saved["step"],
+              "train_cpu_min": round(saved["cpu_seconds"] / 60, 2), "n": args.n,
+              "chance": chance(args.n), **hit_rates(model, encoder, args.n)}
+    print(json.dumps(record))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

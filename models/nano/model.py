@@ -1,0 +1,108 @@
+"""Tiny from-scratch models for the Nano probe: one config per family at matched sizes.
+
+Configs start from the repository's tiny test checkpoints (`app.bench.checkpoints._config` for
+Qwen2.5-VL, `app.bench.checkpoints_qwen35.tiny_qwen35_config` for Qwen3.5) and widen them to
+the sizes below, so every structural trait of each family stays: Qwen2.5-VL's windowed vision
+attention with 2-D rotary positions only; Qwen3.5's learned absolute position grid
+(interpolated to the image), full vision attention, and its 3:1 linear/full decoder. Widths are
+the same for both, so the probe compares architectures, not sizes. The tokenizer is trained on
+the repository's tiny corpus plus the probe's prompt and every label word (byte-level BPE, digits
+split one per token by Qwen's pre-tokenizer). Weights keep transformers' initialisation.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.bench import checkpoints as qwen25
+from app.bench import checkpoints_qwen35 as qwen35
+from models.nano.examples import SYSTEM
+from models.nano.screens import WORDS
+
+
+@dataclass(frozen=True)
+class Size:
+    """The widths shared by both families (`MICRO` is for tests)."""
+
+    text_hidden: int = 256
+    text_layers: int = 4
+    text_mlp: int = 768
+    vision_hidden: int = 128
+    vision_blocks: int = 4
+    vision_mlp: int = 512
+    vocab: int = 1024
+
+
+PROBE = Size()
+MICRO = Size(text_hidden=64, text_layers=4, text_mlp=128, vision_hidden=32, vision_blocks=2,
+             vision_mlp=64, vocab=768)
+
+
+def corpus() -> list[str]:
+    tasks = [f"Click the {w} button." for w in WORDS]
+    return [*qwen25._CORPUS, SYSTEM, *tasks, " ".join(WORDS), "0123456789 [0, 0] [999, 999]"]
+
+
+def make_folder(family: str, out: Path, size: Size = PROBE) -> Path:
+    """Write config, tokenizer, chat template and processor config for `family` to `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    tok = qwen25._train_tokenizer(size.vocab - 16, corpus())
+    if family == "fara":
+        cfg = _qwen25_config(tok, size)
+        qwen25._write_tokenizer_files(out, tok, cfg)
+    elif family == "fara15":
+        tok.add_tokens(qwen35.THINK_TOKENS)
+        cfg = _qwen35_config(tok, size)
+        qwen35._write_tokenizer_files(out, tok, cfg)
+    else:
+        raise ValueError(f"unknown family {family!r} (fara or fara15)")
+    (out / "config.json").write_text(json.dumps(cfg, indent=2))
+    return out
+
+
+def build_model(folder: Path):
+    """The random model for the config in `folder` (transformers' init)."""
+    from transformers import AutoConfig, AutoModelForImageTextToText
+
+    config = AutoConfig.from_pretrained(folder)
+    return AutoModelForImageTextToText.from_config(config)
+
+
+def _qwen25_config(tok, s: Size) -> dict:
+    cfg = qwen25._config(tok)
+    head_dim = 64
+    half = head_dim // 2  # M-RoPE sections (t, h, w) fill the rotary half of a head
+    section = [half // 4, (half - half // 4) // 2, half - half // 4 - (half - half // 4) // 2]
+    rope = {"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": section}
+    cfg["text_config"].update(vocab_size=s.vocab, hidden_size=s.text_hidden,
+                              intermediate_size=s.text_mlp, num_hidden_layers=s.text_layers,
+                              max_window_layers=s.text_layers,
+                              num_attention_heads=s.text_hidden // head_dim,
+                              num_key_value_heads=max(1, s.text_hidden // head_dim // 2),
+                              head_dim=head_dim, rope_parameters=rope,
+                              rope_scaling={"type": "mrope", **rope})
+    full = [i for i in (1, 3) if i < s.vision_blocks] or [s.vision_blocks - 1]
+    cfg["vision_config"].update(hidden_size=s.vision_hidden, depth=s.vision_blocks,
+                                intermediate_size=s.vision_mlp, out_hidden_size=s.text_hidden,
+                                num_heads=max(1, s.vision_hidden // 32), fullatt_block_indexes=full)
+    return cfg
+
+
+def _qwen35_config(tok, s: Size) -> dict:
+    ids = {t: tok.token_to_id(t) for t in ("<|endoftext|>", "<|im_end|>", "<|image_pad|>",
+                                           "<|video_pad|>", "<|vision_start|>", "<|vision_end|>")}
+    cfg = qwen35.tiny_qwen35_config(ids, s.text_layers)
+    head_dim = 64  # partial rotary 0.25 -> 16 dims -> 8 frequencies = mrope 3 + 3 + 2
+    heads = max(1, s.text_hidden // head_dim)
+    cfg["text_config"].update(vocab_size=s.vocab, hidden_size=s.text_hidden,
+                              intermediate_size=s.text_mlp, num_attention_heads=heads,
+                              num_key_value_heads=max(1, heads // 2), head_dim=head_dim,
+                              linear_key_head_dim=32, linear_value_head_dim=32,
+                              linear_num_key_heads=heads, linear_num_value_heads=2 * heads)
+    cfg["vision_config"].update(hidden_size=s.vision_hidden, depth=s.vision_blocks,
+                                intermediate_size=s.vision_mlp, out_hidden_size=s.text_hidden,
+                                num_heads=max(1, s.vision_hidden // 32),
+                                num_position_embeddings=256)  # a 16x16 grid, interpolated
+    return cfg

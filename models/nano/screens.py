@@ -1,0 +1,154 @@
+"""Synthetic single-step grounding screens for Deskhand Nano: buttons on a plain window.
+
+Every screen is a pure function of (split, index): `random.Random` seeded with a string is
+deterministic across runs and machines (CPython hashes str seeds with SHA-512), so a training
+step's batch and the held-out sets can be rebuilt exactly on resume.
+
+Size 448x224: the smallest useful size whose sides are multiples of both families' token size
+(Qwen2.5-VL patch 14 x merge 2 = 28 px; Qwen3.5 patch 16 x merge 2 = 32 px; lcm = 224), so both
+see the very same pixels: 16x8 = 128 image tokens for Qwen2.5-VL, 14x7 = 98 for Qwen3.5. The
+next common size, 672x448, would cost 3x the image tokens on a CPU budget. Both families' own
+resize rules keep 448x224 as it is (model pixels = screen pixels).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from functools import cache
+
+from PIL import Image, ImageDraw, ImageFont
+
+WIDTH, HEIGHT = 448, 224
+MIN_BUTTONS, MAX_BUTTONS = 3, 8
+FONT_SIZES = (12, 13, 14, 15, 16)
+# fonts-dejavu-core only (scripts/setup.sh installs it; the condensed faces are in -extra).
+FONT_FILES = ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSerif.ttf")
+FONT_DIR = "/usr/share/fonts/truetype/dejavu/"
+
+WORDS = (
+    "OK", "Cancel", "Save", "Open", "Close", "Delete", "Send", "Next", "Back", "Submit",
+    "Search", "Print", "Apply", "Reset", "Edit", "Copy", "Paste", "Undo", "Redo", "Help",
+    "Login", "Logout", "Share", "Export", "Import", "Refresh", "Upload", "Download", "Start",
+    "Stop", "Pause", "Play", "Add", "Remove", "Confirm", "Continue", "Finish", "Skip", "Retry",
+    "Accept", "Decline", "Yes", "No", "Settings", "Profile", "Home", "Menu", "Filter", "Sort",
+    "View", "Update", "Install", "Connect", "Browse", "Select", "Clear", "Find", "Replace",
+    "Rename", "Move",
+)
+# Every fifth word is never a training target nor drawn on a training screen.
+HELD_OUT_WORDS = WORDS[4::5]
+TRAIN_WORDS = tuple(w for w in WORDS if w not in HELD_OUT_WORDS)
+
+# Splits: "train" screens use training words only; "heldout" screens are new layouts (their own
+# seeds) with training words; "heldout_words" are new layouts whose target is a held-out word.
+SPLITS = ("train", "heldout", "heldout_words")
+
+_GAP = 6      # minimum free pixels between two buttons, and to the window edge
+_TRIES = 200  # placement attempts per button before the screen takes fewer buttons
+
+
+@dataclass(frozen=True)
+class Box:
+    left: int
+    top: int
+    right: int   # exclusive
+    bottom: int  # exclusive
+
+    def contains(self, x: float, y: float) -> bool:
+        return self.left <= x < self.right and self.top <= y < self.bottom
+
+    @property
+    def centre(self) -> tuple[int, int]:
+        return (self.left + self.right) // 2, (self.top + self.bottom) // 2
+
+    def overlaps(self, other: Box, gap: int = 0) -> bool:
+        return not (self.right + gap <= other.left or other.right + gap <= self.left
+                    or self.bottom + gap <= other.top or other.bottom + gap <= self.top)
+
+
+@dataclass(frozen=True)
+class Button:
+    label: str
+    box: Box
+
+
+@dataclass(frozen=True)
+class Screen:
+    image: Image.Image
+    buttons: tuple[Button, ...]
+    target: int  # index into buttons
+
+    @property
+    def target_button(self) -> Button:
+        return self.buttons[self.target]
+
+    @property
+    def task(self) -> str:
+        return f"Click the {self.target_button.label} button."
+
+
+def make_screen(split: str, index: int) -> Screen:
+    """The screen number `index` of `split` (deterministic)."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; known: {', '.join(SPLITS)}")
+    rng = random.Random(f"nano-screen:{split}:{index}")
+    count = rng.randint(MIN_BUTTONS, MAX_BUTTONS)
+    if split == "heldout_words":
+        target_word = rng.choice(HELD_OUT_WORDS)
+        others = rng.sample([w for w in WORDS if w != target_word], count - 1)
+        labels = [target_word, *others]
+    else:
+        labels = rng.sample(TRAIN_WORDS, count)
+    background = _light(rng)
+    image = Image.new("RGB", (WIDTH, HEIGHT), background)
+    draw = ImageDraw.Draw(image)
+    _title_bar(draw, rng)
+    buttons: list[Button] = []
+    for label in labels:
+        button = _place(draw, rng, label, [b.box for b in buttons])
+        if button is not None:
+            buttons.append(button)
+        elif label == labels[0] and split == "heldout_words":
+            raise RuntimeError("the held-out target could not be placed")  # never at these sizes
+    target = 0 if split == "heldout_words" else rng.randrange(len(buttons))
+    return Screen(image, tuple(buttons), target)
+
+
+def _title_bar(draw: ImageDraw.ImageDraw, rng: random.Random) -> None:
+    """A coloured strip at the top (half the screens): a window-like frame, never clickable."""
+    if rng.random() < 0.5:
+        draw.rectangle((0, 0, WIDTH, 17), fill=_colour(rng, 60, 200))
+
+
+def _place(draw: ImageDraw.ImageDraw, rng: random.Random, label: str,
+           taken: list[Box]) -> Button | None:
+    font = _font(rng.choice(FONT_FILES), rng.choice(FONT_SIZES))
+    left, top, right, bottom = draw.textbbox((0, 0), label, font=font)
+    pad_x, pad_y = rng.randint(8, 18), rng.randint(5, 9)
+    w, h = right - left + 2 * pad_x, bottom - top + 2 * pad_y
+    for _ in range(_TRIES):
+        x = rng.randint(_GAP, WIDTH - _GAP - w)
+        y = rng.randint(20, HEIGHT - _GAP - h)  # below the title strip
+        box = Box(x, y, x + w, y + h)
+        if not any(box.overlaps(t, _GAP) for t in taken):
+            fill = _colour(rng, 40, 230)
+            text = (20, 20, 20) if sum(fill) > 400 else (250, 250, 250)
+            outline = tuple(max(0, c - 60) for c in fill)
+            draw.rounded_rectangle((x, y, x + w - 1, y + h - 1), radius=rng.randint(2, 8),
+                                   fill=fill, outline=outline)
+            draw.text((x + pad_x - left, y + pad_y - top), label, font=font, fill=text)
+            return Button(label, box)
+    return None
+
+
+def _light(rng: random.Random) -> tuple[int, int, int]:
+    return _colour(rng, 215, 255)
+
+
+def _colour(rng: random.Random, low: int, high: int) -> tuple[int, int, int]:
+    return rng.randint(low, high), rng.randint(low, high), rng.randint(low, high)
+
+
+@cache
+def _font(name: str, size: int) -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(FONT_DIR + name, size)

@@ -1,0 +1,193 @@
+"""Train a tiny from-scratch model on synthetic grounding screens (the Deskhand Nano probe).
+
+    python -m models.nano.train --family fara15|fara --out DIR --minutes M --seed S [--resume]
+
+`--minutes` is the training budget in CPU minutes of this process (evaluation excluded), in
+total across resumes: `--resume --minutes 60` continues a 20-minute run for 40 more. The batch of
+step s is screens s*B .. s*B+B-1 of the training split (offset by the seed), so a resumed run
+sees exactly the batches an uninterrupted one would. Writes DIR/model/ (config, tokenizer),
+DIR/checkpoint.pt, DIR/metrics.jsonl and DIR/curve.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from models.nano.evaluate import chance, hit_rates
+from models.nano.examples import Encoder, collate
+from models.nano.model import MICRO, PROBE, build_model, make_folder
+from models.nano.plot import draw_curve
+from models.nano.screens import make_screen
+
+SIZES = {"probe": PROBE, "micro": MICRO}
+SEED_STRIDE = 10**9  # training screens of seed s: s*stride, s*stride + 1, ...
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    state = _start(args, out)
+    run = Run(args, out, *state)
+    run.train()
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m models.nano.train", description=__doc__.split("\n")[0])
+    p.add_argument("--family", choices=("fara15", "fara"), required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--minutes", type=float, required=True, help="training CPU minutes, in total")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--size", choices=tuple(SIZES), default="probe")
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--warmup", type=int, default=100)
+    p.add_argument("--eval-every", type=int, default=100, help="steps between held-out evaluations")
+    p.add_argument("--eval-n", type=int, default=40, help="screens per held-out split")
+    p.add_argument("--checkpoint-minutes", type=float, default=3.0)
+    p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
+    p.add_argument("--threads", type=int, default=1)
+    return p
+
+
+def _start(args, out: Path):
+    """(model, optimizer, step, cpu_seconds): fresh, or from DIR/checkpoint.pt with --resume."""
+    folder = out / "model"
+    ckpt = out / "checkpoint.pt"
+    if args.resume:
+        if not ckpt.is_file():
+            raise SystemExit(f"--resume: no checkpoint at {ckpt}")
+    elif ckpt.exists():
+        raise SystemExit(f"{ckpt} exists: pass --resume or choose another --out")
+    else:
+        make_folder(args.family, folder, SIZES[args.size])
+    torch.manual_seed(args.seed)
+    model = build_model(folder)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01,
+                                  betas=(0.9, 0.95))
+    if not args.resume:
+        return model, optimizer, 0, 0.0
+    saved = torch.load(ckpt, weights_only=False)
+    model.load_state_dict(saved["model"])
+    optimizer.load_state_dict(saved["optimizer"])
+    torch.set_rng_state(saved["torch_rng"])
+    random.setstate(saved["python_rng"])
+    return model, optimizer, saved["step"], saved["cpu_seconds"]
+
+
+class Run:
+    """One training process: steps, progress lines, evaluations and checkpoints."""
+
+    def __init__(self, args, out: Path, model, optimizer, step: int, cpu_seconds: float) -> None:
+        from tokenizers import Tokenizer
+
+        from agent.inference.chat import find_chat_template
+
+        self.args, self.out, self.model, self.optimizer = args, out, model, optimizer
+        self.step, self.cpu_before = step, cpu_seconds
+        folder = out / "model"
+        self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self.encoder = Encoder(args.family, self.tokenizer, find_chat_template(folder))
+        self.pad_id = self.tokenizer.token_to_id("<|endoftext|>")
+        self.params = sum(p.numel() for p in model.parameters())
+        self.losses: list[float] = []
+
+    def cpu(self) -> float:
+        """Training CPU seconds so far (this process's, minus its evaluations, plus earlier runs)."""
+        return self.cpu_before + time.process_time() - self.cpu_start - self.eval_cpu
+
+    def train(self) -> None:
+        args = self.args
+        self.cpu_start, self.eval_cpu, wall0, step0 = time.process_time(), 0.0, time.time(), self.step
+        last_ckpt = self.cpu()
+        self._log({"kind": "start", "family": args.family, "params": self.params, "step": self.step,
+                   "size": args.size, "batch": args.batch, "lr": args.lr, "seed": args.seed,
+                   "chance": chance(args.eval_n)})
+        if self.step == 0:
+            self._evaluate()
+        while self.cpu() < args.minutes * 60 and (args.max_steps is None or self.step < args.max_steps):
+            loss = self.train_step()
+            self.losses.append(loss)
+            self._log({"kind": "step", "step": self.step, "loss": loss})
+            if self.step % 10 == 0 or self.step == 1:
+                self._progress(loss, wall0, step0)
+            if self.step % args.eval_every == 0:
+                self._evaluate()
+            if self.cpu() - last_ckpt >= args.checkpoint_minutes * 60:
+                self.save()
+                last_ckpt = self.cpu()
+        self.save()
+        if self.step % args.eval_every:
+            self._evaluate()
+        self._log({"kind": "end", "step": self.step, "train_cpu_min": self.cpu() / 60,
+                   "wall_min": (time.time() - wall0) / 60})
+
+    def batch(self, step: int) -> dict[str, torch.Tensor]:
+        first = self.args.seed * SEED_STRIDE + step * self.args.batch
+        examples = [self.encoder.encode(make_screen("train", first + j)) for j in range(self.args.batch)]
+        return collate(examples, self.pad_id, self.encoder.prompts.image_token_id)
+
+    def train_step(self) -> float:
+        args = self.args
+        lr = args.lr * min(1.0, (self.step + 1) / args.warmup)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.model.train()
+        loss = self.model(**self.batch(self.step)).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+        return float(loss.detach())
+
+    def save(self) -> None:
+        state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                 "step": self.step, "cpu_seconds": self.cpu(), "torch_rng": torch.get_rng_state(),
+                 "python_rng": random.getstate(), "family": self.args.family}
+        tmp = self.out / "checkpoint.pt.tmp"
+        torch.save(state, tmp)
+        os.replace(tmp, self.out / "checkpoint.pt")
+
+    def _progress(self, loss: float, wall0: float, step0: int) -> None:
+        recent = self.losses[-10:]
+        wall = time.time() - wall0
+        rate = (self.step - step0) * self.args.batch / max(wall, 1e-9)
+        left = max(0.0, self.args.minutes * 60 - self.cpu())
+        cpu_share = (time.process_time() - self.cpu_start) / max(wall, 1e-9)
+        eta = left / max(cpu_share, 1e-3)
+        print(f"step {self.step} loss {loss:.4f} (mean10 {sum(recent) / len(recent):.4f}) "
+              f"{rate:.2f} ex/s  train {self.cpu() / 60:.1f}/{self.args.minutes:g} CPU-min  "
+              f"ETA {eta / 60:.1f} min", flush=True)
+
+    def _evaluate(self) -> None:
+        t0 = time.process_time()
+        rates = hit_rates(self.model, self.encoder, self.args.eval_n)
+        spent = time.process_time() - t0
+        self.eval_cpu += spent
+        recent = self.losses[-self.args.eval_every:]
+        record = {"kind": "eval", "step": self.step, "examples": self.step * self.args.batch,
+                  "train_cpu_min": round(self.cpu() / 60, 3),
+                  "loss": round(sum(recent) / len(recent), 4) if recent else None,
+                  **rates, "eval_cpu_s": round(spent, 1)}
+        self._log(record)
+        print("eval " + json.dumps(record), flush=True)
+        draw_curve(self.out / "metrics.jsonl", self.out / "curve.png")
+
+    def _log(self, record: dict) -> None:
+        with open(self.out / "metrics.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
