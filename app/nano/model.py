@@ -18,8 +18,8 @@ from pathlib import Path
 
 from app.bench import checkpoints as qwen25
 from app.bench import checkpoints_qwen35 as qwen35
-from models.nano.examples import SYSTEM
-from models.nano.screens import WORDS
+from app.nano.examples import SYSTEM
+from app.nano.screens import WORDS
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from models.nano.screens import (
+from app.nano.screens import (
     HEIGHT,
     HELD_OUT_WORDS,
     MAX_BUTTONS,

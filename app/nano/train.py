@@ -1,6 +1,6 @@
 """Train a tiny from-scratch model on synthetic grounding screens (the Deskhand Nano probe).
 
-    python -m models.nano.train --family fara15|fara --out DIR --minutes M --seed S [--resume]
+    python -m app.nano.train --family fara15|fara --out DIR --minutes M --seed S [--resume]
 
 `--minutes` is the training budget in CPU minutes of this process (evaluation excluded), in
 total across resumes: `--resume --minutes 60` continues a 20-minute run for 40 more. The batch of
@@ -21,11 +21,11 @@ from pathlib import Path
 
 import torch
 
-from models.nano.evaluate import chance, hit_rates
-from models.nano.examples import Encoder, collate
-from models.nano.model import MICRO, PROBE, build_model, make_folder
-from models.nano.plot import draw_curve
-from models.nano.screens import make_screen
+from app.nano.evaluate import chance, hit_rates
+from app.nano.examples import Encoder, collate
+from app.nano.model import MICRO, PROBE, build_model, make_folder
+from app.nano.plot import draw_curve
+from app.nano.screens import make_screen
 
 SIZES = {"probe": PROBE, "micro": MICRO}
 SEED_STRIDE = 10**9  # training screens of seed s: s*stride, s*stride + 1, ...
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m models.nano.train", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m app.nano.train", description=__doc__.split("\n")[0])
     p.add_argument("--family", choices=("fara15", "fara"), required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--minutes", type=float, required=True, help="training CPU minutes, in total")

@@ -12,9 +12,9 @@ from tokenizers import Tokenizer
 from agent.actions import LeftClick
 from agent.geometry import Size
 from agent.inference.chat import PromptTokenizer, find_chat_template
-from models.nano.examples import IGNORE, SYSTEM, Encoder, collate
-from models.nano.model import MICRO, make_folder
-from models.nano.screens import WORDS, make_screen
+from app.nano.examples import IGNORE, SYSTEM, Encoder, collate
+from app.nano.model import MICRO, make_folder
+from app.nano.screens import WORDS, make_screen
 
 FAMILIES = ("fara15", "fara")
 

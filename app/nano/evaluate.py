@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import torch
 
-from models.nano.examples import Encoder
-from models.nano.screens import make_screen
+from app.nano.examples import Encoder
+from app.nano.screens import make_screen
 
 HELD_OUT = ("heldout", "heldout_words")
 MAX_NEW_TOKENS = 48  # the reply is ~34 tokens with the probe tokenizer
@@ -67,7 +67,7 @@ def hit_rates(model, encoder: Encoder, n: int) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m models.nano.evaluate --out DIR [--n N]`: a run's checkpoint on N screens per
+    """`python -m app.nano.evaluate --out DIR [--n N]`: a run's checkpoint on N screens per
     held-out split (the same screens as in training's evaluations, then more)."""
     import argparse
     import json
@@ -76,10 +76,10 @@ def main(argv: list[str] | None = None) -> int:
     from tokenizers import Tokenizer
 
     from agent.inference.chat import find_chat_template
-    from models.nano.model import build_model
+    from app.nano.model import build_model
 
-    p = argparse.ArgumentParser(prog="python -m models.nano.evaluate")
-    p.add_argument("--out", required=True, help="a models.nano.train output folder")
+    p = argparse.ArgumentParser(prog="python -m app.nano.evaluate")
+    p.add_argument("--out", required=True, help="a app.nano.train output folder")
     p.add_argument("--n", type=int, default=200)
     args = p.parse_args(argv)
     torch.set_num_threads(1)

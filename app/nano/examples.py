@@ -22,7 +22,7 @@ from agent.inference.chat import PromptTokenizer
 from agent.inference.qwen35_inputs import QWEN35_SPEC
 from agent.inference.vl_inputs import VisionSpec, image_tokens, patchify
 from agent.prompts import PromptFamily, get_family
-from models.nano.screens import HEIGHT, WIDTH, Screen
+from app.nano.screens import HEIGHT, WIDTH, Screen
 
 SYSTEM = "You are Deskhand Nano. Answer with one computer_use tool call."
 MODEL_SIZE = Size(WIDTH, HEIGHT)

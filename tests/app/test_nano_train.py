@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("transformers")
 
-from models.nano.train import main
+from app.nano.train import main
 
 MICRO = ["--family", "fara15", "--size", "micro", "--minutes", "10", "--seed", "3",
          "--batch", "2", "--eval-every", "1000", "--eval-n", "1", "--warmup", "2"]

@@ -11,10 +11,10 @@ import torch
 from tokenizers import Tokenizer
 
 from agent.inference.chat import find_chat_template
-from models.nano.evaluate import chance, hit_rates
-from models.nano.examples import Encoder
-from models.nano.model import MICRO, make_folder
-from models.nano.screens import Screen, make_screen
+from app.nano.evaluate import chance, hit_rates
+from app.nano.examples import Encoder
+from app.nano.model import MICRO, make_folder
+from app.nano.screens import Screen, make_screen
 
 
 class Stub:
