@@ -96,8 +96,9 @@ def _share_cpu_arena(ort) -> None:
     _shared_arena = True
 
 
-def make_session(path: Path, provider: str, threads: int):
-    """An inference session for one graph on one provider."""
+def make_session(path: Path, provider: str, threads: int, *, profile: str | None = None):
+    """An inference session for one graph on one provider (`profile`: a file prefix for
+    onnxruntime's per-operator profile, scripts/profile_decode.py)."""
     ort = import_ort()
     options = ort.SessionOptions()
     # Shapes change with every call (prompt chunks, context length), so a memory pattern
@@ -112,5 +113,8 @@ def make_session(path: Path, provider: str, threads: int):
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3  # warnings about unused initializers are noise to users
+    if profile:
+        options.enable_profiling = True
+        options.profile_file_prefix = profile
     providers = [_ORT_NAMES[provider]] + ([] if provider == "cpu" else [_ORT_NAMES["cpu"]])
     return ort.InferenceSession(str(path), options, providers=providers)
