@@ -165,7 +165,6 @@ class PromptTokenizer:
     """
 
     def __init__(self, tokenizer: Tokenizer, template: str) -> None:
-        from tokenizers import AddedToken, Tokenizer
 
         self.template = template
         added = tokenizer.get_added_tokens_decoder()
@@ -178,25 +177,11 @@ class PromptTokenizer:
                                           sorted(structure, key=len, reverse=True)))
         # Its own copy with matching of special tokens switched off, so that a text is never
         # read as one; tokens counted as structure without the special flag get the flag here.
-        text = Tokenizer.from_str(tokenizer.to_str())
-        unflagged = [t for _, t in structure.values() if not t.special]
-        if unflagged:
-            text.add_special_tokens([AddedToken(t.content, single_word=t.single_word,
-                                                lstrip=t.lstrip, rstrip=t.rstrip,
-                                                normalized=t.normalized, special=True)
-                                     for t in unflagged])
-        text.encode_special_tokens = True
+        text = _text_only(tokenizer, [t for _, t in structure.values() if not t.special])
         self._text = text
         # And one for untrusted text (TRUSTED_ROLES): every added token is text there.
-        plain = Tokenizer.from_str(text.to_str())
-        others = [t for t in added.values() if t.content not in structure and not t.special]
-        if others:
-            plain.add_special_tokens([AddedToken(t.content, single_word=t.single_word,
-                                                 lstrip=t.lstrip, rstrip=t.rstrip,
-                                                 normalized=t.normalized, special=True)
-                                      for t in others])
-        plain.encode_special_tokens = True
-        self._plain = plain
+        self._plain = _text_only(text, [t for t in added.values()
+                                        if t.content not in structure and not t.special])
         self.image_token_id = structure[IMAGE_PAD][0]
         self.encode(_PROBE, [1, 1])
 
@@ -264,6 +249,20 @@ class PromptTokenizer:
             if i < len(marks):
                 ids.extend(marks[i])
         return ids
+
+
+def _text_only(tokenizer: Tokenizer, unflagged: list) -> Tokenizer:
+    """A copy of `tokenizer` that reads no special token in text, `unflagged` added tokens
+    counted as special too."""
+    from tokenizers import AddedToken, Tokenizer
+
+    copy = Tokenizer.from_str(tokenizer.to_str())
+    if unflagged:
+        copy.add_special_tokens([AddedToken(t.content, single_word=t.single_word, lstrip=t.lstrip,
+                                            rstrip=t.rstrip, normalized=t.normalized, special=True)
+                                 for t in unflagged])
+    copy.encode_special_tokens = True
+    return copy
 
 
 def neutralize_markers(text: str, *, role: str = "system") -> str:
