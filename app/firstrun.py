@@ -173,7 +173,8 @@ class ModelSetupDialog(QDialog):
             "<li><b>Import folder</b>: a model folder you already have (genai_config.json, "
             "ONNX files, tokenizer).</li>"
             "<li><b>Export from a checkpoint</b>: convert a Hugging Face Fara-7B / Qwen2.5-VL "
-            "checkpoint (takes a while and needs about 30 GB of memory).</li>"
+            "checkpoint (about 5 minutes and 9 GB of memory for Fara-7B on a 2-core "
+            "machine).</li>"
             "<li><b>Download</b>: fetch an onnxruntime-genai build from a Hub repository you "
             "name; the size is shown before anything is downloaded.</li></ul>"))
         intro.setWordWrap(True)

@@ -134,7 +134,8 @@ def _text_stage(ckpt: Checkpoint, out: Path, precision: str, provider: str, bloc
                 tick: Callable[[], None]) -> None:
     cache = out / ".cache"
     log = out / "export-text.log"
-    cmd = [sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(ckpt.path),
+    # The builder, with the checkpoint mapped instead of copied (models/export/text_builder.py).
+    cmd = [sys.executable, "-m", "models.export.text_builder", "-i", str(ckpt.path),
            "-o", str(out), "-p", precision, "-e", provider, "-c", str(cache),
            "--extra_options", "exclude_embeds=true", "prune_lm_head=true",
            f"block_size={block_size}"]

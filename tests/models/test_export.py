@@ -149,3 +149,18 @@ def test_size_estimate_scales_with_precision(tiny_checkpoint: Path) -> None:
     sizes = [checks.estimate_output_bytes(ckpt, p, None) for p in ("int4", "fp16", "fp32")]
     assert sizes == sorted(sizes) and sizes[0] < sizes[2]
     assert ckpt.vision_params > 0 and ckpt.embed_params == 640 * 128
+
+
+def test_a_full_size_fara_export_asks_for_the_memory_it_was_measured_to_use(tmp_path: Path) -> None:
+    """Fara-7B's sizes (16.6 GB checkpoint): the export was measured at 8.1 GB private memory
+    (its vision stage) and 2.8 GB for the text stage, which maps the checkpoint instead of
+    copying it; the check must not ask for the checkpoint's size (it did: 20.7 GB) and must
+    not ask for less than was measured."""
+    from models.export.checks import Checkpoint, export_ram_bytes
+    from models.export.families import family_of
+
+    fara = Checkpoint(tmp_path, {"model_type": "qwen2_5_vl"}, (), text_params=7_070_619_136,
+                      vision_params=676_550_144, embed_params=544_997_376,
+                      source_bytes=16_584_413_848, family=family_of({"model_type": "qwen2_5_vl"}))
+    need = export_ram_bytes(fara)
+    assert 8141 * 1024**2 < need <= 10 * 1024**3
