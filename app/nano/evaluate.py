@@ -17,8 +17,9 @@ HELD_OUT = ("heldout", "heldout_words")
 MAX_NEW_TOKENS = 48  # the reply is ~34 tokens with the probe tokenizer
 
 
-def chance(n: int) -> dict[str, float]:
-    return {split: round(sum(1 / len(make_screen(split, i).buttons) for i in range(n)) / n, 4)
+def chance(n: int, buttons: tuple[int, int] | None = None) -> dict[str, float]:
+    return {split: round(sum(1 / len(make_screen(split, i, buttons).buttons)
+                             for i in range(n)) / n, 4)
             for split in HELD_OUT}
 
 
@@ -36,7 +37,8 @@ def reply_of(model, encoder: Encoder, screen) -> str:
     return encoder.tokenizer.decode(out[0, len(ids):].tolist(), skip_special_tokens=True)
 
 
-def hit_rates(model, encoder: Encoder, n: int) -> dict[str, float]:
+def hit_rates(model, encoder: Encoder, n: int,
+              buttons: tuple[int, int] | None = None) -> dict[str, float]:
     """Per held-out split: the hit rate, and as diagnostics the fraction of replies that parse to
     a left_click (`_parsed`), that land on any button (`_on_button`: found buttons, maybe not the
     named one) and the mean distance in pixels to the target's centre (`_dist`)."""
@@ -48,7 +50,7 @@ def hit_rates(model, encoder: Encoder, n: int) -> dict[str, float]:
             hits = parsed = on_button = 0
             distance = 0.0
             for i in range(n):
-                screen = make_screen(split, i)
+                screen = make_screen(split, i, buttons)
                 point = encoder.click(reply_of(model, encoder, screen))
                 if point is None:
                     continue

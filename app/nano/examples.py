@@ -22,7 +22,8 @@ from agent.inference.chat import PromptTokenizer
 from agent.inference.qwen35_inputs import QWEN35_SPEC
 from agent.inference.vl_inputs import VisionSpec, image_tokens, patchify
 from agent.prompts import PromptFamily, get_family
-from app.nano.screens import HEIGHT, WIDTH, Screen
+from app.nano.aux import cell_targets
+from app.nano.screens import HEIGHT, WIDTH, WORDS, Screen
 
 SYSTEM = "You are Deskhand Nano. Answer with one computer_use tool call."
 MODEL_SIZE = Size(WIDTH, HEIGHT)
@@ -38,6 +39,12 @@ class Encoded:
     labels: list[int]
     pixels: np.ndarray            # [patches, C*T*P*P]
     grid: tuple[int, int, int]
+    # Auxiliary targets (app/nano/aux.py), per image token in order, and the reply position
+    # whose next token is the first coordinate digit.
+    read_labels: tuple[int, ...] = ()
+    target_cells: tuple[bool, ...] = ()
+    pointer_at: int = 0
+    cell_cols: int = 0  # image cells per row (tokens are in raster order)
 
 
 class Encoder:
@@ -73,9 +80,19 @@ class Encoder:
 
     def encode(self, screen: Screen) -> Encoded:
         ids, pixels, grid = self.prompt(screen)
-        reply = self.tokenizer.encode(self.reply(screen), add_special_tokens=False).ids
-        reply = [*reply, self.im_end]
-        return Encoded(ids + reply, [IGNORE] * len(ids) + reply, pixels, grid)
+        text = self.reply(screen)
+        encoding = self.tokenizer.encode(text, add_special_tokens=False)
+        reply = [*encoding.ids, self.im_end]
+        digit = text.index("[", text.index('"coordinate"')) + 1
+        first = next(i for i, (a, b) in enumerate(encoding.offsets) if a <= digit < b)
+        unit = self.spec.unit
+        boxes = [(b.box.left, b.box.top, b.box.right, b.box.bottom) for b in screen.buttons]
+        words = [WORDS.index(b.label) + 1 for b in screen.buttons]
+        read, target = cell_targets(boxes, words, screen.target, grid[1] // self.spec.merge,
+                                    grid[2] // self.spec.merge, unit)
+        return Encoded(ids + reply, [IGNORE] * len(ids) + reply, pixels, grid,
+                       tuple(read), tuple(target), len(ids) + first - 1,
+                       grid[2] // self.spec.merge)
 
     def click(self, text: str) -> tuple[int, int] | None:
         """The MODEL-pixel point of a reply's left_click; None for anything else."""
@@ -103,3 +120,14 @@ def collate(batch: list[Encoded], pad_id: int, image_id: int) -> dict[str, torch
     return {"input_ids": ids, "labels": labels, "attention_mask": mask,
             "mm_token_type_ids": (ids == image_id).long(),
             "pixel_values": pixels, "image_grid_thw": grids}
+
+
+def aux_targets(batch: list[Encoded]) -> dict[str, torch.Tensor]:
+    """The auxiliary heads' targets for a batch collated by `collate` (same order)."""
+    return {"read_labels": torch.tensor([c for e in batch for c in e.read_labels]),
+            "target_cells": torch.tensor([c for e in batch for c in e.target_cells]),
+            "pointer_at": torch.tensor([e.pointer_at for e in batch]),
+            "cell_rows": torch.tensor([i // e.cell_cols for e in batch
+                                       for i in range(len(e.read_labels))]),
+            "cell_cols": torch.tensor([i % e.cell_cols for e in batch
+                                       for i in range(len(e.read_labels))])}

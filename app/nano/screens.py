@@ -87,12 +87,16 @@ class Screen:
         return f"Click the {self.target_button.label} button."
 
 
-def make_screen(split: str, index: int) -> Screen:
-    """The screen number `index` of `split` (deterministic)."""
+def make_screen(split: str, index: int, buttons: tuple[int, int] | None = None) -> Screen:
+    """The screen number `index` of `split` (deterministic), with a number of buttons drawn from
+    `buttons` (lowest, highest; default MIN_BUTTONS..MAX_BUTTONS: a curriculum starts lower)."""
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; known: {', '.join(SPLITS)}")
+    low, high = buttons or (MIN_BUTTONS, MAX_BUTTONS)
+    if not 1 <= low <= high:
+        raise ValueError(f"buttons must be 1 <= lowest <= highest, not {low}..{high}")
     rng = random.Random(f"nano-screen:{split}:{index}")
-    count = rng.randint(MIN_BUTTONS, MAX_BUTTONS)
+    count = rng.randint(low, high)
     if split == "heldout_words":
         target_word = rng.choice(HELD_OUT_WORDS)
         others = rng.sample([w for w in WORDS if w != target_word], count - 1)

@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -22,10 +23,11 @@ from pathlib import Path
 import torch
 
 from app.nano.evaluate import chance, hit_rates
-from app.nano.examples import Encoder, collate
+from app.nano.aux import AuxHeads
+from app.nano.examples import IGNORE, Encoder, aux_targets, collate
 from app.nano.model import MICRO, PROBE, build_model, make_folder
 from app.nano.plot import draw_curve
-from app.nano.screens import make_screen
+from app.nano.screens import WORDS, make_screen
 
 SIZES = {"probe": PROBE, "micro": MICRO}
 SEED_STRIDE = 10**9  # training screens of seed s: s*stride, s*stride + 1, ...
@@ -35,8 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     torch.set_num_threads(args.threads)
     out = Path(args.out)
-    state = _start(args, out)
-    run = Run(args, out, *state)
+    run = Run(args, out, *_start(args, out))
     run.train()
     return 0
 
@@ -48,6 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--minutes", type=float, required=True, help="training CPU minutes, in total")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true")
+    p.add_argument("--init-from", metavar="DIR",
+                   help="start from another run's trained weights (a curriculum's next stage: "
+                        "its tokenizer and config, a fresh optimizer, step 0)")
     p.add_argument("--size", choices=tuple(SIZES), default="probe")
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--lr", type=float, default=1e-3)
@@ -57,11 +61,34 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint-minutes", type=float, default=3.0)
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--buttons", type=_range, default=None, metavar="LO-HI",
+                   help="buttons per screen, in training and evaluation (default 3-8; a "
+                        "curriculum starts at 1-1)")
+    p.add_argument("--aux-read", type=float, default=0.0,
+                   help="weight of the reading target (which word covers each image cell)")
+    p.add_argument("--aux-point", type=float, default=0.0,
+                   help="weight of the pointing target (the reply's match to the target's cells)")
+    p.add_argument("--aux-where", type=float, default=0.0,
+                   help="weight of the where target (each image token's own row and column)")
+    p.add_argument("--digit-weight", type=float, default=1.0,
+                   help="loss weight of the reply's digit tokens against its other tokens")
     return p
 
 
+def _range(text: str) -> tuple[int, int]:
+    low, _, high = text.partition("-")
+    try:
+        pair = int(low), int(high or low)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LO-HI such as 1-3, not {text!r}") from None
+    if not 1 <= pair[0] <= pair[1]:
+        raise argparse.ArgumentTypeError(f"expected 1 <= LO <= HI, not {text!r}")
+    return pair
+
+
 def _start(args, out: Path):
-    """(model, optimizer, step, cpu_seconds): fresh, or from DIR/checkpoint.pt with --resume."""
+    """(model, aux heads, optimizer, step, cpu_seconds): fresh, or from DIR/checkpoint.pt with
+    --resume."""
     folder = out / "model"
     ckpt = out / "checkpoint.pt"
     if args.resume:
@@ -69,31 +96,47 @@ def _start(args, out: Path):
             raise SystemExit(f"--resume: no checkpoint at {ckpt}")
     elif ckpt.exists():
         raise SystemExit(f"{ckpt} exists: pass --resume or choose another --out")
+    elif args.init_from:
+        source = Path(args.init_from)
+        if not (source / "checkpoint.pt").is_file():
+            raise SystemExit(f"--init-from: no checkpoint at {source / 'checkpoint.pt'}")
+        shutil.copytree(source / "model", folder)
     else:
         make_folder(args.family, folder, SIZES[args.size])
     torch.manual_seed(args.seed)
     model = build_model(folder)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01,
-                                  betas=(0.9, 0.95))
+    aux = AuxHeads(model.config.get_text_config().hidden_size, len(WORDS))
+    if args.init_from and not args.resume:
+        earlier = torch.load(Path(args.init_from) / "checkpoint.pt", weights_only=False)
+        if earlier.get("family") != args.family:
+            raise SystemExit(f"--init-from: that run trained {earlier.get('family')}, "
+                             f"not {args.family}")
+        model.load_state_dict(earlier["model"])
+        aux.load_state_dict(earlier.get("aux", {}), strict=False)  # heads added since start fresh
+    optimizer = torch.optim.AdamW([*model.parameters(), *aux.parameters()], lr=args.lr,
+                                  weight_decay=0.01, betas=(0.9, 0.95))
     if not args.resume:
-        return model, optimizer, 0, 0.0
+        return model, aux, optimizer, 0, 0.0
     saved = torch.load(ckpt, weights_only=False)
     model.load_state_dict(saved["model"])
+    if "aux" in saved:
+        aux.load_state_dict(saved["aux"])
     optimizer.load_state_dict(saved["optimizer"])
     torch.set_rng_state(saved["torch_rng"])
     random.setstate(saved["python_rng"])
-    return model, optimizer, saved["step"], saved["cpu_seconds"]
+    return model, aux, optimizer, saved["step"], saved["cpu_seconds"]
 
 
 class Run:
     """One training process: steps, progress lines, evaluations and checkpoints."""
 
-    def __init__(self, args, out: Path, model, optimizer, step: int, cpu_seconds: float) -> None:
+    def __init__(self, args, out: Path, model, aux: AuxHeads, optimizer, step: int,
+                 cpu_seconds: float) -> None:
         from tokenizers import Tokenizer
 
         from agent.inference.chat import find_chat_template
 
-        self.args, self.out, self.model, self.optimizer = args, out, model, optimizer
+        self.args, self.out, self.model, self.aux, self.optimizer = args, out, model, aux, optimizer
         self.step, self.cpu_before = step, cpu_seconds
         folder = out / "model"
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
@@ -101,6 +144,8 @@ class Run:
         self.pad_id = self.tokenizer.token_to_id("<|endoftext|>")
         self.params = sum(p.numel() for p in model.parameters())
         self.losses: list[float] = []
+        vocab = self.tokenizer.get_vocab()
+        self.digit_ids = torch.tensor(sorted(i for t, i in vocab.items() if t.isdigit()))
 
     def cpu(self) -> float:
         """Training CPU seconds so far (this process's, minus its evaluations, plus earlier runs)."""
@@ -112,13 +157,17 @@ class Run:
         last_ckpt = self.cpu()
         self._log({"kind": "start", "family": args.family, "params": self.params, "step": self.step,
                    "size": args.size, "batch": args.batch, "lr": args.lr, "seed": args.seed,
-                   "chance": chance(args.eval_n)})
+                   "buttons": args.buttons, "aux_read": args.aux_read,
+                   "aux_point": args.aux_point, "aux_where": args.aux_where,
+                   "init_from": args.init_from,
+                   "digit_weight": args.digit_weight,
+                   "chance": chance(args.eval_n, args.buttons)})
         if self.step == 0:
             self._evaluate()
         while self.cpu() < args.minutes * 60 and (args.max_steps is None or self.step < args.max_steps):
-            loss = self.train_step()
+            loss, parts = self.train_step()
             self.losses.append(loss)
-            self._log({"kind": "step", "step": self.step, "loss": loss})
+            self._log({"kind": "step", "step": self.step, "loss": loss, **parts})
             if self.step % 10 == 0 or self.step == 1:
                 self._progress(loss, wall0, step0)
             if self.step % args.eval_every == 0:
@@ -132,27 +181,55 @@ class Run:
         self._log({"kind": "end", "step": self.step, "train_cpu_min": self.cpu() / 60,
                    "wall_min": (time.time() - wall0) / 60})
 
-    def batch(self, step: int) -> dict[str, torch.Tensor]:
+    def batch(self, step: int) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """The model inputs and the auxiliary targets of training step `step`."""
         first = self.args.seed * SEED_STRIDE + step * self.args.batch
-        examples = [self.encoder.encode(make_screen("train", first + j)) for j in range(self.args.batch)]
-        return collate(examples, self.pad_id, self.encoder.prompts.image_token_id)
+        examples = [self.encoder.encode(make_screen("train", first + j, self.args.buttons))
+                    for j in range(self.args.batch)]
+        return (collate(examples, self.pad_id, self.encoder.prompts.image_token_id),
+                aux_targets(examples))
 
-    def train_step(self) -> float:
+    def train_step(self) -> tuple[float, dict[str, float]]:
+        """One optimizer step; (the reply loss, the auxiliary losses when they are on)."""
         args = self.args
         lr = args.lr * min(1.0, (self.step + 1) / args.warmup)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.model.train()
-        loss = self.model(**self.batch(self.step)).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+        inputs, targets = self.batch(self.step)
+        labels = inputs.pop("labels")
+        use_aux = args.aux_read > 0 or args.aux_point > 0 or args.aux_where > 0
+        out = self.model(**inputs, output_hidden_states=use_aux)
+        reply = self.reply_loss(out.logits, labels)
+        total, parts = reply, {}
+        if use_aux:
+            read, point, where = self.aux.losses(out.hidden_states,
+                                                 inputs["mm_token_type_ids"].bool(), **targets)
+            total = total + args.aux_read * read + args.aux_point * point + args.aux_where * where
+            parts = {k: round(float(v.detach()), 4)
+                     for k, v in (("read", read), ("point", point), ("where", where))}
+        total.backward()
+        torch.nn.utils.clip_grad_norm_([*self.model.parameters(), *self.aux.parameters()], 1.0)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
-        return float(loss.detach())
+        return float(reply.detach()), parts
+
+    def reply_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Mean next-token loss over reply tokens, digits weighted by --digit-weight (at 1 this
+        is the model's own loss)."""
+        logits, labels = logits[:, :-1].float(), labels[:, 1:]
+        per_token = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]),
+                                                      labels.reshape(-1), ignore_index=IGNORE,
+                                                      reduction="none")
+        labels = labels.reshape(-1)
+        weights = (labels != IGNORE).float()
+        weights[torch.isin(labels, self.digit_ids)] *= self.args.digit_weight
+        return (per_token * weights).sum() / weights.sum()
 
     def save(self) -> None:
-        state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+        state = {"model": self.model.state_dict(), "aux": self.aux.state_dict(),
+                 "optimizer": self.optimizer.state_dict(), "buttons": self.args.buttons,
                  "step": self.step, "cpu_seconds": self.cpu(), "torch_rng": torch.get_rng_state(),
                  "python_rng": random.getstate(), "family": self.args.family}
         tmp = self.out / "checkpoint.pt.tmp"
@@ -172,7 +249,7 @@ class Run:
 
     def _evaluate(self) -> None:
         t0 = time.process_time()
-        rates = hit_rates(self.model, self.encoder, self.args.eval_n)
+        rates = hit_rates(self.model, self.encoder, self.args.eval_n, self.args.buttons)
         spent = time.process_time() - t0
         self.eval_cpu += spent
         recent = self.losses[-self.args.eval_every:]

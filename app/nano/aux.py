@@ -1,0 +1,89 @@
+"""Training-only auxiliary targets for Deskhand Nano: dense supervision of what is where.
+
+The probe's plain run (reply loss only) learned the tool-call format and nothing about the
+screen in 35 CPU-minutes: one example gives ~6 coordinate-digit targets, and nothing tells the
+vision tower which of ~100 image tokens mattered. Two heads add targets on every screen; both
+are dropped after training (the exported model is the unchanged family architecture):
+
+- **reading**: from each image token's hidden state after `READ_LAYER` decoder layers, which
+  label word (or none) covers that cell. The screenshot comes before the task text in the
+  prompt, so an image token cannot know the task; what it can carry is which word is there.
+- **pointing**: from the hidden state of the reply token just before the first coordinate digit,
+  a bilinear score against every image token's final hidden state, trained towards the cells the
+  target button covers. That is the match the model's own attention must make to copy the
+  target's position into the digits.
+- **where**: from each image token's hidden state entering the last decoder layer, its own row
+  and column. What attention copies is values, not positions: the digits can only be read from
+  a token whose state says where it is.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+READ_LAYER = 2  # hidden_states index: after two decoder layers
+WHERE_LAYER = -2  # hidden_states index: the input of the last decoder layer
+MAX_CELLS = 64  # rows or columns of image cells a where-head can name
+NONE = 0        # the reading class of a cell without a label
+COVER = 0.2     # a cell belongs to a button when the button covers this share of it
+
+
+class AuxHeads(nn.Module):
+    def __init__(self, hidden: int, words: int, key: int = 64) -> None:
+        super().__init__()
+        self.read = nn.Linear(hidden, words + 1)
+        self.query = nn.Linear(hidden, key)
+        self.key = nn.Linear(hidden, key)
+        self.row = nn.Linear(hidden, MAX_CELLS)
+        self.col = nn.Linear(hidden, MAX_CELLS)
+
+    def losses(self, hidden_states: tuple[torch.Tensor, ...], image_mask: torch.Tensor,
+               read_labels: torch.Tensor, target_cells: torch.Tensor,
+               pointer_at: torch.Tensor, cell_rows: torch.Tensor,
+               cell_cols: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(reading loss, pointing loss, where loss), each a mean over the batch.
+
+        `image_mask` [B, L] marks image tokens; `read_labels` and `target_cells` list, for all
+        image tokens of the batch in order, the word class and whether the target covers it;
+        `pointer_at` [B] is the position of the token before each reply's first coordinate digit.
+        """
+        layer = hidden_states[min(READ_LAYER, len(hidden_states) - 1)]
+        read = F.cross_entropy(self.read(layer[image_mask]), read_labels)
+        last = hidden_states[-1]
+        keys = self.key(last[image_mask])  # [all image tokens, key]
+        counts = image_mask.sum(dim=1).tolist()
+        queries = self.query(last[torch.arange(len(pointer_at)), pointer_at])  # [B, key]
+        point, start = [], 0
+        for row, n in enumerate(counts):
+            scores = keys[start:start + n] @ queries[row] / keys.shape[-1] ** 0.5
+            target = target_cells[start:start + n].float()
+            point.append(-(F.log_softmax(scores, dim=0) * target / target.sum()).sum())
+            start += n
+        at = hidden_states[WHERE_LAYER][image_mask]
+        where = (F.cross_entropy(self.row(at), cell_rows) + F.cross_entropy(self.col(at), cell_cols)) / 2
+        return read, torch.stack(point).mean(), where
+
+
+def cell_targets(boxes: list[tuple[int, int, int, int]], words: list[int], target: int,
+                 rows: int, cols: int, unit: int) -> tuple[list[int], list[bool]]:
+    """Per image cell in raster order: the word class covering it and whether it is the target's.
+
+    `boxes` are (left, top, right, bottom) in model pixels, `words` their classes (1-based),
+    `target` the index of the named button; a cell is a `unit`-pixel square.
+    """
+    labels, target_cells = [], []
+    for r in range(rows):
+        for c in range(cols):
+            best, best_area, on_target = NONE, 0.0, False
+            for i, (left, top, right, bottom) in enumerate(boxes):
+                w = min(right, (c + 1) * unit) - max(left, c * unit)
+                h = min(bottom, (r + 1) * unit) - max(top, r * unit)
+                area = max(0, w) * max(0, h) / unit**2
+                if area >= COVER and area > best_area:
+                    best, best_area = words[i], area
+                on_target |= i == target and area > 0
+            labels.append(best)
+            target_cells.append(on_target)
+    return labels, target_cells

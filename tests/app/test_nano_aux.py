@@ -1,0 +1,95 @@
+"""Nano's training-only targets (app/nano/aux.py) and curriculum options: each target says what it
+claims about the screen, the heads train, and a later stage starts from an earlier one's weights."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("transformers")
+
+import torch
+from tokenizers import Tokenizer
+
+from agent.inference.chat import find_chat_template
+from app.nano.aux import NONE, cell_targets
+from app.nano.examples import Encoder, aux_targets, collate
+from app.nano.model import MICRO, make_folder
+from app.nano.screens import WORDS, make_screen
+from app.nano.train import main
+
+MICRO_RUN = ["--family", "fara15", "--size", "micro", "--minutes", "10", "--seed", "5",
+             "--batch", "2", "--eval-every", "1000", "--eval-n", "1", "--warmup", "2"]
+
+
+def test_cells_name_the_word_that_covers_them_and_mark_the_target() -> None:
+    # Two buttons on a 4x2 grid of 10-px cells: "a" covers cells (0,0),(0,1) fully; "b" a sliver
+    # of (1,3) only (under the 20 % share: not read there) but it is the target, so marked.
+    boxes = [(0, 0, 20, 10), (38, 18, 40, 20)]
+    labels, target = cell_targets(boxes, [7, 9], 1, rows=2, cols=4, unit=10)
+    assert labels == [7, 7, NONE, NONE, NONE, NONE, NONE, NONE]
+    assert target == [False, False, False, False, False, False, False, True]
+
+
+@pytest.mark.parametrize("family", ["fara15", "fara"])
+def test_targets_line_up_with_the_tokens(family: str, tmp_path: Path) -> None:
+    folder = make_folder(family, tmp_path, MICRO)
+    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    encoder = Encoder(family, tokenizer, find_chat_template(folder))
+    for i in range(5):
+        screen = make_screen("train", i)
+        e = encoder.encode(screen)
+        images = sum(1 for t in e.ids if t == encoder.prompts.image_token_id)
+        assert len(e.read_labels) == len(e.target_cells) == images
+        # The pointer position predicts the first digit of the x coordinate.
+        first = tokenizer.decode([e.ids[e.pointer_at + 1]])
+        assert first.isdigit()
+        reply_x = encoder.reply(screen).split("[", 1)[1]
+        assert reply_x.startswith(first)
+        # The target's label is read in at least one of the cells it covers.
+        word = WORDS.index(screen.target_button.label) + 1
+        assert any(t and r == word for t, r in zip(e.target_cells, e.read_labels))
+        assert sum(e.target_cells) >= 1
+    batch = [encoder.encode(make_screen("train", i)) for i in range(3)]
+    targets = aux_targets(batch)
+    inputs = collate(batch, 0, encoder.prompts.image_token_id)
+    assert int(inputs["mm_token_type_ids"].sum()) == len(targets["read_labels"])
+    assert targets["cell_rows"].max() < batch[0].grid[1] // encoder.spec.merge
+    assert targets["cell_cols"].max() < batch[0].cell_cols
+
+
+def test_buttons_option_sets_how_many_buttons_a_screen_has() -> None:
+    assert {len(make_screen("train", i, (1, 1)).buttons) for i in range(20)} == {1}
+    assert {len(make_screen("train", i, (2, 3)).buttons) for i in range(40)} <= {2, 3}
+    with pytest.raises(ValueError):
+        make_screen("train", 0, (3, 2))
+
+
+def test_auxiliary_heads_train_and_a_next_stage_starts_from_the_weights(tmp_path: Path) -> None:
+    first = tmp_path / "stage1"
+    assert main([*MICRO_RUN, "--out", str(first), "--max-steps", "3", "--buttons", "1-1",
+                 "--aux-read", "1", "--aux-point", "1", "--aux-where", "1",
+                 "--digit-weight", "3"]) == 0
+    steps = [json.loads(line) for line in (first / "metrics.jsonl").read_text().splitlines()
+             if '"step"' in line and '"loss"' in line and '"kind": "step"' in line]
+    assert len(steps) == 3 and all({"read", "point", "where"} <= set(s) for s in steps)
+    assert all(torch.isfinite(torch.tensor([s["read"], s["point"], s["where"]])).all() for s in steps)
+    trained = torch.load(first / "checkpoint.pt", weights_only=False)
+    assert {"aux", "model"} <= set(trained) and trained["buttons"] == (1, 1)
+
+    second = tmp_path / "stage2"
+    assert main([*MICRO_RUN, "--out", str(second), "--max-steps", "0", "--buttons", "1-3",
+                 "--init-from", str(first)]) == 0
+    saved = torch.load(second / "checkpoint.pt", weights_only=False)
+    assert saved["step"] == 0
+    for name, value in trained["model"].items():  # the weights it starts from are stage 1's
+        assert torch.equal(saved["model"][name], value), name
+    start = json.loads((second / "metrics.jsonl").read_text().splitlines()[0])
+    assert start["init_from"] == str(first) and start["buttons"] == [1, 3]
+    assert (second / "model" / "tokenizer.json").read_bytes() == \
+        (first / "model" / "tokenizer.json").read_bytes()
+    with pytest.raises(SystemExit, match="fara15"):
+        main([*MICRO_RUN[:1], "fara", *MICRO_RUN[2:], "--out", str(tmp_path / "wrong"),
+              "--max-steps", "1", "--init-from", str(first)])
