@@ -1,6 +1,7 @@
 """A fake Hugging Face Hub on 127.0.0.1 for download tests (never the internet).
 
-`serve(files, monkeypatch)` starts it and points huggingface_hub at it for one test.
+`serve(files, monkeypatch)` starts it and points huggingface_hub at it for one test. A file is
+bytes, or a Path served from disk (a full-size checkpoint: scripts/walk_first_run.py).
 """
 
 from __future__ import annotations
@@ -28,10 +29,11 @@ class FakeHub(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, files: dict[str, bytes]) -> None:
+    def __init__(self, files: dict[str, bytes | Path]) -> None:
         super().__init__(("127.0.0.1", 0), HubHandler)
         self.files = files
-        self.lfs = {p for p, data in files.items() if len(data) > 1000}  # big files are LFS
+        self.lfs = {p for p in files if self.size(p) > 1000}  # big files are LFS
+        self._digests: dict[str, tuple[str, str]] = {}
         self.faults: dict[str, list[str]] = {}  # path -> actions for its next GETs
         self.gets: list[tuple[str, str | None]] = []  # (path, Range header)
         self.served: dict[str, int] = {}  # body bytes sent per path
@@ -42,14 +44,38 @@ class FakeHub(ThreadingHTTPServer):
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}"
 
+    def size(self, path: str) -> int:
+        data = self.files[path]
+        return data.stat().st_size if isinstance(data, Path) else len(data)
+
+    def chunks(self, path: str, start: int = 0) -> Iterator[bytes]:
+        data = self.files[path]
+        if not isinstance(data, Path):
+            yield data[start:]
+            return
+        with data.open("rb") as f:
+            f.seek(start)
+            while chunk := f.read(1 << 20):
+                yield chunk
+
+    def digests(self, path: str) -> tuple[str, str]:
+        """(git blob sha1, sha256) of a file, computed once."""
+        if path not in self._digests:
+            blob = hashlib.sha1(b"blob %d\0" % self.size(path))
+            sha = hashlib.sha256()
+            for chunk in self.chunks(path):
+                blob.update(chunk)
+                sha.update(chunk)
+            self._digests[path] = blob.hexdigest(), sha.hexdigest()
+        return self._digests[path]
+
     def tree(self) -> list[dict[str, Any]]:
         entries = []
-        for path, data in sorted(self.files.items()):
-            blob = hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
-            entry: dict[str, Any] = {"type": "file", "path": path, "size": len(data), "oid": blob}
+        for path in sorted(self.files):
+            size, (blob, sha) = self.size(path), self.digests(path)
+            entry: dict[str, Any] = {"type": "file", "path": path, "size": size, "oid": blob}
             if path in self.lfs:
-                entry["lfs"] = {"oid": hashlib.sha256(data).hexdigest(), "size": len(data),
-                                "pointerSize": 130}
+                entry["lfs"] = {"oid": sha, "size": size, "pointerSize": 130}
             entries.append(entry)
         dirs = {str(Path(p).parent) for p in self.files} - {"."}
         return entries + [{"type": "directory", "path": d, "oid": "0" * 40} for d in dirs]
@@ -90,6 +116,8 @@ class HubHandler(BaseHTTPRequestHandler):
 
     def send_file(self, name: str, body: bool) -> None:
         hub = self.server
+        if isinstance(hub.files[name], Path):
+            return self.send_path(name, body)
         data = hub.files[name]
         if name in hub.corrupt:
             data = bytes(b ^ 1 for b in data)
@@ -102,14 +130,7 @@ class HubHandler(BaseHTTPRequestHandler):
         else:
             action = None
         start = int(re.fullmatch(r"bytes=(\d+)-", rng).group(1)) if rng else 0
-        self.send_response(206 if start else 200)
-        self.send_header("ETag", f'"{hashlib.sha256(data).hexdigest()}"')
-        self.send_header("X-Repo-Commit", COMMIT)
-        self.send_header("Accept-Ranges", "bytes")
-        self.send_header("Content-Length", str(len(data) - start))
-        if start:
-            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-        self.end_headers()
+        self.send_headers(hashlib.sha256(data).hexdigest(), start, len(data))
         if not body:
             return
         chunk = data[start:]
@@ -122,6 +143,30 @@ class HubHandler(BaseHTTPRequestHandler):
             hub.release.wait(30)
         if action in ("drop", "hang"):
             self.close_connection = True
+
+    def send_path(self, name: str, body: bool) -> None:
+        """A file served from disk in 1 MB pieces (no faults: for measuring, not for attacks)."""
+        hub = self.server
+        rng = self.headers.get("Range")
+        start = int(re.fullmatch(r"bytes=(\d+)-", rng).group(1)) if rng else 0
+        self.send_headers(hub.digests(name)[1], start, hub.size(name))
+        if not body:
+            return
+        hub.gets.append((name, rng))
+        for chunk in hub.chunks(name, start):
+            self.wfile.write(chunk)
+            hub.served[name] = hub.served.get(name, 0) + len(chunk)
+        self.wfile.flush()
+
+    def send_headers(self, sha256: str, start: int, size: int) -> None:
+        self.send_response(206 if start else 200)
+        self.send_header("ETag", f'"{sha256}"')
+        self.send_header("X-Repo-Commit", COMMIT)
+        self.send_header("Accept-Ranges", "bytes")
+        self.send_header("Content-Length", str(size - start))
+        if start:
+            self.send_header("Content-Range", f"bytes {start}-{size - 1}/{size}")
+        self.end_headers()
 
     def send_json(self, status: int, data: Any, headers: dict[str, str] | None = None) -> None:
         raw = json.dumps(data).encode()
