@@ -134,9 +134,9 @@ def available_ram() -> int | None:
 def export_ram_bytes(ckpt: Checkpoint) -> int:
     """Private memory the export needs at its peak.
 
-    Measured at Fara-7B's full size (16.6 GB checkpoint; README "Models"): the text stage maps
-    the checkpoint instead of copying it and quantizes one matrix at a time, so its private
-    memory is about its largest matrix in fp32 times 1.3 (2.8 GB: the 152064 x 3584 LM head);
+    Measured at Fara-7B's full size (16.6 GB checkpoint; README "Models"): the text stage reads
+    the checkpoint as mapped views and quantizes one matrix at a time, so its private memory is
+    about its largest matrix in fp32 times 1.3 (2.8 GB: the 152064 x 3584 LM head);
     the vision stage holds the fp32 vision graph about three times over (8.1 GB for 0.68 B
     parameters). The mapped checkpoint pages are page cache the kernel can drop, not counted.
     """

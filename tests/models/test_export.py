@@ -153,9 +153,9 @@ def test_size_estimate_scales_with_precision(tiny_checkpoint: Path) -> None:
 
 def test_a_full_size_fara_export_asks_for_the_memory_it_was_measured_to_use(tmp_path: Path) -> None:
     """Fara-7B's sizes (16.6 GB checkpoint): the export was measured at 8.1 GB private memory
-    (its vision stage) and 2.8 GB for the text stage, which maps the checkpoint instead of
-    copying it; the check must not ask for the checkpoint's size (it did: 20.7 GB) and must
-    not ask for less than was measured."""
+    (its vision stage) and 2.8 GB for the text stage, which quantizes one matrix at a time; the
+    check must not ask for the checkpoint's size (it did: 20.7 GB) and must not ask for less
+    than was measured."""
     from models.export.checks import Checkpoint, export_ram_bytes
     from models.export.families import family_of
 
