@@ -45,6 +45,7 @@ class Encoded:
     target_cells: tuple[bool, ...] = ()
     pointer_at: int = 0
     cell_cols: int = 0  # image cells per row (tokens are in raster order)
+    digit_at: tuple[int, ...] = ()  # positions whose next token is a coordinate digit
 
 
 class Encoder:
@@ -84,7 +85,10 @@ class Encoder:
         encoding = self.tokenizer.encode(text, add_special_tokens=False)
         reply = [*encoding.ids, self.im_end]
         digit = text.index("[", text.index('"coordinate"')) + 1
+        end = text.index("]", digit)
         first = next(i for i, (a, b) in enumerate(encoding.offsets) if a <= digit < b)
+        digits = [i for i, (a, b) in enumerate(encoding.offsets)
+                  if digit <= a and b <= end and text[a:b].strip().isdigit()]
         unit = self.spec.unit
         boxes = [(b.box.left, b.box.top, b.box.right, b.box.bottom) for b in screen.buttons]
         words = [WORDS.index(b.label) + 1 for b in screen.buttons]
@@ -92,7 +96,7 @@ class Encoder:
                                     grid[2] // self.spec.merge, unit)
         return Encoded(ids + reply, [IGNORE] * len(ids) + reply, pixels, grid,
                        tuple(read), tuple(target), len(ids) + first - 1,
-                       grid[2] // self.spec.merge)
+                       grid[2] // self.spec.merge, tuple(len(ids) + i - 1 for i in digits))
 
     def click(self, text: str) -> tuple[int, int] | None:
         """The MODEL-pixel point of a reply's left_click; None for anything else."""
@@ -130,4 +134,5 @@ def aux_targets(batch: list[Encoded]) -> dict[str, torch.Tensor]:
             "cell_rows": torch.tensor([i // e.cell_cols for e in batch
                                        for i in range(len(e.read_labels))]),
             "cell_cols": torch.tensor([i % e.cell_cols for e in batch
-                                       for i in range(len(e.read_labels))])}
+                                       for i in range(len(e.read_labels))]),
+            "digit_at": [list(e.digit_at) for e in batch]}

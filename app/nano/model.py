@@ -62,12 +62,14 @@ def make_folder(family: str, out: Path, size: Size = PROBE) -> Path:
     return out
 
 
-def build_model(folder: Path):
-    """The random model for the config in `folder` (transformers' init)."""
+def build_model(folder: Path, attention: str | None = None):
+    """The random model for the config in `folder` (transformers' init); `attention="eager"`
+    when training reads its attention weights (the same weights and outputs)."""
     from transformers import AutoConfig, AutoModelForImageTextToText
 
     config = AutoConfig.from_pretrained(folder)
-    return AutoModelForImageTextToText.from_config(config)
+    extra = {"attn_implementation": attention} if attention else {}
+    return AutoModelForImageTextToText.from_config(config, **extra)
 
 
 def _qwen25_config(tok, s: Size) -> dict:

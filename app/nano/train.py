@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from app.nano.evaluate import chance, hit_rates
-from app.nano.aux import AuxHeads
+from app.nano.aux import AuxHeads, attend_loss
 from app.nano.examples import IGNORE, Encoder, aux_targets, collate
 from app.nano.model import MICRO, PROBE, build_model, make_folder
 from app.nano.plot import draw_curve
@@ -70,6 +70,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="weight of the pointing target (the reply's match to the target's cells)")
     p.add_argument("--aux-where", type=float, default=0.0,
                    help="weight of the where target (each image token's own row and column)")
+    p.add_argument("--aux-attend", type=float, default=0.0,
+                   help="weight of the attend target (one head of the last full-attention layer "
+                        "on the target's cells at the digit positions)")
     p.add_argument("--digit-weight", type=float, default=1.0,
                    help="loss weight of the reply's digit tokens against its other tokens")
     return p
@@ -104,7 +107,7 @@ def _start(args, out: Path):
     else:
         make_folder(args.family, folder, SIZES[args.size])
     torch.manual_seed(args.seed)
-    model = build_model(folder)
+    model = build_model(folder, "eager" if args.aux_attend > 0 else None)
     aux = AuxHeads(model.config.get_text_config().hidden_size, len(WORDS))
     if args.init_from and not args.resume:
         earlier = torch.load(Path(args.init_from) / "checkpoint.pt", weights_only=False)
@@ -159,6 +162,7 @@ class Run:
                    "size": args.size, "batch": args.batch, "lr": args.lr, "seed": args.seed,
                    "buttons": args.buttons, "aux_read": args.aux_read,
                    "aux_point": args.aux_point, "aux_where": args.aux_where,
+                   "aux_attend": args.aux_attend,
                    "init_from": args.init_from,
                    "digit_weight": args.digit_weight,
                    "chance": chance(args.eval_n, args.buttons)})
@@ -199,7 +203,9 @@ class Run:
         inputs, targets = self.batch(self.step)
         labels = inputs.pop("labels")
         use_aux = args.aux_read > 0 or args.aux_point > 0 or args.aux_where > 0
-        out = self.model(**inputs, output_hidden_states=use_aux)
+        attend = args.aux_attend > 0
+        digit_at = targets.pop("digit_at")
+        out = self.model(**inputs, output_hidden_states=use_aux, output_attentions=attend)
         reply = self.reply_loss(out.logits, labels)
         total, parts = reply, {}
         if use_aux:
@@ -208,6 +214,12 @@ class Run:
             total = total + args.aux_read * read + args.aux_point * point + args.aux_where * where
             parts = {k: round(float(v.detach()), 4)
                      for k, v in (("read", read), ("point", point), ("where", where))}
+        if attend:
+            layer = [a for a in out.attentions if a is not None][-1]
+            attend_part = attend_loss(layer, inputs["mm_token_type_ids"].bool(),
+                                      targets["target_cells"], digit_at)
+            total = total + args.aux_attend * attend_part
+            parts["attend"] = round(float(attend_part.detach()), 4)
         total.backward()
         torch.nn.utils.clip_grad_norm_([*self.model.parameters(), *self.aux.parameters()], 1.0)
         self.optimizer.step()

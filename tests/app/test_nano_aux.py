@@ -14,7 +14,7 @@ import torch
 from tokenizers import Tokenizer
 
 from agent.inference.chat import find_chat_template
-from app.nano.aux import NONE, cell_targets
+from app.nano.aux import NONE, attend_loss, cell_targets
 from app.nano.examples import Encoder, aux_targets, collate
 from app.nano.model import MICRO, make_folder
 from app.nano.screens import WORDS, make_screen
@@ -48,6 +48,10 @@ def test_targets_line_up_with_the_tokens(family: str, tmp_path: Path) -> None:
         assert first.isdigit()
         reply_x = encoder.reply(screen).split("[", 1)[1]
         assert reply_x.startswith(first)
+        # Every digit of both coordinates is predicted from a listed position, and only those.
+        x, y = reply_x.split("]", 1)[0].split(",")
+        predicted = "".join(tokenizer.decode([e.ids[p + 1]]) for p in e.digit_at)
+        assert predicted == x.strip() + y.strip() and e.digit_at[0] == e.pointer_at
         # The target's label is read in at least one of the cells it covers.
         word = WORDS.index(screen.target_button.label) + 1
         assert any(t and r == word for t, r in zip(e.target_cells, e.read_labels))
@@ -71,11 +75,12 @@ def test_auxiliary_heads_train_and_a_next_stage_starts_from_the_weights(tmp_path
     first = tmp_path / "stage1"
     assert main([*MICRO_RUN, "--out", str(first), "--max-steps", "3", "--buttons", "1-1",
                  "--aux-read", "1", "--aux-point", "1", "--aux-where", "1",
-                 "--digit-weight", "3"]) == 0
+                 "--aux-attend", "1", "--digit-weight", "3"]) == 0
     steps = [json.loads(line) for line in (first / "metrics.jsonl").read_text().splitlines()
              if '"step"' in line and '"loss"' in line and '"kind": "step"' in line]
-    assert len(steps) == 3 and all({"read", "point", "where"} <= set(s) for s in steps)
-    assert all(torch.isfinite(torch.tensor([s["read"], s["point"], s["where"]])).all() for s in steps)
+    assert len(steps) == 3 and all({"read", "point", "where", "attend"} <= set(s) for s in steps)
+    assert all(torch.isfinite(torch.tensor([s["read"], s["point"], s["where"], s["attend"]])).all()
+               for s in steps)
     trained = torch.load(first / "checkpoint.pt", weights_only=False)
     assert {"aux", "model"} <= set(trained) and trained["buttons"] == (1, 1)
 
@@ -93,3 +98,15 @@ def test_auxiliary_heads_train_and_a_next_stage_starts_from_the_weights(tmp_path
     with pytest.raises(SystemExit, match="fara15"):
         main([*MICRO_RUN[:1], "fara", *MICRO_RUN[2:], "--out", str(tmp_path / "wrong"),
               "--max-steps", "1", "--init-from", str(first)])
+
+
+def test_attend_loss_is_zero_when_the_head_looks_at_the_target_only() -> None:
+    # One example: tokens 0-1 text, 2-5 image (cells 1 and 2 are the target's), 6-7 reply.
+    mask = torch.tensor([[False, False, True, True, True, True, False, False]])
+    target = torch.tensor([False, True, True, False])
+    on_target = torch.zeros(1, 2, 8, 8)
+    on_target[0, 0, 6, 3] = on_target[0, 0, 6, 4] = 0.5
+    on_target[0, 1, 6, 0] = 1.0  # another head looks elsewhere: not supervised
+    assert float(attend_loss(on_target, mask, target, [[6]])) < 1e-4
+    uniform = torch.full((1, 2, 8, 8), 1 / 8)
+    assert abs(float(attend_loss(uniform, mask, target, [[6]])) - float(torch.log(torch.tensor(4.0)))) < 1e-4
