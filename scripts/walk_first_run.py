@@ -9,6 +9,7 @@ warm-up time. Nothing leaves 127.0.0.1. Usage (under Xvfb or with QT_QPA_PLATFOR
 
     .venv/bin/python scripts/walk_first_run.py CHECKPOINT_DIR --home DIR [--json OUT]
         [--free-served]    # delete CHECKPOINT_DIR once it is downloaded (disk-tight machines)
+        [--cli]            # `deskhand models get NAME --yes` in a child instead of the dialog
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--home", type=Path, required=True, help="a fresh Deskhand home (created)")
     p.add_argument("--json", type=Path)
     p.add_argument("--free-served", action="store_true")
+    p.add_argument("--cli", action="store_true",
+                   help="the CLI equivalent: `deskhand models get NAME --yes` in a child process")
     args = p.parse_args(argv)
     if args.home.exists() and any(args.home.iterdir()):
         p.error(f"{args.home} is not empty: the walk starts from a fresh home")
@@ -58,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.update(HF_ENDPOINT=hub.url, HF_HUB_DISABLE_TELEMETRY="1",
                       HF_HUB_DISABLE_IMPLICIT_TOKEN="1")
     os.environ.pop("HF_TOKEN", None)
-    result = walk(args, total)
+    result = walk_cli(args, total) if args.cli else walk(args, total)
     hub.shutdown()
     print(json.dumps(result, indent=2))
     if args.json:
@@ -135,6 +138,34 @@ def walk(args, total: int) -> dict:
     result["warm_up_s"] = round(backend.warm_up(), 1)
     result["load_and_warm_up_s"] = round(time.perf_counter() - start, 1)
     app.processEvents()
+    return result
+
+
+def walk_cli(args, total: int) -> dict:
+    """`deskhand models get NAME --yes` in a child process; its stage lines are timed as read."""
+    import subprocess
+
+    from models.registry import Registry
+
+    memory = MemoryWatch()
+    memory.start()
+    t0 = time.perf_counter()
+    command = [sys.executable, "-m", "app.commands", "models", "get", NAME.lower(), "--yes"]
+    child = subprocess.Popen(command, cwd=Path(__file__).resolve().parents[1], text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    lines = [line.rstrip() for line in child.stdout]  # type: ignore[union-attr]
+    code = child.wait()
+    wall = time.perf_counter() - t0
+    memory.stop()
+    result: dict = {"checkpoint_bytes": total, "wall_s": round(wall, 1), "exit_code": code,
+                    "last_lines": lines[-5:], "peak_memory_mb": memory.peaks(),
+                    "registered": None}
+    if code == 0:
+        registry = Registry()
+        result["registered"] = registry.default
+        result["model_disk_bytes"] = sum(
+            f.stat().st_size for f in Path(registry.get(registry.default).folder).rglob("*")
+            if f.is_file())
     return result
 
 
