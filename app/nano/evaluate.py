@@ -83,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m app.nano.evaluate")
     p.add_argument("--out", required=True, help="a app.nano.train output folder")
     p.add_argument("--n", type=int, default=200)
+    p.add_argument("--buttons", default=None, metavar="LO-HI",
+                   help="buttons per screen (default: what the run trained on last)")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     out = Path(args.out)
@@ -91,9 +93,14 @@ def main(argv: list[str] | None = None) -> int:
     model.load_state_dict(saved["model"])
     encoder = Encoder(saved["family"], Tokenizer.from_file(str(out / "model" / "tokenizer.json")),
                       find_chat_template(out / "model"))
+    from app.nano.train import _range
+
+    buttons = _range(args.buttons) if args.buttons else saved.get("buttons")
+    buttons = tuple(buttons) if buttons else None
     record = {"family": saved["family"], "step": saved["step"],
               "train_cpu_min": round(saved["cpu_seconds"] / 60, 2), "n": args.n,
-              "chance": chance(args.n), **hit_rates(model, encoder, args.n)}
+              "buttons": buttons, "chance": chance(args.n, buttons),
+              **hit_rates(model, encoder, args.n, buttons)}
     print(json.dumps(record))
     return 0
 

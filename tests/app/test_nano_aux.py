@@ -110,3 +110,17 @@ def test_attend_loss_is_zero_when_the_head_looks_at_the_target_only() -> None:
     assert float(attend_loss(on_target, mask, target, [[6]])) < 1e-4
     uniform = torch.full((1, 2, 8, 8), 1 / 8)
     assert abs(float(attend_loss(uniform, mask, target, [[6]])) - float(torch.log(torch.tensor(4.0)))) < 1e-4
+
+
+def test_evaluate_uses_the_runs_last_button_range_unless_told(tmp_path: Path, capsys) -> None:
+    from app.nano.evaluate import main as evaluate
+
+    run = tmp_path / "run"
+    assert main([*MICRO_RUN, "--out", str(run), "--max-steps", "1", "--buttons", "1-1"]) == 0
+    capsys.readouterr()
+    assert evaluate(["--out", str(run), "--n", "2"]) == 0
+    record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert record["buttons"] == [1, 1] and record["chance"]["heldout"] == 1.0
+    assert evaluate(["--out", str(run), "--n", "2", "--buttons", "3-3"]) == 0
+    record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert record["buttons"] == [3, 3] and abs(record["chance"]["heldout"] - 1 / 3) < 1e-3
