@@ -103,7 +103,8 @@ def iter_steps(
 ) -> Generator[Step, None, RunResult]:
     """Yield one `Step` per model turn; return the `RunResult` (`ask_person`: see agent.questions)."""
     config = config or RunConfig()
-    family = family or get_family(getattr(backend, "family", DEFAULT_FAMILY), mode=config.mode)
+    family = family or get_family(getattr(backend, "family", DEFAULT_FAMILY), mode=config.mode,
+                                  system=getattr(backend, "system_prompt", None))
     stop = stop or StopFlag()
     guard = OfflineGuard(config.offline_allow) if config.offline else contextlib.nullcontext()
     budget = Budget(config.limits)

@@ -95,8 +95,7 @@ class PausingBackend(Backend):
 
     def __init__(self, backend: Backend, pause: PauseFlag, stop: StopFlag, hooks: Hooks) -> None:
         self._backend, self._pause, self._stop, self._hooks = backend, pause, stop, hooks
-        self.name = getattr(backend, "name", "model")
-        self.family = getattr(backend, "family", self.family)  # the loop prompts for it
+        self.wraps(backend)  # the loop prompts it as the model it wraps
 
     def _generate(self, request: Request) -> Generation:
         self._pause.wait(self._stop)

@@ -137,8 +137,18 @@ class Backend(ABC):
 
     name: str = "model"
     # The prompt family its model was trained with (`agent.prompts`); the factory names it from
-    # the model folder, and wrappers pass it on with `name`.
+    # the model folder, and wrappers pass it on with `name` (`wraps`).
     family: str = "fara"
+    # The system prompt the model folder declares for itself (agent.prompts.PROMPT_FILE), or
+    # None for the family's own; set by the factory like `family`.
+    system_prompt: str | None = None
+
+    def wraps(self, inner: object) -> None:
+        """Take `inner`'s name and prompt (family, declared system prompt): a wrapper the loop
+        sees must be prompted as the model it wraps."""
+        self.name = getattr(inner, "name", "model")
+        self.family = getattr(inner, "family", self.family)
+        self.system_prompt = getattr(inner, "system_prompt", None)
 
     def generate(
         self,

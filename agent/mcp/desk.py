@@ -141,8 +141,7 @@ class _Announcing(Backend):
 
     def __init__(self, backend: Backend, announce: Callable[[], None]) -> None:
         self._backend, self._announce = backend, announce
-        self.name = getattr(backend, "name", "model")
-        self.family = getattr(backend, "family", self.family)  # the loop prompts for it
+        self.wraps(backend)  # the loop prompts it as the model it wraps
 
     def _generate(self, request: Request) -> Generation:
         self._announce()

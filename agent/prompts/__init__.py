@@ -1,8 +1,10 @@
 """Model families: how a family's model is prompted, and which family a model folder holds.
 
 A family is one class implementing `PromptFamily` (wording as data in `assets/prompts/`); the
-loop asks `get_family(backend.family, mode=...)` for it, and `agent.inference.factory` names the
-backend's family from its model folder (`family_of_folder`).
+loop asks `get_family(backend.family, mode=..., system=backend.system_prompt)` for it, and
+`agent.inference.factory` names the backend's family from its model folder (`family_of_folder`)
+and reads the system prompt a folder may declare for itself (`declared_system_prompt`: a small
+model trained with a shorter one, Deskhand Nano).
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from agent.options import Mode
 from agent.prompts.fara import FaraFamily, Turn
 from agent.prompts.fara15 import Fara15Family
 
-__all__ = ["DEFAULT_FAMILY", "FAMILIES", "Fara15Family", "FaraFamily", "PromptFamily", "Turn",
+__all__ = ["DEFAULT_FAMILY", "FAMILIES", "PROMPT_FILE", "DeclaredSystemPrompt", "Fara15Family",
+           "FaraFamily", "PromptFamily", "Turn", "declared_system_prompt",
            "family_of_folder", "get_family"]
 
 DEFAULT_FAMILY = "fara"
@@ -63,11 +66,63 @@ FAMILIES: dict[str, Callable[[Mode], PromptFamily]] = {
 _FAMILY_OF_TYPE = {"fara": "fara", "qwen2_5_vl": "fara", "fara15": "fara15", "qwen3_5": "fara15"}
 
 
-def get_family(name: str = DEFAULT_FAMILY, *, mode: Mode | str = Mode.BROWSER) -> PromptFamily:
-    """The prompt family by name, with its prompt variant for `mode`."""
+def get_family(name: str = DEFAULT_FAMILY, *, mode: Mode | str = Mode.BROWSER,
+               system: str | None = None) -> PromptFamily:
+    """The prompt family by name, with its prompt variant for `mode`; `system` replaces its
+    system prompt (a model folder's declared one, `declared_system_prompt`)."""
     if name not in FAMILIES:
         raise ValueError(f"unknown model family {name!r}; known: {', '.join(FAMILIES)}")
-    return FAMILIES[name](Mode(mode))
+    family = FAMILIES[name](Mode(mode))
+    return DeclaredSystemPrompt(family, system) if system is not None else family
+
+
+# A model folder's own prompt settings: {"system": "..."}; the exporter copies it along.
+PROMPT_FILE = "deskhand_prompt.json"
+MAX_SYSTEM_CHARS = 8000
+
+
+class DeclaredSystemPrompt:
+    """A family whose system message is the model's declared one; all else is the family's.
+
+    Everything the model reads after the system message (task, screenshots, history, URL lines)
+    and everything read back (parse, coordinates, feedback) stays the family's, so a model
+    trained this way is driven and checked by the same code as the full-size one."""
+
+    def __init__(self, family: PromptFamily, system: str) -> None:
+        self._family, self.system = family, system
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._family, name)
+
+    def build(self, task: str, history: Sequence[Turn], current: Image.Image, model_size: Size,
+              url: str | None = None, *, history_scale: float = 1.0,
+              ) -> tuple[list[Message], list[Image.Image]]:
+        messages, images = self._family.build(task, history, current, model_size, url,
+                                              history_scale=history_scale)
+        if not messages or messages[0].get("role") != "system":
+            raise ValueError(f"the {self._family.name} family's prompt has no system message")
+        return [{"role": "system", "content": [{"type": "text", "text": self.system}]},
+                *messages[1:]], images
+
+
+def declared_system_prompt(folder: Path) -> str | None:
+    """The system prompt `folder` declares in PROMPT_FILE; None when it declares none.
+
+    Raises ValueError naming the file when it is there but unusable: a model trained with a
+    short prompt answers badly with the family's long one, so a broken file must not be skipped.
+    """
+    path = folder / PROMPT_FILE
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
+        raise ValueError(f"{path} is not readable JSON: {exc}") from exc
+    system = data.get("system") if isinstance(data, dict) else None
+    if not isinstance(system, str) or not system.strip() or len(system) > MAX_SYSTEM_CHARS:
+        raise ValueError(f"{path}: \"system\" must be a non-empty text of at most "
+                         f"{MAX_SYSTEM_CHARS} characters")
+    return system
 
 
 def family_of_folder(folder: Path) -> str:

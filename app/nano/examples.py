@@ -52,7 +52,9 @@ class Encoder:
     """Turns screens into token ids, labels and pixels for one family and tokenizer."""
 
     def __init__(self, family_name: str, tokenizer, template: str) -> None:
-        self.family: PromptFamily = get_family(family_name)
+        # The compact system prompt as the runtime will give it: declared by the model folder
+        # (agent.prompts.PROMPT_FILE) and put in by the same wrapper the loop uses.
+        self.family: PromptFamily = get_family(family_name, system=SYSTEM)
         self.spec = SPECS[family_name]
         self.prompts = PromptTokenizer(tokenizer, template)
         self.tokenizer = tokenizer
@@ -60,9 +62,8 @@ class Encoder:
 
     def messages(self, screen: Screen) -> list:
         messages, images = self.family.build(screen.task, [], screen.image, MODEL_SIZE)
-        if len(images) != 1 or messages[0]["role"] != "system":
-            raise RuntimeError("the family's first step is not one system and one image turn")
-        messages[0] = {"role": "system", "content": [{"type": "text", "text": SYSTEM}]}
+        if len(images) != 1:
+            raise RuntimeError("the family's first step is not one image turn")
         return messages
 
     def reply(self, screen: Screen) -> str:

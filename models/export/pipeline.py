@@ -37,7 +37,8 @@ DEFAULT_BLOCK_SIZE = 128
 STATE = ".export-state.json"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.json",
                    "chat_template.jinja", "vocab.json", "merges.txt", "special_tokens_map.json",
-                   "added_tokens.json", "generation_config.json", "preprocessor_config.json")
+                   "added_tokens.json", "generation_config.json", "preprocessor_config.json",
+                   "deskhand_prompt.json")  # a model's declared system prompt (agent.prompts)
 
 
 def export_model(hf_dir: str | Path, out_dir: str | Path, *, precision: str = "int4",

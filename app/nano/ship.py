@@ -1,0 +1,104 @@
+"""Turn a Nano training run into a Deskhand model folder, and score it through the runtime.
+
+    python -m app.nano.ship --run DIR --out MODEL_DIR [--precision int4|fp32]
+    python -m app.nano.ship --score MODEL_DIR [--n 200] [--buttons 1-1]
+
+`--run` writes the run's trained weights as a Hugging Face checkpoint (config, tokenizer and
+chat template from the run, `deskhand_prompt.json` declaring Nano's compact system prompt) and
+exports it with the project's exporter — the same pipeline as every model. `--score` runs a
+model folder the way the agent loop does — the backend the factory builds for the folder, the
+family's prompt with the folder's declared system prompt, greedy generation, the family's
+parser — on held-out screens, and prints the hit rate: the figure that says what quantization
+costs (int4 against fp32 on the same screens).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from agent.geometry import Size
+from agent.prompts import PROMPT_FILE
+from app.nano.examples import SYSTEM
+from app.nano.screens import HEIGHT, WIDTH
+
+SIZE = Size(WIDTH, HEIGHT)
+MAX_NEW_TOKENS = 48
+
+
+def checkpoint_of(run: Path, out: Path) -> Path:
+    """The run's weights as a Hugging Face checkpoint folder `out` (created)."""
+    import torch
+
+    from app.nano.model import build_model
+
+    saved = torch.load(run / "checkpoint.pt", weights_only=False)
+    model = build_model(run / "model")
+    model.load_state_dict(saved["model"])
+    model.save_pretrained(out)
+    for f in (run / "model").iterdir():
+        if f.is_file() and not (out / f.name).exists():
+            shutil.copy2(f, out / f.name)
+    (out / PROMPT_FILE).write_text(json.dumps({"system": SYSTEM}, indent=2), encoding="utf-8")
+    return out
+
+
+def ship(run: Path, out: Path, precision: str = "int4") -> Path:
+    from models.export.pipeline import export_model
+
+    with tempfile.TemporaryDirectory() as tmp:
+        hf = checkpoint_of(run, Path(tmp) / "hf")
+        return export_model(hf, out, precision=precision, progress=False)
+
+
+def score(folder: Path, n: int, buttons: tuple[int, int] | None) -> dict:
+    """Hit rates on the held-out splits through the factory's backend and the family's prompt."""
+    from agent.actions import LeftClick, Parsed
+    from agent.inference.factory import build_backend, parse_model_spec
+    from agent.prompts import get_family
+    from app.nano.evaluate import HELD_OUT, chance
+    from app.nano.screens import make_screen
+
+    backend = build_backend(parse_model_spec(str(folder)), provider="cpu")
+    family = get_family(backend.family, system=backend.system_prompt)
+    result: dict = {"model": str(folder), "n": n, "buttons": buttons,
+                    "chance": chance(n, buttons)}
+    for split in HELD_OUT:
+        hits = 0
+        for i in range(n):
+            screen = make_screen(split, i, buttons)
+            messages, images = family.build(screen.task, [], screen.image, SIZE)
+            text = backend.generate(messages, images, max_new_tokens=MAX_NEW_TOKENS).text
+            parsed = family.parse(text, SIZE)
+            if isinstance(parsed, Parsed) and isinstance(parsed.action, LeftClick):
+                hits += screen.target_button.box.contains(*parsed.action.coordinate)
+        result[split] = round(hits / n, 4)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    from app.nano.train import _range
+
+    p = argparse.ArgumentParser(prog="python -m app.nano.ship", description=__doc__.split("\n")[0])
+    p.add_argument("--run", type=Path, help="a app.nano.train output folder")
+    p.add_argument("--out", type=Path, help="the model folder to write")
+    p.add_argument("--precision", choices=("int4", "fp32"), default="int4")
+    p.add_argument("--score", type=Path, metavar="MODEL_DIR", help="score a model folder")
+    p.add_argument("--n", type=int, default=200)
+    p.add_argument("--buttons", type=_range, default=None, metavar="LO-HI")
+    args = p.parse_args(argv)
+    if args.score:
+        print(json.dumps(score(args.score, args.n, args.buttons)))
+        return 0
+    if not (args.run and args.out):
+        p.error("give --run DIR --out MODEL_DIR, or --score MODEL_DIR")
+    print(ship(args.run, args.out, args.precision))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""A model folder's declared system prompt (agent.prompts.PROMPT_FILE): read strictly, carried by
+the exporter and by every backend wrapper, and put in by the loop's family in place of the
+family's own system message — and nowhere else."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from agent.geometry import Size
+from agent.inference.base import ScriptedBackend
+from agent.prompts import (PROMPT_FILE, DeclaredSystemPrompt, Turn, declared_system_prompt,
+                           get_family)
+
+SHORT = "You are a small model. Answer with one computer_use tool call."
+
+
+@pytest.mark.parametrize("name", ["fara", "fara15"])
+def test_only_the_system_message_changes(name: str) -> None:
+    own, declared = get_family(name), get_family(name, system=SHORT)
+    assert isinstance(declared, DeclaredSystemPrompt)
+    shot, size = Image.new("RGB", (448, 224)), Size(448, 224)
+    history = [Turn(shot, "<tool_call>\n{}\n</tool_call>", "http://a.example/")]
+    a, images_a = own.build("Click OK.", history, shot, size, url="http://b.example/")
+    b, images_b = declared.build("Click OK.", history, shot, size, url="http://b.example/")
+    assert b[0] == {"role": "system", "content": [{"type": "text", "text": SHORT}]}
+    assert a[0] != b[0] and a[1:] == b[1:] and images_a == images_b
+    # Reading replies back is the family's own.
+    reply = '<tool_call>\n{"name": "computer_use", "arguments": {"action": "left_click", ' \
+            '"coordinate": [10, 20]}}\n</tool_call>'
+    assert declared.parse(reply, size) == own.parse(reply, size)
+    assert declared.coordinates is own.coordinates and declared.max_images == own.max_images
+
+
+def test_a_folder_without_the_file_declares_nothing(tmp_path: Path) -> None:
+    assert declared_system_prompt(tmp_path) is None
+    (tmp_path / PROMPT_FILE).write_text(json.dumps({"system": SHORT}))
+    assert declared_system_prompt(tmp_path) == SHORT
+
+
+@pytest.mark.parametrize("content", ["{not json", "[]", '{"system": 3}', '{"system": "  "}',
+                                     json.dumps({"system": "x" * 9000}), '{"other": "x"}'])
+def test_a_broken_file_is_an_error_that_names_it(tmp_path: Path, content: str) -> None:
+    (tmp_path / PROMPT_FILE).write_text(content)
+    with pytest.raises(ValueError, match=PROMPT_FILE):
+        declared_system_prompt(tmp_path)
+
+
+def test_the_factory_refuses_a_folder_whose_declared_prompt_is_broken(export_int4: Path,
+                                                                       tmp_path: Path) -> None:
+    import shutil
+
+    from agent.inference.base import BackendError
+    from agent.inference.factory import build_backend, parse_model_spec
+
+    folder = tmp_path / "model"
+    shutil.copytree(export_int4, folder)
+    (folder / PROMPT_FILE).write_text(json.dumps({"system": SHORT}))
+    backend = build_backend(parse_model_spec(str(folder)), provider="cpu")
+    assert backend.system_prompt == SHORT and backend.family == "fara"
+    (folder / PROMPT_FILE).write_text("{broken")
+    with pytest.raises(BackendError, match=PROMPT_FILE):
+        build_backend(parse_model_spec(str(folder)), provider="cpu")
+
+
+def test_wrappers_are_prompted_as_the_model_they_wrap() -> None:
+    from agent.mcp.desk import _Announcing
+    from agent.safety import StopFlag
+    from app.session import Hooks, PauseFlag, PausingBackend
+
+    inner = ScriptedBackend(["x"])
+    inner.family, inner.system_prompt = "fara15", SHORT
+    for wrapper in (PausingBackend(inner, PauseFlag(), StopFlag(), Hooks()),
+                    _Announcing(inner, lambda: None)):
+        assert (wrapper.family, wrapper.system_prompt) == ("fara15", SHORT)
+
+
+def test_the_exporter_carries_the_declared_prompt(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from models.export.pipeline import export_model
+
+    source = tmp_path / "hf"
+    shutil.copytree(tiny_checkpoint, source)
+    (source / PROMPT_FILE).write_text(json.dumps({"system": SHORT}))
+    out = export_model(source, tmp_path / "onnx", precision="fp32", progress=False)
+    assert declared_system_prompt(out) == SHORT

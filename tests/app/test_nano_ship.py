@@ -1,0 +1,38 @@
+"""A Nano run becomes a model folder through the project's exporter, declares its compact system
+prompt, and is scored through the backend the factory builds for it — the runtime path."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("transformers")
+
+from agent.prompts import declared_system_prompt
+from app.nano.examples import SYSTEM
+from app.nano.ship import main as ship
+from app.nano.train import main as train
+
+
+def test_a_run_ships_as_a_model_folder_that_the_runtime_drives(tmp_path: Path, capsys) -> None:
+    run, model = tmp_path / "run", tmp_path / "model"
+    assert train(["--family", "fara15", "--size", "micro", "--minutes", "5", "--seed", "1",
+                  "--batch", "2", "--eval-every", "1000", "--eval-n", "1", "--warmup", "1",
+                  "--out", str(run), "--max-steps", "1"]) == 0
+    assert ship(["--run", str(run), "--out", str(model), "--precision", "int4"]) == 0
+    assert (model / "genai_config.json").is_file() and (model / "deskhand.json").is_file()
+    assert declared_system_prompt(model) == SYSTEM
+    manifest = json.loads((model / "deskhand.json").read_text())
+    assert manifest["family"] == "fara15" and manifest["precision"] == "int4"
+    capsys.readouterr()
+    assert ship(["--score", str(model), "--n", "2", "--buttons", "1-1"]) == 0
+    record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(record) >= {"heldout", "heldout_words", "chance"}
+    assert 0.0 <= record["heldout"] <= 1.0 and record["chance"]["heldout"] == 1.0
+
+
+def test_ship_needs_a_run_and_a_destination() -> None:
+    with pytest.raises(SystemExit):
+        ship(["--run", "x"])
