@@ -22,8 +22,8 @@ from pathlib import Path
 
 import torch
 
-from app.nano.evaluate import chance, hit_rates
 from app.nano.aux import AuxHeads, attend_loss
+from app.nano.evaluate import chance, hit_rates
 from app.nano.examples import IGNORE, Encoder, aux_targets, collate
 from app.nano.model import MICRO, PROBE, build_model, make_folder
 from app.nano.plot import draw_curve

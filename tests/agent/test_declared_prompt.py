@@ -12,8 +12,7 @@ from PIL import Image
 
 from agent.geometry import Size
 from agent.inference.base import ScriptedBackend
-from agent.prompts import (PROMPT_FILE, DeclaredSystemPrompt, Turn, declared_system_prompt,
-                           get_family)
+from agent.prompts import PROMPT_FILE, DeclaredSystemPrompt, Turn, declared_system_prompt, get_family
 
 SHORT = "You are a small model. Answer with one computer_use tool call."
 

@@ -54,7 +54,7 @@ def test_targets_line_up_with_the_tokens(family: str, tmp_path: Path) -> None:
         assert predicted == x.strip() + y.strip() and e.digit_at[0] == e.pointer_at
         # The target's label is read in at least one of the cells it covers.
         word = WORDS.index(screen.target_button.label) + 1
-        assert any(t and r == word for t, r in zip(e.target_cells, e.read_labels))
+        assert any(t and r == word for t, r in zip(e.target_cells, e.read_labels, strict=True))
         assert sum(e.target_cells) >= 1
     batch = [encoder.encode(make_screen("train", i)) for i in range(3)]
     targets = aux_targets(batch)

@@ -25,8 +25,10 @@ BUILDER_ARGS = ["-p", "int4", "-e", "cpu", "--extra_options", "exclude_embeds=tr
 @pytest.mark.parametrize(("rows", "cols", "block", "bits"),
                          [(200, 70, 32, 4), (256, 300, 128, 4), (130, 9, 64, 8), (64, 5000, 32, 4)])
 def test_block_quantization_equals_onnxruntimes(rows: int, cols: int, block: int, bits: int) -> None:
-    from onnxruntime.quantization.matmul_nbits_quantizer import (DefaultWeightOnlyQuantConfig,
-                                                                 DefaultWeightOnlyQuantizer)
+    from onnxruntime.quantization.matmul_nbits_quantizer import (
+        DefaultWeightOnlyQuantConfig,
+        DefaultWeightOnlyQuantizer,
+    )
 
     weight = np.random.default_rng(rows + cols).standard_normal((rows, cols)).astype(np.float32)
     quantizer = DefaultWeightOnlyQuantizer(

@@ -8,12 +8,11 @@ import importlib.util
 import json
 from pathlib import Path
 
+import pytest
+
 from models import getting
 
 ROOT = Path(__file__).resolve().parents[3]
-
-
-import pytest
 
 
 @pytest.mark.parametrize("cli", [False, True], ids=["dialog", "cli"])
