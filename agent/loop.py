@@ -20,7 +20,7 @@ from agent.geometry import Point, ScreenMapping, Space
 from agent.inference.base import Backend, BackendError, Generation, TokenCallback
 from agent.offline import OfflineGuard
 from agent.options import DEFAULTS, MAX_NEW_TOKENS, Mode, RunOptions
-from agent.prompts import DEFAULT_FAMILY, PromptFamily, Turn, get_family
+from agent.prompts import PromptFamily, Turn, family_for
 from agent.questions import CONVERSE, AskPerson, OcrPageReader, PageReader, no_answer, respond, turn_fields
 from agent.safety import Budget, Gate, GateVerdict, Limits, StallDetector, StopFlag
 from agent.screen import ScreenError, Screenshot
@@ -103,8 +103,7 @@ def iter_steps(
 ) -> Generator[Step, None, RunResult]:
     """Yield one `Step` per model turn; return the `RunResult` (`ask_person`: see agent.questions)."""
     config = config or RunConfig()
-    family = family or get_family(getattr(backend, "family", DEFAULT_FAMILY), mode=config.mode,
-                                  system=getattr(backend, "system_prompt", None))
+    family = family or family_for(backend, config.mode)
     stop = stop or StopFlag()
     guard = OfflineGuard(config.offline_allow) if config.offline else contextlib.nullcontext()
     budget = Budget(config.limits)

@@ -16,6 +16,7 @@ import argparse
 import cProfile
 import json
 import pstats
+import shutil
 import sys
 import tempfile
 import time
@@ -36,35 +37,53 @@ def profile_mode(model: Path, kv_shift: bool, steps: int, size: tuple[int, int],
     backend = OnnxBackend(model, provider="cpu", threads=threads, fixed_length=True,
                           kv_shift=kv_shift)
     vlm = backend.vlm
-    prefix = str(Path(tempfile.mkdtemp()) / "p")
-    origin = time.perf_counter()  # onnxruntime's profile clock starts at session creation
-    vlm.decoder = make_session(model / "model.onnx", "cpu", backend.threads, profile=prefix + "d")
-    vlm.vision = make_session(model / "vision.onnx", "cpu", backend.threads, profile=prefix + "v")
+    folder = Path(tempfile.mkdtemp())
+    # Each session's profile clock starts when that session is created: one origin per session.
+    origin_d = time.perf_counter()
+    vlm.decoder = make_session(model / graph_file(model, "decoder"), "cpu", backend.threads,
+                               profile=str(folder / "d"))
+    origin_v = time.perf_counter()
+    vlm.vision = make_session(model / graph_file(model, "vision"), "cpu", backend.threads,
+                              profile=str(folder / "v"))
     backend.warm_up()
     shots = screenshots(steps, size, 0)
     for step in range(1, steps + 1):
         messages, images = step_inputs(step, shots, size)
         last = step == steps
         profiler = cProfile.Profile() if last else None
-        begin = (time.perf_counter() - origin) * 1e6
+        begin = time.perf_counter()
         if profiler:
             profiler.enable()
         generation = backend.generate(messages, images, max_new_tokens=tokens)
         if profiler:
             profiler.disable()
-        end = (time.perf_counter() - origin) * 1e6
+        end = time.perf_counter()
     stats = vlm.stats
-    return {
+    result = {
         "kv_shift": kv_shift, "step": steps, "prompt_tokens": generation.prompt_tokens,
         "computed_tokens": stats.computed_tokens, "cached_tokens": stats.cached_tokens,
         "shifted_tokens": stats.shifted_tokens, "images_encoded": stats.images_encoded,
         "images_cached": stats.images_cached,
         "stages_s": {k: round(v, 3) for k, v in generation.timings.items()},
-        "decoder_runs": _runs(decoder_profile := vlm.decoder.end_profiling(), begin, end),
-        "decoder_ops_ms": _ops(decoder_profile, begin, end),
-        "vision_ops_ms": _ops(vlm.vision.end_profiling(), begin, end),
+        "decoder_runs": _runs(decoder_profile := vlm.decoder.end_profiling(),
+                              *_window(origin_d, begin, end)),
+        "decoder_ops_ms": _ops(decoder_profile, *_window(origin_d, begin, end)),
+        "vision_ops_ms": _ops(vlm.vision.end_profiling(), *_window(origin_v, begin, end)),
         "python": _python(profiler),
     }
+    shutil.rmtree(folder, ignore_errors=True)  # onnxruntime's profiles: large at full size
+    return result
+
+
+def _window(origin: float, begin: float, end: float) -> tuple[float, float]:
+    """[begin, end] (perf_counter seconds) on a session's profile clock (µs since `origin`)."""
+    return (begin - origin) * 1e6, (end - origin) * 1e6
+
+
+def graph_file(model: Path, graph: str) -> str:
+    """The file genai_config.json names for `graph` ("decoder" or "vision")."""
+    config = json.loads((model / "genai_config.json").read_text())["model"]
+    return config[graph]["filename"]
 
 
 def _runs(path: str, begin: float, end: float) -> int:

@@ -24,7 +24,7 @@ from agent.prompts.fara import FaraFamily, Turn
 from agent.prompts.fara15 import Fara15Family
 
 __all__ = ["DEFAULT_FAMILY", "FAMILIES", "PROMPT_FILE", "DeclaredSystemPrompt", "Fara15Family",
-           "FaraFamily", "PromptFamily", "Turn", "declared_system_prompt",
+           "FaraFamily", "PromptFamily", "Turn", "declared_system_prompt", "family_for",
            "family_of_folder", "get_family"]
 
 DEFAULT_FAMILY = "fara"
@@ -74,6 +74,12 @@ def get_family(name: str = DEFAULT_FAMILY, *, mode: Mode | str = Mode.BROWSER,
         raise ValueError(f"unknown model family {name!r}; known: {', '.join(FAMILIES)}")
     family = FAMILIES[name](Mode(mode))
     return DeclaredSystemPrompt(family, system) if system is not None else family
+
+
+def family_for(backend: object, mode: Mode | str = Mode.BROWSER) -> PromptFamily:
+    """The family `backend` is prompted with: its family, with its declared system prompt."""
+    return get_family(getattr(backend, "family", DEFAULT_FAMILY), mode=mode,
+                      system=getattr(backend, "system_prompt", None))
 
 
 # A model folder's own prompt settings: {"system": "..."}; the exporter copies it along.

@@ -119,6 +119,9 @@ class ReplayBackend(Backend):
         self.recording = recording
         self.fallback = fallback
         self.name = f"replay:{recording.run_id}" + (f"+{fallback.name}" if fallback else "")
+        if fallback is not None:  # the model's steps must be prompted as that model
+            self.family = getattr(fallback, "family", self.family)
+            self.system_prompt = getattr(fallback, "system_prompt", None)
         self.max_model_steps = max_model_steps
         self.cursor = 0            # next recorded step to play
         self.model_steps = 0       # steps the model was called for, in all

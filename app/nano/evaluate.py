@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from app.nano.examples import Encoder
-from app.nano.screens import make_screen
+from app.nano.screens import button_range, make_screen
 
 HELD_OUT = ("heldout", "heldout_words")
 MAX_NEW_TOKENS = 48  # the reply is ~34 tokens with the probe tokenizer
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m app.nano.evaluate")
     p.add_argument("--out", required=True, help="a app.nano.train output folder")
     p.add_argument("--n", type=int, default=200)
-    p.add_argument("--buttons", default=None, metavar="LO-HI",
+    p.add_argument("--buttons", type=button_range, default=None, metavar="LO-HI",
                    help="buttons per screen (default: what the run trained on last)")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
@@ -93,9 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     model.load_state_dict(saved["model"])
     encoder = Encoder(saved["family"], Tokenizer.from_file(str(out / "model" / "tokenizer.json")),
                       find_chat_template(out / "model"))
-    from app.nano.train import _range
-
-    buttons = _range(args.buttons) if args.buttons else saved.get("buttons")
+    buttons = args.buttons or saved.get("buttons")
     buttons = tuple(buttons) if buttons else None
     record = {"family": saved["family"], "step": saved["step"],
               "train_cpu_min": round(saved["cpu_seconds"] / 60, 2), "n": args.n,

@@ -87,6 +87,19 @@ class Screen:
         return f"Click the {self.target_button.label} button."
 
 
+def button_range(text: str) -> tuple[int, int]:
+    """"LO-HI" (or "N") as the `buttons` argument of `make_screen`; ValueError otherwise (an
+    argparse `type`: it turns that into a usage error)."""
+    low, _, high = text.partition("-")
+    try:
+        pair = int(low), int(high or low)
+    except ValueError:
+        raise ValueError(f"expected LO-HI such as 1-3, not {text!r}") from None
+    if not 1 <= pair[0] <= pair[1]:
+        raise ValueError(f"expected 1 <= LO <= HI, not {text!r}")
+    return pair
+
+
 def make_screen(split: str, index: int, buttons: tuple[int, int] | None = None) -> Screen:
     """The screen number `index` of `split` (deterministic), with a number of buttons drawn from
     `buttons` (lowest, highest; default MIN_BUTTONS..MAX_BUTTONS: a curriculum starts lower)."""

@@ -59,12 +59,12 @@ def score(folder: Path, n: int, buttons: tuple[int, int] | None) -> dict:
     """Hit rates on the held-out splits through the factory's backend and the family's prompt."""
     from agent.actions import LeftClick, Parsed
     from agent.inference.factory import build_backend, parse_model_spec
-    from agent.prompts import get_family
+    from agent.prompts import family_for
     from app.nano.evaluate import HELD_OUT, chance
     from app.nano.screens import make_screen
 
     backend = build_backend(parse_model_spec(str(folder)), provider="cpu")
-    family = get_family(backend.family, system=backend.system_prompt)
+    family = family_for(backend)  # what the agent loop prompts this backend with
     result: dict = {"model": str(folder), "n": n, "buttons": buttons,
                     "chance": chance(n, buttons)}
     for split in HELD_OUT:
@@ -81,7 +81,7 @@ def score(folder: Path, n: int, buttons: tuple[int, int] | None) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from app.nano.train import _range
+    from app.nano.screens import button_range
 
     p = argparse.ArgumentParser(prog="python -m app.nano.ship", description=__doc__.split("\n")[0])
     p.add_argument("--run", type=Path, help="a app.nano.train output folder")
@@ -89,8 +89,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--precision", choices=("int4", "fp32"), default="int4")
     p.add_argument("--score", type=Path, metavar="MODEL_DIR", help="score a model folder")
     p.add_argument("--n", type=int, default=200)
-    p.add_argument("--buttons", type=_range, default=None, metavar="LO-HI")
+    p.add_argument("--buttons", type=button_range, default=None, metavar="LO-HI")
     args = p.parse_args(argv)
+    if args.score and (args.run or args.out):
+        p.error("--score scores a model folder; give it alone, not with --run/--out")
     if args.score:
         print(json.dumps(score(args.score, args.n, args.buttons)))
         return 0

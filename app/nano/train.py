@@ -27,7 +27,7 @@ from app.nano.evaluate import chance, hit_rates
 from app.nano.examples import IGNORE, Encoder, aux_targets, collate
 from app.nano.model import MICRO, PROBE, build_model, make_folder
 from app.nano.plot import draw_curve
-from app.nano.screens import WORDS, make_screen
+from app.nano.screens import WORDS, button_range, make_screen
 
 SIZES = {"probe": PROBE, "micro": MICRO}
 SEED_STRIDE = 10**9  # training screens of seed s: s*stride, s*stride + 1, ...
@@ -61,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint-minutes", type=float, default=3.0)
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--buttons", type=_range, default=None, metavar="LO-HI",
+    p.add_argument("--buttons", type=button_range, default=None, metavar="LO-HI",
                    help="buttons per screen, in training and evaluation (default 3-8; a "
                         "curriculum starts at 1-1)")
     p.add_argument("--aux-read", type=float, default=0.0,
@@ -76,17 +76,6 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--digit-weight", type=float, default=1.0,
                    help="loss weight of the reply's digit tokens against its other tokens")
     return p
-
-
-def _range(text: str) -> tuple[int, int]:
-    low, _, high = text.partition("-")
-    try:
-        pair = int(low), int(high or low)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected LO-HI such as 1-3, not {text!r}") from None
-    if not 1 <= pair[0] <= pair[1]:
-        raise argparse.ArgumentTypeError(f"expected 1 <= LO <= HI, not {text!r}")
-    return pair
 
 
 def _start(args, out: Path):

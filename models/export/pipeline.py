@@ -65,7 +65,7 @@ def export_model(hf_dir: str | Path, out_dir: str | Path, *, precision: str = "i
     if out == src:
         raise ExportError("choose an output folder outside the checkpoint folder")
     ckpt = inspect_checkpoint(src)
-    estimate = check_resources(ckpt, out, precision, vision_quant)
+    estimate = check_resources(ckpt, out, precision, vision_quant, provider)
     state = _load_state(out)
     source = state.get("source")
     files = [*ckpt.weight_files, src / "config.json"]
@@ -135,7 +135,7 @@ def _text_stage(ckpt: Checkpoint, out: Path, precision: str, provider: str, bloc
                 tick: Callable[[], None]) -> None:
     cache = out / ".cache"
     log = out / "export-text.log"
-    # The builder, with the checkpoint mapped instead of copied (models/export/text_builder.py).
+    # The builder, quantizing one matrix at a time as it writes (models/export/text_builder.py).
     cmd = [sys.executable, "-m", "models.export.text_builder", "-i", str(ckpt.path),
            "-o", str(out), "-p", precision, "-e", provider, "-c", str(cache),
            "--extra_options", "exclude_embeds=true", "prune_lm_head=true",

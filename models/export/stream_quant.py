@@ -35,7 +35,23 @@ def supported(builder) -> bool:
             and not getattr(builder, "int4_customized_weight_config", None)
             and not getattr(builder, "exact_quant_override_names", None)
             and not (builder.ep == "cuda" and builder.matmul_attrs.get("weights_prepacked", 0) > 0)
-            and not _quantizable_gathers(builder))
+            and not _quantizable_gathers(builder) and not _unusual_matmuls(builder))
+
+
+def _unusual_matmuls(builder) -> list:
+    """MatMuls whose weight this module would treat differently from onnxruntime's quantizer:
+    a constant weight shared by several nodes, or an N-D one (the quantizer squeezes leading
+    ones). The builder's graphs have neither today; if one appears, its own path runs."""
+    odd = []
+    for node in builder.model.graph:
+        if node.op_type != "MatMul" or len(node.inputs) < 2 or node.inputs[1] is None:
+            continue
+        weight = node.inputs[1]
+        if weight.const_value is None:
+            continue
+        if len(weight.uses()) > 1 or weight.shape is None or len(weight.shape) != 2:
+            odd.append(node.name)
+    return odd
 
 
 def _quantizable_gathers(builder) -> list:
@@ -61,7 +77,7 @@ def quantize_lazily(builder) -> ir.Model:
         weight = node.inputs[1]
         if weight is None or weight.const_value is None or weight.shape is None \
                 or len(weight.shape) != 2 or not all(isinstance(d, int) for d in weight.shape):
-            continue  # the quantizer skips these too (non-constant or not a 2-D matrix)
+            continue  # not a constant weight (N-D or shared ones make `supported` False)
         _replace(graph, node, weight, bits, block, accuracy)
     return builder.model
 

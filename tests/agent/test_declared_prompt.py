@@ -1,6 +1,8 @@
 """A model folder's declared system prompt (agent.prompts.PROMPT_FILE): read strictly, carried by
-the exporter and by every backend wrapper, and put in by the loop's family in place of the
-family's own system message — and nowhere else."""
+the exporter, by the app's and MCP server's backend wrappers and by replay's model fallback, and
+put in by the loop's family in place of the family's own system message — and nowhere else.
+(A lazily built replay fallback is prompted as the default family: it is built after the loop
+has chosen the prompt.)"""
 
 from __future__ import annotations
 
@@ -72,8 +74,14 @@ def test_wrappers_are_prompted_as_the_model_they_wrap() -> None:
 
     inner = ScriptedBackend(["x"])
     inner.family, inner.system_prompt = "fara15", SHORT
+    from types import SimpleNamespace
+
+    from agent.replay.backend import ReplayBackend
+
+    recording = SimpleNamespace(run_id="r1", steps=[])
     for wrapper in (PausingBackend(inner, PauseFlag(), StopFlag(), Hooks()),
-                    _Announcing(inner, lambda: None)):
+                    _Announcing(inner, lambda: None),
+                    ReplayBackend(recording, fallback=inner)):  # type: ignore[arg-type]
         assert (wrapper.family, wrapper.system_prompt) == ("fara15", SHORT)
 
 
@@ -87,3 +95,25 @@ def test_the_exporter_carries_the_declared_prompt(tiny_checkpoint: Path, tmp_pat
     (source / PROMPT_FILE).write_text(json.dumps({"system": SHORT}))
     out = export_model(source, tmp_path / "onnx", precision="fp32", progress=False)
     assert declared_system_prompt(out) == SHORT
+
+
+@pytest.mark.parametrize("family", ["fara", "fara15"])
+def test_the_loop_prompts_a_backend_with_its_declared_system_prompt(family: str) -> None:
+    from agent.actions import Terminate, format_call
+    from agent.loop import run_task
+    from agent.safety import Gate
+    from tests.support.fakes import FakeScreen, RecordingExecutor
+
+    for declared in (SHORT, None):
+        backend = ScriptedBackend([format_call("done", Terminate("success"))])
+        backend.family, backend.system_prompt = family, declared
+        run_task("Click OK.", backend=backend, screen=FakeScreen(), executor=RecordingExecutor(),
+                 gate=Gate("never"))
+        messages, _ = backend.calls[0]
+        system = messages[0]["content"][0]["text"]
+        own = get_family(family).build("Click OK.", [], Image.new("RGB", (56, 56)),
+                                       Size(56, 56))[0][0]["content"][0]["text"]
+        if declared:
+            assert system == SHORT
+        else:  # the family's own (Fara-7B's names the screenshot size, so compare its start)
+            assert system.startswith(own[:300]) and len(system) > 500

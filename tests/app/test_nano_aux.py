@@ -124,3 +124,15 @@ def test_evaluate_uses_the_runs_last_button_range_unless_told(tmp_path: Path, ca
     assert evaluate(["--out", str(run), "--n", "2", "--buttons", "3-3"]) == 0
     record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert record["buttons"] == [3, 3] and abs(record["chance"]["heldout"] - 1 / 3) < 1e-3
+
+
+@pytest.mark.parametrize("bad", ["3-2", "0-1", "a-b", ""])
+def test_a_bad_button_range_is_a_usage_error(tmp_path: Path, bad: str) -> None:
+    from app.nano.evaluate import main as evaluate
+
+    with pytest.raises(SystemExit) as train_exit:
+        main([*MICRO_RUN, "--out", str(tmp_path / "x"), "--buttons", bad])
+    with pytest.raises(SystemExit) as evaluate_exit:
+        evaluate(["--out", str(tmp_path), "--buttons", bad])
+    assert train_exit.value.code == evaluate_exit.value.code == 2
+    assert not (tmp_path / "x").exists()

@@ -33,6 +33,8 @@ def test_a_run_ships_as_a_model_folder_that_the_runtime_drives(tmp_path: Path, c
     assert 0.0 <= record["heldout"] <= 1.0 and record["chance"]["heldout"] == 1.0
 
 
-def test_ship_needs_a_run_and_a_destination() -> None:
-    with pytest.raises(SystemExit):
-        ship(["--run", "x"])
+def test_ship_needs_a_run_and_a_destination_and_scores_alone() -> None:
+    for argv in (["--run", "x"], ["--score", "m", "--run", "x"]):
+        with pytest.raises(SystemExit) as exit_:
+            ship(argv)
+        assert exit_.value.code == 2

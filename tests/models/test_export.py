@@ -164,3 +164,5 @@ def test_a_full_size_fara_export_asks_for_the_memory_it_was_measured_to_use(tmp_
                       source_bytes=16_584_413_848, family=family_of({"model_type": "qwen2_5_vl"}))
     need = export_ram_bytes(fara)
     assert 8141 * 1024**2 < need <= 10 * 1024**3
+    # fp16 int4 exports (CUDA, DirectML) still take the builder's whole-graph quantizer.
+    assert export_ram_bytes(fara, "int4", "cuda") >= fara.source_bytes

@@ -98,3 +98,19 @@ def test_other_settings_keep_the_builders_own_quantizer(change: dict) -> None:
     custom = _builder()
     custom.int4_customized_weight_config = {"/lm_head/MatMul": {"bits": 8}}
     assert not supported(custom)
+
+
+def test_a_shared_weight_keeps_the_builders_own_quantizer() -> None:
+    weight = ir.Value(name="w", type=ir.TensorType(ir.DataType.FLOAT), shape=ir.Shape([4, 4]),
+                      const_value=ir.Tensor(np.ones((4, 4), np.float32), name="w"))
+    x = ir.Value(name="x", type=ir.TensorType(ir.DataType.FLOAT), shape=ir.Shape([1, 4]))
+    first = ir.Node("", "MatMul", [x, weight], name="a")
+    second = ir.Node("", "MatMul", [first.outputs[0], weight], name="b")
+    graph = ir.Graph([x], [second.outputs[0]], nodes=[first, second], initializers=[weight])
+    builder = _builder()
+    builder.model = ir.Model(graph, ir_version=10)
+    assert not supported(builder)
+    first.replace_input_with(1, ir.Value(name="w2", type=ir.TensorType(ir.DataType.FLOAT),
+                                         shape=ir.Shape([4, 4]),
+                                         const_value=ir.Tensor(np.ones((4, 4), np.float32))))
+    assert supported(builder)

@@ -33,6 +33,7 @@ def test_profile_of_a_steady_step_before_and_after_shifted_reuse(export_int4: Pa
         assert r["step"] == 5 and r["images_encoded"] == 1  # only the new screenshot is encoded
         assert r["computed_tokens"] + r["cached_tokens"] == r["prompt_tokens"]
         assert r["decoder_ops_ms"] and r["python"]
+        assert r["vision_ops_ms"]  # the new screenshot's encoding, on the vision session's clock
         assert set(r["stages_s"]) >= {"preprocess", "vision", "prefill", "decode", "total"}
     # Step 5 drops the oldest screenshot: plain reuse stops at that point, shifted keeps the rest.
     assert plain["shifted_tokens"] == 0 and shifted["shifted_tokens"] > 0
