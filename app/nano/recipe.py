@@ -1,0 +1,84 @@
+"""The Nano training recipe as one command: the three stages that gave the first clicking model.
+
+    python -m app.nano.recipe --out DIR [--size probe|micro] [--scale 1.0] [--max-steps N]
+        [--eval-n 40]
+
+Stage a learns the format, the pointer and the labels on one-button screens; stage b adds each
+image token's own position; stage c supervises one attention head onto the target (the stage
+that made the clicks land: README "Deskhand Nano"). Each stage is an `app.nano.train` run in
+DIR/a, DIR/b, DIR/c, started from the previous one's weights (`--init-from`) with its own seed,
+so the whole recipe is reproducible from the seeds; a stage that already reached its budget is
+skipped and an interrupted one resumes, so running the command again continues it. `--scale`
+multiplies every stage's CPU-minute budget; `--max-steps` caps each stage (tests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from app.nano.train import main as train
+
+# (folder, CPU minutes, arguments): the budgets the measured run used (18.2, 12.1, 27.2 min).
+STAGES: tuple[tuple[str, float, tuple[str, ...]], ...] = (
+    ("a", 18.0, ("--seed", "0", "--aux-read", "0.5", "--aux-point", "1", "--digit-weight", "3")),
+    ("b", 12.0, ("--seed", "1", "--aux-where", "1", "--aux-read", "0.5", "--aux-point", "1",
+                 "--digit-weight", "5", "--warmup", "20")),
+    ("c", 27.0, ("--seed", "2", "--aux-attend", "1", "--aux-where", "0.5", "--aux-point", "0.5",
+                 "--aux-read", "0.25", "--digit-weight", "5", "--warmup", "20")),
+)
+COMMON = ("--family", "fara15", "--buttons", "1-1", "--eval-every", "100")
+
+
+def stage_args(out: Path, index: int, size: str, scale: float, max_steps: int | None,
+               eval_n: int = 40) -> list[str]:
+    """`app.nano.train` arguments of stage `index` (resuming it when it has a checkpoint)."""
+    name, minutes, extra = STAGES[index]
+    argv = [*COMMON, *extra, "--size", size, "--out", str(out / name),
+            "--minutes", f"{minutes * scale:g}", "--eval-n", str(eval_n)]
+    if max_steps is not None:
+        argv += ["--max-steps", str(max_steps)]
+    if (out / name / "checkpoint.pt").is_file():
+        argv.append("--resume")
+    elif index > 0:
+        argv += ["--init-from", str(out / STAGES[index - 1][0])]
+    return argv
+
+
+def finished(folder: Path) -> bool:
+    """Whether the run in `folder` ended normally (its last record is the end record)."""
+    path = folder / "metrics.jsonl"
+    if not path.is_file():
+        return False
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return bool(lines) and json.loads(lines[-1]).get("kind") == "end"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m app.nano.recipe", description=__doc__.split("\n")[0])
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--size", choices=("probe", "micro"), default="probe")
+    p.add_argument("--scale", type=float, default=1.0, help="multiplies every stage's budget")
+    p.add_argument("--max-steps", type=int, default=None, help="cap each stage (for tests)")
+    p.add_argument("--eval-n", type=int, default=40, help="held-out screens per evaluation")
+    args = p.parse_args(argv)
+    if args.scale <= 0:
+        p.error("--scale must be positive")
+    args.out.mkdir(parents=True, exist_ok=True)
+    for index, (name, _, _) in enumerate(STAGES):
+        if finished(args.out / name):
+            print(f"stage {name}: done before, skipped", flush=True)
+            continue
+        argv = stage_args(args.out, index, args.size, args.scale, args.max_steps, args.eval_n)
+        print(f"stage {name}: python -m app.nano.train {' '.join(argv)}", flush=True)
+        code = train(argv)
+        if code:
+            return code
+    print(f"the model: {args.out / STAGES[-1][0]} (python -m app.nano.ship --run that --out DIR)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

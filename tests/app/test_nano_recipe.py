@@ -1,0 +1,39 @@
+"""The Nano recipe: three chained stages, each from the previous one's weights, skipped when done."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("transformers")
+
+from app.nano.recipe import STAGES, main
+
+
+def _start(folder: Path) -> dict:
+    return json.loads((folder / "metrics.jsonl").read_text().splitlines()[0])
+
+
+def test_the_stages_chain_and_a_second_run_skips_them(tmp_path: Path, capsys) -> None:
+    assert main(["--out", str(tmp_path), "--size", "micro", "--max-steps", "1", "--eval-n", "1"]) == 0
+    a, b, c = (tmp_path / name for name, _, _ in STAGES)
+    assert _start(a)["init_from"] is None
+    assert _start(b)["init_from"] == str(a) and _start(b)["aux_where"] == 1.0
+    assert _start(c)["init_from"] == str(b) and _start(c)["aux_attend"] == 1.0
+    assert all(_start(f)["buttons"] == [1, 1] for f in (a, b, c))
+    capsys.readouterr()
+    assert main(["--out", str(tmp_path), "--size", "micro", "--max-steps", "1", "--eval-n", "1"]) == 0
+    assert capsys.readouterr().out.count("done before, skipped") == 3
+
+
+def test_an_interrupted_stage_resumes(tmp_path: Path) -> None:
+    from app.nano.recipe import stage_args
+
+    assert main(["--out", str(tmp_path), "--size", "micro", "--max-steps", "1", "--eval-n", "1"]) == 0
+    metrics = tmp_path / "b" / "metrics.jsonl"
+    lines = metrics.read_text().splitlines()
+    metrics.write_text("\n".join(lines[:-1]) + "\n")  # as if killed before its end record
+    argv = stage_args(tmp_path, 1, "micro", 1.0, 2)
+    assert "--resume" in argv and "--init-from" not in argv
