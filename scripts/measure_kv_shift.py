@@ -22,7 +22,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agent.inference.onnx import OnnxBackend
-from app.bench.worker import screenshots, step_inputs
+from app.bench.worker import parse_size, screenshots, step_inputs
 
 
 def _greedy(backend: OnnxBackend, messages, images, n: int) -> tuple[list[int], float, object]:
@@ -50,11 +50,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("model", type=Path)
     p.add_argument("--steps", type=int, default=7)
     p.add_argument("--new-tokens", type=int, default=24)
-    p.add_argument("--size", default="1288x728", help="model image size WxH (multiples of 28)")
+    p.add_argument("--size", type=parse_size, default="1288x728",
+                   help="model image size WxH (multiples of 28)")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
-    size = tuple(int(v) for v in args.size.lower().split("x"))
+    size = args.size
     shifted = OnnxBackend(args.model, provider="cpu", threads=args.threads, kv_shift=True)
     plain = OnnxBackend(args.model, provider="cpu", threads=args.threads)
     if shifted.vlm.rope is None:

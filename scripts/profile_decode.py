@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agent.inference.onnx import OnnxBackend
 from agent.inference.ort_session import make_session
-from app.bench.worker import screenshots, step_inputs
+from app.bench.worker import parse_size, screenshots, step_inputs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,9 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("model", type=Path)
     p.add_argument("--step", type=int, default=4)
     p.add_argument("--tokens", type=int, default=32)
-    p.add_argument("--size", default="1428x896")
+    p.add_argument("--size", type=parse_size, default="1428x896")
     args = p.parse_args(argv)
-    size = tuple(int(v) for v in args.size.lower().split("x"))
+    size = args.size
     backend = OnnxBackend(args.model, provider="cpu")
     vlm, n = backend.vlm, args.tokens
     prefix = str(Path(tempfile.mkdtemp()) / "decoder")

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agent.inference.onnx import OnnxBackend
 from agent.inference.ort_session import make_session
-from app.bench.worker import screenshots, step_inputs
+from app.bench.worker import parse_size, screenshots, step_inputs
 
 _ORT_RUN = ("run", "_forward", "image_features")  # functions whose time is onnxruntime's
 
@@ -138,13 +138,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("model", type=Path)
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--new-tokens", type=int, default=20)
-    p.add_argument("--size", default="1428x896", help="model image size WxH (multiples of 28)")
+    p.add_argument("--size", type=parse_size, default="1428x896",
+                   help="model image size WxH (multiples of 28)")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
     if args.steps < 1:
         p.error("--steps must be at least 1")
-    size = tuple(int(v) for v in args.size.lower().split("x"))
+    size = args.size
     results = []
     for kv_shift in (False, True):
         results.append(profile_mode(args.model, kv_shift, args.steps, size, args.new_tokens,

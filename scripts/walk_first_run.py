@@ -8,7 +8,6 @@ and mapped memory of every process involved (sampled every 0.5 s), disk used, an
 warm-up time. Nothing leaves 127.0.0.1. Usage (under Xvfb or with QT_QPA_PLATFORM=offscreen):
 
     .venv/bin/python scripts/walk_first_run.py CHECKPOINT_DIR --home DIR [--json OUT]
-        [--free-served]    # delete CHECKPOINT_DIR once it is downloaded (disk-tight machines)
         [--cli]            # `deskhand models get NAME --yes` in a child instead of the dialog
 """
 
@@ -17,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
 import threading
 import time
@@ -33,7 +31,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("checkpoint", type=Path)
     p.add_argument("--home", type=Path, required=True, help="a fresh Deskhand home (created)")
     p.add_argument("--json", type=Path)
-    p.add_argument("--free-served", action="store_true")
     p.add_argument("--cli", action="store_true",
                    help="the CLI equivalent: `deskhand models get NAME --yes` in a child process")
     args = p.parse_args(argv)
@@ -93,9 +90,6 @@ def walk(args, total: int) -> dict:
             now = time.perf_counter() - t0
             first_last = stages.setdefault(event.stage, [now, now])
             first_last[1] = now
-            if event.stage != "download" and args.free_served and args.checkpoint.exists():
-                shutil.rmtree(args.checkpoint)  # downloaded and hashed: the copy is what counts
-                print(f"{now:.0f} s: deleted the served checkpoint to free disk", flush=True)
             if outer:
                 outer(event)
         return real(name, **(kw | {"on_event": on_event}))

@@ -167,6 +167,12 @@ def folder_problems(folder: Path, fmt: str) -> list[str]:
     except FileProblem as exc:
         problems.append(str(exc))
     problems += prompt_problems(folder, image_token_id=image_token_id)
+    from agent.prompts import declared_system_prompt  # agent.prompts imports the backends' base
+
+    try:
+        declared_system_prompt(folder)
+    except ValueError as exc:
+        problems.append(str(exc))
     if fmt == ONNX:
         problems += processor_problems(folder / "processor_config.json")
     else:

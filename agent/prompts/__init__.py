@@ -19,6 +19,7 @@ from PIL import Image
 from agent.actions import Parsed, ParseError
 from agent.geometry import ResizeRule, Size, Space
 from agent.inference.base import Message
+from agent.inference.chat import neutralize_markers
 from agent.options import Mode
 from agent.prompts.fara import FaraFamily, Turn
 from agent.prompts.fara15 import Fara15Family
@@ -128,6 +129,12 @@ def declared_system_prompt(folder: Path) -> str | None:
     if not isinstance(system, str) or not system.strip() or len(system) > MAX_SYSTEM_CHARS:
         raise ValueError(f"{path}: \"system\" must be a non-empty text of at most "
                          f"{MAX_SYSTEM_CHARS} characters")
+    # The system message is trusted text (its special tokens are read as tokens): a folder's
+    # file must not spell chat structure (<|im_end|>, <|im_start|>, <|image_pad|>, ...), which
+    # would end the system turn early, forge other turns or misalign the screenshots.
+    if neutralize_markers(system, role="system") != system:
+        raise ValueError(f"{path}: \"system\" spells a chat control token (<|...|>); "
+                         "a declared prompt is plain text")
     return system
 
 

@@ -33,6 +33,7 @@ from app.bench.families import DEFAULT_FAMILY, FAMILIES, BenchFamily
 from app.bench.llamacpp import GGUF_KEY, QUANT, convert
 from app.bench.llamacpp import tools as llama_tools
 from app.bench.model import Shape, bytes_per_token, extrapolate, measure_bandwidth, weight_bytes
+from app.bench.worker import parse_size
 
 
 @dataclass(frozen=True)
@@ -224,9 +225,7 @@ def _backend_names(args: argparse.Namespace) -> list[str]:
 
 def _size(args: argparse.Namespace, family: BenchFamily) -> tuple[int, int]:
     """The screenshot size at model size: --size, else the family's (a small one with --tiny)."""
-    size_text = args.size or (family.tiny_size if args.tiny else family.size)
-    w, h = (int(v) for v in size_text.lower().split("x"))
-    return w, h
+    return parse_size(args.size or (family.tiny_size if args.tiny else family.size))
 
 
 def _check(args: argparse.Namespace, names: Sequence[str], families: Sequence[BenchFamily]) -> str:
@@ -242,7 +241,10 @@ def _check(args: argparse.Namespace, names: Sequence[str], families: Sequence[Be
     if given and len(families) > 1:
         return "--checkpoint and --onnx-* name one family's folders: run one family with them"
     for family in families:
-        w, h = _size(args, family)
+        try:
+            w, h = _size(args, family)
+        except ValueError as exc:
+            return f"--size: {exc}"
         if w % family.unit or h % family.unit:
             return (f"--size must be a model size for {family.name} (both sides multiples of "
                     f"{family.unit})")

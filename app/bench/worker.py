@@ -44,6 +44,18 @@ URLS = ["https://www.example.com/search?q=vegetarian+lasagna",
         "https://www.example.com/recipes/lasagna", "https://www.example.com/recipes/lasagna/2"]
 
 
+def parse_size(text: str) -> tuple[int, int]:
+    """"WxH" (e.g. 1428x896) as (width, height); ValueError otherwise (an argparse `type`)."""
+    width, sep, height = text.lower().partition("x")
+    try:
+        size = int(width), int(height)
+    except ValueError:
+        raise ValueError(f"expected a size WxH such as 1428x896, not {text!r}") from None
+    if not sep or min(size) < 1:
+        raise ValueError(f"expected a size WxH such as 1428x896, not {text!r}")
+    return size
+
+
 def screenshots(count: int, size: tuple[int, int], seed: int = 0) -> list:
     """`count` distinct seeded-noise screenshots at model size."""
     import numpy as np

@@ -119,6 +119,20 @@ def _start(args, out: Path):
     return model, aux, optimizer, saved["step"], saved["cpu_seconds"]
 
 
+def reply_loss(logits: torch.Tensor, labels: torch.Tensor, digit_ids: torch.Tensor,
+               digit_weight: float) -> torch.Tensor:
+    """Mean next-token loss over reply tokens (labels other than IGNORE), the tokens in
+    `digit_ids` weighted by `digit_weight`; at 1 it is the model's own loss."""
+    logits, labels = logits[:, :-1].float(), labels[:, 1:]
+    per_token = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]),
+                                                  labels.reshape(-1), ignore_index=IGNORE,
+                                                  reduction="none")
+    labels = labels.reshape(-1)
+    weights = (labels != IGNORE).float()
+    weights[torch.isin(labels, digit_ids)] *= digit_weight
+    return (per_token * weights).sum() / weights.sum()
+
+
 class Run:
     """One training process: steps, progress lines, evaluations and checkpoints."""
 
@@ -217,16 +231,7 @@ class Run:
         return float(reply.detach()), parts
 
     def reply_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Mean next-token loss over reply tokens, digits weighted by --digit-weight (at 1 this
-        is the model's own loss)."""
-        logits, labels = logits[:, :-1].float(), labels[:, 1:]
-        per_token = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]),
-                                                      labels.reshape(-1), ignore_index=IGNORE,
-                                                      reduction="none")
-        labels = labels.reshape(-1)
-        weights = (labels != IGNORE).float()
-        weights[torch.isin(labels, self.digit_ids)] *= self.args.digit_weight
-        return (per_token * weights).sum() / weights.sum()
+        return reply_loss(logits, labels, self.digit_ids, self.args.digit_weight)
 
     def save(self) -> None:
         state = {"model": self.model.state_dict(), "aux": self.aux.state_dict(),

@@ -7,9 +7,6 @@ import json
 from pathlib import Path
 
 import pytest
-
-pytest.importorskip("transformers")
-
 import torch
 from tokenizers import Tokenizer
 
@@ -136,3 +133,23 @@ def test_a_bad_button_range_is_a_usage_error(tmp_path: Path, bad: str) -> None:
         evaluate(["--out", str(tmp_path), "--buttons", bad])
     assert train_exit.value.code == evaluate_exit.value.code == 2
     assert not (tmp_path / "x").exists()
+
+
+def test_reply_loss_is_the_models_own_at_weight_one_and_weights_the_digits() -> None:
+    from app.nano.examples import IGNORE
+    from app.nano.train import reply_loss
+
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(2, 6, 10, generator=g)
+    labels = torch.tensor([[IGNORE, IGNORE, 3, 7, 1, 2], [IGNORE, 4, 7, IGNORE, 9, 7]])
+    digits = torch.tensor([7, 9])
+    own = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, 10),
+                                            labels[:, 1:].reshape(-1), ignore_index=IGNORE)
+    assert torch.allclose(reply_loss(logits, labels, digits, 1.0), own)
+    # At weight w a digit token counts w times: the mean over a hand-weighted list.
+    per = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, 10),
+                                            labels[:, 1:].reshape(-1), ignore_index=IGNORE,
+                                            reduction="none")
+    kept = labels[:, 1:].reshape(-1)
+    w = torch.tensor([0.0 if t == IGNORE else (5.0 if t in (7, 9) else 1.0) for t in kept.tolist()])
+    assert torch.allclose(reply_loss(logits, labels, digits, 5.0), (per * w).sum() / w.sum())

@@ -4,9 +4,6 @@ button only (a stub model stands in for the trained one)."""
 from __future__ import annotations
 
 import pytest
-
-pytest.importorskip("transformers")
-
 import torch
 from tokenizers import Tokenizer
 

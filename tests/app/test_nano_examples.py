@@ -4,9 +4,6 @@ the prompt is tokenized as the runtime tokenizes it, and the tokenizer covers th
 from __future__ import annotations
 
 import pytest
-
-pytest.importorskip("transformers")
-
 from tokenizers import Tokenizer
 
 from agent.actions import LeftClick

@@ -5,10 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
-pytest.importorskip("transformers")
-
 from app.nano.recipe import STAGES, main
 
 

@@ -8,15 +8,14 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("transformers")
-
 from agent.prompts import declared_system_prompt
 from app.nano.examples import SYSTEM
 from app.nano.ship import main as ship
 from app.nano.train import main as train
 
 
-def test_a_run_ships_as_a_model_folder_that_the_runtime_drives(tmp_path: Path, capsys) -> None:
+def test_a_run_ships_as_a_model_folder_that_the_runtime_drives(tmp_path: Path, capsys,
+                                                               monkeypatch) -> None:
     run, model = tmp_path / "run", tmp_path / "model"
     assert train(["--family", "fara15", "--size", "micro", "--minutes", "5", "--seed", "1",
                   "--batch", "2", "--eval-every", "1000", "--eval-n", "1", "--warmup", "1",
@@ -27,7 +26,19 @@ def test_a_run_ships_as_a_model_folder_that_the_runtime_drives(tmp_path: Path, c
     manifest = json.loads((model / "deskhand.json").read_text())
     assert manifest["family"] == "fara15" and manifest["precision"] == "int4"
     capsys.readouterr()
+    from agent.inference.onnx import OnnxBackend
+
+    systems: list[str] = []
+    real = OnnxBackend._generate
+
+    def spy(self, request):
+        systems.append(request.messages[0]["content"][0]["text"])
+        return real(self, request)
+
+    monkeypatch.setattr(OnnxBackend, "_generate", spy)
     assert ship(["--score", str(model), "--n", "2", "--buttons", "1-1"]) == 0
+    # Scored the way the loop runs it: the ONNX backend, prompted with the declared prompt.
+    assert systems == [SYSTEM] * 4  # 2 screens x 2 held-out sets
     record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert set(record) >= {"heldout", "heldout_words", "chance"}
     assert 0.0 <= record["heldout"] <= 1.0 and record["chance"]["heldout"] == 1.0

@@ -7,8 +7,6 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("transformers")
-
 from app.nano.train import main
 
 MICRO = ["--family", "fara15", "--size", "micro", "--minutes", "10", "--seed", "3",

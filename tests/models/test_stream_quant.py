@@ -114,3 +114,46 @@ def test_a_shared_weight_keeps_the_builders_own_quantizer() -> None:
                                          shape=ir.Shape([4, 4]),
                                          const_value=ir.Tensor(np.ones((4, 4), np.float32))))
     assert supported(builder)
+
+
+def test_weights_are_quantized_while_saving_not_before(tmp_path, monkeypatch) -> None:
+    """The memory promise: replacing the MatMuls quantizes nothing; each matrix is quantized
+    once, when `ir.save` writes it, and the saved graph runs to the same result as onnxruntime's
+    quantizer's."""
+    from models.export import stream_quant
+
+    calls: list[tuple[int, int]] = []
+    real = stream_quant.block_quantize
+    monkeypatch.setattr(stream_quant, "block_quantize",
+                        lambda w, bits, block, **kw: calls.append(w.shape) or real(w, bits, block, **kw))
+    rng = np.random.default_rng(0)
+    x = ir.Value(name="x", type=ir.TensorType(ir.DataType.FLOAT), shape=ir.Shape([1, 64]))
+    nodes, current, inits = [], x, []
+    for i, cols in enumerate((48, 32)):
+        w = ir.Value(name=f"w{i}", type=ir.TensorType(ir.DataType.FLOAT),
+                     shape=ir.Shape([current.shape[1], cols]),
+                     const_value=ir.Tensor(rng.standard_normal((current.shape[1], cols))
+                                           .astype(np.float32), name=f"w{i}"))
+        node = ir.Node("", "MatMul", [current, w], name=f"m{i}")
+        node.outputs[0].shape, node.outputs[0].type = ir.Shape([1, cols]), ir.TensorType(ir.DataType.FLOAT)
+        nodes.append(node)
+        inits.append(w)
+        current = node.outputs[0]
+    current.name = "y"
+    graph = ir.Graph([x], [current], nodes=nodes, initializers=inits,
+                     opset_imports={"": 17, "com.microsoft": 1})
+    builder = _builder(matmul_block_size=32, accuracy_level=0)
+    builder.model = ir.Model(graph, ir_version=10)
+    assert supported(builder)
+    stream_quant.quantize_lazily(builder)
+    assert calls == [] and [n.op_type for n in graph] == ["MatMulNBits", "MatMulNBits"]
+    ir.save(builder.model, str(tmp_path / "m.onnx"), external_data="m.onnx.data")
+    assert sorted(calls) == [(48, 32), (64, 48)]  # once each, during the save
+
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    inputs = rng.standard_normal((1, 64)).astype(np.float32)
+    got = session.run(None, {"x": inputs})[0]
+    exact = inputs @ inits[0].const_value.numpy() @ inits[1].const_value.numpy()
+    assert np.abs(got - exact).max() < 0.15 * np.abs(exact).max()  # int4 rounding, not garbage

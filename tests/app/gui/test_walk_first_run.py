@@ -37,4 +37,4 @@ def test_the_walk_reaches_a_registered_model_and_measures_it(qtbot, tiny_checkpo
     if not cli:
         assert {"download", "text", "embedding", "vision", "configs"} <= set(result["stages_s"])
         assert result["load_and_warm_up_s"] >= 0
-    assert tiny_checkpoint.is_dir()  # served, never deleted without --free-served
+    assert tiny_checkpoint.is_dir()  # served, never touched
