@@ -18,7 +18,7 @@ from agent.geometry import ScreenMapping
 from agent.inference.base import Backend, Generation, Request
 from agent.loop import RunConfig, RunResult, RunStatus, Step, run_task
 from agent.options import DEFAULTS, RunOptions
-from agent.prompts import DEFAULT_FAMILY, get_family
+from agent.prompts import DEFAULT_FAMILY, PromptFamily, family_for, get_family
 from agent.safety import ConfirmRequest, Decision, Gate, StopFlag
 from agent.screen import Screenshot
 
@@ -231,15 +231,18 @@ class RunSession:
         self.setup_error: str | None = None  # the backend could not be built (model problem)
         self.screen = PausingScreen(request.screen, self.pause, self.stop, self.hooks)
         self.config = RunConfig.from_options(request.options)
-        self.family = DEFAULT_FAMILY  # the model's prompt family, known once the backend is built
+        # The model's prompt family (with what its folder declares), known once the backend is
+        # built; until then the default family.
+        self.family: PromptFamily = get_family(DEFAULT_FAMILY, mode=self.config.mode)
 
     def mapping_for_last(self) -> ScreenMapping | None:
         """How the model's coordinates map onto the latest screenshot (for the confirm dialog)."""
         shot = self.screen.last
         if shot is None:
             return None
-        family = get_family(self.family, mode=self.config.mode)  # its image grid, as the loop's
-        return ScreenMapping(shot.monitor, shot.size, family.model_size(shot.size, self.config.model_pixels))
+        # Its image grid and the folder's pixel limit, as the loop's.
+        return ScreenMapping(shot.monitor, shot.size,
+                             self.family.model_size(shot.size, self.config.model_pixels))
 
     def run(self) -> RunResult:
         """Run to the end; environment failures become an ERROR result, never an exception."""
@@ -254,7 +257,7 @@ class RunSession:
                 self.setup_error = str(exc) or type(exc).__name__
                 self.hooks.on_phase("idle")
                 return RunResult(RunStatus.ERROR, "", self.setup_error, 0, time.monotonic() - started)
-        self.family = getattr(backend, "family", DEFAULT_FAMILY)
+        self.family = family_for(backend, self.config.mode)
         recorder = r.recorder
         if callable(recorder) and not hasattr(recorder, "record"):
             try:

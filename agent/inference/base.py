@@ -142,13 +142,17 @@ class Backend(ABC):
     # The system prompt the model folder declares for itself (agent.prompts.PROMPT_FILE), or
     # None for the family's own; set by the factory like `family`.
     system_prompt: str | None = None
+    # The model image's pixel limit its folder declares (agent.prompts.declared_max_pixels), or
+    # None; set by the factory like `family`.
+    max_pixels: int | None = None
 
     def wraps(self, inner: object) -> None:
-        """Take `inner`'s name and prompt (family, declared system prompt): a wrapper the loop
-        sees must be prompted as the model it wraps."""
+        """Take `inner`'s name and prompt (family, declared system prompt and image limit): a
+        wrapper the loop sees must be prompted as the model it wraps."""
         self.name = getattr(inner, "name", "model")
         self.family = getattr(inner, "family", self.family)
         self.system_prompt = getattr(inner, "system_prompt", None)
+        self.max_pixels = getattr(inner, "max_pixels", None)
 
     def generate(
         self,

@@ -36,7 +36,7 @@ from pathlib import Path
 
 from agent.inference.base import Backend, BackendError
 from agent.options import Provider
-from agent.prompts import declared_system_prompt, family_of_folder
+from agent.prompts import declared_max_pixels, declared_system_prompt, family_of_folder
 
 __all__ = ["ModelKind", "ModelSpec", "RuntimeOptions", "build_backend", "onnx_model_class",
            "parse_model_spec"]
@@ -125,6 +125,7 @@ def _build(spec: ModelSpec, provider: str, options: RuntimeOptions,
     folder = model_folder(spec.target, resolve)
     backend = _from_folder(folder, spec, provider, options, host)
     backend.family = family_of_folder(folder)  # which prompt the loop builds for it
+    backend.max_pixels = declared_max_pixels(folder)
     try:
         backend.system_prompt = declared_system_prompt(folder)
     except ValueError as exc:

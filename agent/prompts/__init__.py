@@ -3,8 +3,9 @@
 A family is one class implementing `PromptFamily` (wording as data in `assets/prompts/`); the
 loop asks `get_family(backend.family, mode=..., system=backend.system_prompt)` for it, and
 `agent.inference.factory` names the backend's family from its model folder (`family_of_folder`)
-and reads the system prompt a folder may declare for itself (`declared_system_prompt`: a small
-model trained with a shorter one, Deskhand Nano).
+and reads what a folder may declare for itself: its system prompt (`declared_system_prompt`: a
+small model trained with a shorter one, Deskhand Nano) and its image budget
+(`declared_max_pixels`: the smart_resize limit of the folder's processor config).
 """
 
 from __future__ import annotations
@@ -24,9 +25,21 @@ from agent.options import Mode
 from agent.prompts.fara import FaraFamily, Turn
 from agent.prompts.fara15 import Fara15Family
 
-__all__ = ["DEFAULT_FAMILY", "FAMILIES", "PROMPT_FILE", "DeclaredSystemPrompt", "Fara15Family",
-           "FaraFamily", "PromptFamily", "Turn", "declared_system_prompt", "family_for",
-           "family_of_folder", "get_family"]
+__all__ = [
+    "DEFAULT_FAMILY",
+    "FAMILIES",
+    "PROMPT_FILE",
+    "Fara15Family",
+    "FaraFamily",
+    "FolderDeclared",
+    "PromptFamily",
+    "Turn",
+    "declared_max_pixels",
+    "declared_system_prompt",
+    "family_for",
+    "family_of_folder",
+    "get_family",
+]
 
 DEFAULT_FAMILY = "fara"
 
@@ -68,19 +81,23 @@ _FAMILY_OF_TYPE = {"fara": "fara", "qwen2_5_vl": "fara", "fara15": "fara15", "qw
 
 
 def get_family(name: str = DEFAULT_FAMILY, *, mode: Mode | str = Mode.BROWSER,
-               system: str | None = None) -> PromptFamily:
+               system: str | None = None, max_pixels: int | None = None) -> PromptFamily:
     """The prompt family by name, with its prompt variant for `mode`; `system` replaces its
-    system prompt (a model folder's declared one, `declared_system_prompt`)."""
+    system prompt (a model folder's declared one, `declared_system_prompt`) and `max_pixels`
+    caps its model image (`declared_max_pixels`)."""
     if name not in FAMILIES:
         raise ValueError(f"unknown model family {name!r}; known: {', '.join(FAMILIES)}")
     family = FAMILIES[name](Mode(mode))
-    return DeclaredSystemPrompt(family, system) if system is not None else family
+    if system is None and max_pixels is None:
+        return family
+    return FolderDeclared(family, system, max_pixels)
 
 
 def family_for(backend: object, mode: Mode | str = Mode.BROWSER) -> PromptFamily:
-    """The family `backend` is prompted with: its family, with its declared system prompt."""
+    """The family `backend` is prompted with: its family, with what its folder declares."""
     return get_family(getattr(backend, "family", DEFAULT_FAMILY), mode=mode,
-                      system=getattr(backend, "system_prompt", None))
+                      system=getattr(backend, "system_prompt", None),
+                      max_pixels=getattr(backend, "max_pixels", None))
 
 
 # A model folder's own prompt settings: {"system": "..."}; the exporter copies it along.
@@ -88,24 +105,36 @@ PROMPT_FILE = "deskhand_prompt.json"
 MAX_SYSTEM_CHARS = 8000
 
 
-class DeclaredSystemPrompt:
-    """A family whose system message is the model's declared one; all else is the family's.
+class FolderDeclared:
+    """A family as a model folder declares it: its own system message (when `system` is given)
+    and at most `max_pixels` per model image (when given); all else is the family's.
 
     Everything the model reads after the system message (task, screenshots, history, URL lines)
     and everything read back (parse, coordinates, feedback) stays the family's, so a model
     trained this way is driven and checked by the same code as the full-size one."""
 
-    def __init__(self, family: PromptFamily, system: str) -> None:
-        self._family, self.system = family, system
+    def __init__(self, family: PromptFamily, system: str | None = None,
+                 max_pixels: int | None = None) -> None:
+        self._family, self.system, self.max_pixels = family, system, max_pixels
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._family, name)
+
+    def model_size(self, screenshot: Size, budget: int | None = None) -> Size:
+        """The family's size within `budget`, and never above the folder's limit: a small model
+        trained on small images sees screens as it was trained to, whatever the user's budget."""
+        size = self._family.model_size(screenshot, budget)
+        if self.max_pixels is not None and size.pixels > self.max_pixels:
+            size = self._family.model_size(screenshot, self.max_pixels)
+        return size
 
     def build(self, task: str, history: Sequence[Turn], current: Image.Image, model_size: Size,
               url: str | None = None, *, history_scale: float = 1.0,
               ) -> tuple[list[Message], list[Image.Image]]:
         messages, images = self._family.build(task, history, current, model_size, url,
                                               history_scale=history_scale)
+        if self.system is None:
+            return messages, images
         if not messages or messages[0].get("role") != "system":
             raise ValueError(f"the {self._family.name} family's prompt has no system message")
         return [{"role": "system", "content": [{"type": "text", "text": self.system}]},
@@ -136,6 +165,26 @@ def declared_system_prompt(folder: Path) -> str | None:
         raise ValueError(f"{path}: \"system\" spells a chat control token (<|...|>); "
                          "a declared prompt is plain text")
     return system
+
+
+def declared_max_pixels(folder: Path) -> int | None:
+    """The image pixel limit the folder's processor config declares (smart_resize's max_pixels:
+    processor_config.json of an export, else preprocessor_config.json of a checkpoint); None
+    when neither says. Unreadable files are skipped here: the backend reports them."""
+    processor = _json(folder / "processor_config.json").get("processor")
+    transforms = processor.get("transforms") if isinstance(processor, dict) else None
+    values: list[Any] = []
+    for t in transforms if isinstance(transforms, list) else []:
+        op = t.get("operation") if isinstance(t, dict) else None
+        if isinstance(op, dict) and op.get("type") == "Resize" and isinstance(op.get("attrs"), dict):
+            values.append(op["attrs"].get("max_pixels"))
+    pre = _json(folder / "preprocessor_config.json")
+    size = pre.get("size")
+    values += [pre.get("max_pixels"), size.get("longest_edge") if isinstance(size, dict) else None]
+    for value in values:
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None
 
 
 def family_of_folder(folder: Path) -> str:

@@ -122,6 +122,7 @@ class ReplayBackend(Backend):
         if fallback is not None:  # the model's steps must be prompted as that model
             self.family = getattr(fallback, "family", self.family)
             self.system_prompt = getattr(fallback, "system_prompt", None)
+            self.max_pixels = getattr(fallback, "max_pixels", None)
         self.max_model_steps = max_model_steps
         self.cursor = 0            # next recorded step to play
         self.model_steps = 0       # steps the model was called for, in all

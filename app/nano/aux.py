@@ -60,30 +60,35 @@ class AuxHeads(nn.Module):
         last = hidden_states[-1]
         keys = self.key(last[image_mask])  # [all image tokens, key]
         counts = image_mask.sum(dim=1).tolist()
-        queries = self.query(last[torch.arange(len(pointer_at)), pointer_at])  # [B, key]
+        queries = self.query(last[torch.arange(len(pointer_at)), pointer_at.clamp(min=0)])
         point, start = [], 0
         for row, n in enumerate(counts):
-            scores = keys[start:start + n] @ queries[row] / keys.shape[-1] ** 0.5
             target = target_cells[start:start + n].float()
-            point.append(-(F.log_softmax(scores, dim=0) * target / target.sum()).sum())
+            if pointer_at[row] >= 0 and target.sum() > 0:  # else: nothing to point at
+                scores = keys[start:start + n] @ queries[row] / keys.shape[-1] ** 0.5
+                point.append(-(F.log_softmax(scores, dim=0) * target / target.sum()).sum())
             start += n
         at = hidden_states[WHERE_LAYER][image_mask]
         where = (F.cross_entropy(self.row(at), cell_rows) + F.cross_entropy(self.col(at), cell_cols)) / 2
-        return read, torch.stack(point).mean(), where
+        point_loss = torch.stack(point).mean() if point else keys.sum() * 0
+        return read, point_loss, where
 
 
 def attend_loss(attention: torch.Tensor, image_mask: torch.Tensor, target_cells: torch.Tensor,
                 digit_at: list[list[int]], head: int = 0) -> torch.Tensor:
     """-log of the weight head `head` of `attention` [B, heads, L, L] puts on the target's cells,
-    averaged over each example's digit-predicting positions `digit_at`."""
+    averaged over each example's digit-predicting positions `digit_at` (examples without
+    digits, the step after a click, add nothing)."""
     losses, start = [], 0
     for row, positions in enumerate(digit_at):
         image_pos = image_mask[row].nonzero().squeeze(-1)
         cells = target_cells[start:start + len(image_pos)]
         start += len(image_pos)
+        if not positions or not bool(cells.any()):
+            continue
         weights = attention[row, head][torch.tensor(positions)][:, image_pos[cells]]
         losses.append(-torch.log(weights.sum(dim=-1) + 1e-6).mean())
-    return torch.stack(losses).mean()
+    return torch.stack(losses).mean() if losses else attention.sum() * 0
 
 
 def cell_targets(boxes: list[tuple[int, int, int, int]], words: list[int], target: int,

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import torch
 
+from agent.geometry import Size
 from app.nano.examples import Encoder
-from app.nano.screens import button_range, make_screen
+from app.nano.screens import KINDS, button_range, make_any, make_screen
 
 HELD_OUT = ("heldout", "heldout_words")
 MAX_NEW_TOKENS = 48  # the reply is ~34 tokens with the probe tokenizer
@@ -26,32 +27,41 @@ def chance(n: int, buttons: tuple[int, int] | None = None) -> dict[str, float]:
 @torch.no_grad()
 def reply_of(model, encoder: Encoder, screen) -> str:
     """The model's greedy reply to `screen`'s prompt, decoded."""
-    ids, pixels, grid = encoder.prompt(screen)
+    ids, pixels, grids = encoder.prompt(screen)
     input_ids = torch.tensor([ids])
     out = model.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
                          mm_token_type_ids=(input_ids == encoder.prompts.image_token_id).long(),
                          pixel_values=torch.from_numpy(pixels),
-                         image_grid_thw=torch.tensor([grid]), max_new_tokens=MAX_NEW_TOKENS,
+                         image_grid_thw=torch.tensor(list(grids)), max_new_tokens=MAX_NEW_TOKENS,
                          do_sample=False, eos_token_id=encoder.im_end,
                          pad_token_id=encoder.im_end)
     return encoder.tokenizer.decode(out[0, len(ids):].tolist(), skip_special_tokens=True)
 
 
-def hit_rates(model, encoder: Encoder, n: int,
-              buttons: tuple[int, int] | None = None) -> dict[str, float]:
+def hit_rates(model, encoder: Encoder, n: int, buttons: tuple[int, int] | None = None,
+              kind: str = "buttons") -> dict[str, float]:
     """Per held-out split: the hit rate, and as diagnostics the fraction of replies that parse to
     a left_click (`_parsed`), that land on any button (`_on_button`: found buttons, maybe not the
-    named one) and the mean distance in pixels to the target's centre (`_dist`)."""
+    named one) and the mean distance in pixels to the target's centre (`_dist`). Of the first
+    `n` screens, those that are the step after a click (desktop screens) are scored apart: the
+    share answered terminate(success) (`_done`)."""
     was_training = model.training
     model.eval()
     rates: dict[str, float] = {}
     try:
         for split in HELD_OUT:
-            hits = parsed = on_button = 0
+            hits = parsed = on_button = clicks = after = done = 0
             distance = 0.0
             for i in range(n):
-                screen = make_screen(split, i, buttons)
-                point = encoder.click(reply_of(model, encoder, screen))
+                screen = make_any(kind, split, i, buttons)
+                size = Size(*screen.image.size)
+                reply = reply_of(model, encoder, screen)
+                if screen.previous is not None:
+                    after += 1
+                    done += encoder.terminates(reply, size)
+                    continue
+                clicks += 1
+                point = encoder.click(reply, size)
                 if point is None:
                     continue
                 parsed += 1
@@ -59,10 +69,12 @@ def hit_rates(model, encoder: Encoder, n: int,
                 on_button += any(b.box.contains(*point) for b in screen.buttons)
                 cx, cy = screen.target_button.box.centre
                 distance += ((point[0] - cx) ** 2 + (point[1] - cy) ** 2) ** 0.5
-            rates[split] = round(hits / n, 4)
-            rates[split + "_parsed"] = round(parsed / n, 4)
-            rates[split + "_on_button"] = round(on_button / n, 4)
+            rates[split] = round(hits / max(1, clicks), 4)
+            rates[split + "_parsed"] = round(parsed / max(1, clicks), 4)
+            rates[split + "_on_button"] = round(on_button / max(1, clicks), 4)
             rates[split + "_dist"] = round(distance / parsed, 1) if parsed else None
+            if after:
+                rates[split + "_done"] = round(done / after, 4)
     finally:
         model.train(was_training)
     return rates
@@ -85,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n", type=int, default=200)
     p.add_argument("--buttons", type=button_range, default=None, metavar="LO-HI",
                    help="buttons per screen (default: what the run trained on last)")
+    p.add_argument("--screens", choices=KINDS, default=None,
+                   help="screen kind (default: what the run trained on last)")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     out = Path(args.out)
@@ -95,10 +109,12 @@ def main(argv: list[str] | None = None) -> int:
                       find_chat_template(out / "model"))
     buttons = args.buttons or saved.get("buttons")
     buttons = tuple(buttons) if buttons else None
+    kind = args.screens or saved.get("screens", "buttons")
     record = {"family": saved["family"], "step": saved["step"],
               "train_cpu_min": round(saved["cpu_seconds"] / 60, 2), "n": args.n,
-              "buttons": buttons, "chance": chance(args.n, buttons),
-              **hit_rates(model, encoder, args.n, buttons)}
+              "screens": kind, "buttons": buttons,
+              "chance": chance(args.n, buttons) if kind == "buttons" else None,
+              **hit_rates(model, encoder, args.n, buttons, kind)}
     print(json.dumps(record))
     return 0
 

@@ -16,17 +16,17 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from agent.actions import LeftClick, Parsed, format_call
+from agent.actions import LeftClick, Parsed, Terminate, format_call
 from agent.geometry import Size, Space
 from agent.inference.chat import PromptTokenizer
 from agent.inference.qwen35_inputs import QWEN35_SPEC
 from agent.inference.vl_inputs import VisionSpec, image_tokens, patchify
-from agent.prompts import PromptFamily, get_family
-from app.nano.aux import cell_targets
+from agent.prompts import PromptFamily, Turn, get_family
+from app.nano.aux import NONE, cell_targets
 from app.nano.screens import HEIGHT, WIDTH, WORDS, Screen
 
 SYSTEM = "You are Deskhand Nano. Answer with one computer_use tool call."
-MODEL_SIZE = Size(WIDTH, HEIGHT)
+MODEL_SIZE = Size(WIDTH, HEIGHT)  # the "buttons" screens' size (desktop screens vary)
 IGNORE = -100  # label of tokens without loss (prompt, padding)
 
 # The vision inputs each family's processor makes (patch, merge, mean/std).
@@ -37,14 +37,15 @@ SPECS = {"fara": VisionSpec(), "fara15": QWEN35_SPEC}
 class Encoded:
     ids: list[int]
     labels: list[int]
-    pixels: np.ndarray            # [patches, C*T*P*P]
-    grid: tuple[int, int, int]
-    # Auxiliary targets (app/nano/aux.py), per image token in order, and the reply position
-    # whose next token is the first coordinate digit.
+    pixels: np.ndarray            # [patches, C*T*P*P], all images in order
+    grids: tuple[tuple[int, int, int], ...]  # one per image
+    # Auxiliary targets (app/nano/aux.py), per image token in order (every image's), and the
+    # reply position whose next token is the first coordinate digit (no digits: no pointer).
     read_labels: tuple[int, ...] = ()
     target_cells: tuple[bool, ...] = ()
-    pointer_at: int = 0
-    cell_cols: int = 0  # image cells per row (tokens are in raster order)
+    pointer_at: int | None = None
+    cell_rows: tuple[int, ...] = ()  # each image token's row and column in its image
+    cell_cols: tuple[int, ...] = ()
     digit_at: tuple[int, ...] = ()  # positions whose next token is a coordinate digit
 
 
@@ -60,51 +61,92 @@ class Encoder:
         self.tokenizer = tokenizer
         self.im_end = tokenizer.token_to_id("<|im_end|>")
 
+    def build(self, screen: Screen) -> tuple[list, list]:
+        return build_prompt(self.family, screen)
+
     def messages(self, screen: Screen) -> list:
-        messages, images = self.family.build(screen.task, [], screen.image, MODEL_SIZE)
-        if len(images) != 1:
-            raise RuntimeError("the family's first step is not one image turn")
-        return messages
+        return self.build(screen)[0]
 
     def reply(self, screen: Screen) -> str:
-        """The tool call the family's parser reads as a click at the target's centre."""
-        x, y = screen.target_button.box.centre
-        if self.family.coordinates is Space.DISPLAY:
-            display = self.family.display  # type: ignore[attr-defined]
-            fx, fy = display.from_model(x, y, MODEL_SIZE)
-            x, y = round(fx), round(fy)
-        return format_call("", LeftClick(coordinate=(x, y))).strip()
+        return answer(self.family, screen)
 
-    def prompt(self, screen: Screen) -> tuple[list[int], np.ndarray, tuple[int, int, int]]:
-        pixels, grid = patchify(screen.image, self.spec)
-        ids = self.prompts.encode(self.messages(screen), [image_tokens(grid, self.spec)])
-        return ids, pixels, grid
+    def prompt(self, screen: Screen) -> tuple[list[int], np.ndarray, tuple[tuple[int, int, int], ...]]:
+        messages, images = self.build(screen)
+        patched = [patchify(image, self.spec) for image in images]
+        grids = tuple(grid for _, grid in patched)
+        ids = self.prompts.encode(messages, [image_tokens(g, self.spec) for g in grids])
+        return ids, np.concatenate([p for p, _ in patched]), grids
 
     def encode(self, screen: Screen) -> Encoded:
-        ids, pixels, grid = self.prompt(screen)
+        ids, pixels, grids = self.prompt(screen)
         text = self.reply(screen)
         encoding = self.tokenizer.encode(text, add_special_tokens=False)
         reply = [*encoding.ids, self.im_end]
-        digit = text.index("[", text.index('"coordinate"')) + 1
-        end = text.index("]", digit)
-        first = next(i for i, (a, b) in enumerate(encoding.offsets) if a <= digit < b)
-        digits = [i for i, (a, b) in enumerate(encoding.offsets)
-                  if digit <= a and b <= end and text[a:b].strip().isdigit()]
-        unit = self.spec.unit
-        boxes = [(b.box.left, b.box.top, b.box.right, b.box.bottom) for b in screen.buttons]
-        words = [WORDS.index(b.label) + 1 for b in screen.buttons]
-        read, target = cell_targets(boxes, words, screen.target, grid[1] // self.spec.merge,
-                                    grid[2] // self.spec.merge, unit)
-        return Encoded(ids + reply, [IGNORE] * len(ids) + reply, pixels, grid,
-                       tuple(read), tuple(target), len(ids) + first - 1,
-                       grid[2] // self.spec.merge, tuple(len(ids) + i - 1 for i in digits))
+        pointer, digit_at = None, ()
+        if screen.previous is None:
+            digit = text.index("[", text.index('"coordinate"')) + 1
+            end = text.index("]", digit)
+            first = next(i for i, (a, b) in enumerate(encoding.offsets) if a <= digit < b)
+            digits = [i for i, (a, b) in enumerate(encoding.offsets)
+                      if digit <= a and b <= end and text[a:b].strip().isdigit()]
+            pointer, digit_at = len(ids) + first - 1, tuple(len(ids) + i - 1 for i in digits)
+        read, target, rows, cols = [], [], [], []
+        for n, grid in enumerate(grids):
+            h, w = grid[1] // self.spec.merge, grid[2] // self.spec.merge
+            if n == len(grids) - 1 and screen.previous is None:  # the image the click is on
+                boxes = [(b.box.left, b.box.top, b.box.right, b.box.bottom) for b in screen.buttons]
+                words = [WORDS.index(b.label) + 1 for b in screen.buttons]
+                r, t = cell_targets(boxes, words, screen.target, h, w, self.spec.unit)
+            else:  # a history image, or the screen after the click: nothing to point at
+                r, t = [NONE] * (h * w), [False] * (h * w)
+            read += r
+            target += t
+            rows += [i // w for i in range(h * w)]
+            cols += [i % w for i in range(h * w)]
+        return Encoded(ids + reply, [IGNORE] * len(ids) + reply, pixels, grids, tuple(read),
+                       tuple(target), pointer, tuple(rows), tuple(cols), digit_at)
 
-    def click(self, text: str) -> tuple[int, int] | None:
+    def click(self, text: str, size: Size = MODEL_SIZE) -> tuple[int, int] | None:
         """The MODEL-pixel point of a reply's left_click; None for anything else."""
-        parsed = self.family.parse(text, MODEL_SIZE)
+        parsed = self.family.parse(text, size)
         if isinstance(parsed, Parsed) and isinstance(parsed.action, LeftClick):
             return parsed.action.coordinate
         return None
+
+    def terminates(self, text: str, size: Size = MODEL_SIZE) -> bool:
+        """Whether a reply is terminate(success)."""
+        parsed = self.family.parse(text, size)
+        return isinstance(parsed, Parsed) and parsed.action == Terminate("success")
+
+
+def build_prompt(family: PromptFamily, screen: Screen) -> tuple[list, list]:
+    """The family's messages and images for `screen`: its first step, or (with `previous`) the
+    step after the click, whose history holds the click's screenshot and reply (what the loop
+    sends after a click)."""
+    size = Size(*screen.image.size)
+    history = [] if screen.previous is None else [Turn(screen.previous, click_reply(family, screen))]
+    messages, images = family.build(screen.task, history, screen.image, size)
+    if len(images) != len(history) + 1:
+        raise RuntimeError("the family's prompt does not carry one image per step")
+    return messages, images
+
+
+def click_reply(family: PromptFamily, screen: Screen) -> str:
+    """The tool call the family's parser reads as a click at the target's centre."""
+    size = Size(*screen.image.size)
+    x, y = screen.target_button.box.centre
+    if family.coordinates is Space.DISPLAY:
+        display = family.display  # type: ignore[attr-defined]
+        fx, fy = display.from_model(x, y, size)
+        x, y = round(fx), round(fy)
+    return format_call("", LeftClick(coordinate=(x, y))).strip()
+
+
+def answer(family: PromptFamily, screen: Screen) -> str:
+    """The right answer: the click, or terminate(success) on the step after it."""
+    if screen.previous is not None:
+        return format_call("", Terminate("success")).strip()
+    return click_reply(family, screen)
 
 
 def collate(batch: list[Encoded], pad_id: int, image_id: int) -> dict[str, torch.Tensor]:
@@ -121,7 +163,7 @@ def collate(batch: list[Encoded], pad_id: int, image_id: int) -> dict[str, torch
         labels[row, : len(e.labels)] = torch.tensor(e.labels)
         mask[row, : len(e.ids)] = 1
     pixels = torch.from_numpy(np.concatenate([e.pixels for e in batch]))
-    grids = torch.tensor([e.grid for e in batch], dtype=torch.long)
+    grids = torch.tensor([g for e in batch for g in e.grids], dtype=torch.long)
     return {"input_ids": ids, "labels": labels, "attention_mask": mask,
             "mm_token_type_ids": (ids == image_id).long(),
             "pixel_values": pixels, "image_grid_thw": grids}
@@ -131,9 +173,9 @@ def aux_targets(batch: list[Encoded]) -> dict[str, torch.Tensor]:
     """The auxiliary heads' targets for a batch collated by `collate` (same order)."""
     return {"read_labels": torch.tensor([c for e in batch for c in e.read_labels]),
             "target_cells": torch.tensor([c for e in batch for c in e.target_cells]),
-            "pointer_at": torch.tensor([e.pointer_at for e in batch]),
-            "cell_rows": torch.tensor([i // e.cell_cols for e in batch
-                                       for i in range(len(e.read_labels))]),
-            "cell_cols": torch.tensor([i % e.cell_cols for e in batch
-                                       for i in range(len(e.read_labels))]),
+            # -1: no pointer (the step after a click has no coordinates)
+            "pointer_at": torch.tensor([-1 if e.pointer_at is None else e.pointer_at
+                                        for e in batch]),
+            "cell_rows": torch.tensor([r for e in batch for r in e.cell_rows]),
+            "cell_cols": torch.tensor([c for e in batch for c in e.cell_cols]),
             "digit_at": [list(e.digit_at) for e in batch]}

@@ -32,7 +32,7 @@ def draw_curve(metrics: Path, out: Path) -> None:
     bottom = (MARGIN, H // 2 + 48, W - 16, H - 28)
     _axes(draw, top, "1.0", "0")
     for split in ("heldout", "heldout_words"):
-        level = start.get("chance", {}).get(split)
+        level = (start.get("chance") or {}).get(split)
         if level is not None:
             _dashed(draw, top, level, COLOURS[split])
         _line(draw, top, xmax, 1.0, [(r["train_cpu_min"], r[split]) for r in evals], COLOURS[split])

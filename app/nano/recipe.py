@@ -5,11 +5,13 @@
 
 Stage a learns the format, the pointer and the labels on one-button screens; stage b adds each
 image token's own position; stage c supervises one attention head onto the target (the stage
-that made the clicks land: README "Deskhand Nano"). Each stage is an `app.nano.train` run in
-DIR/a, DIR/b, DIR/c, started from the previous one's weights (`--init-from`) with its own seed,
-so the whole recipe is reproducible from the seeds; a stage that already reached its budget is
-skipped and an interrupted one resumes, so running the command again continues it. `--scale`
-multiplies every stage's CPU-minute budget; `--max-steps` caps each stage (tests).
+that made the clicks land: README "Deskhand Nano"); stage d moves to whole screens with real Qt
+windows and adds the step after the click (terminate), the model that ships. Each stage is an
+`app.nano.train` run in DIR/a .. DIR/d, started from the previous one's weights (`--init-from`)
+with its own seed, so the whole recipe is reproducible from the seeds; a stage that already
+reached its budget is skipped and an interrupted one resumes, so running the command again
+continues it. `--scale` multiplies every stage's CPU-minute budget; `--max-steps` caps each
+stage (tests).
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ STAGES: tuple[tuple[str, float, tuple[str, ...]], ...] = (
                  "--digit-weight", "5", "--warmup", "20")),
     ("c", 27.0, ("--seed", "2", "--aux-attend", "1", "--aux-where", "0.5", "--aux-point", "0.5",
                  "--aux-read", "0.25", "--digit-weight", "5", "--warmup", "20")),
+    ("d", 35.0, ("--seed", "3", "--screens", "desktop", "--aux-attend", "1", "--aux-where", "0.5",
+                 "--aux-point", "0.5", "--aux-read", "0.25", "--digit-weight", "5",
+                 "--warmup", "20")),
 )
 COMMON = ("--family", "fara15", "--buttons", "1-1", "--eval-every", "100")
 

@@ -74,9 +74,12 @@ class Button:
 
 @dataclass(frozen=True)
 class Screen:
-    image: Image.Image
+    image: Image.Image  # at model size (what the model sees)
     buttons: tuple[Button, ...]
     target: int  # index into buttons
+    # The model image of the step before, where the target was clicked; set on the step after
+    # the click, whose answer is terminate(success) (app.nano.desktop).
+    previous: Image.Image | None = None
 
     @property
     def target_button(self) -> Button:
@@ -85,6 +88,22 @@ class Screen:
     @property
     def task(self) -> str:
         return f"Click the {self.target_button.label} button."
+
+
+# Screen kinds: "buttons" (448x224 drawn buttons, `make_screen`) and "desktop" (Qt windows on
+# whole screens with the click's next step, app.nano.desktop).
+KINDS = ("buttons", "desktop")
+
+
+def make_any(kind: str, split: str, index: int, buttons: tuple[int, int] | None = None) -> Screen:
+    """Screen `index` of `split` of the given kind (`buttons` applies to the "buttons" kind)."""
+    if kind == "desktop":
+        from app.nano.desktop import make_desktop  # Qt: only when asked for
+
+        return make_desktop(split, index)
+    if kind != "buttons":
+        raise ValueError(f"unknown screen kind {kind!r}; known: {', '.join(KINDS)}")
+    return make_screen(split, index, buttons)
 
 
 def button_range(text: str) -> tuple[int, int]:

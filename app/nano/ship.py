@@ -1,7 +1,7 @@
 """Turn a Nano training run into a Deskhand model folder, and score it through the runtime.
 
     python -m app.nano.ship --run DIR --out MODEL_DIR [--precision int4|fp32]
-    python -m app.nano.ship --score MODEL_DIR [--n 200] [--buttons 1-1]
+    python -m app.nano.ship --score MODEL_DIR [--n 200] [--buttons 1-1] [--screens desktop]
 
 `--run` writes the run's trained weights as a Hugging Face checkpoint (config, tokenizer and
 chat template from the run, `deskhand_prompt.json` declaring Nano's compact system prompt) and
@@ -23,10 +23,10 @@ from pathlib import Path
 
 from agent.geometry import Size
 from agent.prompts import PROMPT_FILE
+from app.nano.desktop import MAX_PIXELS
 from app.nano.examples import SYSTEM
-from app.nano.screens import HEIGHT, WIDTH
+from app.nano.screens import KINDS
 
-SIZE = Size(WIDTH, HEIGHT)
 MAX_NEW_TOKENS = 48
 
 
@@ -44,6 +44,14 @@ def checkpoint_of(run: Path, out: Path) -> Path:
         if f.is_file() and not (out / f.name).exists():
             shutil.copy2(f, out / f.name)
     (out / PROMPT_FILE).write_text(json.dumps({"system": SYSTEM}, indent=2), encoding="utf-8")
+    # The image budget it was trained with, as smart_resize's limit: the exporter carries it to
+    # processor_config.json, and the runtime caps every screenshot there (declared_max_pixels).
+    pre_path = out / "preprocessor_config.json"
+    pre = json.loads(pre_path.read_text(encoding="utf-8")) if pre_path.is_file() else {}
+    pre["max_pixels"] = MAX_PIXELS
+    if isinstance(pre.get("size"), dict):
+        pre["size"]["longest_edge"] = MAX_PIXELS
+    pre_path.write_text(json.dumps(pre, indent=2), encoding="utf-8")
     return out
 
 
@@ -55,28 +63,50 @@ def ship(run: Path, out: Path, precision: str = "int4") -> Path:
         return export_model(hf, out, precision=precision, progress=False)
 
 
-def score(folder: Path, n: int, buttons: tuple[int, int] | None) -> dict:
-    """Hit rates on the held-out splits through the factory's backend and the family's prompt."""
-    from agent.actions import LeftClick, Parsed
+def score(folder: Path, n: int, buttons: tuple[int, int] | None, kind: str = "buttons") -> dict:
+    """Hit rates on the held-out splits through the factory's backend and the family's prompt
+    (and, on desktop screens, the share of steps after a click answered terminate(success))."""
+    import time
+
+    from agent.actions import LeftClick, Parsed, Terminate
     from agent.inference.factory import build_backend, parse_model_spec
     from agent.prompts import family_for
     from app.nano.evaluate import HELD_OUT, chance
-    from app.nano.screens import make_screen
+    from app.nano.examples import build_prompt
+    from app.nano.screens import make_any
 
     backend = build_backend(parse_model_spec(str(folder)), provider="cpu")
     family = family_for(backend)  # what the agent loop prompts this backend with
-    result: dict = {"model": str(folder), "n": n, "buttons": buttons,
-                    "chance": chance(n, buttons)}
+    result: dict = {"model": str(folder), "n": n, "screens": kind, "buttons": buttons,
+                    "chance": chance(n, buttons) if kind == "buttons" else None}
+    seconds: list[float] = []
     for split in HELD_OUT:
-        hits = 0
+        hits = clicks = done = after = 0
         for i in range(n):
-            screen = make_screen(split, i, buttons)
-            messages, images = family.build(screen.task, [], screen.image, SIZE)
+            screen = make_any(kind, split, i, buttons)
+            size = Size(*screen.image.size)
+            if family.model_size(size) != size:
+                raise RuntimeError(f"{folder} would see a {size} screen at {family.model_size(size)}")
+            messages, images = build_prompt(family, screen)
+            started = time.perf_counter()
             text = backend.generate(messages, images, max_new_tokens=MAX_NEW_TOKENS).text
-            parsed = family.parse(text, SIZE)
-            if isinstance(parsed, Parsed) and isinstance(parsed.action, LeftClick):
-                hits += screen.target_button.box.contains(*parsed.action.coordinate)
-        result[split] = round(hits / n, 4)
+            seconds.append(time.perf_counter() - started)
+            parsed = family.parse(text, size)
+            action = parsed.action if isinstance(parsed, Parsed) else None
+            if screen.previous is not None:
+                after += 1
+                done += action == Terminate("success")
+                continue
+            clicks += 1
+            if isinstance(action, LeftClick):
+                hits += screen.target_button.box.contains(*action.coordinate)
+        result[split] = round(hits / max(1, clicks), 4)
+        result[split + "_clicks"] = clicks
+        if after:
+            result[split + "_done"] = round(done / after, 4)
+            result[split + "_after"] = after
+    seconds.sort()
+    result["median_step_s"] = round(seconds[len(seconds) // 2], 3) if seconds else None
     return result
 
 
@@ -90,11 +120,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--score", type=Path, metavar="MODEL_DIR", help="score a model folder")
     p.add_argument("--n", type=int, default=200)
     p.add_argument("--buttons", type=button_range, default=None, metavar="LO-HI")
+    p.add_argument("--screens", choices=KINDS, default="buttons")
     args = p.parse_args(argv)
     if args.score and (args.run or args.out):
         p.error("--score scores a model folder; give it alone, not with --run/--out")
     if args.score:
-        print(json.dumps(score(args.score, args.n, args.buttons)))
+        print(json.dumps(score(args.score, args.n, args.buttons, args.screens)))
         return 0
     if not (args.run and args.out):
         p.error("give --run DIR --out MODEL_DIR, or --score MODEL_DIR")

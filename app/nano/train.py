@@ -27,7 +27,7 @@ from app.nano.evaluate import chance, hit_rates
 from app.nano.examples import IGNORE, Encoder, aux_targets, collate
 from app.nano.model import MICRO, PROBE, build_model, make_folder
 from app.nano.plot import draw_curve
-from app.nano.screens import WORDS, button_range, make_screen
+from app.nano.screens import KINDS, WORDS, button_range, make_any
 
 SIZES = {"probe": PROBE, "micro": MICRO}
 SEED_STRIDE = 10**9  # training screens of seed s: s*stride, s*stride + 1, ...
@@ -64,6 +64,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--buttons", type=button_range, default=None, metavar="LO-HI",
                    help="buttons per screen, in training and evaluation (default 3-8; a "
                         "curriculum starts at 1-1)")
+    p.add_argument("--screens", choices=KINDS, default="buttons",
+                   help="what to train on: 448x224 drawn buttons, or Qt windows on whole "
+                        "screens with the step after the click (app.nano.desktop)")
     p.add_argument("--aux-read", type=float, default=0.0,
                    help="weight of the reading target (which word covers each image cell)")
     p.add_argument("--aux-point", type=float, default=0.0,
@@ -163,12 +166,13 @@ class Run:
         last_ckpt = self.cpu()
         self._log({"kind": "start", "family": args.family, "params": self.params, "step": self.step,
                    "size": args.size, "batch": args.batch, "lr": args.lr, "seed": args.seed,
-                   "buttons": args.buttons, "aux_read": args.aux_read,
+                   "buttons": args.buttons, "screens": args.screens, "aux_read": args.aux_read,
                    "aux_point": args.aux_point, "aux_where": args.aux_where,
                    "aux_attend": args.aux_attend,
                    "init_from": args.init_from,
                    "digit_weight": args.digit_weight,
-                   "chance": chance(args.eval_n, args.buttons)})
+                   "chance": chance(args.eval_n, args.buttons)
+                   if args.screens == "buttons" else None})
         if self.step == 0:
             self._evaluate()
         while self.cpu() < args.minutes * 60 and (args.max_steps is None or self.step < args.max_steps):
@@ -188,22 +192,47 @@ class Run:
         self._log({"kind": "end", "step": self.step, "train_cpu_min": self.cpu() / 60,
                    "wall_min": (time.time() - wall0) / 60})
 
-    def batch(self, step: int) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-        """The model inputs and the auxiliary targets of training step `step`."""
+    def batch(self, step: int) -> list[tuple[int, dict[str, torch.Tensor], dict[str, torch.Tensor]]]:
+        """Training step `step`'s examples as groups of equal image count (the step after a
+        click carries two screenshots: padding every row to its length would double the step's
+        cost): per group, its size, the model inputs and the auxiliary targets."""
         first = self.args.seed * SEED_STRIDE + step * self.args.batch
-        examples = [self.encoder.encode(make_screen("train", first + j, self.args.buttons))
+        examples = [self.encoder.encode(make_any(self.args.screens, "train", first + j,
+                                                 self.args.buttons))
                     for j in range(self.args.batch)]
-        return (collate(examples, self.pad_id, self.encoder.prompts.image_token_id),
-                aux_targets(examples))
+        groups: dict[int, list] = {}
+        for e in examples:
+            groups.setdefault(len(e.grids), []).append(e)
+        image_id = self.encoder.prompts.image_token_id
+        return [(len(g), collate(g, self.pad_id, image_id), aux_targets(g))
+                for _, g in sorted(groups.items())]
 
     def train_step(self) -> tuple[float, dict[str, float]]:
-        """One optimizer step; (the reply loss, the auxiliary losses when they are on)."""
+        """One optimizer step (gradients summed over the batch's groups, each weighted by its
+        share of the batch); (the reply loss, the auxiliary losses when they are on)."""
         args = self.args
         lr = args.lr * min(1.0, (self.step + 1) / args.warmup)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.model.train()
-        inputs, targets = self.batch(self.step)
+        reply_sum, parts_sum = 0.0, {}
+        for size, inputs, targets in self.batch(self.step):
+            share = size / args.batch
+            reply, total, parts = self._losses(inputs, targets)
+            (total * share).backward()
+            reply_sum += float(reply.detach()) * share
+            for k, v in parts.items():
+                parts_sum[k] = parts_sum.get(k, 0.0) + v * share
+        torch.nn.utils.clip_grad_norm_([*self.model.parameters(), *self.aux.parameters()], 1.0)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+        return reply_sum, {k: round(v, 4) for k, v in parts_sum.items()}
+
+    def _losses(self, inputs: dict[str, torch.Tensor], targets: dict[str, torch.Tensor],
+                ) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
+        """(reply loss, total loss, the auxiliary losses' values) of one group."""
+        args = self.args
         labels = inputs.pop("labels")
         use_aux = args.aux_read > 0 or args.aux_point > 0 or args.aux_where > 0
         attend = args.aux_attend > 0
@@ -215,20 +244,15 @@ class Run:
             read, point, where = self.aux.losses(out.hidden_states,
                                                  inputs["mm_token_type_ids"].bool(), **targets)
             total = total + args.aux_read * read + args.aux_point * point + args.aux_where * where
-            parts = {k: round(float(v.detach()), 4)
+            parts = {k: float(v.detach())
                      for k, v in (("read", read), ("point", point), ("where", where))}
         if attend:
             layer = [a for a in out.attentions if a is not None][-1]
             attend_part = attend_loss(layer, inputs["mm_token_type_ids"].bool(),
                                       targets["target_cells"], digit_at)
             total = total + args.aux_attend * attend_part
-            parts["attend"] = round(float(attend_part.detach()), 4)
-        total.backward()
-        torch.nn.utils.clip_grad_norm_([*self.model.parameters(), *self.aux.parameters()], 1.0)
-        self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        self.step += 1
-        return float(reply.detach()), parts
+            parts["attend"] = float(attend_part.detach())
+        return reply, total, parts
 
     def reply_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return reply_loss(logits, labels, self.digit_ids, self.args.digit_weight)
@@ -236,6 +260,7 @@ class Run:
     def save(self) -> None:
         state = {"model": self.model.state_dict(), "aux": self.aux.state_dict(),
                  "optimizer": self.optimizer.state_dict(), "buttons": self.args.buttons,
+                 "screens": self.args.screens,
                  "step": self.step, "cpu_seconds": self.cpu(), "torch_rng": torch.get_rng_state(),
                  "python_rng": random.getstate(), "family": self.args.family}
         tmp = self.out / "checkpoint.pt.tmp"
@@ -255,7 +280,8 @@ class Run:
 
     def _evaluate(self) -> None:
         t0 = time.process_time()
-        rates = hit_rates(self.model, self.encoder, self.args.eval_n, self.args.buttons)
+        rates = hit_rates(self.model, self.encoder, self.args.eval_n, self.args.buttons,
+                          self.args.screens)
         spent = time.process_time() - t0
         self.eval_cpu += spent
         recent = self.losses[-self.args.eval_every:]

@@ -14,7 +14,7 @@ from PIL import Image
 
 from agent.geometry import Size
 from agent.inference.base import ScriptedBackend
-from agent.prompts import PROMPT_FILE, DeclaredSystemPrompt, Turn, declared_system_prompt, get_family
+from agent.prompts import PROMPT_FILE, FolderDeclared, Turn, declared_system_prompt, get_family
 
 SHORT = "You are a small model. Answer with one computer_use tool call."
 
@@ -22,7 +22,7 @@ SHORT = "You are a small model. Answer with one computer_use tool call."
 @pytest.mark.parametrize("name", ["fara", "fara15"])
 def test_only_the_system_message_changes(name: str) -> None:
     own, declared = get_family(name), get_family(name, system=SHORT)
-    assert isinstance(declared, DeclaredSystemPrompt)
+    assert isinstance(declared, FolderDeclared)
     shot, size = Image.new("RGB", (448, 224)), Size(448, 224)
     history = [Turn(shot, "<tool_call>\n{}\n</tool_call>", "http://a.example/")]
     a, images_a = own.build("Click OK.", history, shot, size, url="http://b.example/")
@@ -73,7 +73,7 @@ def test_wrappers_are_prompted_as_the_model_they_wrap() -> None:
     from app.session import Hooks, PauseFlag, PausingBackend
 
     inner = ScriptedBackend(["x"])
-    inner.family, inner.system_prompt = "fara15", SHORT
+    inner.family, inner.system_prompt, inner.max_pixels = "fara15", SHORT, 98304
     from types import SimpleNamespace
 
     from agent.replay.backend import ReplayBackend
@@ -82,7 +82,7 @@ def test_wrappers_are_prompted_as_the_model_they_wrap() -> None:
     for wrapper in (PausingBackend(inner, PauseFlag(), StopFlag(), Hooks()),
                     _Announcing(inner, lambda: None),
                     ReplayBackend(recording, fallback=inner)):  # type: ignore[arg-type]
-        assert (wrapper.family, wrapper.system_prompt) == ("fara15", SHORT)
+        assert (wrapper.family, wrapper.system_prompt, wrapper.max_pixels) == ("fara15", SHORT, 98304)
 
 
 def test_the_exporter_carries_the_declared_prompt(tiny_checkpoint: Path, tmp_path: Path) -> None:
@@ -95,6 +95,35 @@ def test_the_exporter_carries_the_declared_prompt(tiny_checkpoint: Path, tmp_pat
     (source / PROMPT_FILE).write_text(json.dumps({"system": SHORT}))
     out = export_model(source, tmp_path / "onnx", precision="fp32", progress=False)
     assert declared_system_prompt(out) == SHORT
+
+
+@pytest.mark.parametrize("name", ["fara", "fara15"])
+def test_a_declared_pixel_limit_caps_the_model_image_and_nothing_else(name: str) -> None:
+    own, capped = get_family(name), get_family(name, max_pixels=384 * 256)
+    screen = Size(1280, 800)
+    assert own.model_size(screen).pixels > 384 * 256  # the family's own is the full-size budget
+    size = capped.model_size(screen)
+    assert size.pixels <= 384 * 256 and size == own.model_size(screen, 384 * 256)
+    # A smaller budget (the user's setting) still wins; a larger one cannot lift the cap.
+    assert capped.model_size(screen, 200 * 120) == own.model_size(screen, 200 * 120)
+    assert capped.model_size(screen, 10**7) == size
+    shot = Image.new("RGB", (size.width, size.height))
+    assert capped.build("Click OK.", [], shot, size) == own.build("Click OK.", [], shot, size)
+
+
+def test_the_pixel_limit_comes_from_the_folders_processor_config(tmp_path: Path) -> None:
+    from agent.prompts import declared_max_pixels
+    from models.export.genai import write_processor_config
+
+    assert declared_max_pixels(tmp_path) is None
+    (tmp_path / "preprocessor_config.json").write_text(json.dumps({"max_pixels": 163840}))
+    assert declared_max_pixels(tmp_path) == 163840  # a checkpoint
+    write_processor_config(tmp_path, {"max_pixels": 98304})
+    assert declared_max_pixels(tmp_path) == 98304   # an export: the runtime's own file first
+    (tmp_path / "processor_config.json").write_text("{broken")
+    assert declared_max_pixels(tmp_path) == 163840  # unreadable: the backend reports it
+    (tmp_path / "preprocessor_config.json").write_text(json.dumps({"max_pixels": "lots"}))
+    assert declared_max_pixels(tmp_path) is None
 
 
 @pytest.mark.parametrize("family", ["fara", "fara15"])

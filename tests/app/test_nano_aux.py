@@ -57,8 +57,9 @@ def test_targets_line_up_with_the_tokens(family: str, tmp_path: Path) -> None:
     targets = aux_targets(batch)
     inputs = collate(batch, 0, encoder.prompts.image_token_id)
     assert int(inputs["mm_token_type_ids"].sum()) == len(targets["read_labels"])
-    assert targets["cell_rows"].max() < batch[0].grid[1] // encoder.spec.merge
-    assert targets["cell_cols"].max() < batch[0].cell_cols
+    grid = batch[0].grids[0]
+    assert targets["cell_rows"].max() < grid[1] // encoder.spec.merge
+    assert targets["cell_cols"].max() < grid[2] // encoder.spec.merge
 
 
 def test_buttons_option_sets_how_many_buttons_a_screen_has() -> None:

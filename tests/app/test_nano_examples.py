@@ -61,7 +61,8 @@ def test_prompt_is_the_runtime_tokenization_of_the_family_messages(encoder: Enco
     chat with the reply as the assistant turn, with one image slot per image token."""
     screen = make_screen("heldout", 5)
     example = encoder.encode(screen)
-    tokens = example.grid[1] * example.grid[2] // 4
+    (grid,) = example.grids
+    tokens = grid[1] * grid[2] // 4
     assert example.ids.count(encoder.prompts.image_token_id) == tokens
     assert tokens == (128 if encoder.family.name == "fara" else 98)
     messages = encoder.messages(screen)

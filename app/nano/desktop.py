@@ -1,0 +1,260 @@
+"""Synthetic desktop screens for Deskhand Nano: real Qt windows on a desktop at real screen sizes.
+
+A screen is what the agent loop would give the model: a whole screen (1024x768 .. 1920x1080)
+with a window drawn by Qt itself (the Fusion style any PySide6 app gets on Linux, with varied
+fonts, sizes, palettes and contents: a text label, maybe a text field, a check box, a drop-down)
+holding one push button, sometimes under a drawn title bar, sometimes next to a window without
+buttons, on a solid, gradient or black (bare Xvfb) background; then resized to the model image
+exactly as the loop does (`agent.prompts` family size within `MAX_PIXELS`, bicubic).
+
+Two kinds of example come from the same screens: the click on the named button, and the step
+after it (the screenshot of the click in the history, the window usually gone) whose answer is
+terminate(success), so a one-click task also ends.
+
+Every screen is a pure function of (split, index) on one machine; Qt's font rendering may
+differ between machines (fonts installed, FreeType version), so the pixels, not the layouts,
+can differ elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from functools import cache
+
+from PIL import Image, ImageDraw, ImageFont
+
+from agent.geometry import Size
+from app.nano.screens import FONT_DIR, HELD_OUT_WORDS, SPLITS, TRAIN_WORDS, Box, Button, Screen
+
+# The model image's pixel budget: 1280x800 becomes 512x320 (16x10 image tokens for Qwen3.5).
+# Declared by the shipped folder's processor config (agent.prompts.declared_max_pixels).
+MAX_PIXELS = 512 * 320
+SCREEN_SIZES = ((1024, 768), (1280, 800), (1280, 1024), (1366, 768), (1440, 900), (1600, 900),
+                (1920, 1080))
+DONE_SHARE = 0.2  # share of examples that are the step after the click (twice the tokens)
+# Words of labels and fields: none is a button word, so the only button is the one to click.
+FILLER = ("please", "the", "file", "was", "changed", "your", "document", "has", "been", "saved",
+          "do", "you", "want", "to", "continue", "this", "will", "take", "a", "moment", "name",
+          "email", "address", "password", "remember", "me", "printer", "ready", "network",
+          "connected", "update", "available", "version", "disk", "space", "low", "welcome",
+          "Bitte", "warten", "Datei", "gespeichert", "fichier", "enregistré", "archivo",
+          "guardado", "Oslo", "Berlin", "today", "tomorrow", "report", "invoice", "photo",
+          "music", "notes", "account", "settings", "changes", "were", "made")
+FONT_FAMILIES = ("DejaVu Sans", "DejaVu Serif", "DejaVu Sans Mono")
+
+
+def nano_model_size(screen: Size) -> Size:
+    """The model image size Nano sees for a screen (Qwen3.5's grid within MAX_PIXELS)."""
+    from agent.prompts import get_family
+
+    return get_family("fara15", max_pixels=MAX_PIXELS).model_size(screen)
+
+
+def make_desktop(split: str, index: int) -> Screen:
+    """Desktop screen number `index` of `split`, at model size; `previous` set on the step after
+    the click (deterministic)."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; known: {', '.join(SPLITS)}")
+    rng = random.Random(f"nano-desktop:{split}:{index}")
+    word = rng.choice(HELD_OUT_WORDS if split == "heldout_words" else TRAIN_WORDS)
+    width, height = rng.choice(SCREEN_SIZES)
+    desktop = _background(rng, width, height)
+    window, button = _qt_window(rng, word, max_width=min(900, width - 40),
+                                max_height=min(600, height - 80))
+    titled = rng.random() < 0.5
+    bar = rng.randint(22, 32) if titled else 0
+    x = rng.randint(0, width - window.width)
+    y = rng.randint(0, height - window.height - bar)
+    if rng.random() < 0.4:  # a second window without buttons, behind the first
+        other, _ = _qt_window(rng, None, max_width=min(700, width - 40),
+                              max_height=min(500, height - 80))
+        desktop.paste(other, (rng.randint(0, width - other.width),
+                              rng.randint(0, height - other.height)))
+    before = desktop.copy()
+    if titled:
+        _title_bar(ImageDraw.Draw(desktop), rng, x, y, window.width, bar)
+    desktop.paste(window, (x, y + bar))
+    left, top, right, bottom = button
+    box = Box(x + left, y + bar + top, x + right, y + bar + bottom)
+    size = nano_model_size(Size(width, height))
+    shot = _to_model(desktop, size)
+    target = Button(word, _scaled(box, width, height, size))
+    if rng.random() >= DONE_SHARE:
+        return Screen(shot, (target,), 0)
+    # The step after the click: usually the window closed; sometimes nothing visible changed.
+    after = _to_model(before, size) if rng.random() < 0.7 else shot
+    return Screen(after, (target,), 0, previous=shot)
+
+
+def _to_model(image: Image.Image, size: Size) -> Image.Image:
+    return image.resize((size.width, size.height), Image.Resampling.BICUBIC)  # as agent.loop
+
+
+def _scaled(box: Box, width: int, height: int, size: Size) -> Box:
+    sx, sy = size.width / width, size.height / height
+    return Box(int(box.left * sx), int(box.top * sy), -int(-box.right * sx),
+               -int(-box.bottom * sy))
+
+
+def _background(rng: random.Random, width: int, height: int) -> Image.Image:
+    kind = rng.random()
+    if kind < 0.25:
+        return Image.new("RGB", (width, height), (0, 0, 0))  # a bare X server
+    top = tuple(rng.randint(0, 255) for _ in range(3))
+    if kind < 0.6:
+        image = Image.new("RGB", (width, height), top)
+    else:  # a vertical gradient
+        bottom = tuple(rng.randint(0, 255) for _ in range(3))
+        column = Image.new("RGB", (1, height))
+        for row in range(height):
+            t = row / max(1, height - 1)
+            column.putpixel((0, row), tuple(round(a + (b - a) * t) for a, b in zip(top, bottom, strict=True)))
+        image = column.resize((width, height))
+    if rng.random() < 0.5:  # a panel with a clock along one edge
+        draw = ImageDraw.Draw(image)
+        panel = rng.randint(24, 40)
+        at_top = rng.random() < 0.5
+        y0 = 0 if at_top else height - panel
+        shade = rng.randint(20, 80)
+        draw.rectangle((0, y0, width, y0 + panel), fill=(shade, shade, shade + 10))
+        clock = f"{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}"
+        draw.text((width - 60, y0 + panel // 2 - 7), clock, fill=(235, 235, 235), font=_pil_font(13))
+    return image
+
+
+def _title_bar(draw: ImageDraw.ImageDraw, rng: random.Random, x: int, y: int, width: int,
+               bar: int) -> None:
+    dark = rng.random() < 0.5
+    fill = tuple(rng.randint(30, 90) for _ in range(3)) if dark else \
+        tuple(rng.randint(200, 240) for _ in range(3))
+    text = (240, 240, 240) if dark else (30, 30, 30)
+    draw.rectangle((x, y, x + width - 1, y + bar - 1), fill=fill)
+    title = " ".join(rng.sample(FILLER, rng.randint(1, 3))).capitalize()
+    draw.text((x + 10, y + bar // 2 - 7), title, fill=text, font=_pil_font(13))
+    draw.text((x + width - 20, y + bar // 2 - 7), "x", fill=text, font=_pil_font(13))
+
+
+@cache
+def _pil_font(size: int) -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(FONT_DIR + "DejaVuSans.ttf", size)
+
+
+def _application():
+    """The QApplication to render with: the running one, else an offscreen one (training runs
+    have no display)."""
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    if app is None:
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+        app = QApplication(["deskhand-nano"])
+    _application.keep = app  # type: ignore[attr-defined]
+    return app
+
+
+def _qt_window(rng: random.Random, word: str | None, *, max_width: int,
+               max_height: int) -> tuple[Image.Image, tuple[int, int, int, int]]:
+    """A Qt window rendered by Qt; with `word`, one push button labelled `word` and its
+    (left, top, right, bottom) in the window's pixels."""
+    from PySide6.QtCore import QPoint, Qt
+    from PySide6.QtGui import QColor, QFont, QPalette
+    from PySide6.QtWidgets import (
+        QCheckBox,
+        QComboBox,
+        QHBoxLayout,
+        QLabel,
+        QLineEdit,
+        QPushButton,
+        QVBoxLayout,
+        QWidget,
+    )
+
+    _application()
+    window = QWidget()
+    window.setAttribute(Qt.WidgetAttribute.WA_DontShowOnScreen)
+    font = QFont(rng.choice(FONT_FAMILIES))
+    font.setPointSize(rng.choice((9, 10, 10, 11, 12, 13, 14, 16)))
+    window.setFont(font)
+    if rng.random() < 0.35:  # a themed palette (dark or coloured) instead of Fusion's own
+        palette = QPalette()
+        dark = rng.random() < 0.5
+        base = [rng.randint(25, 70) if dark else rng.randint(200, 250) for _ in range(3)]
+        ink = QColor(235, 235, 235) if dark else QColor(20, 20, 20)
+        palette.setColor(QPalette.ColorRole.Window, QColor(*base))
+        palette.setColor(QPalette.ColorRole.WindowText, ink)
+        palette.setColor(QPalette.ColorRole.Base, QColor(*[min(255, c + 15) for c in base]))
+        palette.setColor(QPalette.ColorRole.Text, ink)
+        palette.setColor(QPalette.ColorRole.Button, QColor(*[rng.randint(40, 230) for _ in range(3)]))
+        palette.setColor(QPalette.ColorRole.ButtonText, ink)
+        window.setPalette(palette)
+    layout = QVBoxLayout(window)
+    layout.setContentsMargins(*(rng.randint(8, 24) for _ in range(4)))
+    layout.setSpacing(rng.randint(6, 16))
+    sentence = " ".join(rng.choice(FILLER) for _ in range(rng.randint(3, 14)))
+    label = QLabel(sentence[0].upper() + sentence[1:] + rng.choice((".", "?", "", ":")))
+    label.setWordWrap(True)
+    layout.addWidget(label)
+    for _ in range(rng.randint(0, 2)):
+        kind = rng.random()
+        if kind < 0.4:
+            field = QLineEdit()
+            field.setPlaceholderText(" ".join(rng.sample(FILLER, 2)))
+            if rng.random() < 0.5:
+                field.setText(rng.choice(FILLER))
+            layout.addWidget(field)
+        elif kind < 0.7:
+            box = QCheckBox(" ".join(rng.sample(FILLER, rng.randint(1, 3))))
+            box.setChecked(rng.random() < 0.5)
+            layout.addWidget(box)
+        else:
+            combo = QComboBox()
+            combo.addItems(rng.sample(FILLER, 3))
+            layout.addWidget(combo)
+    if rng.random() < 0.5:
+        layout.addStretch(1)
+    button = None
+    if word is not None:
+        row = QHBoxLayout()
+        button = QPushButton(word)
+        if rng.random() < 0.3:
+            button.setMinimumWidth(rng.randint(90, 180))
+        if rng.random() < 0.2:  # a web-like coloured button
+            colour = QColor(*[rng.randint(20, 220) for _ in range(3)])
+            ink = "white" if colour.lightness() < 140 else "black"
+            button.setStyleSheet(f"background: {colour.name()}; color: {ink}; "
+                                 f"border-radius: {rng.randint(0, 8)}px; "
+                                 f"padding: {rng.randint(4, 10)}px {rng.randint(10, 24)}px;")
+        place = rng.random()
+        if place > 0.33:
+            row.addStretch(1)
+        row.addWidget(button)
+        if place < 0.66:
+            row.addStretch(1)
+        (layout.insertLayout(0, row) if rng.random() < 0.15 else layout.addLayout(row))
+    hint = layout.sizeHint()
+    width = min(max_width, max(hint.width(), rng.randint(260, 640)))
+    height = min(max_height, max(hint.height(), rng.randint(120, 420)))
+    window.resize(width, height)
+    window.show()  # not on screen (WA_DontShowOnScreen): lays out and polishes the widgets
+    layout.activate()
+    pixmap = window.grab()
+    image = _qimage_to_pil(pixmap.toImage())
+    rect = (0, 0, 0, 0)
+    if button is not None:
+        at = button.mapTo(window, QPoint(0, 0))
+        rect = (at.x(), at.y(), at.x() + button.width(), at.y() + button.height())
+    window.close()  # no parent: deleted with its Python wrapper (no event loop runs here)
+    ratio = image.width / max(1, window.width())  # a high-DPI grab: back to logical pixels
+    if ratio != 1:
+        image = image.resize((window.width(), window.height()), Image.Resampling.BICUBIC)
+    return image, rect
+
+
+def _qimage_to_pil(qimage) -> Image.Image:
+    from PySide6.QtGui import QImage
+
+    converted = qimage.convertToFormat(QImage.Format.Format_RGB888)
+    data = bytes(converted.constBits())[: converted.sizeInBytes()]
+    return Image.frombytes("RGB", (converted.width(), converted.height()), data, "raw", "RGB",
+                           converted.bytesPerLine())

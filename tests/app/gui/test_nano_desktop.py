@@ -1,0 +1,109 @@
+"""Nano's desktop screens: real Qt windows on whole screens, seen as the loop would give them,
+and the step after the click whose answer is terminate."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from agent.geometry import Size
+from app.nano.desktop import DONE_SHARE, MAX_PIXELS, SCREEN_SIZES, make_desktop, nano_model_size
+from app.nano.screens import HELD_OUT_WORDS, TRAIN_WORDS, make_any
+
+
+@pytest.fixture(autouse=True)
+def _qt(qapp):  # the screens are rendered by Qt (offscreen in tests)
+    return qapp
+
+
+def test_a_screen_is_a_function_of_split_and_index() -> None:
+    a, b = make_desktop("train", 7), make_desktop("train", 7)
+    assert a.image.tobytes() == b.image.tobytes() and a.buttons == b.buttons and a.task == b.task
+    assert make_desktop("train", 8).image.tobytes() != a.image.tobytes()
+
+
+def test_screens_are_real_screen_sizes_seen_at_the_declared_budget() -> None:
+    sizes = {nano_model_size(Size(w, h)) for w, h in SCREEN_SIZES}
+    for i in range(12):
+        screen = make_desktop("heldout", i)
+        size = Size(*screen.image.size)
+        assert size in sizes and size.pixels <= MAX_PIXELS
+        box = screen.target_button.box
+        assert 0 <= box.left < box.right <= size.width and 0 <= box.top < box.bottom <= size.height
+        # The box holds the button Qt drew (a frame and a label), not empty background.
+        crop = np.asarray(screen.image.crop((box.left, box.top, box.right, box.bottom)), float)
+        if screen.previous is None:
+            assert crop.std() > 8
+    assert nano_model_size(Size(1280, 800)) == Size(512, 320)
+
+
+def test_held_out_words_never_appear_as_training_targets() -> None:
+    assert all(make_desktop("train", i).target_button.label in TRAIN_WORDS for i in range(30))
+    assert all(make_desktop("heldout_words", i).target_button.label in HELD_OUT_WORDS
+               for i in range(10))
+
+
+def test_some_screens_are_the_step_after_the_click() -> None:
+    screens = [make_desktop("train", i) for i in range(60)]
+    after = [s for s in screens if s.previous is not None]
+    assert abs(len(after) / len(screens) - DONE_SHARE) < 0.15
+    for s in after:
+        assert s.previous.size == s.image.size
+
+
+def test_the_step_after_a_click_is_prompted_with_the_click_and_answered_terminate() -> None:
+    from tokenizers import Tokenizer
+
+    from agent.actions import LeftClick, Parsed, Terminate
+    from agent.inference.chat import find_chat_template
+    from app.nano.aux import attend_loss
+    from app.nano.examples import Encoder, aux_targets, collate
+    from app.nano.model import MICRO, make_folder
+
+    def folder(tmp):
+        return make_folder("fara15", tmp, MICRO)
+
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        model_dir = folder(Path(tmp))
+        encoder = Encoder("fara15", Tokenizer.from_file(str(model_dir / "tokenizer.json")),
+                          find_chat_template(model_dir))
+    after = next(make_desktop("train", i) for i in range(50)
+                 if make_desktop("train", i).previous is not None)
+    click = next(make_desktop("train", i) for i in range(50)
+                 if make_desktop("train", i).previous is None)
+    messages, images = encoder.build(after)
+    assert len(images) == 2 and images[0] is after.previous and images[1] is after.image
+    history_reply = messages[2]["content"][0]["text"]
+    size = Size(*after.image.size)
+    parsed = encoder.family.parse(history_reply, size)
+    assert isinstance(parsed, Parsed) and isinstance(parsed.action, LeftClick)
+    assert after.target_button.box.contains(*parsed.action.coordinate)  # it clicked the button
+    assert encoder.terminates(encoder.reply(after), size)
+    assert encoder.family.parse(encoder.reply(after), size).action == Terminate("success")
+    e_after, e_click = encoder.encode(after), encoder.encode(click)
+    assert len(e_after.grids) == 2 and not e_after.digit_at and e_after.pointer_at is None
+    assert not any(e_after.target_cells) and any(e_click.target_cells)
+    # The attention target adds nothing for the step after a click, and stays finite.
+    batch = [e_after, e_click]
+    inputs = collate(batch, 0, encoder.prompts.image_token_id)
+    targets = aux_targets(batch)
+    length = inputs["input_ids"].shape[1]
+    attention = torch.full((2, 1, length, length), 1.0 / length)
+    loss = attend_loss(attention, inputs["mm_token_type_ids"].bool(), targets["target_cells"],
+                       targets["digit_at"])
+    only_click = attend_loss(attention[1:], inputs["mm_token_type_ids"][1:].bool(),
+                             targets["target_cells"][int(inputs["mm_token_type_ids"][0].sum()):],
+                             targets["digit_at"][1:])
+    assert math.isfinite(float(loss)) and float(loss) == pytest.approx(float(only_click))
+
+
+def test_make_any_names_its_kinds() -> None:
+    assert make_any("buttons", "train", 0).image.size == (448, 224)
+    with pytest.raises(ValueError, match="desktop"):
+        make_any("web", "train", 0)
