@@ -25,15 +25,20 @@ def _registry():
 
 
 def registry_default() -> str:
-    """The registry's default model name ('' when none): the one `deskhand run` uses too."""
+    """The registry's default model name ('' when none): the one `deskhand run` uses too (the
+    chosen one, else the only registered one, else the built-in Nano)."""
     try:
-        registry = _registry()
-        if registry.default:
-            return registry.default
-        entries = registry.entries()
+        return _registry().effective_default() or ""
     except Exception:  # no registry in this build, or an unreadable one: no model yet
         return ""
-    return entries[0].name if len(entries) == 1 else ""
+
+
+def is_builtin(name: str) -> bool:
+    """Whether `name` is the built-in model (Deskhand Nano, models/builtin.py)."""
+    try:
+        return _registry().is_builtin(name)
+    except Exception:
+        return False
 
 
 def model_name(settings: Settings) -> str:

@@ -26,7 +26,7 @@ from app.about import show_about
 from app.controller import RunController, phase_text, result_text
 from app.icons import icon
 from app.liveview import LiveView
-from app.model_choice import choose_model, model_name
+from app.model_choice import choose_model, is_builtin, model_name
 from app.monitor_thumbnails import MonitorThumbnails
 from app.overlay import overlay_for
 from app.plaintext import plain
@@ -107,6 +107,18 @@ class MainWindow(QMainWindow):
             opts.addWidget(box)
         opts.addStretch(1)
         outer.addLayout(opts)
+        # While the built-in Nano is the model: what it can do, and the way to a full model.
+        self.nano_note = QLabel(self.tr(
+            "Using <b>Deskhand Nano</b>, the small model built in: it clicks clearly labelled "
+            "buttons on simple screens and little more. For real tasks, "
+            "<a href=\"get\">get a full model…</a>"))
+        self.nano_note.setObjectName("nano-note")
+        self.nano_note.setWordWrap(True)
+        self.nano_note.setStyleSheet("#nano-note { background: #FFF6D6; border: 1px solid #E0C050;"
+                                     " border-radius: 4px; padding: 4px 8px; }")
+        self.nano_note.linkActivated.connect(lambda _link: emit(self.models_requested))
+        self.nano_note.hide()
+        outer.addWidget(self.nano_note)
 
         self.tabs = QTabWidget()
         run_tab = QSplitter(Qt.Orientation.Horizontal)
@@ -213,6 +225,7 @@ class MainWindow(QMainWindow):
         self.model.addItem(self.tr("Set up a model…"), BROWSE)
         self.model.setCurrentIndex(max(0, self.model.findData(current)))
         self.model.blockSignals(False)
+        self.nano_note.setVisible(bool(current) and is_builtin(current))
 
     def _on_thumbnails(self, found: list) -> None:
         if not found:
@@ -249,6 +262,7 @@ class MainWindow(QMainWindow):
         elif data:
             choose_model(self.settings, data)  # the registry's default, shared with the CLI
             self.save_settings()
+            self.nano_note.setVisible(is_builtin(data))
 
     def start_run(self) -> None:
         """Run the task in the task box."""

@@ -130,7 +130,7 @@ def confirm(question: str, assume_yes: bool = False) -> bool:
 
 
 def _list(args: argparse.Namespace, registry: Registry) -> int:
-    entries, default = registry.entries(), registry.default
+    entries, default = registry.entries(), registry.effective_default()
     if args.json:
         print(json.dumps([{**asdict(e), "default": e.name == default} for e in entries],
                          indent=1))
@@ -145,6 +145,7 @@ def _list(args: argparse.Namespace, registry: Registry) -> int:
         missing = "" if e.folder.is_dir() else " (missing!)"
         rows.append((e.name + (" *" if e.name == default else ""), e.format,
                      human_size(e.size_bytes), e.added[:10],
+                     "built in" if registry.is_builtin(e.name) else
                      "registry" if e.owned else "in place", e.path + missing))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     for row in rows:

@@ -132,12 +132,26 @@ class Registry:
         return self.root / INDEX
 
     def entries(self) -> list[ModelEntry]:
-        """All entries, sorted by name."""
-        return sorted(self._load().values(), key=lambda e: e.name.lower())
+        """All entries (the built-in model's too), sorted by name."""
+        return sorted(self._with_builtin().values(), key=lambda e: e.name.lower())
+
+    def _with_builtin(self) -> dict[str, ModelEntry]:
+        """The registered entries, and the built-in model unless its name is taken."""
+        from models.builtin import builtin_entry
+
+        entries = self._load()
+        builtin = builtin_entry()
+        if builtin is not None and builtin.name not in entries:
+            entries[builtin.name] = builtin
+        return entries
+
+    def is_builtin(self, name: str) -> bool:
+        """Whether `name` is the built-in model (not an entry of registry.json)."""
+        return name not in self._load() and name in self._with_builtin()
 
     def get(self, name: str) -> ModelEntry:
         """The entry called `name`, or a ModelError that suggests close names."""
-        entries = self._load()
+        entries = self._with_builtin()
         if name in entries:
             return entries[name]
         close = difflib.get_close_matches(name, list(entries), n=3)
@@ -149,7 +163,7 @@ class Registry:
         raise ModelError(f"no model named {name!r}.{hint}")
 
     def __contains__(self, name: object) -> bool:
-        return name in self._load()
+        return name in self._with_builtin()
 
     def owned_folder(self, name: str) -> Path:
         """Where an owned model called `name` lives."""
@@ -199,6 +213,10 @@ class Registry:
         """
         entries = self._load()
         entry = self.get(name)
+        if self.is_builtin(name):
+            raise ModelError(f"{name!r} is the built-in model: it comes with Deskhand and cannot "
+                             "be removed; it is only used while no other model is chosen "
+                             "(`deskhand models default NAME`)")
         deleted = False
         if delete_files and self.deletes_files(entry):
             shutil.rmtree(entry.folder, ignore_errors=True)
@@ -209,9 +227,25 @@ class Registry:
 
     @property
     def default(self) -> str | None:
-        """The model `deskhand run` uses without --model, if one was chosen and still exists."""
-        entries, default, _ = self._read()
-        return default if default in entries else None
+        """The model chosen as the default (`deskhand models default`), if it still exists."""
+        _, default, _ = self._read()
+        return default if default in self._with_builtin() else None
+
+    def effective_default(self) -> str | None:
+        """The model used when none is named: the chosen default, else the only registered
+        model, else the built-in one when nothing is registered; None when it is ambiguous
+        (several registered, none chosen) or there is no model at all."""
+        if self.default:
+            return self.default
+        registered = self._load()
+        if len(registered) == 1:
+            return next(iter(registered))
+        if not registered:
+            from models.builtin import builtin_entry
+
+            builtin = builtin_entry()
+            return builtin.name if builtin is not None else None
+        return None
 
     def set_default(self, name: str) -> ModelEntry:
         """Make `name` the model used when none is named."""
@@ -274,7 +308,8 @@ class Registry:
     def _save(self, entries: dict[str, ModelEntry], *, default: str | None = None) -> None:
         _, current_default, damaged = self._read()
         default = default or current_default
-        data = {"version": 1, "default": default if default in entries else None,
+        known = default in entries or (default is not None and self.is_builtin(default))
+        data = {"version": 1, "default": default if known else None,
                 "models": [asdict(e) for e in sorted(entries.values(), key=lambda e: e.name)]}
         try:
             self.root.mkdir(parents=True, exist_ok=True)
@@ -328,11 +363,10 @@ def resolve_model(name_or_dir: str | os.PathLike[str] | None = None, *,
 
 
 def _unnamed(registry: Registry) -> ModelEntry:
-    if registry.default:
-        return registry.get(registry.default)
+    name = registry.effective_default()
+    if name:
+        return registry.get(name)
     entries = registry.entries()
-    if len(entries) == 1:
-        return entries[0]
     if not entries:
         raise ModelError("no model is registered yet")
     names = ", ".join(e.name for e in entries)

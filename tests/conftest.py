@@ -45,6 +45,8 @@ def _private_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     monkeypatch.setenv("DESKHAND_DATA_DIR", str(base / "data"))
     monkeypatch.setenv("DESKHAND_CONFIG_DIR", str(base / "config"))
     monkeypatch.setenv("DESKHAND_CACHE_DIR", str(base / "cache"))
+    # No built-in model (models/builtin.py) unless a test asks for it: most need "no model yet".
+    monkeypatch.setenv("DESKHAND_BUILTIN_MODEL", "")
 
 
 @pytest.fixture(scope="session")
