@@ -119,13 +119,15 @@ class Encoder:
         return isinstance(parsed, Parsed) and parsed.action == Terminate("success")
 
 
-def build_prompt(family: PromptFamily, screen: Screen) -> tuple[list, list]:
+def build_prompt(family: PromptFamily, screen: Screen,
+                 history_scale: float = 1.0) -> tuple[list, list]:
     """The family's messages and images for `screen`: its first step, or (with `previous`) the
     step after the click, whose history holds the click's screenshot and reply (what the loop
-    sends after a click)."""
+    sends after a click; `history_scale` as the loop's --history-scale)."""
     size = Size(*screen.image.size)
     history = [] if screen.previous is None else [Turn(screen.previous, click_reply(family, screen))]
-    messages, images = family.build(screen.task, history, screen.image, size)
+    messages, images = family.build(screen.task, history, screen.image, size,
+                                    history_scale=history_scale)
     if len(images) != len(history) + 1:
         raise RuntimeError("the family's prompt does not carry one image per step")
     return messages, images

@@ -2,6 +2,7 @@
 
     python -m app.nano.ship --run DIR --out MODEL_DIR [--precision int4|fp32]
     python -m app.nano.ship --score MODEL_DIR [--n 200] [--buttons 1-1] [--screens desktop]
+        [--history-scale 0.5]
 
 `--run` writes the run's trained weights as a Hugging Face checkpoint (config, tokenizer and
 chat template from the run, `deskhand_prompt.json` declaring Nano's compact system prompt) and
@@ -63,7 +64,8 @@ def ship(run: Path, out: Path, precision: str = "int4") -> Path:
         return export_model(hf, out, precision=precision, progress=False)
 
 
-def score(folder: Path, n: int, buttons: tuple[int, int] | None, kind: str = "buttons") -> dict:
+def score(folder: Path, n: int, buttons: tuple[int, int] | None, kind: str = "buttons",
+          history_scale: float = 1.0) -> dict:
     """Hit rates on the held-out splits through the factory's backend and the family's prompt
     (and, on desktop screens, the share of steps after a click answered terminate(success))."""
     import time
@@ -78,6 +80,7 @@ def score(folder: Path, n: int, buttons: tuple[int, int] | None, kind: str = "bu
     backend = build_backend(parse_model_spec(str(folder)), provider="cpu")
     family = family_for(backend)  # what the agent loop prompts this backend with
     result: dict = {"model": str(folder), "n": n, "screens": kind, "buttons": buttons,
+                    "history_scale": history_scale,
                     "chance": chance(n, buttons) if kind == "buttons" else None}
     seconds: list[float] = []
     for split in HELD_OUT:
@@ -87,7 +90,7 @@ def score(folder: Path, n: int, buttons: tuple[int, int] | None, kind: str = "bu
             size = Size(*screen.image.size)
             if family.model_size(size) != size:
                 raise RuntimeError(f"{folder} would see a {size} screen at {family.model_size(size)}")
-            messages, images = build_prompt(family, screen)
+            messages, images = build_prompt(family, screen, history_scale)
             started = time.perf_counter()
             text = backend.generate(messages, images, max_new_tokens=MAX_NEW_TOKENS).text
             seconds.append(time.perf_counter() - started)
@@ -121,11 +124,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n", type=int, default=200)
     p.add_argument("--buttons", type=button_range, default=None, metavar="LO-HI")
     p.add_argument("--screens", choices=KINDS, default="buttons")
+    p.add_argument("--history-scale", type=float, default=1.0,
+                   help="earlier screenshots at this fraction of their sides (as `deskhand run`)")
     args = p.parse_args(argv)
     if args.score and (args.run or args.out):
         p.error("--score scores a model folder; give it alone, not with --run/--out")
     if args.score:
-        print(json.dumps(score(args.score, args.n, args.buttons, args.screens)))
+        print(json.dumps(score(args.score, args.n, args.buttons, args.screens, args.history_scale)))
         return 0
     if not (args.run and args.out):
         p.error("give --run DIR --out MODEL_DIR, or --score MODEL_DIR")

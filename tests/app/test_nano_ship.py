@@ -42,6 +42,26 @@ def test_a_run_ships_as_a_model_folder_that_the_runtime_drives(tmp_path: Path, c
     record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert set(record) >= {"heldout", "heldout_words", "chance"}
     assert 0.0 <= record["heldout"] <= 1.0 and record["chance"]["heldout"] == 1.0
+    # The image budget it was trained with travels to the runtime's processor config.
+    from agent.prompts import declared_max_pixels
+    from app.nano.desktop import MAX_PIXELS
+
+    assert declared_max_pixels(model) == MAX_PIXELS
+
+
+def test_desktop_screens_are_scored_with_the_step_after_the_click(tmp_path: Path, capsys) -> None:
+    run, model = tmp_path / "run", tmp_path / "model"
+    assert train(["--family", "fara15", "--size", "micro", "--minutes", "5", "--batch", "2",
+                  "--eval-every", "1000", "--eval-n", "1", "--warmup", "1", "--screens",
+                  "desktop", "--out", str(run), "--max-steps", "1"]) == 0
+    assert ship(["--run", str(run), "--out", str(model), "--precision", "int4"]) == 0
+    capsys.readouterr()
+    assert ship(["--score", str(model), "--n", "6", "--screens", "desktop",
+                 "--history-scale", "0.5"]) == 0
+    record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert record["screens"] == "desktop" and record["history_scale"] == 0.5
+    assert record["heldout_clicks"] + record.get("heldout_after", 0) == 6
+    assert record["median_step_s"] > 0
 
 
 def test_ship_needs_a_run_and_a_destination_and_scores_alone() -> None:
