@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 from functools import cache
 
 from PIL import Image, ImageDraw, ImageFont
@@ -147,10 +148,19 @@ def _application():
 
     app = QApplication.instance()
     if app is None:
+        from PySide6.QtCore import qInstallMessageHandler
+
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+        qInstallMessageHandler(_quiet)
         app = QApplication(["deskhand-nano"])
     _application.keep = app  # type: ignore[attr-defined]
     return app
+
+
+def _quiet(_kind, _context, message: str) -> None:
+    """Qt's messages, less the offscreen platform's line for every window shown."""
+    if "propagateSizeHints" not in message:
+        print(message, file=sys.stderr)
 
 
 def _qt_window(rng: random.Random, word: str | None, *, max_width: int,

@@ -10,8 +10,9 @@ windows and adds the step after the click (terminate), the model that ships. Eac
 `app.nano.train` run in DIR/a .. DIR/d, started from the previous one's weights (`--init-from`)
 with its own seed, so the whole recipe is reproducible from the seeds; a stage that already
 reached its budget is skipped and an interrupted one resumes, so running the command again
-continues it. `--scale` multiplies every stage's CPU-minute budget; `--max-steps` caps each
-stage (tests).
+continues it. Budgets are steps (the same seed and steps give the same weights; a CPU-minute
+budget reached 245 steps of stage a here where an earlier machine reached 438). `--scale`
+multiplies every stage's steps; `--max-steps` caps each stage (tests).
 """
 
 from __future__ import annotations
@@ -23,14 +24,15 @@ from pathlib import Path
 
 from app.nano.train import main as train
 
-# (folder, CPU minutes, arguments): the budgets the measured run used (18.2, 12.1, 27.2 min).
-STAGES: tuple[tuple[str, float, tuple[str, ...]], ...] = (
-    ("a", 18.0, ("--seed", "0", "--aux-read", "0.5", "--aux-point", "1", "--digit-weight", "3")),
-    ("b", 12.0, ("--seed", "1", "--aux-where", "1", "--aux-read", "0.5", "--aux-point", "1",
+# (folder, steps, arguments): the steps the shipped model's run took (budgets of 18, 12, 27
+# and 35 CPU-minutes on a 2-core AMD EPYC, one thread).
+STAGES: tuple[tuple[str, int, tuple[str, ...]], ...] = (
+    ("a", 245, ("--seed", "0", "--aux-read", "0.5", "--aux-point", "1", "--digit-weight", "3")),
+    ("b", 155, ("--seed", "1", "--aux-where", "1", "--aux-read", "0.5", "--aux-point", "1",
                  "--digit-weight", "5", "--warmup", "20")),
-    ("c", 27.0, ("--seed", "2", "--aux-attend", "1", "--aux-where", "0.5", "--aux-point", "0.5",
+    ("c", 321, ("--seed", "2", "--aux-attend", "1", "--aux-where", "0.5", "--aux-point", "0.5",
                  "--aux-read", "0.25", "--digit-weight", "5", "--warmup", "20")),
-    ("d", 35.0, ("--seed", "3", "--screens", "desktop", "--aux-attend", "1", "--aux-where", "0.5",
+    ("d", 210, ("--seed", "3", "--screens", "desktop", "--aux-attend", "1", "--aux-where", "0.5",
                  "--aux-point", "0.5", "--aux-read", "0.25", "--digit-weight", "5",
                  "--warmup", "20")),
 )
@@ -40,11 +42,12 @@ COMMON = ("--family", "fara15", "--buttons", "1-1", "--eval-every", "100")
 def stage_args(out: Path, index: int, size: str, scale: float, max_steps: int | None,
                eval_n: int = 40) -> list[str]:
     """`app.nano.train` arguments of stage `index` (resuming it when it has a checkpoint)."""
-    name, minutes, extra = STAGES[index]
-    argv = [*COMMON, *extra, "--size", size, "--out", str(out / name),
-            "--minutes", f"{minutes * scale:g}", "--eval-n", str(eval_n)]
+    name, steps, extra = STAGES[index]
+    steps = max(1, round(steps * scale))
     if max_steps is not None:
-        argv += ["--max-steps", str(max_steps)]
+        steps = min(steps, max_steps)
+    argv = [*COMMON, *extra, "--size", size, "--out", str(out / name),
+            "--max-steps", str(steps), "--eval-n", str(eval_n)]
     if (out / name / "checkpoint.pt").is_file():
         argv.append("--resume")
     elif index > 0:
@@ -65,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m app.nano.recipe", description=__doc__.split("\n")[0])
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--size", choices=("probe", "micro"), default="probe")
-    p.add_argument("--scale", type=float, default=1.0, help="multiplies every stage's budget")
+    p.add_argument("--scale", type=float, default=1.0, help="multiplies every stage's steps")
     p.add_argument("--max-steps", type=int, default=None, help="cap each stage (for tests)")
     p.add_argument("--eval-n", type=int, default=40, help="held-out screens per evaluation")
     args = p.parse_args(argv)

@@ -1,9 +1,12 @@
 """Train a tiny from-scratch model on synthetic grounding screens (the Deskhand Nano probe).
 
     python -m app.nano.train --family fara15|fara --out DIR --minutes M --seed S [--resume]
+    python -m app.nano.train --family fara15|fara --out DIR --max-steps N --seed S [--resume]
 
 `--minutes` is the training budget in CPU minutes of this process (evaluation excluded), in
-total across resumes: `--resume --minutes 60` continues a 20-minute run for 40 more. The batch of
+total across resumes: `--resume --minutes 60` continues a 20-minute run for 40 more; the same
+budget reaches different steps on different machines, so `--max-steps` (alone or with it) is
+the budget that reproduces a run: the same seed and steps give the same weights. The batch of
 step s is screens s*B .. s*B+B-1 of the training split (offset by the seed), so a resumed run
 sees exactly the batches an uninterrupted one would. Writes DIR/model/ (config, tokenizer),
 DIR/checkpoint.pt, DIR/metrics.jsonl and DIR/curve.png.
@@ -34,7 +37,12 @@ SEED_STRIDE = 10**9  # training screens of seed s: s*stride, s*stride + 1, ...
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.minutes is None and args.max_steps is None:
+        parser.error("give a budget: --minutes M, --max-steps N, or both")
+    if args.minutes is None:
+        args.minutes = float("inf")
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     run = Run(args, out, *_start(args, out))
@@ -46,7 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m app.nano.train", description=__doc__.split("\n")[0])
     p.add_argument("--family", choices=("fara15", "fara"), required=True)
     p.add_argument("--out", required=True)
-    p.add_argument("--minutes", type=float, required=True, help="training CPU minutes, in total")
+    p.add_argument("--minutes", type=float, default=None,
+                   help="training CPU minutes, in total (give it, --max-steps, or both)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true")
     p.add_argument("--init-from", metavar="DIR",
@@ -271,11 +280,16 @@ class Run:
         recent = self.losses[-10:]
         wall = time.time() - wall0
         rate = (self.step - step0) * self.args.batch / max(wall, 1e-9)
-        left = max(0.0, self.args.minutes * 60 - self.cpu())
         cpu_share = (time.process_time() - self.cpu_start) / max(wall, 1e-9)
-        eta = left / max(cpu_share, 1e-3)
+        left = self.args.minutes * 60 - self.cpu()  # CPU seconds; inf without --minutes
+        if self.args.max_steps is not None:  # whichever budget ends first
+            per_step = (self.cpu() - self.cpu_before) / max(1, self.step - step0)
+            left = min(left, (self.args.max_steps - self.step) * per_step)
+        eta = max(0.0, left) / max(cpu_share, 1e-3)
+        budget = (f"{self.step}/{self.args.max_steps} steps" if self.args.max_steps is not None
+                  else f"{self.cpu() / 60:.1f}/{self.args.minutes:g} CPU-min")
         print(f"step {self.step} loss {loss:.4f} (mean10 {sum(recent) / len(recent):.4f}) "
-              f"{rate:.2f} ex/s  train {self.cpu() / 60:.1f}/{self.args.minutes:g} CPU-min  "
+              f"{rate:.2f} ex/s  {budget}  train {self.cpu() / 60:.1f} CPU-min  "
               f"ETA {eta / 60:.1f} min", flush=True)
 
     def _evaluate(self) -> None:

@@ -26,6 +26,29 @@ def test_the_stages_chain_and_a_second_run_skips_them(tmp_path: Path, capsys) ->
     assert capsys.readouterr().out.count("done before, skipped") == 4
 
 
+def test_budgets_are_steps_so_a_run_reproduces(tmp_path: Path) -> None:
+    from app.nano.recipe import stage_args
+
+    for index, (_, steps, _) in enumerate(STAGES):
+        argv = stage_args(tmp_path, index, "probe", 1.0, None)
+        assert argv[argv.index("--max-steps") + 1] == str(steps) and "--minutes" not in argv
+    argv = stage_args(tmp_path, 0, "probe", 0.5, None)
+    assert argv[argv.index("--max-steps") + 1] == str(round(STAGES[0][1] * 0.5))
+
+
+def test_the_same_seed_and_steps_give_the_same_weights(tmp_path: Path) -> None:
+    import torch
+
+    from app.nano.train import main as train
+
+    for name in ("x", "y"):
+        assert train(["--family", "fara15", "--size", "micro", "--max-steps", "2", "--batch", "2",
+                      "--eval-every", "1000", "--eval-n", "1", "--seed", "4",
+                      "--out", str(tmp_path / name)]) == 0
+    x, y = (torch.load(tmp_path / n / "checkpoint.pt", weights_only=False)["model"] for n in "xy")
+    assert all(torch.equal(x[k], y[k]) for k in x)
+
+
 def test_an_interrupted_stage_resumes(tmp_path: Path) -> None:
     from app.nano.recipe import stage_args
 
