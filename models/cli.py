@@ -34,11 +34,15 @@ from models.validate import validate_folder
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the `models` command (with its sub-commands) to a top-level argparse subparsers."""
+    description = ("Manage the models Deskhand can run. With nothing registered, the "
+                   "installation's built-in model is used when it has one (listed as 'nano', "
+                   "from assets/models/nano; DESKHAND_BUILTIN_MODEL=DIR or empty to switch it "
+                   "off); for real tasks get a full model (`models get fara-7b`).")
     parser = subparsers.add_parser("models", help="manage local models (list, import, download…)",
-                                   description="Manage the models Deskhand can run.")
+                                   description=description)
     sub = parser.add_subparsers(dest="models_command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("list", help="show registered models")
+    p = sub.add_parser("list", help="show registered models and the built-in one")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
     p = sub.add_parser("import", help="register an existing model folder (kept in place)")

@@ -6,7 +6,8 @@
 Stage a learns the format, the pointer and the labels on one-button screens; stage b adds each
 image token's own position; stage c supervises one attention head onto the target (the stage
 that made the clicks land: README "Deskhand Nano"); stage d moves to whole screens with real Qt
-windows and adds the step after the click (terminate), the model that ships. Each stage is an
+windows and adds the step after the click (terminate) — the stage meant to give the model that
+ships, which does not click on whole screens yet (it ends tasks, but its clicks miss). Each stage is an
 `app.nano.train` run in DIR/a .. DIR/d, started from the previous one's weights (`--init-from`)
 with its own seed, so the whole recipe is reproducible from the seeds; a stage that already
 reached its budget is skipped and an interrupted one resumes, so running the command again
@@ -24,15 +25,16 @@ from pathlib import Path
 
 from app.nano.train import main as train
 
-# (folder, steps, arguments): the steps the shipped model's run took (budgets of 18, 12, 27
-# and 35 CPU-minutes on a 2-core AMD EPYC, one thread).
+# (folder, steps, arguments): the steps of the measured run (budgets of 18, 12 and 27
+# CPU-minutes on a 2-core AMD EPYC, one thread; stage d was stopped at its step count, with
+# 2 threads from step 112, which changes float summation order, not the recipe).
 STAGES: tuple[tuple[str, int, tuple[str, ...]], ...] = (
     ("a", 245, ("--seed", "0", "--aux-read", "0.5", "--aux-point", "1", "--digit-weight", "3")),
     ("b", 155, ("--seed", "1", "--aux-where", "1", "--aux-read", "0.5", "--aux-point", "1",
                  "--digit-weight", "5", "--warmup", "20")),
     ("c", 321, ("--seed", "2", "--aux-attend", "1", "--aux-where", "0.5", "--aux-point", "0.5",
                  "--aux-read", "0.25", "--digit-weight", "5", "--warmup", "20")),
-    ("d", 210, ("--seed", "3", "--screens", "desktop", "--aux-attend", "1", "--aux-where", "0.5",
+    ("d", 480, ("--seed", "3", "--screens", "desktop", "--aux-attend", "1", "--aux-where", "0.5",
                  "--aux-point", "0.5", "--aux-read", "0.25", "--digit-weight", "5",
                  "--warmup", "20")),
 )
