@@ -34,7 +34,7 @@ STAGES: tuple[tuple[str, int, tuple[str, ...]], ...] = (
                  "--digit-weight", "5", "--warmup", "20")),
     ("c", 321, ("--seed", "2", "--aux-attend", "1", "--aux-where", "0.5", "--aux-point", "0.5",
                  "--aux-read", "0.25", "--digit-weight", "5", "--warmup", "20")),
-    ("d", 480, ("--seed", "3", "--screens", "desktop", "--aux-attend", "1", "--aux-where", "0.5",
+    ("d", 410, ("--seed", "3", "--screens", "desktop", "--aux-attend", "1", "--aux-where", "0.5",
                  "--aux-point", "0.5", "--aux-read", "0.25", "--digit-weight", "5",
                  "--warmup", "20")),
 )
