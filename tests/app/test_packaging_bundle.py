@@ -102,17 +102,6 @@ def test_doctor_from_the_bundle(xvfb_display, tmp_path) -> None:
     assert out.returncode == 1 and not report["ok"]
 
 
-def test_the_installed_app_uses_a_builtin_model_when_none_is_set_up(tmp_path, export_int4) -> None:
-    # The frozen app's own registry code: a built-in model folder (Deskhand Nano once it ships
-    # in assets/models/nano; here the tiny export) is listed and is the default.
-    env = bundle_env(None, tmp_path, DESKHAND_BUILTIN_MODEL=str(export_int4))
-    out = run([BINARY, "models", "list"], env)
-    assert out.returncode == 0, out.stderr[-2000:]
-    line = next((row for row in out.stdout.splitlines() if row.startswith("nano")), "")
-    assert "built in" in line and "*" in line, out.stdout
-    assert not (tmp_path / "data" / "models" / "registry.json").exists()
-
-
 def test_the_model_process_starts_from_the_bundle_and_is_sealed_off(tmp_path, export_int4) -> None:
     # The app's model runs in a spawn child of the frozen binary; offline mode must hold there.
     code = ("from app.procbackend import ProcessBackend\n"
