@@ -43,6 +43,9 @@ FILLER = ("please", "the", "file", "was", "changed", "your", "document", "has", 
           "guardado", "Oslo", "Berlin", "today", "tomorrow", "report", "invoice", "photo",
           "music", "notes", "account", "settings", "changes", "were", "made")
 FONT_FAMILIES = ("DejaVu Sans", "DejaVu Serif", "DejaVu Sans Mono")
+# How people type the task: capitalised or not, with or without "button", a full stop, "press".
+WORDINGS = ("Click the {} button.", "click the {} button", "Click {}.", "click {}",
+            "Press the {} button.", "press {}", "Click on {}", "Please click the {} button.")
 
 
 def nano_model_size(screen: Size) -> Size:
@@ -81,11 +84,13 @@ def make_desktop(split: str, index: int) -> Screen:
     size = nano_model_size(Size(width, height))
     shot = _to_model(desktop, size)
     target = Button(word, _scaled(box, width, height, size))
+    # Its own generator, so adding wordings left every screen's pixels as they were.
+    wording = random.Random(f"nano-wording:{split}:{index}").choice(WORDINGS)
     if rng.random() >= DONE_SHARE:
-        return Screen(shot, (target,), 0)
+        return Screen(shot, (target,), 0, wording=wording)
     # The step after the click: usually the window closed; sometimes nothing visible changed.
     after = _to_model(before, size) if rng.random() < 0.7 else shot
-    return Screen(after, (target,), 0, previous=shot)
+    return Screen(after, (target,), 0, previous=shot, wording=wording)
 
 
 def _to_model(image: Image.Image, size: Size) -> Image.Image:

@@ -22,7 +22,7 @@ from agent.inference.chat import PromptTokenizer
 from agent.inference.qwen35_inputs import QWEN35_SPEC
 from agent.inference.vl_inputs import VisionSpec, image_tokens, patchify
 from agent.prompts import PromptFamily, Turn, get_family
-from app.nano.aux import NONE, cell_targets
+from app.nano.aux import NO_CENTRE, NONE, cell_targets, centre_bins
 from app.nano.screens import HEIGHT, WIDTH, WORDS, Screen
 
 SYSTEM = "You are Deskhand Nano. Answer with one computer_use tool call."
@@ -47,6 +47,8 @@ class Encoded:
     cell_rows: tuple[int, ...] = ()  # each image token's row and column in its image
     cell_cols: tuple[int, ...] = ()
     digit_at: tuple[int, ...] = ()  # positions whose next token is a coordinate digit
+    centre_x: tuple[int, ...] = ()  # per image token: the target's centre bin where it covers
+    centre_y: tuple[int, ...] = ()  # the token, else NO_CENTRE
 
 
 class Encoder:
@@ -90,21 +92,26 @@ class Encoder:
             digits = [i for i, (a, b) in enumerate(encoding.offsets)
                       if digit <= a and b <= end and text[a:b].strip().isdigit()]
             pointer, digit_at = len(ids) + first - 1, tuple(len(ids) + i - 1 for i in digits)
-        read, target, rows, cols = [], [], [], []
+        read, target, rows, cols, cx, cy = [], [], [], [], [], []
         for n, grid in enumerate(grids):
             h, w = grid[1] // self.spec.merge, grid[2] // self.spec.merge
             if n == len(grids) - 1 and screen.previous is None:  # the image the click is on
                 boxes = [(b.box.left, b.box.top, b.box.right, b.box.bottom) for b in screen.buttons]
                 words = [WORDS.index(b.label) + 1 for b in screen.buttons]
                 r, t = cell_targets(boxes, words, screen.target, h, w, self.spec.unit)
+                bx, by = centre_bins(boxes[screen.target], *screen.image.size)
             else:  # a history image, or the screen after the click: nothing to point at
                 r, t = [NONE] * (h * w), [False] * (h * w)
+                bx = by = NO_CENTRE
             read += r
             target += t
+            cx += [bx if on else NO_CENTRE for on in t]
+            cy += [by if on else NO_CENTRE for on in t]
             rows += [i // w for i in range(h * w)]
             cols += [i % w for i in range(h * w)]
         return Encoded(ids + reply, [IGNORE] * len(ids) + reply, pixels, grids, tuple(read),
-                       tuple(target), pointer, tuple(rows), tuple(cols), digit_at)
+                       tuple(target), pointer, tuple(rows), tuple(cols), digit_at,
+                       tuple(cx), tuple(cy))
 
     def click(self, text: str, size: Size = MODEL_SIZE) -> tuple[int, int] | None:
         """The MODEL-pixel point of a reply's left_click; None for anything else."""
@@ -180,4 +187,6 @@ def aux_targets(batch: list[Encoded]) -> dict[str, torch.Tensor]:
                                         for e in batch]),
             "cell_rows": torch.tensor([r for e in batch for r in e.cell_rows]),
             "cell_cols": torch.tensor([c for e in batch for c in e.cell_cols]),
-            "digit_at": [list(e.digit_at) for e in batch]}
+            "digit_at": [list(e.digit_at) for e in batch],
+            "centre_x": torch.tensor([c for e in batch for c in e.centre_x]),
+            "centre_y": torch.tensor([c for e in batch for c in e.centre_y])}

@@ -80,6 +80,8 @@ class Screen:
     # The model image of the step before, where the target was clicked; set on the step after
     # the click, whose answer is terminate(success) (app.nano.desktop).
     previous: Image.Image | None = None
+    # How the task names the button ("{}" is its label); desktop screens vary it.
+    wording: str = "Click the {} button."
 
     @property
     def target_button(self) -> Button:
@@ -87,7 +89,7 @@ class Screen:
 
     @property
     def task(self) -> str:
-        return f"Click the {self.target_button.label} button."
+        return self.wording.format(self.target_button.label)
 
 
 # Screen kinds: "buttons" (448x224 drawn buttons, `make_screen`) and "desktop" (Qt windows on

@@ -85,6 +85,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--aux-attend", type=float, default=0.0,
                    help="weight of the attend target (one head of the last full-attention layer "
                         "on the target's cells at the digit positions)")
+    p.add_argument("--aux-centre", type=float, default=0.0,
+                   help="weight of the centre target (where the target's centre is, read from "
+                        "each image token it covers)")
     p.add_argument("--digit-weight", type=float, default=1.0,
                    help="loss weight of the reply's digit tokens against its other tokens")
     return p
@@ -177,7 +180,7 @@ class Run:
                    "size": args.size, "batch": args.batch, "lr": args.lr, "seed": args.seed,
                    "buttons": args.buttons, "screens": args.screens, "aux_read": args.aux_read,
                    "aux_point": args.aux_point, "aux_where": args.aux_where,
-                   "aux_attend": args.aux_attend,
+                   "aux_attend": args.aux_attend, "aux_centre": args.aux_centre,
                    "init_from": args.init_from,
                    "digit_weight": args.digit_weight,
                    "chance": chance(args.eval_n, args.buttons)
@@ -243,9 +246,11 @@ class Run:
         """(reply loss, total loss, the auxiliary losses' values) of one group."""
         args = self.args
         labels = inputs.pop("labels")
-        use_aux = args.aux_read > 0 or args.aux_point > 0 or args.aux_where > 0
+        use_aux = (args.aux_read > 0 or args.aux_point > 0 or args.aux_where > 0
+                   or args.aux_centre > 0)
         attend = args.aux_attend > 0
         digit_at = targets.pop("digit_at")
+        centre = targets.pop("centre_x"), targets.pop("centre_y")
         out = self.model(**inputs, output_hidden_states=use_aux, output_attentions=attend)
         reply = self.reply_loss(out.logits, labels)
         total, parts = reply, {}
@@ -255,6 +260,11 @@ class Run:
             total = total + args.aux_read * read + args.aux_point * point + args.aux_where * where
             parts = {k: float(v.detach())
                      for k, v in (("read", read), ("point", point), ("where", where))}
+            if args.aux_centre > 0:
+                centre_part = self.aux.centre_loss(out.hidden_states,
+                                                   inputs["mm_token_type_ids"].bool(), *centre)
+                total = total + args.aux_centre * centre_part
+                parts["centre"] = float(centre_part.detach())
         if attend:
             layer = [a for a in out.attentions if a is not None][-1]
             attend_part = attend_loss(layer, inputs["mm_token_type_ids"].bool(),

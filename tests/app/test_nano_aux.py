@@ -11,7 +11,7 @@ import torch
 from tokenizers import Tokenizer
 
 from agent.inference.chat import find_chat_template
-from app.nano.aux import NONE, attend_loss, cell_targets
+from app.nano.aux import CENTRE_BINS, NO_CENTRE, NONE, AuxHeads, attend_loss, cell_targets
 from app.nano.examples import Encoder, aux_targets, collate
 from app.nano.model import MICRO, make_folder
 from app.nano.screens import WORDS, make_screen
@@ -53,6 +53,13 @@ def test_targets_line_up_with_the_tokens(family: str, tmp_path: Path) -> None:
         word = WORDS.index(screen.target_button.label) + 1
         assert any(t and r == word for t, r in zip(e.target_cells, e.read_labels, strict=True))
         assert sum(e.target_cells) >= 1
+        # Exactly the target's cells carry its centre, in bins of the image's width and height.
+        cx, cy = screen.target_button.box.centre
+        width, height = screen.image.size
+        covered = [(x, y) for x, y in zip(e.centre_x, e.centre_y, strict=True) if x != NO_CENTRE]
+        assert len(covered) == sum(e.target_cells) and len(e.centre_x) == images
+        for x, y in covered:
+            assert abs(x - cx * CENTRE_BINS / width) <= 1 and abs(y - cy * CENTRE_BINS / height) <= 1
     batch = [encoder.encode(make_screen("train", i)) for i in range(3)]
     targets = aux_targets(batch)
     inputs = collate(batch, 0, encoder.prompts.image_token_id)
@@ -73,12 +80,12 @@ def test_auxiliary_heads_train_and_a_next_stage_starts_from_the_weights(tmp_path
     first = tmp_path / "stage1"
     assert main([*MICRO_RUN, "--out", str(first), "--max-steps", "3", "--buttons", "1-1",
                  "--aux-read", "1", "--aux-point", "1", "--aux-where", "1",
-                 "--aux-attend", "1", "--digit-weight", "3"]) == 0
+                 "--aux-attend", "1", "--aux-centre", "1", "--digit-weight", "3"]) == 0
     steps = [json.loads(line) for line in (first / "metrics.jsonl").read_text().splitlines()
              if '"step"' in line and '"loss"' in line and '"kind": "step"' in line]
-    assert len(steps) == 3 and all({"read", "point", "where", "attend"} <= set(s) for s in steps)
-    assert all(torch.isfinite(torch.tensor([s["read"], s["point"], s["where"], s["attend"]])).all()
-               for s in steps)
+    parts = ("read", "point", "where", "attend", "centre")
+    assert len(steps) == 3 and all(set(parts) <= set(s) for s in steps)
+    assert all(torch.isfinite(torch.tensor([s[k] for k in parts])).all() for s in steps)
     trained = torch.load(first / "checkpoint.pt", weights_only=False)
     assert {"aux", "model"} <= set(trained) and trained["buttons"] == (1, 1)
 
@@ -96,6 +103,26 @@ def test_auxiliary_heads_train_and_a_next_stage_starts_from_the_weights(tmp_path
     with pytest.raises(SystemExit, match="fara15"):
         main([*MICRO_RUN[:1], "fara", *MICRO_RUN[2:], "--out", str(tmp_path / "wrong"),
               "--max-steps", "1", "--init-from", str(first)])
+
+
+def test_centre_loss_reads_only_the_covered_tokens_and_learns_their_bins() -> None:
+    torch.manual_seed(0)
+    heads = AuxHeads(hidden=16, words=3)
+    hidden = torch.randn(1, 6, 16)
+    states = (hidden, hidden, hidden)  # WHERE_LAYER (-2) is the middle one
+    mask = torch.tensor([[False, True, True, True, True, False]])
+    cx = torch.tensor([NO_CENTRE, 40, 40, NO_CENTRE])
+    cy = torch.tensor([NO_CENTRE, 7, 7, NO_CENTRE])
+    start = heads.centre_loss(states, mask, cx, cy).item()
+    assert abs(start - float(torch.log(torch.tensor(float(CENTRE_BINS))))) < 1.0  # about chance
+    optimizer = torch.optim.Adam(heads.parameters(), lr=0.05)
+    for _ in range(50):
+        optimizer.zero_grad()
+        heads.centre_loss(states, mask, cx, cy).backward()
+        optimizer.step()
+    assert heads.centre_loss(states, mask, cx, cy).item() < 0.1
+    none = torch.full((4,), NO_CENTRE)
+    assert heads.centre_loss(states, mask, none, none).item() == 0.0  # the step after a click
 
 
 def test_attend_loss_is_zero_when_the_head_looks_at_the_target_only() -> None:

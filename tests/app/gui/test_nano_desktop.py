@@ -46,6 +46,15 @@ def test_held_out_words_never_appear_as_training_targets() -> None:
                for i in range(10))
 
 
+def test_tasks_are_worded_as_people_type_them_and_always_name_the_button() -> None:
+    from app.nano.desktop import WORDINGS
+
+    screens = [make_desktop("train", i) for i in range(40)]
+    assert len({s.wording for s in screens}) >= 5 and {s.wording for s in screens} <= set(WORDINGS)
+    assert all(s.target_button.label in s.task for s in screens)
+    assert "click the {} button" in WORDINGS  # how the release test types it (issue 16)
+
+
 def test_some_screens_are_the_step_after_the_click() -> None:
     screens = [make_desktop("train", i) for i in range(60)]
     after = [s for s in screens if s.previous is not None]
