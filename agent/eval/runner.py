@@ -47,12 +47,12 @@ def run_eval(settings: EvalSettings, *, displays: list[str] | None = None,
     `on_start(total, skipped)` is told the size of the run before the first task starts;
     `progress(record)` gets each result as it is filed."""
     allow = server_hosts(settings)  # refuses a public model server before anything starts
+    tasks = select_tasks(settings)  # before the run folder: an unknown --only id leaves none
     manifest = settings.manifest()
     run_dir = Path(settings.out or default_run_dir(manifest))
     resumed = open_run_dir(run_dir, manifest)  # refuses a changed configuration
     log = ResultsLog(run_dir)
     done = log.finished_keys()
-    tasks = select_tasks(settings)
     if settings.model in SCRIPTED:
         _check_plans(settings, tasks)
     jobs = [Job(t, r) for t in tasks for r in range(settings.repeat)]

@@ -52,6 +52,8 @@ class EvalSettings:
     # How the run is carried out; not part of the configuration hash.
     workers: int = 1
     sites_only: tuple[str, ...] = ()
+    # Task ids to run (a MiniWoB++ task also by its page name: "click-button"); () runs all.
+    only: tuple[str, ...] = ()
     limit: int | None = None
     env_retries: int = 2
     out: Path | None = None
@@ -157,12 +159,25 @@ def load_task_file(path: Path, reference: Path | None = None) -> list[Any]:
     return tasks
 
 
+class TaskSelectionError(ValueError):
+    """`--only` named a task the task file does not have."""
+
+
 def select_tasks(settings: EvalSettings) -> list[Any]:
-    """The task file's tasks, filtered by site and limited, in file order."""
+    """The task file's tasks, filtered by site and id and limited, in file order; ValueError
+    names the ids of `only` that match no task (a typo must not quietly run fewer tasks)."""
     tasks = load_task_file(settings.tasks, settings.reference)
     if settings.sites_only:
         wanted = {s.strip().lower() for s in settings.sites_only if s.strip()}
         tasks = [t for t in tasks if site_of(t).lower() in wanted]
+    if settings.only:
+        ids = {i.strip() for i in settings.only if i.strip()}
+        matched = {i: [t for t in tasks if t.id == i or t.id == f"miniwob--{i}"] for i in ids}
+        unknown = sorted(i for i, found in matched.items() if not found)
+        if unknown:
+            raise TaskSelectionError(f"no task with the id {', '.join(unknown)} in {settings.tasks}")
+        keep = {t.id for found in matched.values() for t in found}
+        tasks = [t for t in tasks if t.id in keep]
     if settings.limit is not None:
         tasks = tasks[: settings.limit]
     return tasks

@@ -65,6 +65,9 @@ def register(subparsers: Any) -> None:
                      help="run folder (default: the data dir's eval/<config hash>)")
     run.add_argument("--sites-only", metavar="SITE,...", default="",
                      help="only tasks of these sites (comma-separated)")
+    run.add_argument("--only", metavar="ID,...", default="",
+                     help="only these tasks (ids; a MiniWoB++ task also by its page name, e.g. "
+                          "click-button,enter-text)")
     run.add_argument("--limit", type=int, metavar="N", help="only the first N tasks")
     add_flags(run, "provider")
     run.add_argument("--browser-mode", choices=["window", "kiosk"], default="window",
@@ -136,7 +139,7 @@ def _run(args: argparse.Namespace) -> int:
     from agent.eval.browser import EnvironmentFailure
     from agent.eval.results import ManifestMismatch
     from agent.eval.runner import run_eval
-    from agent.eval.settings import HostError
+    from agent.eval.settings import HostError, TaskSelectionError
     from agent.eval.solver import PlanError
 
     problem = _check(args)
@@ -155,7 +158,7 @@ def _run(args: argparse.Namespace) -> int:
     except ManifestMismatch as exc:
         print(f"deskhand: {visible(str(exc))}", file=sys.stderr)
         return 2
-    except (PlanError, HostError) as exc:
+    except (PlanError, HostError, TaskSelectionError) as exc:
         print(f"deskhand: {visible(str(exc))}", file=sys.stderr)
         return 2
     except EnvironmentFailure as exc:
@@ -198,7 +201,8 @@ def _settings(args: argparse.Namespace) -> EvalSettings:
         workers=max(1, args.workers or 1), history_scale=args.history_scale,
         allow_lan=args.allow_lan, ray=_ray_options(args),
         idle_waits=max(0, args.idle_waits), kv_shift=args.kv_shift,
-        sites_only=tuple(s for s in args.sites_only.split(",") if s.strip()), limit=args.limit,
+        sites_only=tuple(s for s in args.sites_only.split(",") if s.strip()),
+        only=tuple(s for s in args.only.split(",") if s.strip()), limit=args.limit,
         out=args.out, resolve_model=getattr(args, "resolve_model", None))
 
 

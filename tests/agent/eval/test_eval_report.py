@@ -129,6 +129,44 @@ def test_task_selection_and_format_detection(tmp_path: Path) -> None:
     assert task.source == "webvoyager" and task.eval is None
 
 
+def test_only_picks_tasks_by_id_and_refuses_an_unknown_one(tmp_path: Path, monkeypatch,
+                                                             capsys) -> None:
+    import argparse
+
+    from agent.eval import settings as settings_module
+    from agent.eval.runner import EvalSettings, select_tasks
+    from agent.eval.settings import TaskSelectionError
+    from agent.eval.tasks import Task
+    from agent.paths import asset
+    from app.commands.eval import register
+    from app.commands.eval import run as run_command
+
+    ours = asset("tasks", "offline-webvoyager.jsonl")
+    every = select_tasks(EvalSettings(tasks=ours, model="m"))
+    wanted = [every[5].id, every[0].id]
+    chosen = select_tasks(EvalSettings(tasks=ours, model="m", only=tuple(wanted)))
+    assert [t.id for t in chosen] == [every[0].id, every[5].id]  # file order, not the list's
+    with pytest.raises(TaskSelectionError, match="no-such-task"):
+        select_tasks(EvalSettings(tasks=ours, model="m", only=(every[0].id, "no-such-task")))
+    # A MiniWoB++ task by its page name (a stand-in list: the package is an optional extra).
+    pages = [Task(id=f"miniwob--{name}", web_name="miniwob", ques="q", web="file:///x",
+                  source="miniwob", reward="miniwob")
+             for name in ("click-button", "click-button-sequence", "enter-text")]
+    monkeypatch.setattr(settings_module, "load_task_file", lambda *_: pages)
+    picked = select_tasks(EvalSettings(tasks=Path("miniwob"), model="m",
+                                       only=("click-button", "miniwob--enter-text")))
+    assert [t.id for t in picked] == ["miniwob--click-button", "miniwob--enter-text"]
+    monkeypatch.undo()
+    # Through the command: a clear message, exit 2, and no run folder left behind.
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers(dest="command"))
+    out = tmp_path / "run"
+    args = parser.parse_args(["eval", "run", "--model", "scripted:solver", "--out", str(out),
+                              "--only", "shop--1,typo-task"])
+    assert run_command(args) == 2
+    assert "typo-task" in capsys.readouterr().err and not out.exists()
+
+
 def test_compare_two_runs(tmp_path: Path, capsys) -> None:
     from agent.eval.compare import compare
     from app.commands.eval import register
