@@ -44,7 +44,12 @@ def hit_rates(model, encoder: Encoder, n: int, buttons: tuple[int, int] | None =
     a left_click (`_parsed`), that land on any button (`_on_button`: found buttons, maybe not the
     named one) and the mean distance in pixels to the target's centre (`_dist`). Of the first
     `n` screens, those that are the step after a click (desktop screens) are scored apart: the
-    share answered terminate(success) (`_done`)."""
+    share answered terminate(success) (`_done`). "mixed" scores its two kinds apart: desktop
+    screens under the plain keys, drawn buttons under keys starting "buttons_"."""
+    if kind == "mixed":
+        drawn = hit_rates(model, encoder, n, (1, 1) if buttons is None else buttons, "buttons")
+        return {**hit_rates(model, encoder, n, None, "desktop"),
+                **{f"buttons_{k}": v for k, v in drawn.items()}}
     was_training = model.training
     model.eval()
     rates: dict[str, float] = {}

@@ -74,8 +74,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="buttons per screen, in training and evaluation (default 3-8; a "
                         "curriculum starts at 1-1)")
     p.add_argument("--screens", choices=KINDS, default="buttons",
-                   help="what to train on: 448x224 drawn buttons, or Qt windows on whole "
-                        "screens with the step after the click (app.nano.desktop)")
+                   help="what to train on: 448x224 drawn buttons, Qt windows on whole "
+                        "screens with the step after the click (app.nano.desktop), or both "
+                        "(mixed: half each)")
     p.add_argument("--aux-read", type=float, default=0.0,
                    help="weight of the reading target (which word covers each image cell)")
     p.add_argument("--aux-point", type=float, default=0.0,

@@ -116,3 +116,30 @@ def test_make_any_names_its_kinds() -> None:
     assert make_any("buttons", "train", 0).image.size == (448, 224)
     with pytest.raises(ValueError, match="desktop"):
         make_any("web", "train", 0)
+
+
+def test_mixed_screens_alternate_desktop_and_drawn_buttons() -> None:
+    from app.nano.screens import make_screen
+
+    for i in range(4):
+        screen = make_any("mixed", "heldout", i, (1, 1))
+        expected = make_desktop("heldout", i) if i % 2 == 0 else make_screen("heldout", i, (1, 1))
+        assert screen.image.tobytes() == expected.image.tobytes() and screen.task == expected.task
+
+
+def test_mixed_evaluation_scores_the_two_kinds_apart(tmp_path) -> None:
+    from tokenizers import Tokenizer
+
+    from agent.inference.chat import find_chat_template
+    from app.nano.evaluate import hit_rates
+    from app.nano.examples import Encoder
+    from app.nano.model import MICRO, build_model, make_folder
+
+    folder = make_folder("fara15", tmp_path, MICRO)
+    encoder = Encoder("fara15", Tokenizer.from_file(str(folder / "tokenizer.json")),
+                      find_chat_template(folder))
+    rates = hit_rates(build_model(folder), encoder, 2, None, "mixed")
+    for split in ("heldout", "heldout_words"):
+        assert 0 <= rates[split] <= 1 and 0 <= rates[f"buttons_{split}"] <= 1
+        assert f"{split}_done" not in rates or 0 <= rates[f"{split}_done"] <= 1
+    assert not any(k.startswith("buttons_") and k.endswith("_done") for k in rates)  # no after-steps there
