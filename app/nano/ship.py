@@ -123,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--score", type=Path, metavar="MODEL_DIR", help="score a model folder")
     p.add_argument("--n", type=int, default=200)
     p.add_argument("--buttons", type=button_range, default=None, metavar="LO-HI")
-    p.add_argument("--screens", choices=KINDS, default="buttons")
+    # Not "mixed": one hit rate over two kinds would hide the one that matters (score each).
+    p.add_argument("--screens", choices=[k for k in KINDS if k != "mixed"], default="buttons")
     p.add_argument("--history-scale", type=float, default=1.0,
                    help="earlier screenshots at this fraction of their sides (as `deskhand run`)")
     args = p.parse_args(argv)

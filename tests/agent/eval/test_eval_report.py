@@ -165,6 +165,12 @@ def test_only_picks_tasks_by_id_and_refuses_an_unknown_one(tmp_path: Path, monke
                               "--only", "shop--1,typo-task"])
     assert run_command(args) == 2
     assert "typo-task" in capsys.readouterr().err and not out.exists()
+    # A hostile id is echoed as text: no terminal escape reaches the screen.
+    args = parser.parse_args(["eval", "run", "--model", "scripted:solver", "--out", str(out),
+                              "--only", "\x1b]0;owned\x07\x1b[2Jx"])
+    assert run_command(args) == 2
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\x07" not in err and "owned" in err and not out.exists()
 
 
 def test_compare_two_runs(tmp_path: Path, capsys) -> None:
