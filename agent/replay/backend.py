@@ -46,6 +46,10 @@ FINISH_SIMILARITY = 0.9  # ... and to give the recorded answer after the model t
 MAX_MODEL_STEPS = 5      # model steps in a row before replay gives up
 COLOUR_TOLERANCE = 16.0  # grey levels a resumed match's surroundings may differ in mean colour
 MAX_WAITS, WAIT_SECONDS = 2, 1.0  # a missing target may be a page still loading: wait first
+# After a model step, one wait before the model is called again: the model's click often starts
+# a page load, and the loop's settle can end on a still frame of the old page (seen under load).
+# One only: a model that really left the recorded path pays one second, not one per step.
+WAITS_AFTER_MODEL = 1
 
 
 @dataclass(frozen=True)
@@ -159,6 +163,7 @@ class ReplayBackend(Backend):
             raise BackendError(f"replay stopped: {reason}")
         self._model_run += 1
         self.model_steps += 1
+        self._waits = 0
         gen = self.fallback.generate(messages, images, max_new_tokens=request.max_new_tokens,
                                      on_token=request.on_token, cancel=cancel)
         return dataclasses.replace(gen, timings={**gen.timings, "verify": seconds},
@@ -169,7 +174,13 @@ class ReplayBackend(Backend):
     def _next(self, current: Image.Image) -> tuple[ReplayCheck, str | None]:
         steps = self.recording.steps
         if self._model_run:
-            return self._resume(current)
+            check, text = self._resume(current)
+            if text is None and self._model_run == 1 and self._waits < WAITS_AFTER_MODEL:
+                self._waits += 1
+                return (dataclasses.replace(check, verification="waiting"),
+                        _call("Not back on the recorded path yet; waiting for the page.",
+                              Wait(WAIT_SECONDS)))
+            return check, text
         if self.cursor >= len(steps):
             self.pending = None
             return ReplayCheck(None, "end_of_recording",

@@ -134,6 +134,48 @@ def test_gone_target_calls_the_model_then_replay_resumes(recorded) -> None:
     assert [r.label.text for r in asked] == ["Place order"]
 
 
+def test_page_still_loading_after_the_model_step_is_waited_for(recorded) -> None:
+    """The model's click starts a page load that the first settled frame does not show yet.
+
+    Seen in CI under load: without a wait, replay called the model a second time on the old
+    page. One wait, then replay resumes on the new page.
+    """
+    store, run_id = recorded
+    app = FakeApp(renamed={"oslo": "Trondheim Fjord Lodge"})
+    screen = AppScreen(app)
+    original_click, late = app.click, []
+
+    def slow_click(x: float, y: float) -> None:  # the page changes one frame later
+        before = app.page
+        original_click(x, y)
+        if app.page != before and before == "results":
+            late.append(app.page)
+            app.page = before
+
+    def capture(index: int = 1):
+        shot = AppScreen.capture(screen, index)
+        if late:
+            app.page = late.pop()
+        return shot
+
+    app.click = slow_click  # type: ignore[method-assign]
+    screen.capture = capture  # type: ignore[method-assign]
+    screen.wait_settled = lambda index=1, **kw: capture(index)  # type: ignore[method-assign]
+    model = ScriptedBackend([lambda m, i: format_call("The Oslo hotel is gone; take this one.",
+                                                      LeftClick(model_point(app, "oslo", i)))])
+    backend = ReplayBackend(from_record(store.load(run_id)), fallback=model)
+    recorder = store.start(TASK)
+    result = run_task(TASK, backend=backend, screen=screen, executor=AppExecutor(app),
+                      gate=_gate(app, []), recorder=recorder, config=RunConfig(offline=False))
+    steps = store.load(recorder.run_id).steps
+    assert result.status is RunStatus.SUCCESS and app.page == "done", result.reason
+    assert len(model.calls) == 1 and backend.model_steps == 1
+    after = [s.replay for s in steps][steps.index(next(s for s in steps
+                                                       if s.replay["model_called"])) + 1:]
+    assert after[0]["verification"] == "waiting" and not after[0]["model_called"]
+    assert "resumed at recorded step 3" in after[1]["reason"]
+
+
 def test_ambiguous_target_calls_the_model(recorded) -> None:
     store, run_id = recorded
     app = FakeApp()
