@@ -8,7 +8,8 @@ Prints per-step times, the cold first step and the steady state (steps 4 on, whe
 window slides) against PyTorch bf16 and fp32, each optimisation's measured gain, costs
 extrapolated to the full model, and decode speed against this machine's memory bandwidth.
 With `--families fara7b,fara15-4b` it does the same for each family in one run (Fara1.5-4B:
-Qwen3.5-4B's widths at `--fara15-layers` hybrid layers) and prints them side by side.
+Qwen3.5-4B's widths at `--fara15-layers` hybrid layers; `nano`: Deskhand Nano at its real size,
+with its declared prompt and 512x320 screenshots) and prints them side by side.
 
 The package: this module (the command: options, checkpoint and exports, one worker per row),
 `families` (what each family builds, runs and scales to), `checkpoints` and `checkpoints_qwen35`
@@ -25,7 +26,7 @@ import shutil
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -178,7 +179,7 @@ def run_family(args: argparse.Namespace, family: BenchFamily, names: Sequence[st
                bandwidth: dict[str, Any]) -> dict[str, Any]:
     """Build (or reuse) one family's checkpoint and exports, run every backend on it; its report."""
     w, h = _size(args, family)
-    new_tokens = args.new_tokens or (4 if args.tiny else 100)
+    new_tokens = args.new_tokens or (4 if args.tiny else family.new_tokens)
     models = prepare(args, names, family)
     rows = []
     try:
@@ -193,7 +194,7 @@ def run_family(args: argparse.Namespace, family: BenchFamily, names: Sequence[st
             rows.append(run_worker(spec))
             _log(_row_summary(rows[-1]))
     finally:
-        costs = _costs(models, names)
+        costs = _costs(models, names, family.name)
         if not args.keep:
             for path in models.built:
                 shutil.rmtree(path, ignore_errors=True)
@@ -271,10 +272,10 @@ def _bandwidth_again(first: dict[str, Any], megabytes: int, threads: int) -> dic
         "readings_gbs": [first["read_gbs"], again["read_gbs"]]}
 
 
-def _costs(models: Models, names: Sequence[str]) -> dict[str, Any]:
+def _costs(models: Models, names: Sequence[str], family: str = "") -> dict[str, Any]:
     """The cost model's inputs, read from the folders before they may be deleted."""
     hf = models.folders["hf"]
-    return {"shape": Shape.from_config(hf),
+    return {"shape": replace(Shape.from_config(hf), family=family),
             "weight_bytes": {name: weight_bytes(models.folders[VARIANTS[name].model],
                                                 VARIANTS[name].runner, VARIANTS[name].dtype)
                              for name in names},

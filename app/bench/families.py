@@ -39,6 +39,8 @@ class BenchFamily:
     full: FullDepth
     build: Callable[[Path, argparse.Namespace], Path]  # writes the reduced-depth checkpoint
     build_tiny: Callable[[Path], Path]
+    new_tokens: int = 100   # decoded tokens per step unless --new-tokens says
+    real_size: bool = False  # built at the real model's size (nothing extrapolated)
 
     def folder_name(self, args: argparse.Namespace) -> str:
         """The work-dir folder of this family's checkpoint and exports."""
@@ -46,6 +48,8 @@ class BenchFamily:
             return "tiny" if self.name == "fara7b" else f"tiny-{self.name}"
         if self.name == "fara7b":
             return f"fara-t{args.text_layers}-v{args.vision_blocks}"
+        if self.name == "nano":  # built at its real size: the depth options do not apply
+            return "nano"
         return f"{self.name}-t{args.fara15_layers}-v{args.vision_blocks}"
 
 
@@ -75,6 +79,18 @@ def _fara15_tiny(out: Path) -> Path:
     return make_tiny_qwen35_checkpoint(out)
 
 
+def _nano(out: Path, args: argparse.Namespace) -> Path:
+    from app.nano.model import random_checkpoint
+
+    return random_checkpoint(out)
+
+
+def _nano_tiny(out: Path) -> Path:
+    from app.nano.model import MICRO, random_checkpoint
+
+    return random_checkpoint(out, MICRO)
+
+
 FAMILIES = {
     "fara7b": BenchFamily("fara7b", "Fara-7B", "fara", 28, "1428x896", "308x224",
                           FullDepth(text=28, linear=0, vision=32, vision_full=4),
@@ -84,10 +100,20 @@ FAMILIES = {
                              FullDepth(text=32, linear=24, vision=24, vision_full=24,
                                        verified=False),
                              _fara15, _fara15_tiny),
+    # Deskhand Nano (app.nano.model.PROBE; a test keeps these equal) is built at its real size:
+    # nothing is extrapolated. Its screenshots are its declared limit (a 1280x800 screen is seen
+    # at 512x320), its prompt the folder's declared one, and a step decodes one click reply
+    # (35 tokens and the end token in its tokenizer, measured on `format_call(LeftClick)`).
+    "nano": BenchFamily("nano", "Deskhand Nano", "fara15", 32, "512x320", "512x320",
+                        FullDepth(text=4, linear=3, vision=4, vision_full=4),
+                        _nano, _nano_tiny, new_tokens=36, real_size=True),
 }
 DEFAULT_FAMILY = "fara7b"
 
 
-def full_depth(model_type: str) -> FullDepth:
-    """The full depth of the family a checkpoint's model_type belongs to."""
+def full_depth(model_type: str, family: str = "") -> FullDepth:
+    """The full depth of `family` (a --families key), else of the family a checkpoint's
+    model_type belongs to (Nano shares Fara1.5's model type, so it is named)."""
+    if family in FAMILIES:
+        return FAMILIES[family].full
     return FAMILIES["fara15-4b" if model_type == "qwen3_5" else "fara7b"].full

@@ -59,6 +59,7 @@ class Shape:
     conv_kernel: int = 0
     attn_gate: bool = False     # Qwen3.5 full attention: q_proj also emits an output gate
     v_mlp_mats: int = 3         # Qwen2.5-VL vision MLP is gated (3 matrices), Qwen3.5's is not (2)
+    family: str = ""            # the --families key when known (Nano shares Fara1.5's model type)
 
     @property
     def full_layers(self) -> int:
@@ -68,7 +69,7 @@ class Shape:
     @property
     def full(self) -> FullDepth:
         """The depth of the real model of this shape's family."""
-        return full_depth(self.model_type)
+        return full_depth(self.model_type, self.family)
 
     def state_bytes(self) -> int:
         """Recurrent plus convolution state of one linear-attention layer (fp32)."""

@@ -146,6 +146,10 @@ def _extrapolated_table(report: dict[str, Any]) -> list[str]:
     ext = report["extrapolated"]
     if not ext:
         return []
+    family = FAMILIES.get(report.get("family", ""))
+    if family is not None and family.real_size:
+        return [f"Not extrapolated: {family.label} was built at its real size (the figures above "
+                "are the model's own; only its weights are random)."]
     head = (f"{'backend':<20}{'vision s':>10}{'prefill s':>11}{'ms/tok':>9}{'cold s':>9}"
             f"{'steady s':>10}{'x bf16':>8}{'x fp32':>8}")
     lines = [f"Extrapolated to {full_label(report['shape'])}: estimated, not measured; vision, "
@@ -178,8 +182,10 @@ def _extrapolated_table(report: dict[str, Any]) -> list[str]:
 
 def full_label(shape: dict[str, Any]) -> str:
     """The full model the costs are scaled to, with its depths."""
-    full = full_depth(shape.get("model_type", ""))
-    name = next(f.label for f in FAMILIES.values() if f.full == full)
+    family = shape.get("family", "")
+    full = full_depth(shape.get("model_type", ""), family)
+    name = FAMILIES[family].label if family in FAMILIES else next(
+        f.label for f in FAMILIES.values() if f.full == full)
     vision = (f"{full.vision} vision blocks, all full-attention" if full.vision == full.vision_full
               else f"{full.vision} vision blocks, {full.vision_full} full-attention")
     layers = (f"{full.text} text layers ({full.linear} linear-attention, "
@@ -226,7 +232,9 @@ def format_families(reports: dict[str, dict[str, Any]]) -> str:
     """Several families' reports (one run, one machine), then their rows side by side."""
     parts = []
     for name, report in reports.items():
-        title = f"=== {FAMILIES[name].label}-shaped ({name}) ==="
+        family = FAMILIES[name]
+        title = (f"=== {family.label} ({name}, its real size, random weights) ==="
+                 if family.real_size else f"=== {family.label}-shaped ({name}) ===")
         parts += [title, format_report(report), ""]
     return "\n".join(parts + _family_table(reports))
 

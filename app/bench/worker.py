@@ -67,14 +67,16 @@ def screenshots(count: int, size: tuple[int, int], seed: int = 0) -> list:
 
 
 def step_inputs(step: int, shots: list, size: tuple[int, int],
-                history_scale: float = 1.0, family: str = "fara") -> tuple[list, list]:
-    """Messages and images of step `step` (1-based) of a run over `shots`, in `family`'s prompt."""
+                history_scale: float = 1.0, family: str = "fara",
+                system: str | None = None) -> tuple[list, list]:
+    """Messages and images of step `step` (1-based) of a run over `shots`, in `family`'s prompt
+    (with `system` as the system prompt when the model folder declares one, as the loop does)."""
     from agent.geometry import Size
     from agent.prompts import Turn, get_family
 
     history = [Turn(shots[i], REPLIES[i % len(REPLIES)], URLS[i % len(URLS)])
                for i in range(step - 1)]
-    return get_family(family).build(TASK, history, shots[step - 1], Size(*size),
+    return get_family(family, system=system).build(TASK, history, shots[step - 1], Size(*size),
                               url=URLS[(step - 1) % len(URLS)], history_scale=history_scale)
 
 
@@ -101,15 +103,18 @@ def peak_rss() -> int:
 def run_steps(spec: dict[str, Any], one_step) -> list[list[dict[str, Any]]]:
     """`repeat` runs of `steps` steps; one_step(step, messages, images) -> that step's record."""
     from agent.childproc import report_progress
+    from agent.prompts import declared_system_prompt
 
     size = tuple(spec["size"])
     shots = screenshots(spec["steps"], size, spec["seed"])
+    folder = Path(spec["model_dir"]) if spec.get("model_dir") else None
+    system = declared_system_prompt(folder) if folder is not None and folder.is_dir() else None
     runs = []
     for _ in range(spec["repeat"]):
         records = []
         for step in range(1, spec["steps"] + 1):
             messages, images = step_inputs(step, shots, size, spec.get("history_scale", 1.0),
-                                           spec.get("family", "fara"))
+                                           spec.get("family", "fara"), system)
             record = one_step(step, messages, images)
             record.update(step=step, images=len(images))
             report_progress(f"run {len(runs) + 1}/{spec['repeat']} step", step, spec["steps"])

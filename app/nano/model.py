@@ -62,6 +62,35 @@ def make_folder(family: str, out: Path, size: Size = PROBE) -> Path:
     return out
 
 
+def declare(folder: Path) -> None:
+    """Write what a Nano model folder declares about itself: its compact system prompt
+    (PROMPT_FILE) and the image budget it was trained with as smart_resize's limit (the exporter
+    carries it to processor_config.json; the runtime caps every screenshot there)."""
+    from agent.prompts import PROMPT_FILE
+    from app.nano.desktop import MAX_PIXELS
+
+    (folder / PROMPT_FILE).write_text(json.dumps({"system": SYSTEM}, indent=2), encoding="utf-8")
+    pre_path = folder / "preprocessor_config.json"
+    pre = json.loads(pre_path.read_text(encoding="utf-8")) if pre_path.is_file() else {}
+    pre["max_pixels"] = MAX_PIXELS
+    if isinstance(pre.get("size"), dict):
+        pre["size"]["longest_edge"] = MAX_PIXELS
+    pre_path.write_text(json.dumps(pre, indent=2), encoding="utf-8")
+
+
+def random_checkpoint(out: Path, size: Size = PROBE, seed: int = 0) -> Path:
+    """A Nano-shaped Hugging Face checkpoint with random weights (Fara1.5 family), declared like
+    a shipped one: what `deskhand bench --families nano` times (speed does not depend on what
+    the weights learned)."""
+    import torch
+
+    make_folder("fara15", out, size)
+    torch.manual_seed(seed)
+    build_model(out).save_pretrained(out)
+    declare(out)
+    return out
+
+
 def build_model(folder: Path, attention: str | None = None):
     """The random model for the config in `folder` (transformers' init); `attention="eager"`
     when training reads its attention weights (the same weights and outputs)."""

@@ -23,9 +23,6 @@ import tempfile
 from pathlib import Path
 
 from agent.geometry import Size
-from agent.prompts import PROMPT_FILE
-from app.nano.desktop import MAX_PIXELS
-from app.nano.examples import SYSTEM
 from app.nano.screens import KINDS
 
 MAX_NEW_TOKENS = 48
@@ -35,7 +32,7 @@ def checkpoint_of(run: Path, out: Path) -> Path:
     """The run's weights as a Hugging Face checkpoint folder `out` (created)."""
     import torch
 
-    from app.nano.model import build_model
+    from app.nano.model import build_model, declare
 
     saved = torch.load(run / "checkpoint.pt", weights_only=False)
     model = build_model(run / "model")
@@ -44,15 +41,7 @@ def checkpoint_of(run: Path, out: Path) -> Path:
     for f in (run / "model").iterdir():
         if f.is_file() and not (out / f.name).exists():
             shutil.copy2(f, out / f.name)
-    (out / PROMPT_FILE).write_text(json.dumps({"system": SYSTEM}, indent=2), encoding="utf-8")
-    # The image budget it was trained with, as smart_resize's limit: the exporter carries it to
-    # processor_config.json, and the runtime caps every screenshot there (declared_max_pixels).
-    pre_path = out / "preprocessor_config.json"
-    pre = json.loads(pre_path.read_text(encoding="utf-8")) if pre_path.is_file() else {}
-    pre["max_pixels"] = MAX_PIXELS
-    if isinstance(pre.get("size"), dict):
-        pre["size"]["longest_edge"] = MAX_PIXELS
-    pre_path.write_text(json.dumps(pre, indent=2), encoding="utf-8")
+    declare(out)
     return out
 
 

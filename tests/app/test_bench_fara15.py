@@ -126,3 +126,40 @@ def test_fara15_shaped_config_keeps_the_real_widths_at_reduced_depth() -> None:
     layer = model.model.language_model.layers
     assert len(layer) == 4 and hasattr(layer[0], "linear_attn") and hasattr(layer[3], "self_attn")
     assert model.model.language_model.embed_tokens.weight.shape == (248320, 2560)
+
+
+def test_bench_times_nano_at_its_real_size_with_its_declared_prompt(tmp_path: Path,
+                                                                    capsys) -> None:
+    """`--families nano`: Nano's own shape (nothing extrapolated), its 512x320 screenshots and
+    its folder's one-line system prompt, not Fara1.5's long one."""
+    pytest.importorskip("onnxruntime")
+    from app.bench.families import FAMILIES
+    from app.bench.worker import screenshots, step_inputs
+    from app.nano.examples import SYSTEM
+    from app.nano.model import PROBE
+
+    nano = FAMILIES["nano"]
+    assert (nano.full.text, nano.full.vision) == (PROBE.text_layers, PROBE.vision_blocks)
+    out = tmp_path / "bench.json"
+    code = bench.main(["--tiny", "--families", "nano", "--steps", "2", "--new-tokens", "3",
+                       "--no-warmup", "--bandwidth-mb", "16", "--work-dir", str(tmp_path / "w"),
+                       "--backends", "onnx-int4,torch-fp32", "--json", str(out)])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    report = json.loads(out.read_text())["families"]["nano"]
+    assert report["shape"]["family"] == "nano" and report["size"] == [512, 320]
+    for row in report["rows"]:
+        assert [s["generated"] for s in row["steps"]] == [3, 3], row
+        # 160 image tokens (512x320 in 32-pixel cells), the task and the one-line system
+        # prompt: Fara1.5's own system prompt alone is thousands of tokens in Nano's tokenizer.
+        assert row["steps"][0]["prompt_tokens"] < 400, row["steps"][0]
+    assert "=== Deskhand Nano (nano, its real size, random weights) ===" in printed
+    assert "Deskhand Nano (4 text layers (3 linear-attention, 1 full-attention)" in printed
+    assert "Not extrapolated: Deskhand Nano was built at its real size" in printed
+    assert "Extrapolated to Deskhand Nano" not in printed
+    # The prompt the worker built is the one the loop builds for the folder.
+    shots = screenshots(1, (512, 320))
+    messages, _ = step_inputs(1, shots, (512, 320), family="fara15", system=SYSTEM)
+    assert messages[0]["content"][0]["text"] == SYSTEM
+    plain, _ = step_inputs(1, shots, (512, 320), family="fara15")
+    assert len(plain[0]["content"][0]["text"]) > 5 * len(SYSTEM)
