@@ -1,6 +1,7 @@
 """Synthetic desktop screens for Deskhand Nano: real Qt windows on a desktop at real screen sizes.
 
-A screen is what the agent loop would give the model: a whole screen (1024x768 .. 1920x1080)
+A screen is what the agent loop would give the model: a whole screen (1024x768 .. 1920x1080;
+640x400 .. 960x600 for the "ladder" kind's nearer rungs)
 with a window drawn by Qt itself (the Fusion style any PySide6 app gets on Linux, with varied
 fonts, sizes, palettes and contents: a text label, maybe a text field, a check box, a drop-down)
 holding one push button, sometimes under a drawn title bar, sometimes next to a window without
@@ -33,6 +34,13 @@ from app.nano.screens import FONT_DIR, HELD_OUT_WORDS, SPLITS, TRAIN_WORDS, Box,
 MAX_PIXELS = 512 * 320
 SCREEN_SIZES = ((1024, 768), (1280, 800), (1280, 1024), (1366, 768), (1440, 900), (1600, 900),
                 (1920, 1080))
+# Smaller screens, seen nearly as drawn (a 640x400 screen at 0.8 of its size, 960x600 at 0.53,
+# against 0.27..0.5 for the real sizes): the rungs of the "ladder" kind between the drawn
+# buttons (seen 1:1) and whole screens, cut from a real one around its window (a Qt layout
+# squeezed into a small screen overlaps its widgets). Never held out: evaluation is on
+# SCREEN_SIZES.
+NEAR_SIZES = ((640, 400), (800, 500), (960, 600))
+NEAR_SHARE = 0.5  # of ladder desktop screens
 DONE_SHARE = 0.2  # share of examples that are the step after the click (twice the tokens)
 # Words of labels and fields: none is a button word, so the only button is the one to click.
 FILLER = ("please", "the", "file", "was", "changed", "your", "document", "has", "been", "saved",
@@ -55,9 +63,11 @@ def nano_model_size(screen: Size) -> Size:
     return get_family("fara15", max_pixels=MAX_PIXELS).model_size(screen)
 
 
-def make_desktop(split: str, index: int) -> Screen:
+def make_desktop(split: str, index: int, near: bool = False) -> Screen:
     """Desktop screen number `index` of `split`, at model size; `previous` set on the step after
-    the click (deterministic)."""
+    the click (deterministic). `near`: about half the screens (their own draw, where the window
+    fits one of NEAR_SIZES) are that smaller screen cut around the window (the same window,
+    seen nearer its size); the rest exactly the screens `near=False` gives."""
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; known: {', '.join(SPLITS)}")
     rng = random.Random(f"nano-desktop:{split}:{index}")
@@ -81,6 +91,16 @@ def make_desktop(split: str, index: int) -> Screen:
     desktop.paste(window, (x, y + bar))
     left, top, right, bottom = button
     box = Box(x + left, y + bar + top, x + right, y + bar + bottom)
+    if near:  # a smaller screen holding the same window: the part of this one around it
+        rung = random.Random(f"nano-near:{split}:{index}")
+        fits = [(w, h) for w, h in NEAR_SIZES if w >= window.width and h >= window.height + bar]
+        if fits and rung.random() < NEAR_SHARE:
+            w, h = rung.choice(fits)
+            cx = rung.randint(max(0, x + window.width - w), min(x, width - w))
+            cy = rung.randint(max(0, y + window.height + bar - h), min(y, height - h))
+            desktop, before = (im.crop((cx, cy, cx + w, cy + h)) for im in (desktop, before))
+            box = Box(box.left - cx, box.top - cy, box.right - cx, box.bottom - cy)
+            width, height = w, h
     size = nano_model_size(Size(width, height))
     shot = _to_model(desktop, size)
     target = Button(word, _scaled(box, width, height, size))

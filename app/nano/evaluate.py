@@ -12,7 +12,7 @@ import torch
 
 from agent.geometry import Size
 from app.nano.examples import Encoder
-from app.nano.screens import KINDS, button_range, make_any, make_screen
+from app.nano.screens import COMBINED, KINDS, button_range, make_any, make_screen
 
 HELD_OUT = ("heldout", "heldout_words")
 MAX_NEW_TOKENS = 48  # the reply is ~34 tokens with the probe tokenizer
@@ -45,8 +45,9 @@ def hit_rates(model, encoder: Encoder, n: int, buttons: tuple[int, int] | None =
     named one) and the mean distance in pixels to the target's centre (`_dist`). Of the first
     `n` screens, those that are the step after a click (desktop screens) are scored apart: the
     share answered terminate(success) (`_done`). "mixed" scores its two kinds apart: desktop
-    screens under the plain keys, drawn buttons under keys starting "buttons_"."""
-    if kind == "mixed":
+    screens under the plain keys, drawn buttons under keys starting "buttons_" ("ladder" too: its
+    held-out desktop screens are the real sizes)."""
+    if kind in COMBINED:  # held out: the real screen sizes either way
         drawn = hit_rates(model, encoder, n, (1, 1) if buttons is None else buttons, "buttons")
         return {**hit_rates(model, encoder, n, None, "desktop"),
                 **{f"buttons_{k}": v for k, v in drawn.items()}}

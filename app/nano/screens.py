@@ -97,17 +97,22 @@ class Screen:
 # even indices, drawn buttons at odd ones). Measured: training on desktop screens alone took a
 # model that clicked 76 % of drawn buttons down to 2.5 % there, and to one constant click on
 # whole screens (the copy of a position into the digits was lost); the drawn half keeps it.
-KINDS = ("buttons", "desktop", "mixed")
+# "ladder" is "mixed" whose training desktop screens are half of them smaller screens
+# (app.nano.desktop.NEAR_SIZES: seen at 0.53..0.8 of their size, nearer the drawn buttons' 1:1);
+# its held-out screens are the real sizes, as "mixed"'s.
+KINDS = ("buttons", "desktop", "mixed", "ladder")
+COMBINED = ("mixed", "ladder")  # kinds of two halves, scored apart
 
 
 def make_any(kind: str, split: str, index: int, buttons: tuple[int, int] | None = None) -> Screen:
     """Screen `index` of `split` of the given kind (`buttons` applies to the "buttons" kind)."""
-    if kind == "mixed":
+    near = kind == "ladder" and split == "train"
+    if kind in COMBINED:
         kind = "desktop" if index % 2 == 0 else "buttons"
     if kind == "desktop":
         from app.nano.desktop import make_desktop  # Qt: only when asked for
 
-        return make_desktop(split, index)
+        return make_desktop(split, index, near=near)
     if kind != "buttons":
         raise ValueError(f"unknown screen kind {kind!r}; known: {', '.join(KINDS)}")
     return make_screen(split, index, buttons)

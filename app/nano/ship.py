@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 
 from agent.geometry import Size
-from app.nano.screens import KINDS
+from app.nano.screens import COMBINED, KINDS
 
 MAX_NEW_TOKENS = 48
 
@@ -112,8 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--score", type=Path, metavar="MODEL_DIR", help="score a model folder")
     p.add_argument("--n", type=int, default=200)
     p.add_argument("--buttons", type=button_range, default=None, metavar="LO-HI")
-    # Not "mixed": one hit rate over two kinds would hide the one that matters (score each).
-    p.add_argument("--screens", choices=[k for k in KINDS if k != "mixed"], default="buttons")
+    # Not "mixed"/"ladder": one hit rate over two kinds would hide the one that matters (score each).
+    p.add_argument("--screens", choices=[k for k in KINDS if k not in COMBINED], default="buttons")
     p.add_argument("--history-scale", type=float, default=1.0,
                    help="earlier screenshots at this fraction of their sides (as `deskhand run`)")
     args = p.parse_args(argv)

@@ -146,3 +146,33 @@ def test_mixed_evaluation_scores_the_two_kinds_apart(tmp_path) -> None:
     assert rates == {**desktop, **{f"buttons_{k}": v for k, v in drawn.items()}}
     assert "heldout_done" in rates  # six desktop screens hold a step after a click
     assert not any(k.startswith("buttons_") and k.endswith("_done") for k in rates)
+
+
+def test_ladder_cuts_smaller_screens_around_the_same_window_and_holds_out_real_sizes() -> None:
+    """"ladder": about half its training desktop screens are a smaller screen cut around the
+    window (seen nearer its size: the button is larger in the model image); held-out screens
+    are exactly "mixed"'s (the real sizes), so a ladder run is scored like a mixed one."""
+    from app.nano.screens import make_screen
+
+    for i in range(4):
+        assert make_any("ladder", "heldout", i, (1, 1)).image.tobytes() == \
+            make_any("mixed", "heldout", i, (1, 1)).image.tobytes()
+    nearer = 0
+    for i in range(0, 40, 2):
+        near, real = make_any("ladder", "train", i), make_desktop("train", i)
+        assert near.task == real.task and near.target_button.label == real.target_button.label
+        assert (near.previous is None) == (real.previous is None)
+        box, was = near.target_button.box, real.target_button.box
+        assert 0 <= box.left < box.right <= near.image.width
+        assert 0 <= box.top < box.bottom <= near.image.height
+        if near.image.tobytes() == real.image.tobytes():
+            continue
+        nearer += 1
+        # The same button, larger: the screen it was cut from is seen at a smaller scale.
+        assert box.bottom - box.top > was.bottom - was.top
+        # It is drawn there: the button's pixels are not the desktop's one colour.
+        shown = near.previous if near.previous is not None else near.image
+        assert len(shown.crop((box.left, box.top, box.right, box.bottom)).getcolors(1 << 16)) > 4
+    assert 5 <= nearer <= 15, nearer
+    assert make_any("ladder", "train", 1, (1, 1)).image.tobytes() == \
+        make_screen("train", 1, (1, 1)).image.tobytes()
