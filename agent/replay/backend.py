@@ -49,7 +49,6 @@ MAX_WAITS, WAIT_SECONDS = 2, 1.0  # a missing target may be a page still loading
 # After a model step, one wait before the model is called again: the model's click often starts
 # a page load, and the loop's settle can end on a still frame of the old page (seen under load).
 # One only: a model that really left the recorded path pays one second, not one per step.
-WAITS_AFTER_MODEL = 1
 
 
 @dataclass(frozen=True)
@@ -136,6 +135,7 @@ class ReplayBackend(Backend):
         self._searched: matching.Searched | None = None
         self._anchored = False     # the last played step checked the screen (see `_next`)
         self._waits = 0            # waits for the next step's target to appear
+        self._waited_after_model = False  # the one wait after the model's first step is spent
 
     # -- the Backend protocol -------------------------------------------------------------
 
@@ -163,7 +163,7 @@ class ReplayBackend(Backend):
             raise BackendError(f"replay stopped: {reason}")
         self._model_run += 1
         self.model_steps += 1
-        self._waits = 0
+        self._waited_after_model = False
         gen = self.fallback.generate(messages, images, max_new_tokens=request.max_new_tokens,
                                      on_token=request.on_token, cancel=cancel)
         return dataclasses.replace(gen, timings={**gen.timings, "verify": seconds},
@@ -175,8 +175,9 @@ class ReplayBackend(Backend):
         steps = self.recording.steps
         if self._model_run:
             check, text = self._resume(current)
-            if text is None and self._model_run == 1 and self._waits < WAITS_AFTER_MODEL:
-                self._waits += 1
+            if text is None and self._model_run == 1 and not self._waited_after_model \
+                    and check.verification != "end_of_recording":  # nothing left to wait for
+                self._waited_after_model = True
                 return (dataclasses.replace(check, verification="waiting"),
                         _call("Not back on the recorded path yet; waiting for the page.",
                               Wait(WAIT_SECONDS)))

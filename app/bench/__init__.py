@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from agent.prompts import declared_system_prompt
 from app.bench.families import DEFAULT_FAMILY, FAMILIES, BenchFamily
 from app.bench.llamacpp import GGUF_KEY, QUANT, convert
 from app.bench.llamacpp import tools as llama_tools
@@ -97,8 +98,10 @@ def register(subparsers) -> None:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The bench options (shared by `deskhand bench` and `python -m app.bench`)."""
-    p.add_argument("--text-layers", type=int, default=2, help="decoder layers built (Fara: 28)")
-    p.add_argument("--vision-blocks", type=int, default=2, help="vision blocks built (Fara: 32)")
+    p.add_argument("--text-layers", type=int, default=2,
+                   help="decoder layers built (Fara: 28; nano is built at its real size)")
+    p.add_argument("--vision-blocks", type=int, default=2,
+                   help="vision blocks built (Fara: 32; nano is built at its real size)")
     p.add_argument("--families", default=None,
                    help=f"comma separated, from {','.join(FAMILIES)}: each family's model side by "
                    "side in one run (default: fara7b alone, the classic report)")
@@ -107,8 +110,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "one full; Fara1.5-4B: 32)")
     p.add_argument("--steps", type=int, default=5,
                    help="agent steps per run (default 5; steps 4 on are the steady state)")
-    p.add_argument("--size", default=None, help="screenshot size WxH (default 1428x896)")
-    p.add_argument("--new-tokens", type=int, default=None, help="decoded tokens per step (default 100)")
+    p.add_argument("--size", default=None,
+                   help="screenshot size WxH at model size (default: the family's: fara7b "
+                   "1428x896, fara15-4b 1440x896, nano 512x320)")
+    p.add_argument("--new-tokens", type=int, default=None,
+                   help="decoded tokens per step (default: the family's: 100; nano 34, one "
+                   "click reply)")
     p.add_argument("--backends", default=",".join(DEFAULT_BACKENDS),
                    help=f"comma separated, from {','.join(VARIANTS)}")
     p.add_argument("--levers", action="store_true",
@@ -181,6 +188,9 @@ def run_family(args: argparse.Namespace, family: BenchFamily, names: Sequence[st
     w, h = _size(args, family)
     new_tokens = args.new_tokens or (4 if args.tiny else family.new_tokens)
     models = prepare(args, names, family)
+    # One prompt for every row, the one the loop gives this model: the checkpoint's declared
+    # system prompt, if any (read once here: the llama.cpp row's folder is a GGUF conversion).
+    system = declared_system_prompt(models.folders["hf"])
     rows = []
     try:
         for name in names:
@@ -188,7 +198,7 @@ def run_family(args: argparse.Namespace, family: BenchFamily, names: Sequence[st
             spec = {"backend": name, "steps": args.steps, "size": [w, h], "new_tokens": new_tokens,
                     "seed": 0, "warmup": not args.no_warmup, "repeat": max(1, args.repeat),
                     "threads": threads, "model_dir": str(models.folders[variant.model]),
-                    "family": family.prompt_family,
+                    "family": family.prompt_family, "system": system,
                     "llama_cpp": str(args.llama_cpp or "")} | asdict(variant)
             _log(f"{family.name} {name}: running {args.steps} steps")
             rows.append(run_worker(spec))
@@ -199,14 +209,19 @@ def run_family(args: argparse.Namespace, family: BenchFamily, names: Sequence[st
             for path in models.built:
                 shutil.rmtree(path, ignore_errors=True)
     shape, bytes_read = costs["shape"], costs["bytes_per_token"]
+    # Built at the real model's depth (Nano, unless --tiny): the measured figures are the real
+    # model's, and there is nothing to extrapolate.
+    real = family.real_size and (shape.layers, shape.v_blocks) == (family.full.text,
+                                                                    family.full.vision)
     return {"family": family.name, "bandwidth": bandwidth, "shape": shape.__dict__,
             "bytes_per_token": bytes_read, "weight_bytes": costs["weight_bytes"],
-            "new_tokens": new_tokens, "size": [w, h], "rows": rows,
-            "extrapolated": {r["backend"]: [extrapolate(s, shape, bytes_read[r["backend"]], (w, h))
-                                            for s in r["steps"]]
-                             # llama-server's prompt time holds the screenshots' encoding,
-                             # which the per-layer scaling would misread: not extrapolated.
-                             for r in rows if "error" not in r and r["runner"] != "llamacpp"}}
+            "new_tokens": new_tokens, "size": [w, h], "rows": rows, "real_size": real,
+            "extrapolated": {} if real else {
+                r["backend"]: [extrapolate(s, shape, bytes_read[r["backend"]], (w, h))
+                               for s in r["steps"]]
+                # llama-server's prompt time holds the screenshots' encoding,
+                # which the per-layer scaling would misread: not extrapolated.
+                for r in rows if "error" not in r and r["runner"] != "llamacpp"}}
 
 
 def _families(args: argparse.Namespace) -> list[BenchFamily]:

@@ -144,12 +144,12 @@ def _lever_table(rows: list[dict[str, Any]]) -> list[str]:
 
 def _extrapolated_table(report: dict[str, Any]) -> list[str]:
     ext = report["extrapolated"]
+    if report.get("real_size"):
+        label = FAMILIES[report["family"]].label
+        return [f"Not extrapolated: {label} was built at its real size (the figures above are "
+                "the model's own; only its weights are random)."]
     if not ext:
         return []
-    family = FAMILIES.get(report.get("family", ""))
-    if family is not None and family.real_size:
-        return [f"Not extrapolated: {family.label} was built at its real size (the figures above "
-                "are the model's own; only its weights are random)."]
     head = (f"{'backend':<20}{'vision s':>10}{'prefill s':>11}{'ms/tok':>9}{'cold s':>9}"
             f"{'steady s':>10}{'x bf16':>8}{'x fp32':>8}")
     lines = [f"Extrapolated to {full_label(report['shape'])}: estimated, not measured; vision, "
@@ -232,9 +232,9 @@ def format_families(reports: dict[str, dict[str, Any]]) -> str:
     """Several families' reports (one run, one machine), then their rows side by side."""
     parts = []
     for name, report in reports.items():
-        family = FAMILIES[name]
-        title = (f"=== {family.label} ({name}, its real size, random weights) ==="
-                 if family.real_size else f"=== {family.label}-shaped ({name}) ===")
+        label = FAMILIES[name].label
+        title = (f"=== {label} ({name}, its real size, random weights) ==="
+                 if report.get("real_size") else f"=== {label}-shaped ({name}) ===")
         parts += [title, format_report(report), ""]
     return "\n".join(parts + _family_table(reports))
 

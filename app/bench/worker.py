@@ -103,12 +103,9 @@ def peak_rss() -> int:
 def run_steps(spec: dict[str, Any], one_step) -> list[list[dict[str, Any]]]:
     """`repeat` runs of `steps` steps; one_step(step, messages, images) -> that step's record."""
     from agent.childproc import report_progress
-    from agent.prompts import declared_system_prompt
-
     size = tuple(spec["size"])
     shots = screenshots(spec["steps"], size, spec["seed"])
-    folder = Path(spec["model_dir"]) if spec.get("model_dir") else None
-    system = declared_system_prompt(folder) if folder is not None and folder.is_dir() else None
+    system = spec.get("system")  # the checkpoint's declared system prompt, read by the parent
     runs = []
     for _ in range(spec["repeat"]):
         records = []

@@ -12,7 +12,7 @@ Two kinds of example come from the same screens: the click on the named button, 
 after it (the screenshot of the click in the history, the window usually gone) whose answer is
 terminate(success), so a one-click task also ends.
 
-Every screen is a pure function of (split, index) on one machine; Qt's font rendering may
+Every screen is a pure function of (split, index, near) on one machine; Qt's font rendering may
 differ between machines (fonts installed, FreeType version), so the pixels, not the layouts,
 can differ elsewhere.
 """
@@ -35,7 +35,7 @@ MAX_PIXELS = 512 * 320
 SCREEN_SIZES = ((1024, 768), (1280, 800), (1280, 1024), (1366, 768), (1440, 900), (1600, 900),
                 (1920, 1080))
 # Smaller screens, seen nearly as drawn (a 640x400 screen at 0.8 of its size, 960x600 at 0.53,
-# against 0.27..0.5 for the real sizes): the rungs of the "ladder" kind between the drawn
+# against 0.27..0.44 for the real sizes): the rungs of the "ladder" kind between the drawn
 # buttons (seen 1:1) and whole screens, cut from a real one around its window (a Qt layout
 # squeezed into a small screen overlaps its widgets). Never held out: evaluation is on
 # SCREEN_SIZES.
@@ -91,16 +91,14 @@ def make_desktop(split: str, index: int, near: bool = False) -> Screen:
     desktop.paste(window, (x, y + bar))
     left, top, right, bottom = button
     box = Box(x + left, y + bar + top, x + right, y + bar + bottom)
-    if near:  # a smaller screen holding the same window: the part of this one around it
-        rung = random.Random(f"nano-near:{split}:{index}")
-        fits = [(w, h) for w, h in NEAR_SIZES if w >= window.width and h >= window.height + bar]
-        if fits and rung.random() < NEAR_SHARE:
-            w, h = rung.choice(fits)
-            cx = rung.randint(max(0, x + window.width - w), min(x, width - w))
-            cy = rung.randint(max(0, y + window.height + bar - h), min(y, height - h))
-            desktop, before = (im.crop((cx, cy, cx + w, cy + h)) for im in (desktop, before))
-            box = Box(box.left - cx, box.top - cy, box.right - cx, box.bottom - cy)
-            width, height = w, h
+    crop = near_crop(random.Random(f"nano-near:{split}:{index}"), width, height,
+                     Box(x, y, x + window.width, y + bar + window.height)) if near else None
+    if crop is not None:  # a smaller screen holding the same window: the part around it
+        desktop, before = (im.crop((crop.left, crop.top, crop.right, crop.bottom))
+                           for im in (desktop, before))
+        box = Box(box.left - crop.left, box.top - crop.top, box.right - crop.left,
+                  box.bottom - crop.top)
+        width, height = crop.right - crop.left, crop.bottom - crop.top
     size = nano_model_size(Size(width, height))
     shot = _to_model(desktop, size)
     target = Button(word, _scaled(box, width, height, size))
@@ -111,6 +109,20 @@ def make_desktop(split: str, index: int, near: bool = False) -> Screen:
     # The step after the click: usually the window closed; sometimes nothing visible changed.
     after = _to_model(before, size) if rng.random() < 0.7 else shot
     return Screen(after, (target,), 0, previous=shot, wording=wording)
+
+
+def near_crop(rng: random.Random, width: int, height: int, window: Box) -> Box | None:
+    """The part of a `width` x `height` screen cut as a smaller screen (NEAR_SIZES) around
+    `window` (its title bar included), or None: for NEAR_SHARE of the screens, where a rung
+    holds the window and fits in the screen."""
+    fits = [(w, h) for w, h in NEAR_SIZES
+            if window.right - window.left <= w <= width and window.bottom - window.top <= h <= height]
+    if not fits or rng.random() >= NEAR_SHARE:
+        return None
+    w, h = rng.choice(fits)
+    left = rng.randint(max(0, window.right - w), min(window.left, width - w))
+    top = rng.randint(max(0, window.bottom - h), min(window.top, height - h))
+    return Box(left, top, left + w, top + h)
 
 
 def _to_model(image: Image.Image, size: Size) -> Image.Image:

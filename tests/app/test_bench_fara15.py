@@ -134,6 +134,7 @@ def test_bench_times_nano_at_its_real_size_with_its_declared_prompt(tmp_path: Pa
     its folder's one-line system prompt, not Fara1.5's long one."""
     pytest.importorskip("onnxruntime")
     from app.bench.families import FAMILIES
+    from app.bench.report import format_families
     from app.bench.worker import screenshots, step_inputs
     from app.nano.examples import SYSTEM
     from app.nano.model import PROBE
@@ -153,10 +154,19 @@ def test_bench_times_nano_at_its_real_size_with_its_declared_prompt(tmp_path: Pa
         # 160 image tokens (512x320 in 32-pixel cells), the task and the one-line system
         # prompt: Fara1.5's own system prompt alone is thousands of tokens in Nano's tokenizer.
         assert row["steps"][0]["prompt_tokens"] < 400, row["steps"][0]
-    assert "=== Deskhand Nano (nano, its real size, random weights) ===" in printed
-    assert "Deskhand Nano (4 text layers (3 linear-attention, 1 full-attention)" in printed
-    assert "Not extrapolated: Deskhand Nano was built at its real size" in printed
-    assert "Extrapolated to Deskhand Nano" not in printed
+    # --tiny builds it smaller than Nano (MICRO): then it is scaled like the other families.
+    assert not report["real_size"] and report["extrapolated"]
+    assert "=== Deskhand Nano-shaped (nano) ===" in printed
+    assert "Extrapolated to Deskhand Nano (4 text layers (3 linear-attention, 1 full-attention)" \
+        in printed
+    # At its real size (what a run without --tiny builds) nothing is extrapolated.
+    real = format_families({"nano": report | {"real_size": True, "extrapolated": {}}})
+    assert "=== Deskhand Nano (nano, its real size, random weights) ===" in real
+    assert "Not extrapolated: Deskhand Nano was built at its real size" in real
+    assert "Extrapolated to" not in real
+    table = real.split("Families side by side", 1)[1]
+    assert all(line.rstrip().endswith("-") for line in table.splitlines()
+               if line.startswith("nano "))
     # The prompt the worker built is the one the loop builds for the folder.
     shots = screenshots(1, (512, 320))
     messages, _ = step_inputs(1, shots, (512, 320), family="fara15", system=SYSTEM)

@@ -176,3 +176,27 @@ def test_ladder_cuts_smaller_screens_around_the_same_window_and_holds_out_real_s
     assert 5 <= nearer <= 15, nearer
     assert make_any("ladder", "train", 1, (1, 1)).image.tobytes() == \
         make_screen("train", 1, (1, 1)).image.tobytes()
+
+
+def test_near_crop_keeps_the_window_inside_a_smaller_screen() -> None:
+    import random
+
+    from app.nano.desktop import NEAR_SIZES, SCREEN_SIZES, near_crop
+    from app.nano.screens import Box
+
+    rng, cut = random.Random(7), 0
+    for _ in range(2000):
+        width, height = rng.choice(SCREEN_SIZES)
+        w, h = rng.randint(200, 900), rng.randint(100, 640)
+        if w > width or h > height:
+            continue
+        x, y = rng.randint(0, width - w), rng.randint(0, height - h)
+        crop = near_crop(rng, width, height, Box(x, y, x + w, y + h))
+        if crop is None:
+            continue
+        cut += 1
+        assert (crop.right - crop.left, crop.bottom - crop.top) in NEAR_SIZES
+        assert crop.left >= 0 and crop.right <= width and crop.top >= 0 and crop.bottom <= height
+        assert crop.left <= x and x + w <= crop.right and crop.top <= y and y + h <= crop.bottom
+    assert cut > 200
+    assert near_crop(rng, 1280, 800, Box(0, 0, 1000, 300)) is None  # wider than every rung
