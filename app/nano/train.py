@@ -25,6 +25,7 @@ from pathlib import Path
 
 import torch
 
+from app.nano import snapshot
 from app.nano.aux import AuxHeads, attend_loss
 from app.nano.evaluate import chance, hit_rates
 from app.nano.examples import IGNORE, Encoder, aux_targets, collate
@@ -59,8 +60,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true")
     p.add_argument("--init-from", metavar="DIR",
-                   help="start from another run's trained weights (a curriculum's next stage: "
-                        "its tokenizer and config, a fresh optimizer, step 0)")
+                   help="start from another run's trained weights, or a snapshot of them "
+                        "(app.nano.snapshot): a curriculum's next stage, with its tokenizer and "
+                        "config, a fresh optimizer, step 0")
     p.add_argument("--size", choices=tuple(SIZES), default="probe")
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--lr", type=float, default=1e-3)
@@ -107,8 +109,9 @@ def _start(args, out: Path):
         raise SystemExit(f"{ckpt} exists: pass --resume or choose another --out")
     elif args.init_from:
         source = Path(args.init_from)
-        if not (source / "checkpoint.pt").is_file():
-            raise SystemExit(f"--init-from: no checkpoint at {source / 'checkpoint.pt'}")
+        if not ((source / "checkpoint.pt").is_file() or snapshot.is_snapshot(source)):
+            raise SystemExit(f"--init-from: {source} holds no checkpoint.pt nor a snapshot "
+                             f"({snapshot.WEIGHTS})")
         shutil.copytree(source / "model", folder)
     else:
         make_folder(args.family, folder, SIZES[args.size])
@@ -116,7 +119,15 @@ def _start(args, out: Path):
     model = build_model(folder, "eager" if args.aux_attend > 0 else None)
     aux = AuxHeads(model.config.get_text_config().hidden_size, len(WORDS))
     if args.init_from and not args.resume:
-        earlier = torch.load(Path(args.init_from) / "checkpoint.pt", weights_only=False)
+        source = Path(args.init_from)
+        if snapshot.is_snapshot(source):
+            try:
+                info, weights, heads = snapshot.read(source)
+            except ValueError as exc:
+                raise SystemExit(f"--init-from: {exc}") from exc
+            earlier = {"family": info["family"], "model": weights, "aux": heads}
+        else:
+            earlier = torch.load(source / "checkpoint.pt", weights_only=False)
         if earlier.get("family") != args.family:
             raise SystemExit(f"--init-from: that run trained {earlier.get('family')}, "
                              f"not {args.family}")

@@ -39,3 +39,33 @@ def test_a_finished_folder_is_not_overwritten_without_resume(tmp_path: Path) -> 
     assert main([*MICRO, "--out", str(tmp_path), "--max-steps", "1"]) == 0
     with pytest.raises(SystemExit):
         main([*MICRO, "--out", str(tmp_path), "--max-steps", "2"])
+
+
+def test_a_snapshot_starts_the_next_stage_with_the_same_weights(tmp_path: Path) -> None:
+    """A snapshot (fp16 safetensors, no optimizer, no pickle) is a valid --init-from: the next
+    stage starts from the run's weights (to fp16 precision), and a broken one is refused."""
+    import torch
+
+    from app.nano import snapshot
+
+    run, snap, nxt = tmp_path / "run", tmp_path / "snap", tmp_path / "next"
+    assert main([*MICRO, "--out", str(run), "--max-steps", "2"]) == 0
+    assert snapshot.main(["--run", str(run), "--out", str(snap)]) == 0
+    assert sorted(p.name for p in snap.iterdir()) == ["model", "snapshot.json",
+                                                      "weights.safetensors"]
+    info, weights, heads = snapshot.read(snap)
+    assert info["family"] == "fara15" and info["step"] == 2 and heads
+    trained = torch.load(run / "checkpoint.pt", weights_only=False)
+    for name, value in trained["model"].items():
+        assert torch.allclose(weights[name], value, rtol=1e-3, atol=1e-4), name
+    # The next stage starts from it: at step 0 its weights are the snapshot's.
+    assert main([*MICRO, "--out", str(nxt), "--max-steps", "1", "--init-from", str(snap),
+                 "--lr", "0"]) == 0
+    started = torch.load(nxt / "checkpoint.pt", weights_only=False)["model"]
+    assert all(torch.equal(started[k], weights[k]) for k in weights)
+    with pytest.raises(SystemExit, match="trained fara15, not fara"):
+        main([*MICRO[:1], "fara", *MICRO[2:], "--out", str(tmp_path / "x"), "--max-steps", "1",
+              "--init-from", str(snap)])
+    (snap / "weights.safetensors").write_bytes(b"not tensors")
+    with pytest.raises(SystemExit, match="not a readable Nano snapshot"):
+        main([*MICRO, "--out", str(tmp_path / "y"), "--max-steps", "1", "--init-from", str(snap)])

@@ -104,6 +104,7 @@ def test_spec_collects_every_package_module_and_the_assets(platform, tmp_path, m
     datas = {(Path(src).relative_to(ROOT).as_posix(), dest) for src, dest in kwargs["datas"]}
     assert ("assets", "assets") in datas
     assert ("agent/_offline_boot/sitecustomize.py", "agent/_offline_boot") in datas
+    assert not any(src.startswith("app/nano/stages") for src, _ in datas)  # training only
     assert "torch" in kwargs["excludes"] and "transformers" in kwargs["excludes"]
     assert kwargs["runtime_hooks"] == [str(ROOT / "packaging" / "pyi_rth_deskhand.py")]
     exes = [kw["name"] for _a, kw in result["calls"]["EXE"]]
