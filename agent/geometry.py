@@ -154,6 +154,10 @@ class DisplaySpace:
         """Scroll `pixels` in display units as model pixels (height for vertical, width for hscroll)."""
         return pixels * (model.width if horizontal else model.height) / self.size
 
+    def scroll_from_model(self, pixels: float, model: Size, *, horizontal: bool = False) -> float:
+        """The inverse of `scroll_to_model`: model pixels as display units."""
+        return pixels * self.size / (model.width if horizontal else model.height)
+
     def bounds(self) -> Size:
         """The space as a size, for range checks on coordinates."""
         return Size(self.size, self.size)

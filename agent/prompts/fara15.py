@@ -164,6 +164,20 @@ class Fara15Family:
                     value, model_size, horizontal=isinstance(action, HScroll))
         return dataclasses.replace(action, **changes) if changes else action
 
+    def from_model(self, action: Action, model_size: Size) -> Action:
+        """The inverse of `to_model`: `action` as this family writes it (DISPLAY units, rounded),
+        for replies the project writes itself (Deskhand Nano's training data)."""
+        changes: dict[str, Any] = {}
+        for f in dataclasses.fields(action):
+            value = getattr(action, f.name)
+            if f.name.endswith("coordinate") and isinstance(value, tuple):
+                x, y = self.display.from_model(value[0], value[1], model_size)
+                changes[f.name] = (round(x), round(y))  # as Nano's data always was
+            elif f.name == "pixels":
+                changes[f.name] = round(self.display.scroll_from_model(
+                    value, model_size, horizontal=isinstance(action, HScroll)))
+        return dataclasses.replace(action, **changes) if changes else action
+
 
 def _pixel(value: float, side: int) -> int:
     """A model-image pixel index: rounded half up, kept on the image."""

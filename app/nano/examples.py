@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from agent.actions import LeftClick, Parsed, Terminate, format_call
+from agent.actions import Action, LeftClick, Parsed, Terminate, format_call
 from agent.geometry import Size, Space
 from agent.inference.chat import PromptTokenizer
 from agent.inference.qwen35_inputs import QWEN35_SPEC
@@ -73,7 +73,11 @@ class Encoder:
         return answer(self.family, screen)
 
     def prompt(self, screen: Screen) -> tuple[list[int], np.ndarray, tuple[tuple[int, int, int], ...]]:
-        messages, images = self.build(screen)
+        return self.tokens(*self.build(screen))
+
+    def tokens(self, messages: list, images: list) -> tuple[list[int], np.ndarray,
+                                                             tuple[tuple[int, int, int], ...]]:
+        """Token ids (image placeholders expanded), patches and grids of a family's prompt."""
         patched = [patchify(image, self.spec) for image in images]
         grids = tuple(grid for _, grid in patched)
         ids = self.prompts.encode(messages, [image_tokens(g, self.spec) for g in grids])
@@ -113,6 +117,22 @@ class Encoder:
                        tuple(target), pointer, tuple(rows), tuple(cols), digit_at,
                        tuple(cx), tuple(cy))
 
+    def encode_prompt(self, messages: list, images: list, reply: str) -> Encoded:
+        """Any prompt and its reply (e.g. a verified solver step, app/nano/solved.py): loss on
+        the reply; no auxiliary targets (nothing is named on these screens)."""
+        ids, pixels, grids = self.tokens(messages, images)
+        answer = [*self.tokenizer.encode(reply, add_special_tokens=False).ids, self.im_end]
+        read, target, rows, cols = [], [], [], []
+        for grid in grids:
+            h, w = grid[1] // self.spec.merge, grid[2] // self.spec.merge
+            read += [NONE] * (h * w)
+            target += [False] * (h * w)
+            rows += [i // w for i in range(h * w)]
+            cols += [i % w for i in range(h * w)]
+        return Encoded(ids + answer, [IGNORE] * len(ids) + answer, pixels, grids, tuple(read),
+                       tuple(target), None, tuple(rows), tuple(cols), (),
+                       (NO_CENTRE,) * len(read), (NO_CENTRE,) * len(read))
+
     def click(self, text: str, size: Size = MODEL_SIZE) -> tuple[int, int] | None:
         """The MODEL-pixel point of a reply's left_click; None for anything else."""
         parsed = self.family.parse(text, size)
@@ -140,15 +160,17 @@ def build_prompt(family: PromptFamily, screen: Screen,
     return messages, images
 
 
+def reply_for(family: PromptFamily, action: Action, size: Size, thoughts: str = "") -> str:
+    """The reply the family's parser reads as `action` (MODEL pixels of a `size` image)."""
+    if family.coordinates is Space.DISPLAY:
+        action = family.from_model(action, size)  # type: ignore[attr-defined]
+    return format_call(thoughts, action).strip()
+
+
 def click_reply(family: PromptFamily, screen: Screen) -> str:
     """The tool call the family's parser reads as a click at the target's centre."""
-    size = Size(*screen.image.size)
     x, y = screen.target_button.box.centre
-    if family.coordinates is Space.DISPLAY:
-        display = family.display  # type: ignore[attr-defined]
-        fx, fy = display.from_model(x, y, size)
-        x, y = round(fx), round(fy)
-    return format_call("", LeftClick(coordinate=(x, y))).strip()
+    return reply_for(family, LeftClick(coordinate=(round(x), round(y))), Size(*screen.image.size))
 
 
 def answer(family: PromptFamily, screen: Screen) -> str:

@@ -25,10 +25,10 @@ from pathlib import Path
 
 import torch
 
-from app.nano import snapshot
+from app.nano import snapshot, solved
 from app.nano.aux import AuxHeads, attend_loss
 from app.nano.evaluate import chance, hit_rates
-from app.nano.examples import IGNORE, Encoder, aux_targets, collate
+from app.nano.examples import IGNORE, Encoded, Encoder, aux_targets, collate
 from app.nano.model import MICRO, PROBE, build_model, make_folder
 from app.nano.plot import draw_curve
 from app.nano.screens import KINDS, WORDS, button_range, make_any
@@ -44,6 +44,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("give a budget: --minutes M, --max-steps N, or both")
     if args.minutes is None:
         args.minutes = float("inf")
+    if args.solved:
+        if args.family != solved.FAMILY:
+            parser.error(f"--solved: the data is resized for {solved.FAMILY}'s image grid")
+        if not 0 < args.solved_share <= 1:
+            parser.error("--solved-share must be in (0, 1]")
+        try:
+            args.solved_set = solved.load(Path(args.solved))
+        except ValueError as exc:
+            parser.error(f"--solved: {exc}")
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     run = Run(args, out, *_start(args, out))
@@ -94,6 +103,12 @@ def _parser() -> argparse.ArgumentParser:
                         "each image token it covers)")
     p.add_argument("--digit-weight", type=float, default=1.0,
                    help="loss weight of the reply's digit tokens against its other tokens")
+    p.add_argument("--solved", metavar="DATA_DIR", default=None,
+                   help="verified solver trajectories (python -m app.nano.solved): a share of "
+                        "each batch is their steps, prompted as the loop would (fara15 only)")
+    p.add_argument("--solved-share", type=float, default=0.25, metavar="F",
+                   help="with --solved: the expected share of each batch taken from it "
+                        "(default 0.25; which slots is fixed by the seed and step)")
     return p
 
 
@@ -180,6 +195,8 @@ class Run:
         self.losses: list[float] = []
         vocab = self.tokenizer.get_vocab()
         self.digit_ids = torch.tensor(sorted(i for t, i in vocab.items() if t.isdigit()))
+        self.solved = getattr(args, "solved_set", None)  # read by main()
+        self.solved_examples = self.solved.examples if self.solved else []
 
     def cpu(self) -> float:
         """Training CPU seconds so far (this process's, minus its evaluations, plus earlier runs)."""
@@ -194,7 +211,9 @@ class Run:
                    "buttons": args.buttons, "screens": args.screens, "aux_read": args.aux_read,
                    "aux_point": args.aux_point, "aux_where": args.aux_where,
                    "aux_attend": args.aux_attend, "aux_centre": args.aux_centre,
-                   "init_from": args.init_from,
+                   "init_from": args.init_from, "solved": args.solved,
+                   "solved_share": args.solved_share if args.solved else None,
+                   "solved_steps": len(self.solved_examples),
                    "digit_weight": args.digit_weight,
                    "chance": chance(args.eval_n, args.buttons)
                    if args.screens == "buttons" else None})
@@ -222,15 +241,24 @@ class Run:
         click carries two screenshots: padding every row to its length would double the step's
         cost): per group, its size, the model inputs and the auxiliary targets."""
         first = self.args.seed * SEED_STRIDE + step * self.args.batch
-        examples = [self.encoder.encode(make_any(self.args.screens, "train", first + j,
-                                                 self.args.buttons))
-                    for j in range(self.args.batch)]
+        examples = [self.example(first + j) for j in range(self.args.batch)]
         groups: dict[int, list] = {}
         for e in examples:
             groups.setdefault(len(e.grids), []).append(e)
         image_id = self.encoder.prompts.image_token_id
         return [(len(g), collate(g, self.pad_id, image_id), aux_targets(g))
                 for _, g in sorted(groups.items())]
+
+    def example(self, index: int) -> Encoded:
+        """Training example number `index`: a generated screen, or (with --solved, in about
+        --solved-share of the slots, chosen from the index alone so resuming sees the same
+        batches) a verified solver step."""
+        if self.solved is not None:
+            pick = random.Random(index)
+            if pick.random() < self.args.solved_share:
+                at = self.solved_examples[pick.randrange(len(self.solved_examples))]
+                return self.encoder.encode_prompt(*self.solved.prompt(self.encoder.family, at))
+        return self.encoder.encode(make_any(self.args.screens, "train", index, self.args.buttons))
 
     def train_step(self) -> tuple[float, dict[str, float]]:
         """One optimizer step (gradients summed over the batch's groups, each weighted by its
