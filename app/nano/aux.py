@@ -39,6 +39,7 @@ READ_LAYER = 2  # hidden_states index: after two decoder layers
 WHERE_LAYER = -2  # hidden_states index: the input of the last decoder layer
 MAX_CELLS = 64  # rows or columns of image cells a where-head can name
 NONE = 0        # the reading class of a cell without a label
+UNKNOWN = -100  # a cell whose word is not known (a recorded web page): no reading loss
 COVER = 0.2     # a cell belongs to a button when the button covers this share of it
 CENTRE_BINS = 128  # per axis: 4 model pixels on a 512-wide image, 8 units of the 1000-grid
 NO_CENTRE = -1     # the centre target of a cell the target does not cover
@@ -78,7 +79,10 @@ class AuxHeads(nn.Module):
         `pointer_at` [B] is the position of the token before each reply's first coordinate digit.
         """
         layer = hidden_states[min(READ_LAYER, len(hidden_states) - 1)]
-        read = F.cross_entropy(self.read(layer[image_mask]), read_labels)
+        cells = layer[image_mask]
+        known = read_labels >= 0  # UNKNOWN: a screen whose words are not known (solver steps)
+        read = (F.cross_entropy(self.read(cells[known]), read_labels[known]) if bool(known.any())
+                else cells.sum() * 0)
         last = hidden_states[-1]
         keys = self.key(last[image_mask])  # [all image tokens, key]
         counts = image_mask.sum(dim=1).tolist()

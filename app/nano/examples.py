@@ -22,7 +22,7 @@ from agent.inference.chat import PromptTokenizer
 from agent.inference.qwen35_inputs import QWEN35_SPEC
 from agent.inference.vl_inputs import VisionSpec, image_tokens, patchify
 from agent.prompts import PromptFamily, Turn, get_family
-from app.nano.aux import NO_CENTRE, NONE, cell_targets, centre_bins
+from app.nano.aux import NO_CENTRE, NONE, UNKNOWN, cell_targets, centre_bins
 from app.nano.screens import HEIGHT, WIDTH, WORDS, Screen
 
 SYSTEM = "You are Deskhand Nano. Answer with one computer_use tool call."
@@ -119,13 +119,15 @@ class Encoder:
 
     def encode_prompt(self, messages: list, images: list, reply: str) -> Encoded:
         """Any prompt and its reply (e.g. a verified solver step, app/nano/solved.py): loss on
-        the reply; no auxiliary targets (nothing is named on these screens)."""
+        the reply; of the auxiliary targets only each image token's own position (what the
+        screen's words are and where a target is are not known: no reading, pointing, centre
+        or attention loss)."""
         ids, pixels, grids = self.tokens(messages, images)
         answer = [*self.tokenizer.encode(reply, add_special_tokens=False).ids, self.im_end]
         read, target, rows, cols = [], [], [], []
         for grid in grids:
             h, w = grid[1] // self.spec.merge, grid[2] // self.spec.merge
-            read += [NONE] * (h * w)
+            read += [UNKNOWN] * (h * w)
             target += [False] * (h * w)
             rows += [i // w for i in range(h * w)]
             cols += [i % w for i in range(h * w)]

@@ -25,6 +25,7 @@ write them) and the images (PNG, Nano's model size).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import shutil
 import sys
@@ -35,6 +36,7 @@ from typing import Any
 
 from PIL import Image
 
+from agent.action_types import FARA15_ACTIONS, AskUser, ReadPage
 from agent.actions import Action, HScroll, Terminate, action_from_dict
 from agent.geometry import Monitor, Point, ScreenMapping, Size, Space
 from agent.prompts import PromptFamily
@@ -47,6 +49,10 @@ TRAJECTORIES = "trajectories.jsonl"
 FORMAT = 1
 FAMILY = "fara15"  # the image grid the data is resized to (Nano's)
 MAX_SCREEN_PIXELS = 16_000_000  # a recorded screenshot larger than any screen is refused
+GRID = 32  # Qwen3.5's image grid (patch 16, merge 2): every Nano image size is a multiple
+# What a Nano reply may be: Fara1.5's actions but the two whose answer comes from outside the
+# screen (the person's reply, the page's text), which the record does not hold.
+_ACTIONS = frozenset(cls for cls in FARA15_ACTIONS.values() if cls not in (AskUser, ReadPage))
 
 
 @dataclass(frozen=True)
@@ -122,35 +128,43 @@ def rescaled(action: Action, source: Size, target: Size) -> Action:
     return replace(action, **changes) if changes else action
 
 
-def _inside(base: Path, name: str, what: str) -> Path:
-    """`base / name`, refused when it leaves `base` (a forged record must not read elsewhere)."""
-    path = (base / name).resolve()
-    if not path.is_relative_to(base.resolve()):
-        raise Dropped(f"{what} {name!r} is outside {base}")
-    return path
+def _site(task_id: str, site: str) -> str:
+    """The attempt's site, from its task id ("shop--3"), checked against the record's `site`: a
+    record whose site field is missing or forged cannot pass a held-out site's task as another."""
+    named = task_id.partition("--")[0] if "--" in task_id else ""
+    if not named or (site and site != named):
+        raise Dropped(f"task {task_id!r} does not name its site (record says {site!r})")
+    return named
 
 
-def _attempt(run_dir: Path, folder: str, nano_size) -> list[tuple[Image.Image, SolvedStep]]:
-    """The steps of one passed attempt as (model-size image, step); Dropped when unusable."""
-    from agent.records import read_meta
+def _attempt(run_dir: Path, folder: str, nano_size) -> tuple[str, list[tuple[Image.Image,
+                                                                           SolvedStep]]]:
+    """(task, steps as (model-size image, step)) of one passed attempt; Dropped when unusable."""
+    from agent.records import inside, read_meta
     from agent.step_record import read_steps
 
-    path = _inside(run_dir, folder, "attempt folder")
+    found = inside(run_dir, f"{folder}/run.json")  # resolved inside the run folder, or None
+    if found is None:
+        raise Dropped(f"attempt folder {folder!r} is missing or outside {run_dir}")
+    path = found.parent
     meta, problems = read_meta(path)
-    if meta is None:
-        raise Dropped(f"{folder}: {problems[0] if problems else 'no run.json'}")
+    if meta is None or not isinstance(meta.get("task"), str):
+        raise Dropped(f"{folder}: {problems[0] if problems else 'no task in run.json'}")
     steps, problems = read_steps(path)
     if problems:
         raise Dropped(f"{folder}: {problems[0]}")
     if not steps:
         raise Dropped(f"{folder}: no steps")
     out = []
-    for s in steps:
-        if s.action is None or s.error or s.retry:
-            raise Dropped(f"{folder}: step {s.index} has no performed action")
-        if s.screenshot is None or s.model_size is None:
-            raise Dropped(f"{folder}: step {s.index} has no screenshot")
-        shot = _inside(path, s.screenshot, "screenshot")
+    for k, s in enumerate(steps):
+        if s.index != k or s.action is None or s.error or s.retry:
+            raise Dropped(f"{folder}: step {s.index} is not the performed step {k}")
+        if type(s.action) not in _ACTIONS:
+            raise Dropped(f"{folder}: step {k} is {s.action.name}, not one of Nano's actions "
+                          "(a question's answer is not in the record)")
+        shot = inside(path, s.screenshot) if s.screenshot else None
+        if shot is None or s.model_size is None:
+            raise Dropped(f"{folder}: step {k} has no screenshot in its folder")
         try:
             with Image.open(shot) as raw:
                 if raw.width * raw.height > MAX_SCREEN_PIXELS:
@@ -163,76 +177,130 @@ def _attempt(run_dir: Path, folder: str, nano_size) -> list[tuple[Image.Image, S
         action = rescaled(s.action, s.model_size, size)
         thoughts = (s.thoughts or "").strip() if isinstance(action, Terminate) else ""
         out.append((image, SolvedStep("", size, action, thoughts, s.url)))
-    if not (isinstance(out[-1][1].action, Terminate) and out[-1][1].action.status == "success"):
-        raise Dropped(f"{folder}: does not end with terminate(success)")
-    return out
+    if any(isinstance(st.action, Terminate) for _, st in out[:-1]) or \
+            out[-1][1].action != Terminate("success"):
+        raise Dropped(f"{folder}: does not end with its one terminate(success)")
+    return meta["task"], out
+
+
+def _check_out(eval_dirs: Sequence[Path], out: Path) -> None:
+    """Refuse an --out that would destroy something that is not an earlier data folder."""
+    where = out.resolve()
+    for run_dir in eval_dirs:
+        run = Path(run_dir).resolve()
+        if where == run or where.is_relative_to(run) or run.is_relative_to(where):
+            raise ValueError(f"--out {out} overlaps the run folder {run_dir}")
+    if out.is_symlink() or (out.exists() and not (out.is_dir() and (
+            (out / INFO).is_file() or not any(out.iterdir())))):
+        raise ValueError(f"{out} exists and is not a solved-trajectory folder: not replaced")
 
 
 def build(eval_dirs: Sequence[Path], out: Path) -> dict[str, Any]:
-    """Write the data folder `out` from harness run folders (replacing it only once complete;
-    nothing is left behind on an error); returns its solved.json."""
+    """Write the data folder `out` from harness run folders (replacing an earlier data folder
+    only once the new one is complete; nothing is left behind on an error); returns its
+    solved.json."""
+    out = Path(out)
+    _check_out(eval_dirs, out)
     staging = out.with_name(out.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
+    old = out.with_name(out.name + ".old")
+    for leftover in (staging, old):
+        shutil.rmtree(leftover, ignore_errors=True)
     staging.mkdir(parents=True)
     try:
         info = _fill(eval_dirs, staging)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    shutil.rmtree(out, ignore_errors=True)
+    if out.exists():
+        out.rename(old)
     staging.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
     return info
 
 
+def _manifest(run_dir: Path) -> dict[str, Any]:
+    """The run folder's manifest (a regular file, not a link, small); ValueError otherwise."""
+    from agent.eval.results import MANIFEST, RESULTS
+    from agent.paths import read_small_file
+
+    try:
+        if (run_dir / MANIFEST).is_symlink() or (run_dir / RESULTS).is_symlink():
+            raise OSError(0, "a symbolic link, not followed")
+        manifest = json.loads(read_small_file(run_dir / MANIFEST, 1 << 20, follow_links=False))
+    except (OSError, ValueError, RecursionError) as exc:
+        raise ValueError(f"{run_dir} is not a harness run folder (manifest.json: {exc})") from exc
+    if not isinstance(manifest, dict):
+        raise ValueError(f"{run_dir} is not a harness run folder (manifest.json: not an object)")
+    return manifest
+
+
 def _fill(eval_dirs: Sequence[Path], staging: Path) -> dict[str, Any]:
-    from agent.eval.results import check_results, read_manifest
+    from agent.eval.results import check_results
     from app.nano.desktop import nano_model_size
 
     dropped: dict[str, int] = {}
     notes: list[str] = []
     sources = []
-    lines = []
-    steps = 0
-    for run_dir in map(Path, eval_dirs):
+    kept: list[tuple[tuple, Trajectory, list[Image.Image]]] = []
+    for order, run_dir in enumerate(map(Path, eval_dirs)):
+        manifest = _manifest(run_dir)
         try:
-            manifest = read_manifest(run_dir)
-        except (OSError, ValueError) as exc:
-            raise ValueError(f"{run_dir} is not a harness run folder (no readable manifest.json: "
-                             f"{exc})") from exc
-        results, problems = check_results(run_dir)
+            results, problems = check_results(run_dir)
+        except OSError as exc:
+            raise ValueError(f"{run_dir}: results.jsonl cannot be read ({exc})") from exc
         notes += [f"{run_dir}: {p}" for p in problems]
-        sources.append({"eval": str(run_dir), "model": manifest.get("model"),
-                        "config_hash": manifest.get("config_hash"), "results": len(results)})
+        sources.append({"eval": str(run_dir), "model": str(manifest.get("model")),
+                        "config_hash": str(manifest.get("config_hash")), "results": len(results)})
         for r in results:
-            if r.site in HELD_OUT_SITES:
-                reason = "held-out site"
-            elif not r.passed:
-                reason = "judge failed it"
-            else:
-                try:
-                    recorded = _attempt(run_dir, r.dir, nano_model_size)
-                except Dropped as exc:
-                    reason = "unusable record"
-                    notes.append(f"{run_dir}: {exc}")
+            try:
+                site = _site(r.task_id, r.site)
+                if site in HELD_OUT_SITES:
+                    reason = "held-out site"
+                elif not r.passed:
+                    reason = "judge failed it"
                 else:
+                    task, recorded = _attempt(run_dir, r.dir, nano_model_size)
                     reason = ""
+            except Dropped as exc:
+                reason = "unusable record"
+                notes.append(f"{run_dir}: {exc}")
             if reason:
                 dropped[reason] = dropped.get(reason, 0) + 1
                 continue
-            kept = []
-            for k, (image, step) in enumerate(recorded):
-                name = f"t{len(lines):04d}-s{k:02d}.png"
-                image.save(staging / name, format="PNG")
-                kept.append(replace(step, image=name))
-            lines.append(_to_json(Trajectory(r.question, r.task_id, r.site, tuple(kept))))
-            steps += len(kept)
+            # Sorted by task, not by finishing order (parallel workers): the same runs always
+            # give the same examples at the same indices.
+            kept.append(((r.task_id, r.repeat, order), Trajectory(task, r.task_id, site, tuple(
+                step for _, step in recorded)), [image for image, _ in recorded]))
+    if not kept:
+        raise ValueError("no attempt passed its judge on a training site: nothing to keep "
+                         f"(dropped: {dropped or 'none'})")
+    lines = []
+    for n, (_, traj, images) in enumerate(sorted(kept, key=lambda k: k[0])):
+        steps = []
+        for k, (image, step) in enumerate(zip(images, traj.steps, strict=True)):
+            name = f"t{n:04d}-s{k:02d}.png"
+            image.save(staging / name, format="PNG")
+            steps.append(replace(step, image=name))
+        lines.append(_to_json(replace(traj, steps=tuple(steps))))
     (staging / TRAJECTORIES).write_text("".join(json.dumps(x) + "\n" for x in lines),
                                         encoding="utf-8")
     info = {"format": FORMAT, "family": FAMILY, "held_out_sites": sorted(HELD_OUT_SITES),
-            "sources": sources, "trajectories": len(lines), "steps": steps,
-            "sites": sorted({x["site"] for x in lines}), "dropped": dropped, "notes": notes}
+            "sources": sources, "trajectories": len(lines),
+            "steps": sum(len(x["steps"]) for x in lines),
+            "sites": sorted({x["site"] for x in lines}), "dropped": dropped, "notes": notes,
+            "digest": _digest(staging, lines)}
     (staging / INFO).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     return info
+
+
+def _digest(folder: Path, lines: list[dict[str, Any]]) -> str:
+    """sha256 over trajectories.jsonl and every image in order: what a training run records, so
+    a rebuilt or edited folder cannot silently change a resumed run's batches."""
+    h = hashlib.sha256((folder / TRAJECTORIES).read_bytes())
+    for line in lines:
+        for step in line["steps"]:
+            h.update((folder / step["image"]).read_bytes())
+    return h.hexdigest()
 
 
 def _to_json(t: Trajectory) -> dict[str, Any]:
@@ -252,38 +320,58 @@ def load(folder: Path) -> SolvedSet:
         raise ValueError(f"{folder} is not a solved-trajectory folder: {exc}") from exc
     if not isinstance(info, dict) or info.get("format") != FORMAT or info.get("family") != FAMILY:
         raise ValueError(f"{folder / INFO}: not format {FORMAT} data for {FAMILY}")
-    trajectories = []
+    trajectories, lines = [], []
     for n, line in enumerate(raw, 1):
         if not line.strip():
             continue
         try:
-            trajectories.append(_trajectory(folder, json.loads(line)))
-        except (ValueError, KeyError, TypeError) as exc:
+            obj = json.loads(line)
+            trajectories.append(_trajectory(folder, obj))
+            lines.append(obj)
+        except (ValueError, KeyError, TypeError, IndexError, OSError) as exc:
             raise ValueError(f"{folder / TRAJECTORIES} line {n}: {exc}") from exc
     if not trajectories:
         raise ValueError(f"{folder} holds no trajectories")
+    if info.get("digest") != _digest(folder, lines):
+        raise ValueError(f"{folder} changed since it was built (its digest differs): rebuild it")
     return SolvedSet(folder, info, tuple(trajectories))
 
 
 def _trajectory(folder: Path, obj: dict[str, Any]) -> Trajectory:
+    from agent.records import inside
+    from app.nano.desktop import MAX_PIXELS
+
     site = str(obj["site"])
-    if site in HELD_OUT_SITES:
-        raise ValueError(f"a trajectory of the held-out site {site!r}")
+    if site in HELD_OUT_SITES or not str(obj["task_id"]).startswith(f"{site}--"):
+        raise ValueError(f"a trajectory of a held-out or unnamed site ({obj['task_id']!r})")
     steps = []
     for s in obj["steps"]:
         action = action_from_dict(s["action"])
-        if action is None:
+        if action is None or type(action) not in _ACTIONS:
             raise ValueError(f"unknown action {s['action']!r}")
         size = Size(int(s["size"][0]), int(s["size"][1]))
+        if size.width % GRID or size.height % GRID or not 0 < size.pixels <= MAX_PIXELS:
+            raise ValueError(f"{size} is not a Nano image size")
+        for f in fields(action):
+            point = getattr(action, f.name)
+            if f.name.endswith("coordinate") and isinstance(point, tuple) and not (
+                    0 <= point[0] < size.width and 0 <= point[1] < size.height):
+                raise ValueError(f"{action.name} at {point} is outside the {size} image")
         image = str(s["image"])
-        path = (folder / image).resolve()
-        if not path.is_relative_to(folder.resolve()) or not path.is_file():
+        path = inside(folder, image)
+        if path is None:
             raise ValueError(f"image {image!r} is missing or outside the folder")
+        with Image.open(path) as raw:
+            if raw.size != (size.width, size.height):
+                raise ValueError(f"image {image!r} is {raw.size}, not {size}")
         url = s.get("url")
         steps.append(SolvedStep(image, size, action, str(s.get("thoughts", "")),
                                 url if isinstance(url, str) else None))
     if not steps:
         raise ValueError("a trajectory without steps")
+    if any(isinstance(st.action, Terminate) for st in steps[:-1]) or \
+            steps[-1].action != Terminate("success"):
+        raise ValueError("a trajectory must end with its one terminate(success)")
     return Trajectory(str(obj["task"]), str(obj["task_id"]), site, tuple(steps))
 
 

@@ -153,6 +153,9 @@ def _start(args, out: Path):
     if not args.resume:
         return model, aux, optimizer, 0, 0.0
     saved = torch.load(ckpt, weights_only=False)
+    if saved.get("solved_digest") != _solved_digest(args):
+        raise SystemExit("--resume: the run trained with other --solved data (or none); the "
+                         "batches would change: use the same data folder")
     model.load_state_dict(saved["model"])
     if "aux" in saved:
         aux.load_state_dict(saved["aux"])
@@ -160,6 +163,11 @@ def _start(args, out: Path):
     torch.set_rng_state(saved["torch_rng"])
     random.setstate(saved["python_rng"])
     return model, aux, optimizer, saved["step"], saved["cpu_seconds"]
+
+
+def _solved_digest(args) -> str | None:
+    data = getattr(args, "solved_set", None)
+    return data.info["digest"] if data is not None else None
 
 
 def reply_loss(logits: torch.Tensor, labels: torch.Tensor, digit_ids: torch.Tensor,
@@ -214,6 +222,7 @@ class Run:
                    "init_from": args.init_from, "solved": args.solved,
                    "solved_share": args.solved_share if args.solved else None,
                    "solved_steps": len(self.solved_examples),
+                   "solved_digest": _solved_digest(args),
                    "digit_weight": args.digit_weight,
                    "chance": chance(args.eval_n, args.buttons)
                    if args.screens == "buttons" else None})
@@ -322,7 +331,8 @@ class Run:
                  "optimizer": self.optimizer.state_dict(), "buttons": self.args.buttons,
                  "screens": self.args.screens,
                  "step": self.step, "cpu_seconds": self.cpu(), "torch_rng": torch.get_rng_state(),
-                 "python_rng": random.getstate(), "family": self.args.family}
+                 "python_rng": random.getstate(), "family": self.args.family,
+                 "solved_digest": _solved_digest(self.args)}
         tmp = self.out / "checkpoint.pt.tmp"
         torch.save(state, tmp)
         os.replace(tmp, self.out / "checkpoint.pt")

@@ -45,7 +45,8 @@ def test_a_recorded_action_moves_to_nanos_image_and_reads_back_through_its_parse
     parsed = NANO.parse(reply_for(NANO, moved, nano), nano)
     assert isinstance(parsed, Parsed)
     if isinstance(moved, (Scroll, HScroll)):  # display units are coarser than Nano's pixels
-        assert abs(parsed.action.pixels - moved.pixels) <= nano.width / NANO.display.size
+        side = nano.width if isinstance(moved, HScroll) else nano.height
+        assert abs(parsed.action.pixels - moved.pixels) <= side / NANO.display.size
         parsed = Parsed(parsed.thoughts, replace(parsed.action, pixels=moved.pixels), parsed.raw)
     assert parsed.action == moved
     if action.target is not None:  # the same place on the screen, within one Nano pixel
@@ -109,12 +110,23 @@ def test_only_judge_passed_runs_of_training_sites_become_examples(runs, tmp_path
                                                Space.SCREENSHOT)
                 x, y = rec["screenshot_point"]
                 assert abs(back.x - x) <= 3 and abs(back.y - y) <= 3
-    # Each example is the loop's prompt at that step: earlier screenshots and replies, then now.
-    last = (1, len(data.trajectories[1].steps) - 1)
+    # Each example is the loop's prompt at that step: the task, then per earlier step its reply
+    # and the next screen's URL line, the newest screenshots; the solver's selectors nowhere.
+    traj = data.trajectories[1]
+    last = (1, len(traj.steps) - 1)
     messages, images, reply = data.prompt(NANO, last)
     assert 1 < len(images) <= NANO.max_images
     assert messages[0]["content"][0]["text"] == "You are Deskhand Nano."
-    assert NANO.parse(reply, data.trajectories[1].steps[-1].size).action == Terminate("success")
+    assert messages[1]["content"][-1]["text"] == traj.task
+    replies = [m["content"][0]["text"] for m in messages if m["role"] == "assistant"]
+    assert replies == [reply_for(NANO, s.action, s.size, s.thoughts) for s in traj.steps[:-1]]
+    assert not any("#" in r for r in replies) and "Type into" not in str(messages)
+    lines = [m["content"][-1]["text"].split("\n")[0] for m in messages[2:] if m["role"] == "user"]
+    # (older screens are pruned with their URL lines, as the loop's prompt does)
+    assert len(lines) >= len(images) - 1
+    cut = NANO.data["url_max_chars"]  # the family shortens long URLs
+    assert lines == [f"Current URL: {s.url[:cut]}" for s in traj.steps[1:]][-len(lines):]
+    assert NANO.parse(reply, traj.steps[-1].size).action == Terminate("success")
 
     # Training reads it: a step with every slot a solver step runs and saves.
     from app.nano.train import main as train
@@ -124,6 +136,10 @@ def test_only_judge_passed_runs_of_training_sites_become_examples(runs, tmp_path
                   "--out", str(run), "--solved", str(out), "--solved-share", "1"]) == 0
     start = json.loads((run / "metrics.jsonl").read_text().splitlines()[0])
     assert start["solved_steps"] == info["steps"] and (run / "checkpoint.pt").is_file()
+    with pytest.raises(SystemExit, match="other --solved data"):  # the batches would change
+        train(["--family", "fara15", "--size", "micro", "--max-steps", "2", "--seed", "1",
+               "--batch", "2", "--eval-every", "1000", "--eval-n", "1", "--warmup", "1",
+               "--out", str(run), "--resume"])
     with pytest.raises(SystemExit):  # the data is on Qwen3.5's grid
         train(["--family", "fara", "--out", str(tmp_path / "x"), "--max-steps", "1",
                "--solved", str(out)])
@@ -143,13 +159,44 @@ def test_a_forged_run_folder_reads_nothing_outside_itself(runs, tmp_path: Path) 
     steps[0]["screenshot"] = "../../../../secret.png"  # a screenshot: elsewhere
     steps_file.write_text("".join(json.dumps(s) + "\n" for s in steps))
     (forged / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
-    info = solved.build([forged], tmp_path / "data")
-    assert info["trajectories"] == 0 and info["dropped"] == {"unusable record": 2}
-    # The step reader already refuses a screenshot name with a folder in it.
-    assert "outside" in info["notes"][0] and "no screenshot" in info["notes"][1], info["notes"]
+    with pytest.raises(ValueError, match="nothing to keep"):
+        solved.build([forged], tmp_path / "data")
+    assert not (tmp_path / "data").exists() and not (tmp_path / "data.partial").exists()
+    # Add the real run: its two attempts are kept, the forged ones dropped with their reasons.
+    info = solved.build([forged, runs["solver"]], tmp_path / "data")
+    assert info["trajectories"] == 2 and info["dropped"] == {"unusable record": 2}
+    assert "missing or outside" in info["notes"][0] and "no screenshot" in info["notes"][1]
     with pytest.raises(ValueError, match="not a harness run folder"):
         solved.build([tmp_path / "nothing"], tmp_path / "data2")
     assert not (tmp_path / "data2").exists() and not (tmp_path / "data2.partial").exists()
+
+    # A held-out site's task passed off as a training site's.
+    relabelled = tmp_path / "relabelled"
+    shutil.copytree(runs["held_out"], relabelled)
+    lines = _results(relabelled)
+    lines[0]["site"] = "shop"
+    (relabelled / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    info = solved.build([relabelled, runs["solver"]], tmp_path / "data")
+    assert info["trajectories"] == 2 and info["dropped"] == {"unusable record": 1}
+    assert all(t.site == "shop" for t in solved.load(tmp_path / "data").trajectories)
+
+    # A manifest that is a link to a file elsewhere is not followed.
+    linked = tmp_path / "linked"
+    shutil.copytree(runs["solver"], linked)
+    (linked / "manifest.json").unlink()
+    (linked / "manifest.json").symlink_to(runs["solver"] / "manifest.json")
+    with pytest.raises(ValueError, match="symbolic link"):
+        solved.build([linked], tmp_path / "data3")
+
+    # --out never destroys what is not an earlier data folder.
+    with pytest.raises(ValueError, match="overlaps"):
+        solved.build([runs["solver"]], runs["solver"] / "tasks")
+    keep = tmp_path / "keep"
+    keep.mkdir()
+    (keep / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="not a solved-trajectory folder"):
+        solved.build([runs["solver"]], keep)
+    assert (keep / "notes.txt").read_text() == "mine" and (runs["solver"] / "manifest.json").exists()
 
 
 def _data(folder: Path, steps: list[dict], site: str = "shop") -> Path:
@@ -157,27 +204,47 @@ def _data(folder: Path, steps: list[dict], site: str = "shop") -> Path:
 
     folder.mkdir()
     Image.new("RGB", (512, 320), "white").save(folder / "a.png")
+    Image.new("RGB", (100, 100), "white").save(folder / "small.png")
+    line = {"task": "t", "task_id": f"{site}--1", "site": site, "steps": steps}
+    (folder / solved.TRAJECTORIES).write_text(json.dumps(line) + "\n")
+    digest = solved._digest(folder, [line]) if all(
+        (folder / st["image"]).is_file() for st in steps if isinstance(st.get("image"), str)
+        and "/" not in st["image"]) else ""
     (folder / solved.INFO).write_text(json.dumps({"format": solved.FORMAT,
-                                                  "family": solved.FAMILY}))
-    (folder / solved.TRAJECTORIES).write_text(json.dumps(
-        {"task": "t", "task_id": "x--1", "site": site, "steps": steps}) + "\n")
+                                                  "family": solved.FAMILY, "digest": digest}))
     return folder
 
 
 def test_a_damaged_data_folder_is_refused_with_what_is_wrong(tmp_path: Path) -> None:
-    good = {"image": "a.png", "size": [512, 320], "action": {"action": "left_click",
-                                                             "coordinate": [5, 5]}}
-    assert len(solved.load(_data(tmp_path / "ok", [good])).examples) == 1
+    click = {"image": "a.png", "size": [512, 320], "action": {"action": "left_click",
+                                                              "coordinate": [5, 5]}}
+    end = {**click, "action": {"action": "terminate", "status": "success"}}
+    assert len(solved.load(_data(tmp_path / "ok", [click, end])).examples) == 2
     cases = {
-        "outside": ([{**good, "image": "../ok/a.png"}], "shop", "outside the folder"),
-        "held": ([good], "news", "held-out site"),
-        "action": ([{**good, "action": {"action": "format_disk"}}], "shop", "unknown action"),
+        "outside": ([{**click, "image": "../ok/a.png"}, end], "shop", "outside the folder"),
+        "held": ([click, end], "news", "held-out"),
+        "action": ([{**click, "action": {"action": "format_disk"}}, end], "shop",
+                   "unknown action"),
+        "question": ([{**click, "action": {"action": "ask_user_question", "question": "?"}},
+                      end], "shop", "unknown action"),
         "empty": ([], "shop", "without steps"),
+        "far": ([{**click, "action": {"action": "left_click", "coordinate": [9999, -5]}}, end],
+                "shop", "outside the"),
+        "resized": ([{**click, "image": "small.png"}, end], "shop", r"is \(100, 100\)"),
+        "grid": ([{**click, "size": [500, 320]}, end], "shop", "not a Nano image size"),
+        "gave_up": ([click, {**end, "action": {"action": "terminate", "status": "failure"}}],
+                    "shop", "terminate"),
+        "ends_twice": ([end, click, end], "shop", "terminate"),
     }
     for name, (steps, site, message) in cases.items():
         with pytest.raises(ValueError, match=message):
             solved.load(_data(tmp_path / name, steps, site))
-    broken = _data(tmp_path / "broken", [good])
+    edited = _data(tmp_path / "edited", [click, end])
+    from PIL import Image
+    Image.new("RGB", (512, 320), "black").save(edited / "a.png")
+    with pytest.raises(ValueError, match="changed since it was built"):
+        solved.load(edited)
+    broken = _data(tmp_path / "broken", [click, end])
     (broken / solved.TRAJECTORIES).write_text("{not json\n")
     with pytest.raises(ValueError, match="line 1"):
         solved.load(broken)
