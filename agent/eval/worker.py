@@ -43,7 +43,12 @@ def safe_name(text: str) -> str:
 
 def task_dir(job: Job) -> str:
     """A job's attempt folder, relative to the run folder (the same on every kind of worker)."""
-    return f"tasks/{safe_name(job.task.id)}/r{job.repeat}"
+    return attempt_dir(job.task.id, job.repeat)
+
+
+def attempt_dir(task_id: str, repeat: int) -> str:
+    """The attempt folder of a task id and repeat, relative to the run folder."""
+    return f"tasks/{safe_name(task_id)}/r{repeat}"
 
 
 def _cpu_seconds() -> float:

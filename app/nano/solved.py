@@ -27,18 +27,22 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import re
 import shutil
 import sys
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from PIL import Image
 
 from agent.action_types import FARA15_ACTIONS, AskUser, ReadPage
 from agent.actions import Action, HScroll, Terminate, action_from_dict
 from agent.geometry import Monitor, Point, ScreenMapping, Size, Space
+from agent.paths import read_small_file
 from agent.prompts import PromptFamily
 from agent.prompts.fara import Turn
 
@@ -49,6 +53,7 @@ TRAJECTORIES = "trajectories.jsonl"
 FORMAT = 1
 FAMILY = "fara15"  # the image grid the data is resized to (Nano's)
 MAX_SCREEN_PIXELS = 16_000_000  # a recorded screenshot larger than any screen is refused
+_IMAGE_NAME = re.compile(r"t\d{4}-s\d{2}\.png")
 GRID = 32  # Qwen3.5's image grid (patch 16, merge 2): every Nano image size is a multiple
 # What a Nano reply may be: Fara1.5's actions but the two whose answer comes from outside the
 # screen (the person's reply, the page's text), which the record does not hold.
@@ -172,6 +177,8 @@ def _attempt(run_dir: Path, folder: str, nano_size) -> tuple[str, list[tuple[Ima
                 image = raw.convert("RGB")
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
             raise Dropped(f"{folder}: {s.screenshot} is not a readable image ({exc})") from exc
+        if s.url and urlsplit(s.url).path.strip("/").split("/")[0] in HELD_OUT_SITES:
+            raise Dropped(f"{folder}: step {k} is on a held-out site ({s.url})")
         size = nano_size(Size(*image.size))
         image = image.resize((size.width, size.height), Image.Resampling.BICUBIC)  # as the loop
         action = rescaled(s.action, s.model_size, size)
@@ -190,38 +197,50 @@ def _check_out(eval_dirs: Sequence[Path], out: Path) -> None:
         run = Path(run_dir).resolve()
         if where == run or where.is_relative_to(run) or run.is_relative_to(where):
             raise ValueError(f"--out {out} overlaps the run folder {run_dir}")
-    if out.is_symlink() or (out.exists() and not (out.is_dir() and (
-            (out / INFO).is_file() or not any(out.iterdir())))):
+    if not out.exists() and not out.is_symlink():
+        return
+    if out.is_symlink() or not out.is_dir():
         raise ValueError(f"{out} exists and is not a solved-trajectory folder: not replaced")
+    names = [f.name for f in out.iterdir()]
+    if not names:
+        return
+    ours = all(n in (INFO, TRAJECTORIES) or _IMAGE_NAME.fullmatch(n) for n in names)
+    try:
+        info = json.loads(read_small_file(out / INFO, 1 << 22, follow_links=False))
+        ours = ours and isinstance(info, dict) and info.get("family") == FAMILY
+    except (OSError, ValueError, RecursionError):
+        ours = False
+    if not ours:
+        raise ValueError(f"{out} exists and is not a solved-trajectory folder (or holds other "
+                         "files): not replaced")
 
 
 def build(eval_dirs: Sequence[Path], out: Path) -> dict[str, Any]:
     """Write the data folder `out` from harness run folders (replacing an earlier data folder
     only once the new one is complete; nothing is left behind on an error); returns its
-    solved.json."""
+    solved.json. Work folders get fresh unique names next to `out`: nothing else is deleted."""
     out = Path(out)
     _check_out(eval_dirs, out)
-    staging = out.with_name(out.name + ".partial")
-    old = out.with_name(out.name + ".old")
-    for leftover in (staging, old):
-        shutil.rmtree(leftover, ignore_errors=True)
-    staging.mkdir(parents=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
     try:
         info = _fill(eval_dirs, staging)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     if out.exists():
-        out.rename(old)
-    staging.rename(out)
-    shutil.rmtree(old, ignore_errors=True)
+        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
+        out.rename(old / out.name)
+        staging.rename(out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        staging.rename(out)
     return info
 
 
 def _manifest(run_dir: Path) -> dict[str, Any]:
     """The run folder's manifest (a regular file, not a link, small); ValueError otherwise."""
     from agent.eval.results import MANIFEST, RESULTS
-    from agent.paths import read_small_file
 
     try:
         if (run_dir / MANIFEST).is_symlink() or (run_dir / RESULTS).is_symlink():
@@ -236,12 +255,13 @@ def _manifest(run_dir: Path) -> dict[str, Any]:
 
 def _fill(eval_dirs: Sequence[Path], staging: Path) -> dict[str, Any]:
     from agent.eval.results import check_results
+    from agent.eval.worker import attempt_dir
     from app.nano.desktop import nano_model_size
 
     dropped: dict[str, int] = {}
     notes: list[str] = []
     sources = []
-    kept: list[tuple[tuple, Trajectory, list[Image.Image]]] = []
+    kept: list[tuple[tuple, Trajectory]] = []
     for order, run_dir in enumerate(map(Path, eval_dirs)):
         manifest = _manifest(run_dir)
         try:
@@ -258,6 +278,8 @@ def _fill(eval_dirs: Sequence[Path], staging: Path) -> dict[str, Any]:
                     reason = "held-out site"
                 elif not r.passed:
                     reason = "judge failed it"
+                elif r.dir != attempt_dir(r.task_id, r.repeat):  # a task id over another's run
+                    raise Dropped(f"{r.dir!r} is not the folder of {r.task_id!r}")
                 else:
                     task, recorded = _attempt(run_dir, r.dir, nano_model_size)
                     reason = ""
@@ -269,17 +291,22 @@ def _fill(eval_dirs: Sequence[Path], staging: Path) -> dict[str, Any]:
                 continue
             # Sorted by task, not by finishing order (parallel workers): the same runs always
             # give the same examples at the same indices.
-            kept.append(((r.task_id, r.repeat, order), Trajectory(task, r.task_id, site, tuple(
-                step for _, step in recorded)), [image for image, _ in recorded]))
+            steps = []
+            for image, step in recorded:  # saved now (not held in memory), renamed once sorted
+                name = f"u{len(kept):05d}-s{len(steps):02d}.png"
+                image.save(staging / name, format="PNG")
+                steps.append(replace(step, image=name))
+            kept.append(((r.task_id, r.repeat, order), Trajectory(task, r.task_id, site,
+                                                                  tuple(steps))))
     if not kept:
         raise ValueError("no attempt passed its judge on a training site: nothing to keep "
                          f"(dropped: {dropped or 'none'})")
     lines = []
-    for n, (_, traj, images) in enumerate(sorted(kept, key=lambda k: k[0])):
+    for n, (_, traj) in enumerate(sorted(kept, key=lambda k: k[0])):
         steps = []
-        for k, (image, step) in enumerate(zip(images, traj.steps, strict=True)):
+        for k, step in enumerate(traj.steps):
             name = f"t{n:04d}-s{k:02d}.png"
-            image.save(staging / name, format="PNG")
+            (staging / step.image).rename(staging / name)
             steps.append(replace(step, image=name))
         lines.append(_to_json(replace(traj, steps=tuple(steps))))
     (staging / TRAJECTORIES).write_text("".join(json.dumps(x) + "\n" for x in lines),
@@ -314,9 +341,9 @@ def load(folder: Path) -> SolvedSet:
     """A data folder written by `build`; ValueError naming what is wrong."""
     folder = Path(folder)
     try:
-        info = json.loads((folder / INFO).read_text(encoding="utf-8"))
-        raw = (folder / TRAJECTORIES).read_text(encoding="utf-8").split("\n")
-    except (OSError, ValueError) as exc:
+        info = json.loads(read_small_file(folder / INFO, 1 << 22))
+        raw = read_small_file(folder / TRAJECTORIES, 1 << 28).decode("utf-8").split("\n")
+    except (OSError, ValueError, RecursionError) as exc:
         raise ValueError(f"{folder} is not a solved-trajectory folder: {exc}") from exc
     if not isinstance(info, dict) or info.get("format") != FORMAT or info.get("family") != FAMILY:
         raise ValueError(f"{folder / INFO}: not format {FORMAT} data for {FAMILY}")
@@ -332,6 +359,8 @@ def load(folder: Path) -> SolvedSet:
             raise ValueError(f"{folder / TRAJECTORIES} line {n}: {exc}") from exc
     if not trajectories:
         raise ValueError(f"{folder} holds no trajectories")
+    if not info.get("digest"):
+        raise ValueError(f"{folder} has no digest (built by an older Deskhand): rebuild it")
     if info.get("digest") != _digest(folder, lines):
         raise ValueError(f"{folder} changed since it was built (its digest differs): rebuild it")
     return SolvedSet(folder, info, tuple(trajectories))
@@ -361,9 +390,13 @@ def _trajectory(folder: Path, obj: dict[str, Any]) -> Trajectory:
         path = inside(folder, image)
         if path is None:
             raise ValueError(f"image {image!r} is missing or outside the folder")
-        with Image.open(path) as raw:
-            if raw.size != (size.width, size.height):
-                raise ValueError(f"image {image!r} is {raw.size}, not {size}")
+        try:
+            with Image.open(path) as raw:
+                shape = raw.size
+        except (OSError, SyntaxError, Image.DecompressionBombError) as exc:
+            raise ValueError(f"image {image!r} is not readable ({exc})") from exc
+        if shape != (size.width, size.height):
+            raise ValueError(f"image {image!r} is {shape}, not {size}")
         url = s.get("url")
         steps.append(SolvedStep(image, size, action, str(s.get("thoughts", "")),
                                 url if isinstance(url, str) else None))
@@ -384,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         info = build(args.eval, args.out)
-    except ValueError as exc:
+    except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"{args.out}: {info['trajectories']} trajectories, {info['steps']} steps "

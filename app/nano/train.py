@@ -153,9 +153,10 @@ def _start(args, out: Path):
     if not args.resume:
         return model, aux, optimizer, 0, 0.0
     saved = torch.load(ckpt, weights_only=False)
-    if saved.get("solved_digest") != _solved_digest(args):
-        raise SystemExit("--resume: the run trained with other --solved data (or none); the "
-                         "batches would change: use the same data folder")
+    share = args.solved_share if args.solved else None
+    if saved.get("solved_digest") != _solved_digest(args) or saved.get("solved_share") != share:
+        raise SystemExit("--resume: the run trained with other --solved data or share (or "
+                         "none); the batches would change: use the same data folder and share")
     model.load_state_dict(saved["model"])
     if "aux" in saved:
         aux.load_state_dict(saved["aux"])
@@ -332,7 +333,8 @@ class Run:
                  "screens": self.args.screens,
                  "step": self.step, "cpu_seconds": self.cpu(), "torch_rng": torch.get_rng_state(),
                  "python_rng": random.getstate(), "family": self.args.family,
-                 "solved_digest": _solved_digest(self.args)}
+                 "solved_digest": _solved_digest(self.args),
+                 "solved_share": self.args.solved_share if self.args.solved else None}
         tmp = self.out / "checkpoint.pt.tmp"
         torch.save(state, tmp)
         os.replace(tmp, self.out / "checkpoint.pt")

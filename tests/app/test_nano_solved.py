@@ -136,7 +136,7 @@ def test_only_judge_passed_runs_of_training_sites_become_examples(runs, tmp_path
                   "--out", str(run), "--solved", str(out), "--solved-share", "1"]) == 0
     start = json.loads((run / "metrics.jsonl").read_text().splitlines()[0])
     assert start["solved_steps"] == info["steps"] and (run / "checkpoint.pt").is_file()
-    with pytest.raises(SystemExit, match="other --solved data"):  # the batches would change
+    with pytest.raises(SystemExit, match="other --solved data or share"):  # the batches would change
         train(["--family", "fara15", "--size", "micro", "--max-steps", "2", "--seed", "1",
                "--batch", "2", "--eval-every", "1000", "--eval-n", "1", "--warmup", "1",
                "--out", str(run), "--resume"])
@@ -165,7 +165,7 @@ def test_a_forged_run_folder_reads_nothing_outside_itself(runs, tmp_path: Path) 
     # Add the real run: its two attempts are kept, the forged ones dropped with their reasons.
     info = solved.build([forged, runs["solver"]], tmp_path / "data")
     assert info["trajectories"] == 2 and info["dropped"] == {"unusable record": 2}
-    assert "missing or outside" in info["notes"][0] and "no screenshot" in info["notes"][1]
+    assert "is not the folder of" in info["notes"][0] and "no screenshot" in info["notes"][1]
     with pytest.raises(ValueError, match="not a harness run folder"):
         solved.build([tmp_path / "nothing"], tmp_path / "data2")
     assert not (tmp_path / "data2").exists() and not (tmp_path / "data2.partial").exists()
@@ -250,3 +250,38 @@ def test_a_damaged_data_folder_is_refused_with_what_is_wrong(tmp_path: Path) -> 
         solved.load(broken)
     with pytest.raises(ValueError, match="not a solved-trajectory folder"):
         solved.load(tmp_path / "missing")
+
+
+def _fake_run(folder: Path, *records: dict) -> Path:
+    """A run folder as the harness leaves it (manifest, results), without attempts."""
+    folder.mkdir()
+    (folder / "manifest.json").write_text(json.dumps({"model": "scripted:solver"}))
+    (folder / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    return folder
+
+
+def test_build_deletes_nothing_but_its_own_work(tmp_path: Path) -> None:
+    run = _fake_run(tmp_path / "data.old")  # named like a work folder of --out data
+    (tmp_path / "data.partial").mkdir()
+    (tmp_path / "data.partial" / "mine.txt").write_text("mine")
+    with pytest.raises(ValueError, match="nothing to keep"):
+        solved.build([run], tmp_path / "data")
+    assert (run / "results.jsonl").is_file() and (tmp_path / "data.partial" / "mine.txt").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.old", "data.partial"]
+    # An --out holding someone's files next to a solved.json is not replaced.
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / solved.INFO).write_text(json.dumps({"family": solved.FAMILY}))
+    (tmp_path / "x" / "thesis.tex").write_text("mine")
+    with pytest.raises(ValueError, match="holds other files"):
+        solved.build([run], tmp_path / "x")
+    assert (tmp_path / "x" / "thesis.tex").read_text() == "mine"
+    with pytest.raises(ValueError, match="not a solved-trajectory folder"):
+        solved.build([run], tmp_path / "x" / "thesis.tex")
+
+
+def test_a_task_id_over_another_tasks_folder_is_dropped(tmp_path: Path) -> None:
+    """A results line saying "shop--1" whose folder is a held-out task's run: not kept."""
+    record = {"key": "shop--1#0", "task_id": "shop--1", "site": "shop", "repeat": 0,
+              "passed": True, "status": "success", "dir": "tasks/recipes--3/r0"}
+    with pytest.raises(ValueError, match="'unusable record': 1"):
+        solved.build([_fake_run(tmp_path / "run", record)], tmp_path / "data")
