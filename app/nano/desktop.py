@@ -76,19 +76,7 @@ def make_desktop(split: str, index: int, near: bool = False) -> Screen:
     desktop = _background(rng, width, height)
     window, button = _qt_window(rng, word, max_width=min(900, width - 40),
                                 max_height=min(600, height - 80))
-    titled = rng.random() < 0.5
-    bar = rng.randint(22, 32) if titled else 0
-    x = rng.randint(0, width - window.width)
-    y = rng.randint(0, height - window.height - bar)
-    if rng.random() < 0.4:  # a second window without buttons, behind the first
-        other, _ = _qt_window(rng, None, max_width=min(700, width - 40),
-                              max_height=min(500, height - 80))
-        desktop.paste(other, (rng.randint(0, width - other.width),
-                              rng.randint(0, height - other.height)))
-    before = desktop.copy()
-    if titled:
-        _title_bar(ImageDraw.Draw(desktop), rng, x, y, window.width, bar)
-    desktop.paste(window, (x, y + bar))
+    before, (x, y, bar) = place_window(rng, desktop, window)
     left, top, right, bottom = button
     box = Box(x + left, y + bar + top, x + right, y + bar + bottom)
     crop = near_crop(random.Random(f"nano-near:{split}:{index}"), width, height,
@@ -109,6 +97,29 @@ def make_desktop(split: str, index: int, near: bool = False) -> Screen:
     # The step after the click: usually the window closed; sometimes nothing visible changed.
     after = _to_model(before, size) if rng.random() < 0.7 else shot
     return Screen(after, (target,), 0, previous=shot, wording=wording)
+
+
+def place_window(rng: random.Random, desktop: Image.Image, window: Image.Image
+                 ) -> tuple[Image.Image, tuple[int, int, int]]:
+    """Paste `window` at a random place of `desktop` (in place), maybe under a drawn title bar
+    and over a second window without buttons; returns the desktop as it was before the window
+    (with that second window: what the screen shows once the window closes) and the window's
+    (x, y, title bar height)."""
+    width, height = desktop.size
+    titled = rng.random() < 0.5
+    bar = rng.randint(22, 32) if titled else 0
+    x = rng.randint(0, width - window.width)
+    y = rng.randint(0, height - window.height - bar)
+    if rng.random() < 0.4:  # a second window without buttons, behind the first
+        other, _ = _qt_window(rng, None, max_width=min(700, width - 40),
+                              max_height=min(500, height - 80))
+        desktop.paste(other, (rng.randint(0, width - other.width),
+                              rng.randint(0, height - other.height)))
+    before = desktop.copy()
+    if titled:
+        _title_bar(ImageDraw.Draw(desktop), rng, x, y, window.width, bar)
+    desktop.paste(window, (x, y + bar))
+    return before, (x, y, bar)
 
 
 def near_crop(rng: random.Random, width: int, height: int, window: Box) -> Box | None:
@@ -204,8 +215,7 @@ def _qt_window(rng: random.Random, word: str | None, *, max_width: int,
                max_height: int) -> tuple[Image.Image, tuple[int, int, int, int]]:
     """A Qt window rendered by Qt; with `word`, one push button labelled `word` and its
     (left, top, right, bottom) in the window's pixels."""
-    from PySide6.QtCore import QPoint, Qt
-    from PySide6.QtGui import QColor, QFont, QPalette
+    from PySide6.QtGui import QColor
     from PySide6.QtWidgets import (
         QCheckBox,
         QComboBox,
@@ -214,27 +224,9 @@ def _qt_window(rng: random.Random, word: str | None, *, max_width: int,
         QLineEdit,
         QPushButton,
         QVBoxLayout,
-        QWidget,
     )
 
-    _application()
-    window = QWidget()
-    window.setAttribute(Qt.WidgetAttribute.WA_DontShowOnScreen)
-    font = QFont(rng.choice(FONT_FAMILIES))
-    font.setPointSize(rng.choice((9, 10, 10, 11, 12, 13, 14, 16)))
-    window.setFont(font)
-    if rng.random() < 0.35:  # a themed palette (dark or coloured) instead of Fusion's own
-        palette = QPalette()
-        dark = rng.random() < 0.5
-        base = [rng.randint(25, 70) if dark else rng.randint(200, 250) for _ in range(3)]
-        ink = QColor(235, 235, 235) if dark else QColor(20, 20, 20)
-        palette.setColor(QPalette.ColorRole.Window, QColor(*base))
-        palette.setColor(QPalette.ColorRole.WindowText, ink)
-        palette.setColor(QPalette.ColorRole.Base, QColor(*[min(255, c + 15) for c in base]))
-        palette.setColor(QPalette.ColorRole.Text, ink)
-        palette.setColor(QPalette.ColorRole.Button, QColor(*[rng.randint(40, 230) for _ in range(3)]))
-        palette.setColor(QPalette.ColorRole.ButtonText, ink)
-        window.setPalette(palette)
+    window = styled_window(rng)
     layout = QVBoxLayout(window)
     layout.setContentsMargins(*(rng.randint(8, 24) for _ in range(4)))
     layout.setSpacing(rng.randint(6, 16))
@@ -279,6 +271,47 @@ def _qt_window(rng: random.Random, word: str | None, *, max_width: int,
         if place < 0.66:
             row.addStretch(1)
         (layout.insertLayout(0, row) if rng.random() < 0.15 else layout.addLayout(row))
+    image, rects, _ = grab_window(rng, window, layout, [button] if button is not None else [],
+                               max_width=max_width, max_height=max_height)
+    return image, rects[0] if rects else (0, 0, 0, 0)
+
+
+def styled_window(rng: random.Random):
+    """An unshown Qt window with a random font and (sometimes) a themed palette."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QColor, QFont, QPalette
+    from PySide6.QtWidgets import QWidget
+
+    _application()
+    window = QWidget()
+    window.setAttribute(Qt.WidgetAttribute.WA_DontShowOnScreen)
+    font = QFont(rng.choice(FONT_FAMILIES))
+    font.setPointSize(rng.choice((9, 10, 10, 11, 12, 13, 14, 16)))
+    window.setFont(font)
+    if rng.random() < 0.35:  # a themed palette (dark or coloured) instead of Fusion's own
+        palette = QPalette()
+        dark = rng.random() < 0.5
+        base = [rng.randint(25, 70) if dark else rng.randint(200, 250) for _ in range(3)]
+        ink = QColor(235, 235, 235) if dark else QColor(20, 20, 20)
+        palette.setColor(QPalette.ColorRole.Window, QColor(*base))
+        palette.setColor(QPalette.ColorRole.WindowText, ink)
+        palette.setColor(QPalette.ColorRole.Base, QColor(*[min(255, c + 15) for c in base]))
+        palette.setColor(QPalette.ColorRole.Text, ink)
+        palette.setColor(QPalette.ColorRole.Button, QColor(*[rng.randint(40, 230) for _ in range(3)]))
+        palette.setColor(QPalette.ColorRole.ButtonText, ink)
+        window.setPalette(palette)
+    return window
+
+
+def grab_window(rng: random.Random, window, layout, widgets: list, *, max_width: int,
+                max_height: int, change=None
+                ) -> tuple[Image.Image, list[tuple[int, int, int, int]], Image.Image | None]:
+    """The window sized (randomly, within the limits and its layout's needs), rendered by Qt,
+    each of `widgets`' (left, top, right, bottom) in its pixels, and, when `change` (a
+    callable, e.g. typing into a field) is given, the window grabbed again after it; the
+    window is closed."""
+    from PySide6.QtCore import QPoint
+
     hint = layout.sizeHint()
     width = min(max_width, max(hint.width(), rng.randint(260, 640)))
     height = min(max_height, max(hint.height(), rng.randint(120, 420)))
@@ -287,15 +320,20 @@ def _qt_window(rng: random.Random, word: str | None, *, max_width: int,
     layout.activate()
     pixmap = window.grab()
     image = _qimage_to_pil(pixmap.toImage())
-    rect = (0, 0, 0, 0)
-    if button is not None:
-        at = button.mapTo(window, QPoint(0, 0))
-        rect = (at.x(), at.y(), at.x() + button.width(), at.y() + button.height())
+    changed = None
+    if change is not None:
+        change()
+        changed = _qimage_to_pil(window.grab().toImage())
+    rects = []
+    for widget in widgets:
+        at = widget.mapTo(window, QPoint(0, 0))
+        rects.append((at.x(), at.y(), at.x() + widget.width(), at.y() + widget.height()))
     window.close()  # no parent: deleted with its Python wrapper (no event loop runs here)
     ratio = image.width / max(1, window.width())  # a high-DPI grab: back to logical pixels
     if ratio != 1:
-        image = image.resize((window.width(), window.height()), Image.Resampling.BICUBIC)
-    return image, rect
+        image, changed = (None if im is None else im.resize(
+            (window.width(), window.height()), Image.Resampling.BICUBIC) for im in (image, changed))
+    return image, rects, changed
 
 
 def _qimage_to_pil(qimage) -> Image.Image:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from agent.geometry import Size
-from app.nano.examples import Encoder
+from app.nano.examples import Encoder, is_hit
 from app.nano.screens import COMBINED, KINDS, button_range, make_any, make_screen
 
 HELD_OUT = ("heldout", "heldout_words")
@@ -40,11 +40,13 @@ def reply_of(model, encoder: Encoder, screen) -> str:
 
 def hit_rates(model, encoder: Encoder, n: int, buttons: tuple[int, int] | None = None,
               kind: str = "buttons") -> dict[str, float]:
-    """Per held-out split: the hit rate, and as diagnostics the fraction of replies that parse to
-    a left_click (`_parsed`), that land on any button (`_on_button`: found buttons, maybe not the
-    named one) and the mean distance in pixels to the target's centre (`_dist`). Of the first
-    `n` screens, those that are the step after a click (desktop screens) are scored apart: the
-    share answered terminate(success) (`_done`). "mixed" scores its two kinds apart: desktop
+    """Per held-out split: the hit rate (`app.nano.examples.is_hit`: a click inside the target;
+    on form screens the asked typing inside the field), and as diagnostics the fraction of
+    replies that parse to an action with a point (`_parsed`), that land on any button
+    (`_on_button`: found buttons, maybe not the named one) and the mean distance in pixels to
+    the target's centre (`_dist`). Of the first `n` screens, those that are the step after the
+    action (desktop and form screens) are scored apart: the share answered terminate(success)
+    (`_done`). "mixed" scores its two kinds apart: desktop
     screens under the plain keys, drawn buttons under keys starting "buttons_" ("ladder" too: its
     held-out desktop screens are the real sizes)."""
     if kind in COMBINED:  # held out: the real screen sizes either way
@@ -67,11 +69,12 @@ def hit_rates(model, encoder: Encoder, n: int, buttons: tuple[int, int] | None =
                     done += encoder.terminates(reply, size)
                     continue
                 clicks += 1
-                point = encoder.click(reply, size)
+                action = encoder.action(reply, size)
+                point = getattr(action, "coordinate", None)  # a click's or a typing's point
                 if point is None:
                     continue
                 parsed += 1
-                hits += screen.target_button.box.contains(*point)
+                hits += is_hit(action, screen)
                 on_button += any(b.box.contains(*point) for b in screen.buttons)
                 cx, cy = screen.target_button.box.centre
                 distance += ((point[0] - cx) ** 2 + (point[1] - cy) ** 2) ** 0.5

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from agent.actions import Action, LeftClick, Parsed, Terminate, format_call
+from agent.actions import Action, LeftClick, Parsed, Terminate, TypeText, format_call
 from agent.geometry import Size, Space
 from agent.inference.chat import PromptTokenizer
 from agent.inference.qwen35_inputs import QWEN35_SPEC
@@ -101,7 +101,9 @@ class Encoder:
             h, w = grid[1] // self.spec.merge, grid[2] // self.spec.merge
             if n == len(grids) - 1 and screen.previous is None:  # the image the click is on
                 boxes = [(b.box.left, b.box.top, b.box.right, b.box.bottom) for b in screen.buttons]
-                words = [WORDS.index(b.label) + 1 for b in screen.buttons]
+                # A form field's label is no button word: its cells read as "no word".
+                words = [WORDS.index(b.label) + 1 if b.label in WORDS else NONE
+                         for b in screen.buttons]
                 r, t = cell_targets(boxes, words, screen.target, h, w, self.spec.unit)
                 bx, by = centre_bins(boxes[screen.target], *screen.image.size)
             else:  # a history image, or the screen after the click: nothing to point at
@@ -137,10 +139,13 @@ class Encoder:
 
     def click(self, text: str, size: Size = MODEL_SIZE) -> tuple[int, int] | None:
         """The MODEL-pixel point of a reply's left_click; None for anything else."""
+        action = self.action(text, size)
+        return action.coordinate if isinstance(action, LeftClick) else None
+
+    def action(self, text: str, size: Size = MODEL_SIZE) -> Action | None:
+        """A reply's action as the family parses it (MODEL pixels); None if it does not parse."""
         parsed = self.family.parse(text, size)
-        if isinstance(parsed, Parsed) and isinstance(parsed.action, LeftClick):
-            return parsed.action.coordinate
-        return None
+        return parsed.action if isinstance(parsed, Parsed) else None
 
     def terminates(self, text: str, size: Size = MODEL_SIZE) -> bool:
         """Whether a reply is terminate(success)."""
@@ -169,10 +174,30 @@ def reply_for(family: PromptFamily, action: Action, size: Size, thoughts: str = 
     return format_call(thoughts, action).strip()
 
 
-def click_reply(family: PromptFamily, screen: Screen) -> str:
-    """The tool call the family's parser reads as a click at the target's centre."""
+def target_action(screen: Screen) -> Action:
+    """The screen's right action (MODEL pixels): a click at the target's centre, or on a form
+    screen the typing the task asks for, at the field's centre."""
     x, y = screen.target_button.box.centre
-    return reply_for(family, LeftClick(coordinate=(round(x), round(y))), Size(*screen.image.size))
+    if screen.typed is not None:
+        return TypeText(screen.typed, (x, y), press_enter=screen.press_enter,
+                        delete_existing_text=screen.clear)
+    return LeftClick(coordinate=(round(x), round(y)))
+
+
+def is_hit(action: Action | None, screen: Screen) -> bool:
+    """Whether `action` does the screen's task: a click inside the target; on a form screen,
+    the task's text typed inside the field, with Enter as asked, replacing any text there."""
+    if screen.typed is None:
+        return isinstance(action, LeftClick) and screen.target_button.box.contains(*action.coordinate)
+    return (isinstance(action, TypeText) and action.coordinate is not None
+            and screen.target_button.box.contains(*action.coordinate)
+            and action.text == screen.typed and action.press_enter == screen.press_enter
+            and (action.delete_existing_text or not screen.clear))
+
+
+def click_reply(family: PromptFamily, screen: Screen) -> str:
+    """The tool call the family's parser reads as the screen's right action."""
+    return reply_for(family, target_action(screen), Size(*screen.image.size))
 
 
 def answer(family: PromptFamily, screen: Screen) -> str:

@@ -82,6 +82,11 @@ class Screen:
     previous: Image.Image | None = None
     # How the task names the button ("{}" is its label); desktop screens vary it.
     wording: str = "Click the {} button."
+    # Form screens (app.nano.forms): the target is a text field, the answer types `typed` into
+    # it (pressing Enter after it, replacing the text it holds, as the task asks); None: a click.
+    typed: str | None = None
+    press_enter: bool = False
+    clear: bool = False
 
     @property
     def target_button(self) -> Button:
@@ -100,7 +105,8 @@ class Screen:
 # "ladder" is "mixed" whose training desktop screens are half of them smaller screens
 # (app.nano.desktop.NEAR_SIZES: seen at 0.53..0.8 of their size, nearer the drawn buttons' 1:1);
 # its held-out screens are the real sizes, as "mixed"'s.
-KINDS = ("buttons", "desktop", "mixed", "ladder")
+# "forms" (app.nano.forms): whole screens whose task types a value into a named text field.
+KINDS = ("buttons", "desktop", "mixed", "ladder", "forms")
 COMBINED = ("mixed", "ladder")  # kinds of two halves, scored apart
 
 
@@ -113,6 +119,10 @@ def make_any(kind: str, split: str, index: int, buttons: tuple[int, int] | None 
         from app.nano.desktop import make_desktop  # Qt: only when asked for
 
         return make_desktop(split, index, near=near)
+    if kind == "forms":
+        from app.nano.forms import make_form
+
+        return make_form(split, index)
     if kind != "buttons":
         raise ValueError(f"unknown screen kind {kind!r}; known: {', '.join(KINDS)}")
     return make_screen(split, index, buttons)

@@ -59,11 +59,11 @@ def score(folder: Path, n: int, buttons: tuple[int, int] | None, kind: str = "bu
     (and, on desktop screens, the share of steps after a click answered terminate(success))."""
     import time
 
-    from agent.actions import LeftClick, Parsed, Terminate
+    from agent.actions import Parsed, Terminate
     from agent.inference.factory import build_backend, parse_model_spec
     from agent.prompts import family_for
     from app.nano.evaluate import HELD_OUT, chance
-    from app.nano.examples import build_prompt
+    from app.nano.examples import build_prompt, is_hit
     from app.nano.screens import make_any
 
     backend = build_backend(parse_model_spec(str(folder)), provider="cpu")
@@ -90,8 +90,7 @@ def score(folder: Path, n: int, buttons: tuple[int, int] | None, kind: str = "bu
                 done += action == Terminate("success")
                 continue
             clicks += 1
-            if isinstance(action, LeftClick):
-                hits += screen.target_button.box.contains(*action.coordinate)
+            hits += is_hit(action, screen)
         result[split] = round(hits / max(1, clicks), 4)
         result[split + "_clicks"] = clicks
         if after:
