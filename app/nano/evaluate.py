@@ -15,7 +15,7 @@ from app.nano.examples import Encoder, is_hit
 from app.nano.screens import COMBINED, KINDS, button_range, make_any, make_screen
 
 HELD_OUT = ("heldout", "heldout_words")
-MAX_NEW_TOKENS = 48  # the reply is ~34 tokens with the probe tokenizer
+MAX_NEW_TOKENS = 96  # a form's `type` reply is up to ~64 tokens (a click's ~34); cut, it is a miss
 
 
 def chance(n: int, buttons: tuple[int, int] | None = None) -> dict[str, float]:

@@ -101,8 +101,8 @@ class Encoder:
             h, w = grid[1] // self.spec.merge, grid[2] // self.spec.merge
             if n == len(grids) - 1 and screen.previous is None:  # the image the click is on
                 boxes = [(b.box.left, b.box.top, b.box.right, b.box.bottom) for b in screen.buttons]
-                # A form field's label is no button word: its cells read as "no word".
-                words = [WORDS.index(b.label) + 1 if b.label in WORDS else NONE
+                # A form's fields are no buttons (even one labelled "Search"): "no word".
+                words = [NONE if screen.typed is not None else WORDS.index(b.label) + 1
                          for b in screen.buttons]
                 r, t = cell_targets(boxes, words, screen.target, h, w, self.spec.unit)
                 bx, by = centre_bins(boxes[screen.target], *screen.image.size)

@@ -36,12 +36,15 @@ FIELDS = ("Destination", "Name", "Email", "City", "Search", "Subject", "Phone", 
           "Username", "Title", "Country", "Message", "Departure", "Company", "Street",
           "Comment", "First name", "Last name", "Keywords", "Date")
 VALUES = ("Oslo", "Berlin", "Paris", "Lisbon", "Tokyo", "hello", "Anna", "report", "42",
-          "coffee", "blue shoes", "Main Street 5", "bob@example.com", "2026-12-24", "Madrid",
+          "coffee", "blue shoes", "Elm Road 5", "bob@example.com", "2026-12-24", "Madrid",
           "green tea", "Rome", "invoice 17", "Lena", "weather")
 # Every fifth label and value is never shown on a training screen.
 HELD_OUT_FIELDS, HELD_OUT_VALUES = FIELDS[4::5], VALUES[4::5]
 TRAIN_FIELDS = tuple(f for f in FIELDS if f not in HELD_OUT_FIELDS)
 TRAIN_VALUES = tuple(v for v in VALUES if v not in HELD_OUT_VALUES)
+# Words of the button row: no field label (a "Search" button beside a "Search" field would
+# show a held-out label on training screens).
+_BUTTON_WORDS = tuple(w for w in TRAIN_WORDS if w not in FIELDS)
 # (wording, presses Enter): "{value}" is the text, "{}" the field's label.
 WORDINGS = (("Type {value} into the {} field and press Enter.", True),
             ("type {value} in {}", False),
@@ -104,7 +107,7 @@ def make_form(split: str, index: int) -> Screen:
     if rng.random() < 0.6:  # a row of buttons, never the target
         buttons = QHBoxLayout()
         buttons.addStretch(1)
-        for word in rng.sample(TRAIN_WORDS, rng.randint(1, 2)):
+        for word in rng.sample(_BUTTON_WORDS, rng.randint(1, 2)):
             buttons.addWidget(QPushButton(word))
         layout.addLayout(buttons)
     if rng.random() < 0.5:

@@ -25,7 +25,7 @@ from pathlib import Path
 from agent.geometry import Size
 from app.nano.screens import COMBINED, KINDS
 
-MAX_NEW_TOKENS = 48
+MAX_NEW_TOKENS = 96  # a form's `type` reply is up to ~64 tokens (a click's ~34); cut, it is a miss
 
 
 def checkpoint_of(run: Path, out: Path) -> Path:

@@ -13,7 +13,7 @@ from agent.prompts import get_family
 from app.nano import evaluate
 from app.nano.desktop import SCREEN_SIZES, nano_model_size
 from app.nano.examples import answer, build_prompt, is_hit, target_action
-from app.nano.forms import HELD_OUT_FIELDS, HELD_OUT_VALUES, make_form
+from app.nano.forms import _BUTTON_WORDS, FIELDS, HELD_OUT_FIELDS, HELD_OUT_VALUES, VALUES, make_form
 from app.nano.screens import make_any
 
 NANO = get_family("fara15", system="You are Deskhand Nano.")
@@ -36,7 +36,7 @@ def test_held_out_labels_and_values_are_never_on_training_screens() -> None:
     for i in range(30):
         s = make_form("train", i)
         assert not {b.label for b in s.buttons} & set(HELD_OUT_FIELDS)
-        assert s.typed not in HELD_OUT_VALUES
+        assert not any(word in s.task for word in (*HELD_OUT_FIELDS, *HELD_OUT_VALUES))
         h = make_form("heldout_words", i)
         assert h.target_button.label in HELD_OUT_FIELDS and h.typed in HELD_OUT_VALUES
 
@@ -69,9 +69,20 @@ def test_the_task_names_field_and_value_and_the_answer_types_it_there() -> None:
     assert seen_enter and seen_clear
 
 
-def test_the_step_after_shows_the_value_and_is_answered_terminate() -> None:
+def test_no_word_shown_on_a_form_is_a_held_out_label_or_value() -> None:
+    shown = " ".join((*_BUTTON_WORDS, *(v for v in VALUES if v not in HELD_OUT_VALUES)))
+    assert not any(word in shown for word in HELD_OUT_FIELDS)
+    assert not set(_BUTTON_WORDS) & set(FIELDS)
+
+
+def test_the_step_after_shows_the_value_in_the_field_and_is_answered_terminate() -> None:
+    import numpy as np
+
     after = next(s for s in (make_form("train", i) for i in range(40)) if s.previous is not None)
-    assert after.image.tobytes() != after.previous.tobytes()
+    changed = np.argwhere(np.any(np.asarray(after.image) != np.asarray(after.previous), axis=2))
+    box = after.target_button.box
+    assert len(changed) and all(box.left - 2 <= x < box.right + 2 and box.top - 2 <= y < box.bottom + 2
+                                for y, x in changed)  # (bicubic resizing blurs a pixel across)
     assert NANO.parse(answer(NANO, after), Size(*after.image.size)).action == Terminate("success")
     messages, images = build_prompt(NANO, after)
     assert len(images) == 2 and '"action": "type"' in messages[2]["content"][0]["text"]
@@ -124,7 +135,8 @@ def test_a_form_encodes_for_training_with_its_pointer_on_the_coordinate(tmp_path
     folder = make_folder("fara15", tmp_path, MICRO)
     tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
     encoder = Real("fara15", tok, find_chat_template(folder))
-    s = next(s for s in (make_form("train", i) for i in range(10)) if s.previous is None)
+    s = next(s for s in (make_form("train", i) for i in range(80))
+             if s.previous is None and any(c.isdigit() for c in s.typed))  # digits in the text
     e = encoder.encode(s)
     reply = [t for t, label in zip(e.ids, e.labels, strict=True) if label != IGNORE]
     assert tok.decode(reply[:-1], skip_special_tokens=True) == answer(encoder.family, s)
@@ -132,3 +144,19 @@ def test_a_form_encodes_for_training_with_its_pointer_on_the_coordinate(tmp_path
     point = answer(encoder.family, s).split('"coordinate": [')[1].split("]")[0]
     assert digits == "".join(ch for ch in point if ch.isdigit())  # the typed text's are not
     assert e.pointer_at == e.digit_at[0] and any(e.target_cells)
+
+
+def test_every_form_answer_fits_the_evaluation_decode_limit() -> None:
+    """Nano's tokenizer (stage c's) spells `type` replies in many small tokens: a reply cut
+    before its flags would score as a miss even when right."""
+    from pathlib import Path
+
+    from tokenizers import Tokenizer
+
+    from app.nano import ship
+
+    tok = Tokenizer.from_file(str(Path(__file__).resolve().parents[3] / "app" / "nano" / "stages"
+                                  / "c" / "model" / "tokenizer.json"))
+    longest = max(len(tok.encode(answer(NANO, make_form(split, i))).ids)
+                  for split in ("train", "heldout", "heldout_words") for i in range(30))
+    assert longest + 1 <= min(evaluate.MAX_NEW_TOKENS, ship.MAX_NEW_TOKENS)
