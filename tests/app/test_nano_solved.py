@@ -25,7 +25,7 @@ from agent.actions import (
 )
 from agent.geometry import Monitor, Point, ScreenMapping, Size, Space
 from agent.prompts import get_family
-from app.nano import solved
+from app.nano import solved, solved_build
 from app.nano.desktop import nano_model_size
 from app.nano.examples import reply_for
 
@@ -41,7 +41,7 @@ NANO = get_family("fara15", system="You are Deskhand Nano.")
 def test_a_recorded_action_moves_to_nanos_image_and_reads_back_through_its_parser(action) -> None:
     solver, shot = Size(1428, 896), Size(1440, 900)
     nano = nano_model_size(shot)
-    moved = solved.rescaled(action, solver, nano)
+    moved = solved_build.rescaled(action, solver, nano)
     parsed = NANO.parse(reply_for(NANO, moved, nano), nano)
     assert isinstance(parsed, Parsed)
     if isinstance(moved, (Scroll, HScroll)):  # display units are coarser than Nano's pixels
@@ -88,7 +88,7 @@ def test_only_judge_passed_runs_of_training_sites_become_examples(runs, tmp_path
     assert len(passed) == 2 and not any(r["passed"] for r in _results(runs["wrong"]))
     assert _results(runs["held_out"])[0]["passed"]  # a good run: dropped for its site alone
     out = tmp_path / "data"
-    info = solved.build([runs["solver"], runs["wrong"], runs["held_out"]], out)
+    info = solved_build.build([runs["solver"], runs["wrong"], runs["held_out"]], out)
     assert info["trajectories"] == 2 and info["sites"] == ["shop"]
     assert info["dropped"] == {"judge failed it": 1, "held-out site": 1}
     data = solved.load(out)
@@ -160,14 +160,14 @@ def test_a_forged_run_folder_reads_nothing_outside_itself(runs, tmp_path: Path) 
     steps_file.write_text("".join(json.dumps(s) + "\n" for s in steps))
     (forged / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
     with pytest.raises(ValueError, match="nothing to keep"):
-        solved.build([forged], tmp_path / "data")
+        solved_build.build([forged], tmp_path / "data")
     assert not (tmp_path / "data").exists() and not (tmp_path / "data.partial").exists()
     # Add the real run: its two attempts are kept, the forged ones dropped with their reasons.
-    info = solved.build([forged, runs["solver"]], tmp_path / "data")
+    info = solved_build.build([forged, runs["solver"]], tmp_path / "data")
     assert info["trajectories"] == 2 and info["dropped"] == {"unusable record": 2}
     assert "is not the folder of" in info["notes"][0] and "no screenshot" in info["notes"][1]
     with pytest.raises(ValueError, match="not a harness run folder"):
-        solved.build([tmp_path / "nothing"], tmp_path / "data2")
+        solved_build.build([tmp_path / "nothing"], tmp_path / "data2")
     assert not (tmp_path / "data2").exists() and not (tmp_path / "data2.partial").exists()
 
     # A held-out site's task passed off as a training site's.
@@ -176,7 +176,7 @@ def test_a_forged_run_folder_reads_nothing_outside_itself(runs, tmp_path: Path) 
     lines = _results(relabelled)
     lines[0]["site"] = "shop"
     (relabelled / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
-    info = solved.build([relabelled, runs["solver"]], tmp_path / "data")
+    info = solved_build.build([relabelled, runs["solver"]], tmp_path / "data")
     assert info["trajectories"] == 2 and info["dropped"] == {"unusable record": 1}
     assert all(t.site == "shop" for t in solved.load(tmp_path / "data").trajectories)
 
@@ -186,16 +186,16 @@ def test_a_forged_run_folder_reads_nothing_outside_itself(runs, tmp_path: Path) 
     (linked / "manifest.json").unlink()
     (linked / "manifest.json").symlink_to(runs["solver"] / "manifest.json")
     with pytest.raises(ValueError, match="symbolic link"):
-        solved.build([linked], tmp_path / "data3")
+        solved_build.build([linked], tmp_path / "data3")
 
     # --out never destroys what is not an earlier data folder.
     with pytest.raises(ValueError, match="overlaps"):
-        solved.build([runs["solver"]], runs["solver"] / "tasks")
+        solved_build.build([runs["solver"]], runs["solver"] / "tasks")
     keep = tmp_path / "keep"
     keep.mkdir()
     (keep / "notes.txt").write_text("mine")
     with pytest.raises(ValueError, match="not a solved-trajectory folder"):
-        solved.build([runs["solver"]], keep)
+        solved_build.build([runs["solver"]], keep)
     assert (keep / "notes.txt").read_text() == "mine" and (runs["solver"] / "manifest.json").exists()
 
 
@@ -265,7 +265,7 @@ def test_build_deletes_nothing_but_its_own_work(tmp_path: Path) -> None:
     (tmp_path / "data.partial").mkdir()
     (tmp_path / "data.partial" / "mine.txt").write_text("mine")
     with pytest.raises(ValueError, match="nothing to keep"):
-        solved.build([run], tmp_path / "data")
+        solved_build.build([run], tmp_path / "data")
     assert (run / "results.jsonl").is_file() and (tmp_path / "data.partial" / "mine.txt").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data.old", "data.partial"]
     # An --out holding someone's files next to a solved.json is not replaced.
@@ -273,10 +273,10 @@ def test_build_deletes_nothing_but_its_own_work(tmp_path: Path) -> None:
     (tmp_path / "x" / solved.INFO).write_text(json.dumps({"family": solved.FAMILY}))
     (tmp_path / "x" / "thesis.tex").write_text("mine")
     with pytest.raises(ValueError, match="holds other files"):
-        solved.build([run], tmp_path / "x")
+        solved_build.build([run], tmp_path / "x")
     assert (tmp_path / "x" / "thesis.tex").read_text() == "mine"
     with pytest.raises(ValueError, match="not a solved-trajectory folder"):
-        solved.build([run], tmp_path / "x" / "thesis.tex")
+        solved_build.build([run], tmp_path / "x" / "thesis.tex")
 
 
 def test_a_task_id_over_another_tasks_folder_is_dropped(tmp_path: Path) -> None:
@@ -284,4 +284,4 @@ def test_a_task_id_over_another_tasks_folder_is_dropped(tmp_path: Path) -> None:
     record = {"key": "shop--1#0", "task_id": "shop--1", "site": "shop", "repeat": 0,
               "passed": True, "status": "success", "dir": "tasks/recipes--3/r0"}
     with pytest.raises(ValueError, match="'unusable record': 1"):
-        solved.build([_fake_run(tmp_path / "run", record)], tmp_path / "data")
+        solved_build.build([_fake_run(tmp_path / "run", record)], tmp_path / "data")
