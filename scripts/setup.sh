@@ -2,7 +2,7 @@
 # Set up Deskhand in ./.venv on a Debian/Ubuntu machine: system packages, a virtual environment
 # and the Python extras asked for. Safe to re-run: finished work is skipped.
 #   scripts/setup.sh app     what the desktop app needs (GUI + on-device model runtime)
-#   scripts/setup.sh dev     everything, including test tools, model export and the eval harness
+#   scripts/setup.sh dev     everything, including test tools, model export, the eval harness and MiniWoB++
 set -euo pipefail
 profile="${1:-app}"
 root="$(cd "$(dirname "$0")/.." && pwd)"
