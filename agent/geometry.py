@@ -220,6 +220,25 @@ class ScreenMapping:
             raise ValueError("this mapping has no DISPLAY space (the family answers in MODEL pixels)")
         return self.display
 
+    def screenshot_pixel(self, x: float, y: float) -> tuple[int, int]:
+        """The screenshot pixel under a MODEL point, clamped onto the screenshot."""
+        sx, sy = self.convert(Point(x, y, Space.MODEL), Space.SCREENSHOT).rounded()
+        return min(max(sx, 0), self.screenshot.width - 1), min(max(sy, 0), self.screenshot.height - 1)
+
+    def region(self, left: int, top: int, size: Size, model: Size) -> ScreenMapping:
+        """The mapping of a part of this screenshot (`size` pixels at `left`, `top`) shown to the
+        model on its own at `model` size: its MODEL points convert to this monitor's PHYSICAL
+        and LOGICAL points like any step's (agent.second_look).
+
+        The part is a monitor of its own, covering the same physical pixels; where the
+        screenshot is not 1:1 with the monitor its edges are rounded to whole pixels."""
+        m = self.monitor
+        kx, ky = m.width / self.screenshot.width, m.height / self.screenshot.height
+        x0, y0 = round(m.left + left * kx), round(m.top + top * ky)
+        part = Monitor(m.index, x0, y0, round(m.left + (left + size.width) * kx) - x0,
+                       round(m.top + (top + size.height) * ky) - y0, m.scale)
+        return ScreenMapping(part, size, model, self.display)
+
     def model_to_input(self, x: float, y: float, *, logical: bool) -> tuple[int, int]:
         """The integer point an input API should receive for a model coordinate.
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 
 from PIL import Image
 
 from agent.actions import Action, MemorizeFact, Parsed, ParseError, Terminate, Wait, describe
 from agent.errors import ExecutorError, InvalidActionError
-from agent.geometry import Point, ScreenMapping, Space
+from agent.geometry import ScreenMapping
 from agent.inference.base import Backend, BackendError, Generation, TokenCallback
 from agent.offline import OfflineGuard
 from agent.options import DEFAULTS, MAX_NEW_TOKENS, Mode, RunOptions
@@ -24,7 +24,17 @@ from agent.prompts import PromptFamily, Turn, family_for
 from agent.questions import CONVERSE, AskPerson, OcrPageReader, PageReader, no_answer, respond, turn_fields
 from agent.safety import Budget, Gate, GateVerdict, Limits, StallDetector, StopFlag
 from agent.screen import ScreenError, Screenshot
-from agent.step import PHASES, ActionPerformer, RunResult, RunStatus, ScreenSource, Step, StepRecorder
+from agent.second_look import Look, look_again
+from agent.step import (
+    PHASES,
+    ActionPerformer,
+    PhaseTimer,
+    RunResult,
+    RunStatus,
+    ScreenSource,
+    Step,
+    StepRecorder,
+)
 from agent.trajectory import TrajectoryError
 
 # The loop's records and collaborators live in agent.step; imported from here by most callers.
@@ -51,6 +61,7 @@ class RunConfig:
     # before asking the model (whose answer to an unchanged screen is usually another wait).
     idle_waits: int = DEFAULTS.idle_waits
     mode: Mode = DEFAULTS.mode  # the family's prompt variant: browser or desktop
+    second_look: bool = DEFAULTS.second_look  # as the backend's folder declares (agent.second_look)
 
     @classmethod
     def from_options(cls, options: RunOptions, **engine: object) -> RunConfig:
@@ -58,20 +69,7 @@ class RunConfig:
         return cls(monitor=options.monitor, limits=Limits.from_options(options),
                    settle_timeout=options.settle_timeout, offline=options.offline,
                    history_scale=options.history_scale, idle_waits=options.idle_waits,
-                   mode=options.mode, **engine)  # type: ignore[arg-type]
-
-
-class _Timer:
-    def __init__(self) -> None:
-        self.timings: dict[str, float] = {}
-
-    @contextlib.contextmanager
-    def phase(self, name: str) -> Iterator[None]:
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - start
+                   mode=options.mode, second_look=options.second_look, **engine)  # type: ignore[arg-type]
 
 
 def run_task(task: str, *, on_step: Callable[[Step], None] | None = None, **kwargs) -> RunResult:
@@ -197,7 +195,7 @@ def _run(run: _Run) -> Generator[Step, None, RunResult]:
         ended = _limit_reached(run)
         if ended is not None:
             return ended
-        timer = _Timer()
+        timer = PhaseTimer()
         view = _capture(run, timer)
         if isinstance(view, RunResult):
             return view
@@ -215,7 +213,7 @@ def _limit_reached(run: _Run) -> RunResult | None:
     return None
 
 
-def _capture(run: _Run, timer: _Timer) -> _View | RunResult:
+def _capture(run: _Run, timer: PhaseTimer) -> _View | RunResult:
     """Capture (or reuse the settled screenshot) and build the prompt."""
     config = run.config
     with timer.phase("capture"):
@@ -237,7 +235,7 @@ def _capture(run: _Run, timer: _Timer) -> _View | RunResult:
     return _View(shot, mapping, model_image, url, messages, images, screenshot_file)
 
 
-def _turn(run: _Run, view: _View, timer: _Timer) -> Generator[Step, None, RunResult | None]:
+def _turn(run: _Run, view: _View, timer: PhaseTimer) -> Generator[Step, None, RunResult | None]:
     """Generate, parse and act on one screen; a model mistake is fed back and retried on it.
 
     Returns the run's result when it ends here, None when the next step should start.
@@ -268,10 +266,10 @@ def _turn(run: _Run, view: _View, timer: _Timer) -> Generator[Step, None, RunRes
         messages = [*messages, {"role": "assistant", "content": [{"type": "text", "text": reply.text}]},
                     {"role": "user", "content": [{"type": "text",
                                                   "text": run.family.feedback(mistake)}]}]
-        timer = _Timer()
+        timer = PhaseTimer()
 
 
-def _generate(run: _Run, view: _View, messages: list[dict], timer: _Timer) -> Generation | RunResult:
+def _generate(run: _Run, view: _View, messages: list[dict], timer: PhaseTimer) -> Generation | RunResult:
     with timer.phase("generate"):
         try:
             reply = run.backend.generate(messages, view.images,
@@ -285,17 +283,25 @@ def _generate(run: _Run, view: _View, messages: list[dict], timer: _Timer) -> Ge
 
 
 def _act(run: _Run, view: _View, reply: Generation, parsed: Parsed,
-         timer: _Timer) -> Generator[Step, None, RunResult | _Mistake | None]:
+         timer: PhaseTimer) -> Generator[Step, None, RunResult | _Mistake | None]:
     """Gate, perform and settle one action; an action no input can do is the model's mistake."""
-    action, thoughts = parsed.action, parsed.thoughts
+    thoughts, look = parsed.thoughts, Look(parsed.action)
+    region = getattr(run.backend, "second_look", None) if run.config.second_look else None
+    if region is not None:
+        with timer.phase("look"):
+            look = look_again(run.backend, run.family, run.task, view.shot.image, view.mapping,
+                              parsed.action, region, max_new_tokens=run.config.max_new_tokens,
+                              cancel=run.stop)
+    action = look.action
+    # The gate reads the label at the target's screenshot pixel.
+    target = None if action.target is None else view.mapping.screenshot_pixel(*action.target)
     with timer.phase("gate"):
-        verdict = run.gate.check(action, thoughts, screenshot=view.shot.image,
-                                 target=_screenshot_point(view.mapping, action),
+        verdict = run.gate.check(action, thoughts, screenshot=view.shot.image, target=target,
                                  model_text=reply.text, monitor=view.shot.monitor)
     if not verdict.allowed:
         reason = "you declined: " + "; ".join(verdict.reasons)
         yield run.emit(view, reply, dict(timer.timings), thoughts=thoughts, action=action,
-                       error=reason, verdict=verdict)
+                       error=reason, verdict=verdict, note=look.note)
         return run.finish(RunStatus.DENIED, reason, thoughts)
     if run.stop.is_set():
         return run.finish(RunStatus.STOPPED, run.stop.reason)
@@ -323,12 +329,12 @@ def _act(run: _Run, view: _View, reply: Generation, parsed: Parsed,
         note, settle_error = _settle(run, view, action, note)
     run.history.append(Turn(view.model_image, reply.text, view.url))
     yield run.emit(view, reply, _with_model(timer, reply), thoughts=thoughts, action=action,
-                   error=None, verdict=verdict, note=note)
+                   error=None, verdict=verdict, note="; ".join(n for n in (look.note, note) if n) or None)
     return _after_settle(run, view, action, settle_error)
 
 
 def _converse(run: _Run, view: _View, reply: Generation, action: Action, thoughts: str,
-              verdict: GateVerdict, timer: _Timer) -> Generator[Step, None, RunResult | None]:
+              verdict: GateVerdict, timer: PhaseTimer) -> Generator[Step, None, RunResult | None]:
     """Ask the person, or read the page: no input; the text becomes the next user message."""
     with timer.phase("act"):
         answer, note = respond(action, run.ask_person, run.read_page, view.shot.image)
@@ -376,18 +382,9 @@ def _after_settle(run: _Run, view: _View, action: Action, settle_error: str | No
     return None
 
 
-def _with_model(timer: _Timer, reply: Generation) -> dict[str, float]:
+def _with_model(timer: PhaseTimer, reply: Generation) -> dict[str, float]:
     """The loop's phase timings and the backend's own (prefixed `model.`)."""
     return {**timer.timings, **{f"model.{k}": v for k, v in reply.timings.items()}}
-
-
-def _screenshot_point(mapping: ScreenMapping, action: Action) -> tuple[int, int] | None:
-    """The action's target in screenshot pixels (where the gate reads the label), if any."""
-    if action.target is None:
-        return None
-    p = mapping.convert(Point(action.target[0], action.target[1], Space.MODEL), Space.SCREENSHOT)
-    x, y = p.rounded()
-    return (min(max(x, 0), mapping.screenshot.width - 1), min(max(y, 0), mapping.screenshot.height - 1))
 
 
 def _safe_url(current_url: Callable[[], str | None] | None) -> str | None:

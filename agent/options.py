@@ -79,6 +79,7 @@ class RunOptions:
     history_scale: float = 1.0        # earlier screenshots sent at this fraction of their sides
     idle_waits: int = 0               # extra waits on an unchanged screen before asking the model
     kv_shift: bool = False            # reuse kept screenshots' keys/values after one leaves (approx.)
+    second_look: bool = True          # the model folder's declared second look before a click
     keep_screenshots: bool = True
     offline: bool = True              # refuse every non-loopback connection from this process
     mode: Mode = Mode.BROWSER         # which prompt variant the model family uses
@@ -180,6 +181,11 @@ FLAGS: dict[str, _Flag] = {
         "the history, keep the cached keys/values of the later ones (moved and re-rotated) "
         "instead of computing them again; faster steady steps, an approximation (off by "
         "default)")),
+    "second_look": _Flag("--no-second-look", "no_second_look", dict(
+        action="store_true",
+        help="ask the model once per click even when its folder declares a second look (Deskhand "
+        "Nano looks again at the region around its first point, one more model call per click)"),
+        to_field=lambda v: not v),
     "mode": _Flag("--mode", "mode", dict(
         choices=MODES, default=_D.mode.value,
         help="what the agent operates: a browser page or the whole desktop; picks the model "

@@ -6,7 +6,9 @@ ended. The loop itself (`agent.loop`) builds them; these types are re-exported f
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Protocol
@@ -22,8 +24,25 @@ from agent.screen import Screenshot
 if TYPE_CHECKING:
     from agent.replay.backend import ReplayCheck
 
-PHASES = ("capture", "prompt", "generate", "parse", "gate", "act", "settle")
+# Every phase a step can go through; "look" (the second look before acting on a point,
+# agent.second_look) only where the model folder declares one.
+PHASES = ("capture", "prompt", "generate", "parse", "look", "gate", "act", "settle")
 
+
+
+class PhaseTimer:
+    """Seconds spent in each of a step's PHASES (a phase entered twice adds up)."""
+
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - start
 
 class RunStatus(str, Enum):
     SUCCESS = "success"          # the model finished with terminate(success)

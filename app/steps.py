@@ -13,7 +13,7 @@ from app.qtcompat import emit
 ERROR_COLOUR = QColor("#D64545")
 
 
-SHORT = {"capture": "cap", "prompt": "prm", "generate": "gen", "parse": "prs", "gate": "gate",
+SHORT = {"capture": "cap", "prompt": "prm", "generate": "gen", "parse": "prs", "look": "look", "gate": "gate",
          "act": "act", "settle": "set"}
 
 

@@ -44,7 +44,8 @@ def phase_split(timings: dict[str, float]) -> dict[str, float]:
     """A step's phase timings folded into capture / model / action / settle."""
     return {
         "capture": timings.get("capture", 0.0),
-        "model": timings.get("prompt", 0.0) + timings.get("generate", 0.0) + timings.get("parse", 0.0),
+        "model": timings.get("prompt", 0.0) + timings.get("generate", 0.0) + timings.get("parse", 0.0)
+                 + timings.get("look", 0.0),
         "action": timings.get("gate", 0.0) + timings.get("act", 0.0),
         "settle": timings.get("settle", 0.0),
     }

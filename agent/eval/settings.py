@@ -49,6 +49,7 @@ class EvalSettings:
     history_scale: float = DEFAULTS.history_scale
     idle_waits: int = DEFAULTS.idle_waits
     kv_shift: bool = DEFAULTS.kv_shift  # shifted key/value reuse (agent/inference/kv_shift.py)
+    second_look: bool = DEFAULTS.second_look  # the model folder's declared second look (on)
     # How the run is carried out; not part of the configuration hash.
     workers: int = 1
     sites_only: tuple[str, ...] = ()
@@ -88,6 +89,8 @@ class EvalSettings:
             manifest["idle_waits"] = self.idle_waits
         if self.kv_shift:
             manifest["kv_shift"] = True
+        if not self.second_look:
+            manifest["second_look"] = False
         if self.reference is not None:
             manifest["reference_sha256"] = sha256_file(self.reference)
         if self.model in SCRIPTED:
@@ -104,7 +107,7 @@ class EvalSettings:
         return RunOptions(max_steps=int(self.max_steps or task_max_steps or DEFAULT_MAX_STEPS),
                           settle_timeout=self.settle_timeout, provider=self.provider,
                           history_scale=self.history_scale, idle_waits=self.idle_waits,
-                          offline=True)
+                          second_look=self.second_look, offline=True)
 
     def solutions_path(self) -> Path:
         if self.solutions is not None:

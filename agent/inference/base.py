@@ -24,6 +24,7 @@ from PIL import Image
 from agent.options import MAX_NEW_TOKENS
 
 if TYPE_CHECKING:
+    from agent.geometry import Size
     from agent.replay.backend import ReplayCheck
 
 Message = dict[str, Any]
@@ -145,14 +146,18 @@ class Backend(ABC):
     # The model image's pixel limit its folder declares (agent.prompts.declared_max_pixels), or
     # None; set by the factory like `family`.
     max_pixels: int | None = None
+    # The region its folder declares for a second look before acting on a point
+    # (agent.prompts.declared_second_look, agent.second_look), or None; set like `family`.
+    second_look: Size | None = None
 
     def wraps(self, inner: object) -> None:
-        """Take `inner`'s name and prompt (family, declared system prompt and image limit): a
-        wrapper the loop sees must be prompted as the model it wraps."""
+        """Take `inner`'s name and prompt (family, declared system prompt, image limit and second
+        look): a wrapper the loop sees must be prompted as the model it wraps."""
         self.name = getattr(inner, "name", "model")
         self.family = getattr(inner, "family", self.family)
         self.system_prompt = getattr(inner, "system_prompt", None)
         self.max_pixels = getattr(inner, "max_pixels", None)
+        self.second_look = getattr(inner, "second_look", None)
 
     def generate(
         self,

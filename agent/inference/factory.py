@@ -36,7 +36,12 @@ from pathlib import Path
 
 from agent.inference.base import Backend, BackendError
 from agent.options import Provider
-from agent.prompts import declared_max_pixels, declared_system_prompt, family_of_folder
+from agent.prompts import (
+    declared_max_pixels,
+    declared_second_look,
+    declared_system_prompt,
+    family_of_folder,
+)
 
 __all__ = ["ModelKind", "ModelSpec", "RuntimeOptions", "build_backend", "onnx_model_class",
            "parse_model_spec"]
@@ -128,6 +133,7 @@ def _build(spec: ModelSpec, provider: str, options: RuntimeOptions,
     backend.max_pixels = declared_max_pixels(folder)
     try:
         backend.system_prompt = declared_system_prompt(folder)
+        backend.second_look = declared_second_look(folder)
     except ValueError as exc:
         raise BackendError(f"cannot load the model in {folder}: {exc}") from exc
     return backend

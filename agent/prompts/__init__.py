@@ -5,7 +5,8 @@ loop asks `get_family(backend.family, mode=..., system=backend.system_prompt)` f
 `agent.inference.factory` names the backend's family from its model folder (`family_of_folder`)
 and reads what a folder may declare for itself: its system prompt (`declared_system_prompt`: a
 small model trained with a shorter one, Deskhand Nano) and its image budget
-(`declared_max_pixels`: the smart_resize limit of the folder's processor config).
+(`declared_max_pixels`: the smart_resize limit of the folder's processor config) and a second
+look before acting on a point (`declared_second_look`, agent.second_look).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ __all__ = [
     "PromptFamily",
     "Turn",
     "declared_max_pixels",
+    "declared_second_look",
     "declared_system_prompt",
     "family_for",
     "family_of_folder",
@@ -141,19 +143,27 @@ class FolderDeclared:
                 *messages[1:]], images
 
 
+def _prompt_file(folder: Path) -> tuple[Path, Any]:
+    """PROMPT_FILE's path and parsed content (None when the folder has none); unreadable JSON
+    is a ValueError naming the file."""
+    path = folder / PROMPT_FILE
+    if not path.is_file():
+        return path, None
+    try:
+        return path, json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
+        raise ValueError(f"{path} is not readable JSON: {exc}") from exc
+
+
 def declared_system_prompt(folder: Path) -> str | None:
     """The system prompt `folder` declares in PROMPT_FILE; None when it declares none.
 
     Raises ValueError naming the file when it is there but unusable: a model trained with a
     short prompt answers badly with the family's long one, so a broken file must not be skipped.
     """
-    path = folder / PROMPT_FILE
-    if not path.is_file():
+    path, data = _prompt_file(folder)
+    if data is None:
         return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError) as exc:
-        raise ValueError(f"{path} is not readable JSON: {exc}") from exc
     system = data.get("system") if isinstance(data, dict) else None
     if not isinstance(system, str) or not system.strip() or len(system) > MAX_SYSTEM_CHARS:
         raise ValueError(f"{path}: \"system\" must be a non-empty text of at most "
@@ -165,6 +175,28 @@ def declared_system_prompt(folder: Path) -> str | None:
         raise ValueError(f"{path}: \"system\" spells a chat control token (<|...|>); "
                          "a declared prompt is plain text")
     return system
+
+
+# A second look's region (agent.second_look): screenshot pixels per side, within these bounds.
+SECOND_LOOK_MIN, SECOND_LOOK_MAX = 64, 8192
+
+
+def declared_second_look(folder: Path) -> Size | None:
+    """The region the folder's model looks at again before acting on a point (PROMPT_FILE's
+    "second_look": [width, height] in screenshot pixels); None when it declares none.
+
+    Raises ValueError naming the file when the entry is there but unusable (like the system
+    prompt: a declaration silently dropped would change what the model was measured doing)."""
+    path, data = _prompt_file(folder)
+    value = data.get("second_look") if isinstance(data, dict) else None
+    if value is None:
+        return None
+    if (not isinstance(value, list) or len(value) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool)
+                       and SECOND_LOOK_MIN <= v <= SECOND_LOOK_MAX for v in value)):
+        raise ValueError(f"{path}: \"second_look\" must be [width, height], whole pixels from "
+                         f"{SECOND_LOOK_MIN} to {SECOND_LOOK_MAX}")
+    return Size(value[0], value[1])
 
 
 def declared_max_pixels(folder: Path) -> int | None:

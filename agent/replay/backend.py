@@ -126,6 +126,8 @@ class ReplayBackend(Backend):
             self.family = getattr(fallback, "family", self.family)
             self.system_prompt = getattr(fallback, "system_prompt", None)
             self.max_pixels = getattr(fallback, "max_pixels", None)
+            # No second look (agent.second_look): its extra call would be read as the next
+            # recorded step, and the recorded actions already hold the points it chose.
         self.max_model_steps = max_model_steps
         self.cursor = 0            # next recorded step to play
         self.model_steps = 0       # steps the model was called for, in all

@@ -82,7 +82,7 @@ def register(subparsers: Any) -> None:
                      help="also ask a model judge on this loopback OpenAI-compatible endpoint")
     run.add_argument("--judge-model", metavar="NAME", help="model name for the judge endpoint")
     # Adaptive compute and shifted reuse; see `deskhand eval compare`.
-    add_flags(run, "history_scale", "idle_waits", "kv_shift")
+    add_flags(run, "history_scale", "idle_waits", "kv_shift", "second_look")
     run.add_argument("--no-report", action="store_true", help="skip writing the report at the end")
     comp = sub.add_parser("compare", help="success rate and model time of two runs side by side",
                           description="Compare two runs of the same task file, e.g. with and "
@@ -201,6 +201,7 @@ def _settings(args: argparse.Namespace) -> EvalSettings:
         workers=max(1, args.workers or 1), history_scale=args.history_scale,
         allow_lan=args.allow_lan, ray=_ray_options(args),
         idle_waits=max(0, args.idle_waits), kv_shift=args.kv_shift,
+        second_look=not args.no_second_look,
         sites_only=tuple(s for s in args.sites_only.split(",") if s.strip()),
         only=tuple(s for s in args.only.split(",") if s.strip()), limit=args.limit,
         out=args.out, resolve_model=getattr(args, "resolve_model", None))

@@ -45,7 +45,7 @@ def register(sub: Any) -> None:
     run.add_argument("--dry-run", action="store_true",
                      help="predict actions but send no input")
     add_flags(run, "settle_timeout", "search_url", "keep_screenshots", "offline", "history_scale",
-              "idle_waits", "kv_shift", "mode")
+              "idle_waits", "kv_shift", "second_look", "mode")
     run.add_argument("--json", action="store_true", help="print one JSON object per step")
 
 

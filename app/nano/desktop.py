@@ -93,7 +93,7 @@ def make_desktop(split: str, index: int, near: bool = False) -> Screen:
     # Its own generator, so adding wordings left every screen's pixels as they were.
     wording = random.Random(f"nano-wording:{split}:{index}").choice(WORDINGS)
     if rng.random() >= DONE_SHARE:
-        return Screen(shot, (target,), 0, wording=wording)
+        return Screen(shot, (target,), 0, wording=wording, captured=desktop)
     # The step after the click: usually the window closed; sometimes nothing visible changed.
     after = _to_model(before, size) if rng.random() < 0.7 else shot
     return Screen(after, (target,), 0, previous=shot, wording=wording)

@@ -128,7 +128,7 @@ def make_form(split: str, index: int) -> Screen:
              for label, r in zip(labels, rects, strict=True)]
     task = wording.replace("{value}", value)
     screen = Screen(_to_model(desktop, size), tuple(shown), target, wording=task, typed=value,
-                    press_enter=enter, clear=held[target])
+                    press_enter=enter, clear=held[target], captured=desktop)
     if rng.random() >= DONE_SHARE:
         return screen
     return Screen(_to_model(after_desktop, size), tuple(shown), target, previous=screen.image,

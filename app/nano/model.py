@@ -21,6 +21,11 @@ from app.bench import checkpoints_qwen35 as qwen35
 from app.nano.examples import SYSTEM
 from app.nano.screens import WORDS
 
+# The region of Nano's second look (agent.second_look), in screenshot pixels: the smallest of
+# the ladder's near rungs (app.nano.desktop.NEAR_SIZES), seen at 0.8 of its size. Measured
+# against 800x500 and 960x600 and against two looks (README, "Deskhand Nano").
+SECOND_LOOK = (640, 400)
+
 
 @dataclass(frozen=True)
 class Size:
@@ -63,13 +68,14 @@ def make_folder(family: str, out: Path, size: Size = PROBE) -> Path:
 
 
 def declare(folder: Path) -> None:
-    """Write what a Nano model folder declares about itself: its compact system prompt
-    (PROMPT_FILE) and the image budget it was trained with as smart_resize's limit (the exporter
+    """Write what a Nano model folder declares about itself: its compact system prompt and
+    second look (PROMPT_FILE) and the image budget it was trained with as smart_resize's limit (the exporter
     carries it to processor_config.json; the runtime caps every screenshot there)."""
     from agent.prompts import PROMPT_FILE
     from app.nano.desktop import MAX_PIXELS
 
-    (folder / PROMPT_FILE).write_text(json.dumps({"system": SYSTEM}, indent=2), encoding="utf-8")
+    (folder / PROMPT_FILE).write_text(json.dumps({"system": SYSTEM, "second_look": list(SECOND_LOOK)},
+                                                 indent=2), encoding="utf-8")
     pre_path = folder / "preprocessor_config.json"
     pre = json.loads(pre_path.read_text(encoding="utf-8")) if pre_path.is_file() else {}
     pre["max_pixels"] = MAX_PIXELS

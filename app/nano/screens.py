@@ -87,6 +87,10 @@ class Screen:
     typed: str | None = None
     press_enter: bool = False
     clear: bool = False
+    # The whole screen at its own size before it was resized to `image` (desktop and form
+    # screens awaiting their action): what a second look (agent.second_look) cuts its region
+    # from. None for drawn screens (seen 1:1) and the steps after an action.
+    captured: Image.Image | None = None
 
     @property
     def target_button(self) -> Button:

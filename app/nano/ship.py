@@ -2,7 +2,7 @@
 
     python -m app.nano.ship --run DIR --out MODEL_DIR [--precision int4|fp32]
     python -m app.nano.ship --score MODEL_DIR [--n 200] [--buttons 1-1] [--screens desktop]
-        [--history-scale 0.5]
+        [--history-scale 0.5] [--no-second-look]
 
 `--run` writes the run's trained weights as a Hugging Face checkpoint (config, tokenizer and
 chat template from the run, `deskhand_prompt.json` declaring Nano's compact system prompt) and
@@ -54,9 +54,13 @@ def ship(run: Path, out: Path, precision: str = "int4") -> Path:
 
 
 def score(folder: Path, n: int, buttons: tuple[int, int] | None, kind: str = "buttons",
-          history_scale: float = 1.0) -> dict:
+          history_scale: float = 1.0, second_look: bool = True) -> dict:
     """Hit rates on the held-out splits through the factory's backend and the family's prompt
-    (and, on desktop screens, the share of steps after a click answered terminate(success))."""
+    (and, on desktop screens, the share of steps after a click answered terminate(success)).
+
+    On whole screens the folder's declared second look is taken as the loop takes it
+    (agent.second_look, from the screen at its own size), unless `second_look` is False;
+    `first_<split>` is then the hit rate of the first point alone, on the same replies."""
     import time
 
     from agent.actions import Parsed, Terminate
@@ -68,12 +72,14 @@ def score(folder: Path, n: int, buttons: tuple[int, int] | None, kind: str = "bu
 
     backend = build_backend(parse_model_spec(str(folder)), provider="cpu")
     family = family_for(backend)  # what the agent loop prompts this backend with
+    region = backend.second_look if second_look else None
     result: dict = {"model": str(folder), "n": n, "screens": kind, "buttons": buttons,
                     "history_scale": history_scale,
+                    "second_look": None if region is None else [region.width, region.height],
                     "chance": chance(n, buttons) if kind == "buttons" else None}
     seconds: list[float] = []
     for split in HELD_OUT:
-        hits = clicks = done = after = 0
+        hits = first = clicks = done = after = 0
         for i in range(n):
             screen = make_any(kind, split, i, buttons)
             size = Size(*screen.image.size)
@@ -90,8 +96,15 @@ def score(folder: Path, n: int, buttons: tuple[int, int] | None, kind: str = "bu
                 done += action == Terminate("success")
                 continue
             clicks += 1
+            first += is_hit(action, screen)
+            if region is not None and screen.captured is not None and action is not None:
+                started = time.perf_counter()
+                action = _look_again(backend, family, screen, action, region)
+                seconds[-1] += time.perf_counter() - started
             hits += is_hit(action, screen)
         result[split] = round(hits / max(1, clicks), 4)
+        if region is not None:
+            result["first_" + split] = round(first / max(1, clicks), 4)
         result[split + "_clicks"] = clicks
         if after:
             result[split + "_done"] = round(done / after, 4)
@@ -99,6 +112,19 @@ def score(folder: Path, n: int, buttons: tuple[int, int] | None, kind: str = "bu
     seconds.sort()
     result["median_step_s"] = round(seconds[len(seconds) // 2], 3) if seconds else None
     return result
+
+
+def _look_again(backend, family, screen, action, region):
+    """The screen's action after the second look the agent loop takes (agent.second_look), on
+    the screen at its own size as if it were one whole monitor."""
+    from agent.geometry import Monitor, ScreenMapping
+    from agent.second_look import look_again
+
+    captured = Size(*screen.captured.size)
+    mapping = ScreenMapping(Monitor(1, 0, 0, captured.width, captured.height), captured,
+                            Size(*screen.image.size))
+    return look_again(backend, family, screen.task, screen.captured, mapping, action, region,
+                      max_new_tokens=MAX_NEW_TOKENS).action
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -115,11 +141,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--screens", choices=[k for k in KINDS if k not in COMBINED], default="buttons")
     p.add_argument("--history-scale", type=float, default=1.0,
                    help="earlier screenshots at this fraction of their sides (as `deskhand run`)")
+    p.add_argument("--no-second-look", action="store_true",
+                   help="score the first point only, even where the folder declares a second look")
     args = p.parse_args(argv)
     if args.score and (args.run or args.out):
         p.error("--score scores a model folder; give it alone, not with --run/--out")
     if args.score:
-        print(json.dumps(score(args.score, args.n, args.buttons, args.screens, args.history_scale)))
+        print(json.dumps(score(args.score, args.n, args.buttons, args.screens, args.history_scale,
+                               not args.no_second_look)))
         return 0
     if not (args.run and args.out):
         p.error("give --run DIR --out MODEL_DIR, or --score MODEL_DIR")

@@ -1,0 +1,215 @@
+"""The second look before acting on a point (agent.second_look): what the model is shown, where
+its second point lands on the real screen, what it cannot change, and how it fails safe."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw
+
+from agent.actions import LeftClick, RightClick, Scroll, Terminate, TypeText, format_call
+from agent.geometry import Monitor, Point, ScreenMapping, Size, Space
+from agent.inference.base import BackendError, ScriptedBackend
+from agent.loop import PHASES, RunConfig, RunStatus, run_task
+from agent.prompts import PROMPT_FILE, declared_second_look, get_family
+from agent.safety import Gate
+from agent.second_look import look_again, region_around
+from tests.support.fakes import FakeScreen, RecordingExecutor
+
+TARGET = (1337, 611, 1357, 623)  # a 20x12-pixel red "button" on a 1920x1080 screen
+RED = (230, 20, 20)
+REGION = Size(640, 400)
+FAMILY = get_family("fara15")  # answers in the 1000-unit display grid, like Nano
+
+
+class TargetScreen(FakeScreen):
+    """The fake screen with one small red target; `left`/`top` move the monitor."""
+
+    def image(self, n: int | None = None) -> Image.Image:
+        img = super().image(n)
+        ImageDraw.Draw(img).rectangle((TARGET[0], TARGET[1], TARGET[2] - 1, TARGET[3] - 1), fill=RED)
+        return img
+
+
+def _reply(action, size: Size) -> str:
+    """What a Fara1.5-family model writes for `action` (MODEL pixels of a `size` image)."""
+    return format_call("", FAMILY.from_model(action, size))
+
+
+def _red_centre(image: Image.Image) -> tuple[int, int] | None:
+    red = [(x, y) for y in range(image.height) for x in range(image.width)
+           if _is_red(image.getpixel((x, y)))]
+    if not red:
+        return None
+    xs, ys = [p[0] for p in red], [p[1] for p in red]
+    return (min(xs) + max(xs)) // 2, (min(ys) + max(ys)) // 2
+
+
+def _is_red(pixel) -> bool:
+    r, g, b = pixel[:3]
+    return r > 150 and g < 110 and b < 110
+
+
+def _off_target(messages, images) -> str:
+    """A coarse first point: 30 screen pixels above the target (a small model's usual miss)."""
+    size = Size(*images[-1].size)
+    x = (TARGET[0] + TARGET[2]) / 2 * size.width / 1920
+    y = (TARGET[1] - 30) * size.height / 1080
+    return _reply(LeftClick((round(x), round(y))), size)
+
+
+def _precise(messages, images) -> str:
+    """A precise second point: the centre of the red it is shown."""
+    size = Size(*images[-1].size)
+    centre = _red_centre(images[-1])
+    assert centre is not None, "the region shown does not hold the target"
+    return _reply(LeftClick(centre), size)
+
+
+def _run(replies, *, region: Size | None = REGION, second_look: bool = True, screen=None):
+    backend = ScriptedBackend(replies)
+    backend.family, backend.second_look = "fara15", region
+    executor, steps = RecordingExecutor(), []
+    result = run_task("Click the red button.", backend=backend, screen=screen or TargetScreen(),
+                      executor=executor, gate=Gate("never"),
+                      config=RunConfig(second_look=second_look), on_step=steps.append)
+    return result, steps, executor, backend
+
+
+def _inside(point) -> bool:
+    return TARGET[0] <= point[0] < TARGET[2] and TARGET[1] <= point[1] < TARGET[3]
+
+
+def test_the_second_point_is_the_one_clicked_on_the_real_screen() -> None:
+    done = format_call("Done.", Terminate("success"))
+    result, steps, executor, backend = _run([_off_target, _precise, done])
+    assert result.status is RunStatus.SUCCESS
+    (_, point), = executor.performed
+    assert _inside(point), point
+    # The model was shown the region around its first point, nearer its size, with no history,
+    # the same task and the family's system message.
+    first, second = backend.calls[0], backend.calls[1]
+    assert len(second[1]) == 1 and second[1][0].size != first[1][0].size
+    assert Size(*second[1][0].size) == FAMILY.model_size(REGION)
+    assert second[0][0] == first[0][0]
+    assert "Click the red button." in json.dumps(second[0])
+    # The step says so, and its record's action is in the step's own model space.
+    assert "second look" in (steps[0].note or "") and steps[0].action != LeftClick((0, 0))
+    assert steps[0].timings["look"] > 0 and set(PHASES) <= set(steps[0].timings)
+    assert steps[0].mapping.model_to_input(*steps[0].action.coordinate, logical=False) == point
+
+
+def test_without_a_declared_region_or_with_it_turned_off_the_model_is_asked_once() -> None:
+    done = format_call("Done.", Terminate("success"))
+    for kwargs in ({"region": None}, {"second_look": False}):
+        result, steps, executor, backend = _run([_off_target, done], **kwargs)
+        assert result.status is RunStatus.SUCCESS and len(backend.calls) == 2
+        (_, point), = executor.performed
+        assert not _inside(point) and "look" not in steps[0].timings
+        assert set(PHASES) - {"look"} <= set(steps[0].timings)  # "look" only when one is taken
+
+
+def test_a_monitor_away_from_the_origin_maps_the_second_point_onto_it() -> None:
+    done = format_call("Done.", Terminate("success"))
+    screen = TargetScreen(left=1920, top=-200)
+    _, _, executor, _ = _run([_off_target, _precise, done], screen=screen)
+    (_, (x, y)), = executor.performed
+    assert _inside((x - 1920, y + 200)), (x, y)
+
+
+@pytest.mark.parametrize("second", [
+    format_call("", Terminate("success")),                       # not an action with a point
+    format_call("", RightClick((10, 10))),                       # another kind of action
+    format_call("", TypeText("rm -rf ~", coordinate=(10, 10))),  # ... that would type
+    "no tool call at all",
+])
+def test_the_second_reply_cannot_change_what_is_done(second: str) -> None:
+    done = format_call("Done.", Terminate("success"))
+    result, steps, executor, _ = _run([_off_target, second, done])
+    assert result.status is RunStatus.SUCCESS
+    (action, point), = executor.performed
+    assert isinstance(action, LeftClick) and not _inside(point)  # the first click, as it was
+    assert "kept the first point" in steps[0].note
+
+
+def test_typing_keeps_its_text_and_options_and_moves_only_its_point() -> None:
+    def first(messages, images):
+        size = Size(*images[-1].size)
+        return _reply(TypeText("Oslo", coordinate=(round(1347 * size.width / 1920),
+                                                   round(581 * size.height / 1080)),
+                               press_enter=False, delete_existing_text=True), size)
+
+    def second(messages, images):
+        size = Size(*images[-1].size)
+        return _reply(TypeText("something else", coordinate=_red_centre(images[-1]),
+                               press_enter=True), size)
+
+    _, _, executor, _ = _run([first, second, format_call("", Terminate("success"))])
+    (action, point), = executor.performed
+    assert _inside(point)
+    assert action.text == "Oslo" and not action.press_enter and action.delete_existing_text
+
+
+def test_a_failing_second_look_keeps_the_first_point() -> None:
+    class Failing(ScriptedBackend):
+        def _generate(self, request):
+            if len(self.calls) == 1:
+                self.calls.append((list(request.messages), list(request.images)))
+                raise BackendError("out of memory")
+            return super()._generate(request)
+
+    backend = Failing([_off_target, "", format_call("", Terminate("success"))])
+    mapping = ScreenMapping(Monitor(1, 0, 0, 1920, 1080), Size(1920, 1080), Size(512, 288))
+    backend.calls.append(([], []))  # the first reply was taken
+    look = look_again(backend, FAMILY, "t", TargetScreen().image(), mapping, LeftClick((100, 100)),
+                      REGION, max_new_tokens=64)
+    assert look.action == LeftClick((100, 100)) and "out of memory" in look.note
+
+
+def test_actions_without_a_point_to_choose_are_not_looked_at_again() -> None:
+    backend = ScriptedBackend([])
+    mapping = ScreenMapping(Monitor(1, 0, 0, 1920, 1080), Size(1920, 1080), Size(512, 288))
+    for action in (Scroll(300, (50, 50)), TypeText("x"), Terminate("success")):
+        look = look_again(backend, FAMILY, "t", TargetScreen().image(), mapping, action, REGION,
+                          max_new_tokens=64)
+        assert look.action == action and look.note is None
+    small = ScreenMapping(Monitor(1, 0, 0, 640, 400), Size(640, 400), Size(512, 320))
+    look = look_again(backend, FAMILY, "t", Image.new("RGB", (640, 400)), small,
+                      LeftClick((5, 5)), REGION, max_new_tokens=64)  # the region is the screen
+    assert look.note is None and not backend.calls
+
+
+def test_the_region_stays_on_the_screenshot_at_its_corners() -> None:
+    mapping = ScreenMapping(Monitor(1, 0, 0, 1366, 768), Size(1366, 768), Size(512, 288))
+    assert region_around(mapping, (0, 0), REGION) == (0, 0, REGION)
+    assert region_around(mapping, (511, 287), REGION) == (1366 - 640, 768 - 400, REGION)
+    tiny = ScreenMapping(Monitor(1, 0, 0, 600, 300), Size(600, 300), Size(512, 256))
+    assert region_around(tiny, (256, 128), REGION) == (0, 0, Size(600, 300))
+
+
+def test_a_region_mapping_covers_the_same_physical_pixels() -> None:
+    mapping = ScreenMapping(Monitor(2, 1920, -200, 2560, 1440, 2.0), Size(2560, 1440),
+                            Size(1024, 576))
+    part = mapping.region(1000, 500, REGION, Size(512, 320))
+    corner = part.convert(Point(0, 0, Space.MODEL), Space.PHYSICAL)
+    assert (corner.x, corner.y) == (2920, 300)
+    end = part.convert(Point(512, 320, Space.MODEL), Space.SCREENSHOT)
+    assert (end.x, end.y) == (640, 400)
+    # A region point and the same screenshot pixel through the whole mapping agree.
+    a = part.convert(Point(256, 160, Space.MODEL), Space.LOGICAL)
+    b = mapping.convert(Point(1320, 700, Space.SCREENSHOT), Space.LOGICAL)
+    assert (round(a.x, 6), round(a.y, 6)) == (round(b.x, 6), round(b.y, 6))
+
+
+def test_a_folder_declares_its_region_strictly(tmp_path: Path) -> None:
+    assert declared_second_look(tmp_path) is None
+    (tmp_path / PROMPT_FILE).write_text(json.dumps({"system": "s"}))
+    assert declared_second_look(tmp_path) is None
+    (tmp_path / PROMPT_FILE).write_text(json.dumps({"system": "s", "second_look": [640, 400]}))
+    assert declared_second_look(tmp_path) == Size(640, 400)
+    for bad in ([640], [640, 400, 1], ["640", 400], [True, 400], [10, 10], [640, 100000], "640x400"):
+        (tmp_path / PROMPT_FILE).write_text(json.dumps({"system": "s", "second_look": bad}))
+        with pytest.raises(ValueError, match=PROMPT_FILE):
+            declared_second_look(tmp_path)
