@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from agent.prompts import declared_system_prompt
+from agent.geometry import Size
+from agent.prompts import declared_second_look, declared_system_prompt
 from app.nano.examples import SYSTEM
+from app.nano.model import SECOND_LOOK
 from app.nano.ship import main as ship
 from app.nano.train import main as train
 
@@ -23,6 +25,7 @@ def test_a_run_ships_as_a_model_folder_that_the_runtime_drives(tmp_path: Path, c
     assert ship(["--run", str(run), "--out", str(model), "--precision", "int4"]) == 0
     assert (model / "genai_config.json").is_file() and (model / "deskhand.json").is_file()
     assert declared_system_prompt(model) == SYSTEM
+    assert declared_second_look(model) == Size(*SECOND_LOOK)  # the exporter carried it along
     manifest = json.loads((model / "deskhand.json").read_text())
     assert manifest["family"] == "fara15" and manifest["precision"] == "int4"
     capsys.readouterr()
@@ -62,6 +65,11 @@ def test_desktop_screens_are_scored_with_the_step_after_the_click(tmp_path: Path
     assert record["screens"] == "desktop" and record["history_scale"] == 0.5
     assert record["heldout_clicks"] + record.get("heldout_after", 0) == 6
     assert record["median_step_s"] > 0
+    # The folder's second look is scored as the loop takes it; the first point's rate beside it.
+    assert record["second_look"] == list(SECOND_LOOK) and "first_heldout" in record
+    assert ship(["--score", str(model), "--n", "2", "--screens", "desktop", "--no-second-look"]) == 0
+    record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert record["second_look"] is None and "first_heldout" not in record
 
 
 def test_ship_needs_a_run_and_a_destination_and_scores_alone() -> None:

@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from agent.geometry import Size
 from app.nano.desktop import DONE_SHARE, MAX_PIXELS, SCREEN_SIZES, make_desktop, nano_model_size
@@ -37,6 +38,14 @@ def test_screens_are_real_screen_sizes_seen_at_the_declared_budget() -> None:
         crop = np.asarray(screen.image.crop((box.left, box.top, box.right, box.bottom)), float)
         if screen.previous is None:
             assert crop.std() > 8
+            # The screen at its own size, for the second look: the model image is it, resized.
+            full = screen.captured
+            assert full is not None and full.size in SCREEN_SIZES
+            assert nano_model_size(Size(*full.size)) == size
+            small = np.asarray(full.resize(screen.image.size, Image.Resampling.BICUBIC), float)
+            assert np.abs(small - np.asarray(screen.image, float)).max() == 0
+        else:
+            assert screen.captured is None
     assert nano_model_size(Size(1280, 800)) == Size(512, 320)
 
 
