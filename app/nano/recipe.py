@@ -1,14 +1,18 @@
-"""The Nano training recipe as one command: the three stages that gave the first clicking model.
+"""The Nano training recipe as one command: the five stages that give the shipped model.
 
     python -m app.nano.recipe --out DIR [--size probe|micro] [--scale 1.0] [--max-steps N]
         [--eval-n 40]
 
 Stage a learns the format, the pointer and the labels on one-button screens; stage b adds each
 image token's own position; stage c supervises one attention head onto the target (the stage
-that made the clicks land: README "Deskhand Nano"); stage d moves to whole screens with real Qt
-windows and adds the step after the click (terminate) — the stage meant to give the model that
-ships, which does not click on whole screens yet (it ends tasks, but its clicks miss). Each stage is an
-`app.nano.train` run in DIR/a .. DIR/d, started from the previous one's weights (`--init-from`)
+that made the clicks land: README "Deskhand Nano"); the ladder moves to whole screens with real
+Qt windows, half of its training screens smaller ones cut around the window (seen nearer their
+size), keeping the drawn buttons, and adds the step after the click (terminate); the anneal
+continues it at a quarter of the learning rate (the step that took the first points on whole
+screens from ~14 % to ~28 %; with the second look, agent.second_look, ~60 %). (An earlier
+stage d, whole screens alone from c, lost the drawn-button clicks and never clicked on whole
+screens: README.) Each stage is an
+`app.nano.train` run in DIR/a .. DIR/anneal, started from the previous one's weights (`--init-from`)
 with its own seed, so the whole recipe is reproducible from the seeds; a stage that already
 reached its budget is skipped and an interrupted one resumes, so running the command again
 continues it. Budgets are steps (the same seed and steps give the same weights; a CPU-minute
@@ -25,18 +29,23 @@ from pathlib import Path
 
 from app.nano.train import main as train
 
-# (folder, steps, arguments): the steps of the measured run (budgets of 18, 12 and 27
-# CPU-minutes on a 2-core AMD EPYC, one thread; stage d was stopped at its step count, with
-# 2 threads from step 112, which changes float summation order, not the recipe).
+# (folder, steps, arguments): the steps of the measured runs (a-c: budgets of 18, 12 and 27
+# CPU-minutes on a 2-core AMD EPYC, one thread; the ladder: 247 CPU-minutes, 2 threads, in three
+# --resume'd parts; the anneal: 50 CPU-minutes, one thread, started from the ladder's fp16
+# snapshot app/nano/stages/ladder rather than its fp32 checkpoint). Thread counts change the
+# float summation order, not the recipe.
 STAGES: tuple[tuple[str, int, tuple[str, ...]], ...] = (
     ("a", 245, ("--seed", "0", "--aux-read", "0.5", "--aux-point", "1", "--digit-weight", "3")),
     ("b", 155, ("--seed", "1", "--aux-where", "1", "--aux-read", "0.5", "--aux-point", "1",
                  "--digit-weight", "5", "--warmup", "20")),
     ("c", 321, ("--seed", "2", "--aux-attend", "1", "--aux-where", "0.5", "--aux-point", "0.5",
                  "--aux-read", "0.25", "--digit-weight", "5", "--warmup", "20")),
-    ("d", 410, ("--seed", "3", "--screens", "desktop", "--aux-attend", "1", "--aux-where", "0.5",
-                 "--aux-point", "0.5", "--aux-read", "0.25", "--digit-weight", "5",
-                 "--warmup", "20")),
+    ("ladder", 1800, ("--seed", "5", "--screens", "ladder", "--aux-attend", "1", "--aux-where",
+                      "0.5", "--aux-point", "0.5", "--aux-read", "0.25", "--aux-centre", "1",
+                      "--digit-weight", "5", "--warmup", "20")),
+    ("anneal", 400, ("--seed", "7", "--screens", "ladder", "--aux-attend", "1", "--aux-where",
+                     "0.5", "--aux-point", "0.5", "--aux-read", "0.25", "--aux-centre", "1",
+                     "--digit-weight", "5", "--warmup", "20", "--lr", "2.5e-4")),
 )
 COMMON = ("--family", "fara15", "--buttons", "1-1", "--eval-every", "100")
 
