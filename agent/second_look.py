@@ -17,7 +17,6 @@ kind of action with a point, that fails, or that is cancelled leaves the first p
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from PIL import Image
@@ -33,7 +32,7 @@ from agent.action_types import (
 )
 from agent.actions import Parsed
 from agent.geometry import Point, ScreenMapping, Size, Space
-from agent.inference.base import Backend, BackendError
+from agent.inference.base import Backend, BackendError, Cancel
 from agent.prompts import PromptFamily
 
 # Actions whose point picks their target. Scrolls and drags are left alone: a scroll's point
@@ -62,7 +61,7 @@ def region_around(mapping: ScreenMapping, point: tuple[int, int], size: Size) ->
 
 def look_again(backend: Backend, family: PromptFamily, task: str, screenshot: Image.Image,
                mapping: ScreenMapping, action: Action, region: Size | None, *,
-               max_new_tokens: int, cancel: Callable[[], bool] | object | None = None) -> Look:
+               max_new_tokens: int, cancel: Cancel | None = None) -> Look:
     """`action` with its point chosen again on the region around it (see the module's doc).
 
     `family` is the loop's prompt family for `backend`; `screenshot` is the captured image
@@ -82,8 +81,7 @@ def look_again(backend: Backend, family: PromptFamily, task: str, screenshot: Im
              f"{mapping.screenshot_pixel(*point)}")
     messages, images = family.build(task, [], image, model)
     try:
-        reply = backend.generate(messages, images, max_new_tokens=max_new_tokens,
-                                 cancel=cancel)  # type: ignore[arg-type]
+        reply = backend.generate(messages, images, max_new_tokens=max_new_tokens, cancel=cancel)
     except BackendError as exc:
         return Look(action, f"{where} failed ({exc}); kept the first point")
     if reply.finish_reason == "cancelled":

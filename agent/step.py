@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 PHASES = ("capture", "prompt", "generate", "parse", "look", "gate", "act", "settle")
 
 
-
 class PhaseTimer:
     """Seconds spent in each of a step's PHASES (a phase entered twice adds up)."""
 
@@ -43,6 +42,7 @@ class PhaseTimer:
             yield
         finally:
             self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - start
+
 
 class RunStatus(str, Enum):
     SUCCESS = "success"          # the model finished with terminate(success)

@@ -213,3 +213,31 @@ def test_a_folder_declares_its_region_strictly(tmp_path: Path) -> None:
         (tmp_path / PROMPT_FILE).write_text(json.dumps({"system": "s", "second_look": bad}))
         with pytest.raises(ValueError, match=PROMPT_FILE):
             declared_second_look(tmp_path)
+
+
+def test_the_confirmation_is_asked_about_the_point_clicked_not_the_first_one() -> None:
+    """An attacker's page puts "Place order" where the second look lands and a harmless label
+    under the first point: the gate must read (and ask about) the label at the second point."""
+    from agent.safety import Decision
+    from tests.agent.test_gate_rules import Label
+
+    class Reader:  # "Place order" on the target, "Help" everywhere else
+        def __init__(self) -> None:
+            self.points: list[tuple[int, int]] = []
+
+        def read(self, image, x: int, y: int) -> Label:
+            self.points.append((x, y))
+            inside = TARGET[0] - 2 <= x <= TARGET[2] + 2 and TARGET[1] - 2 <= y <= TARGET[3] + 2
+            return Label("Place order" if inside else "Help", "push button")
+
+    asked = []
+    reader = Reader()
+    gate = Gate("risky", ask=lambda request: asked.append(request) or Decision.DENY, reader=reader)
+    backend = ScriptedBackend([_off_target, _precise])
+    backend.family, backend.second_look = "fara15", REGION
+    executor = RecordingExecutor()
+    result = run_task("Click the red button.", backend=backend, screen=TargetScreen(),
+                      executor=executor, gate=gate, config=RunConfig(offline=False))
+    assert result.status is RunStatus.DENIED and not executor.performed
+    assert asked and asked[0].label.text == "Place order"
+    assert reader.points and all(_inside(p) for p in reader.points)  # never at the first point

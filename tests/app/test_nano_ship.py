@@ -77,3 +77,39 @@ def test_ship_needs_a_run_and_a_destination_and_scores_alone() -> None:
         with pytest.raises(SystemExit) as exit_:
             ship(argv)
         assert exit_.value.code == 2
+
+
+def test_the_score_takes_the_second_look_from_the_screen_at_its_own_size() -> None:
+    """`ship --score`'s second look is the loop's (agent.second_look) on `Screen.captured`: a
+    first point off the button is moved onto it by a model that points at what it is shown."""
+    from PIL import Image, ImageDraw
+
+    from agent.actions import LeftClick, format_call
+    from agent.inference.base import ScriptedBackend
+    from agent.prompts import get_family
+    from app.nano.desktop import MAX_PIXELS
+    from app.nano.examples import is_hit
+    from app.nano.screens import Box, Button, Screen
+    from app.nano.ship import _look_again
+
+    family = get_family("fara15", system=SYSTEM, max_pixels=MAX_PIXELS)  # as a Nano folder declares
+    full = Image.new("RGB", (1280, 800), (40, 40, 40))
+    ImageDraw.Draw(full).rectangle((760, 408, 839, 429), fill=(230, 20, 20))  # an 80x22 button
+    image = full.resize((512, 320), Image.Resampling.BICUBIC)
+    screen = Screen(image, (Button("OK", Box(304, 163, 336, 172)),), 0, captured=full)
+
+    def points_at_red(messages, images):
+        shown = images[-1]
+        red = [(x, y) for y in range(shown.height) for x in range(shown.width)
+               if shown.getpixel((x, y))[0] > 150 and shown.getpixel((x, y))[1] < 110]
+        x = (min(p[0] for p in red) + max(p[0] for p in red)) // 2
+        y = (min(p[1] for p in red) + max(p[1] for p in red)) // 2
+        size = Size(*shown.size)
+        return format_call("", family.from_model(LeftClick((x, y)), size))
+
+    first = LeftClick((320, 158))  # above the button, as the shipped model's first point was
+    assert not is_hit(first, screen)
+    backend = ScriptedBackend([points_at_red])
+    second = _look_again(backend, family, screen, first, Size(*SECOND_LOOK))
+    assert len(backend.calls) == 1 and Size(*backend.calls[0][1][0].size) == Size(512, 320)
+    assert is_hit(second, screen), second
