@@ -24,7 +24,7 @@ from agent.prompts import PromptFamily, Turn, family_for
 from agent.questions import CONVERSE, AskPerson, OcrPageReader, PageReader, no_answer, respond, turn_fields
 from agent.safety import Budget, Gate, GateVerdict, Limits, StallDetector, StopFlag
 from agent.screen import ScreenError, Screenshot
-from agent.second_look import Look, look_again
+from agent.second_look import Look, look_again, wants_look
 from agent.step import (
     PHASES,
     ActionPerformer,
@@ -286,11 +286,11 @@ def _act(run: _Run, view: _View, reply: Generation, parsed: Parsed,
          timer: PhaseTimer) -> Generator[Step, None, RunResult | _Mistake | None]:
     """Gate, perform and settle one action; an action no input can do is the model's mistake."""
     thoughts, look = parsed.thoughts, Look(parsed.action)
-    region = getattr(run.backend, "second_look", None) if run.config.second_look else None
-    if region is not None:
+    declared = getattr(run.backend, "second_look", None) if run.config.second_look else None
+    if declared is not None and wants_look(parsed.action):  # no "look" phase where none is taken
         with timer.phase("look"):
             look = look_again(run.backend, run.family, run.task, view.shot.image, view.mapping,
-                              parsed.action, region, max_new_tokens=run.config.max_new_tokens,
+                              parsed.action, declared, max_new_tokens=run.config.max_new_tokens,
                               cancel=run.stop)
     action = look.action
     # The gate reads the label at the target's screenshot pixel.

@@ -10,13 +10,21 @@ a 640x400 region is shown at 0.8 of its size, the scale Nano's training shows mo
 a model whose folder declares none is asked once, as before. It costs one more model call per
 click, without history (a first step's prompt: what the model was trained to answer).
 
+A folder may declare several looks: the region centred on the first point and regions shifted
+around it by a quarter of their size (left, right, up, down, then the diagonals). A small
+model's answer depends on where the target sits in what it is shown, and its misses scatter
+while its hits agree, so the point clicked is the answer nearest all the others (the medoid).
+Each look is one more model call.
+
 The second reply only moves the point: the action, its text and options stay the first reply's,
-so the second look cannot turn a click into something else. A second reply that is not the same
-kind of action with a point, that fails, or that is cancelled leaves the first point in place.
+so the second look cannot turn a click into something else. A reply that is not the same kind of
+action with a point, or that fails, has no vote; when no look answers a point, or one is
+cancelled, the first point stays in place.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 from PIL import Image
@@ -33,11 +41,15 @@ from agent.action_types import (
 from agent.actions import Parsed
 from agent.geometry import Point, ScreenMapping, Size, Space
 from agent.inference.base import Backend, BackendError, Cancel
-from agent.prompts import PromptFamily
+from agent.prompts import PromptFamily, SecondLook
 
 # Actions whose point picks their target. Scrolls and drags are left alone: a scroll's point
 # only says which pane, and a drag's two points would need two looks.
 LOOKED = (LeftClick, DoubleClick, TripleClick, RightClick, MouseMove, TypeText)
+# Where the looks' regions are centred, in fractions of the region from the first point: the
+# centred one first, so one look is the centred region. SPREAD measured in the README.
+SPREAD = 0.25
+PATTERN = ((0, 0), (-1, 0), (1, 0), (0, -1), (0, 1), (-1, -1), (1, 1), (-1, 1), (1, -1))
 
 
 @dataclass(frozen=True)
@@ -48,52 +60,88 @@ class Look:
     note: str | None = None  # None: no second look was taken
 
 
-def region_around(mapping: ScreenMapping, point: tuple[int, int], size: Size) -> tuple[int, int, Size]:
+def region_around(mapping: ScreenMapping, point: tuple[int, int], size: Size,
+                  shift: tuple[int, int] = (0, 0)) -> tuple[int, int, Size]:
     """The screenshot region of `size` (shrunk to fit the screenshot) centred on the MODEL
-    `point` as far as the screenshot's edges allow: (left, top, size) in screenshot pixels."""
+    `point` moved by `shift` screenshot pixels, as far as the screenshot's edges allow:
+    (left, top, size) in screenshot pixels."""
     shot = mapping.screenshot
     width, height = min(size.width, shot.width), min(size.height, shot.height)
     x, y = mapping.screenshot_pixel(*point)
-    left = min(max(0, x - width // 2), shot.width - width)
-    top = min(max(0, y - height // 2), shot.height - height)
+    left = min(max(0, x + shift[0] - width // 2), shot.width - width)
+    top = min(max(0, y + shift[1] - height // 2), shot.height - height)
     return left, top, Size(width, height)
 
 
+def shifts(look: SecondLook) -> list[tuple[int, int]]:
+    """The centres of the declared looks' regions, in screenshot pixels from the first point."""
+    dx, dy = round(look.region.width * SPREAD), round(look.region.height * SPREAD)
+    return [(sx * dx, sy * dy) for sx, sy in PATTERN[:look.looks]]
+
+
+def wants_look(action: Action) -> bool:
+    """Whether a second look could move `action`: one of LOOKED, with a point."""
+    return isinstance(action, LOOKED) and getattr(action, "coordinate", None) is not None
+
+
 def look_again(backend: Backend, family: PromptFamily, task: str, screenshot: Image.Image,
-               mapping: ScreenMapping, action: Action, region: Size | None, *,
+               mapping: ScreenMapping, action: Action, look: SecondLook | None, *,
                max_new_tokens: int, cancel: Cancel | None = None) -> Look:
-    """`action` with its point chosen again on the region around it (see the module's doc).
+    """`action` with its point chosen again on the regions around it (see the module's doc).
 
     `family` is the loop's prompt family for `backend`; `screenshot` is the captured image
-    `mapping` describes; `region` the folder's declared size (None: no second look)."""
-    point = getattr(action, "coordinate", None)
-    if region is None or not isinstance(action, LOOKED) or point is None:
+    `mapping` describes; `look` the folder's declaration (None: no second look)."""
+    if look is None or not wants_look(action):
         return Look(action)
-    shot = mapping.screenshot
+    point = action.coordinate  # type: ignore[attr-defined]
+    shot, region = mapping.screenshot, look.region
     if region.width >= shot.width and region.height >= shot.height:
         return Look(action)  # the region would be the whole screen: nothing nearer to see
-    left, top, size = region_around(mapping, point, region)
+    where = (f"a second look at the {region.width}x{region.height} pixels around "
+             f"{mapping.screenshot_pixel(*point)}"
+             + (f" ({look.looks} regions)" if look.looks > 1 else ""))
+    answers: list[Point] = []  # PHYSICAL pixels
+    missed: list[str] = []
+    for shift in shifts(look):
+        answer = _look(backend, family, task, screenshot, mapping, action, region, shift,
+                       max_new_tokens, cancel)
+        if answer is None:
+            return Look(action, f"{where} was cancelled; kept the first point")
+        if isinstance(answer, str):
+            missed.append(answer)
+        else:
+            answers.append(answer)
+    if not answers:
+        return Look(action, f"{where} {'; '.join(dict.fromkeys(missed))}; kept the first point")
+    # The medoid: the answer nearest all the others (ties: the earlier region, centred first).
+    chosen = min(answers, key=lambda p: sum(math.dist((p.x, p.y), (q.x, q.y)) for q in answers))
+    moved = mapping.convert(chosen, Space.MODEL)
+    x = min(max(round(moved.x), 0), mapping.model.width - 1)
+    y = min(max(round(moved.y), 0), mapping.model.height - 1)
+    new = replace(action, coordinate=(x, y))  # type: ignore[call-arg]
+    voted = (f" ({len(answers)} of {look.looks} answered a point; the one nearest the others)"
+             if look.looks > 1 else "")
+    return Look(new, f"{where} moved the point to {mapping.screenshot_pixel(x, y)}{voted}")
+
+
+def _look(backend: Backend, family: PromptFamily, task: str, screenshot: Image.Image,
+          mapping: ScreenMapping, action: Action, region: Size, shift: tuple[int, int],
+          max_new_tokens: int, cancel: Cancel | None) -> Point | str | None:
+    """One region's answer: its point (PHYSICAL), why it has none (text), or None if cancelled."""
+    left, top, size = region_around(mapping, action.coordinate, region, shift)  # type: ignore[attr-defined]
     model = family.model_size(size)
     image = screenshot.crop((left, top, left + size.width, top + size.height)).resize(
         (model.width, model.height), Image.Resampling.BICUBIC)
-    part = mapping.region(left, top, size, model)
-    where = (f"a second look at the {size.width}x{size.height} pixels around "
-             f"{mapping.screenshot_pixel(*point)}")
     messages, images = family.build(task, [], image, model)
     try:
         reply = backend.generate(messages, images, max_new_tokens=max_new_tokens, cancel=cancel)
     except BackendError as exc:
-        return Look(action, f"{where} failed ({exc}); kept the first point")
-    if reply.finish_reason == "cancelled":
-        return Look(action, f"{where} was cancelled; kept the first point")
+        return f"failed ({exc})"
+    if reply.finish_reason == "cancelled" or (cancel is not None and cancel.is_set()):
+        return None
     parsed = family.parse(reply.text, model)
     second = parsed.action if isinstance(parsed, Parsed) else None
     if type(second) is not type(action) or getattr(second, "coordinate", None) is None:
-        answered = second.name if second is not None else "no usable action"
-        return Look(action, f"{where} answered {answered}; kept the first point")
-    physical = part.convert(Point(*second.coordinate, Space.MODEL), Space.PHYSICAL)
-    moved = mapping.convert(physical, Space.MODEL)
-    x = min(max(round(moved.x), 0), mapping.model.width - 1)
-    y = min(max(round(moved.y), 0), mapping.model.height - 1)
-    new = replace(action, coordinate=(x, y))  # type: ignore[call-arg]
-    return Look(new, f"{where} moved the point to {mapping.screenshot_pixel(x, y)}")
+        return f"answered {second.name if second is not None else 'no usable action'}"
+    part = mapping.region(left, top, size, model)
+    return part.convert(Point(*second.coordinate, Space.MODEL), Space.PHYSICAL)

@@ -24,7 +24,7 @@ from PIL import Image
 from agent.options import MAX_NEW_TOKENS
 
 if TYPE_CHECKING:
-    from agent.geometry import Size
+    from agent.prompts import SecondLook
     from agent.replay.backend import ReplayCheck
 
 Message = dict[str, Any]
@@ -146,9 +146,9 @@ class Backend(ABC):
     # The model image's pixel limit its folder declares (agent.prompts.declared_max_pixels), or
     # None; set by the factory like `family`.
     max_pixels: int | None = None
-    # The region its folder declares for a second look before acting on a point
-    # (agent.prompts.declared_second_look, agent.second_look), or None; set like `family`.
-    second_look: Size | None = None
+    # The second look its folder declares before acting on a point (region and regions looked
+    # at: agent.prompts.declared_second_look, agent.second_look), or None; set like `family`.
+    second_look: SecondLook | None = None
 
     def wraps(self, inner: object) -> None:
         """Take `inner`'s name and prompt (family, declared system prompt, image limit and second

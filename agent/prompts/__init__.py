@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -34,6 +35,7 @@ __all__ = [
     "FaraFamily",
     "FolderDeclared",
     "PromptFamily",
+    "SecondLook",
     "Turn",
     "declared_max_pixels",
     "declared_second_look",
@@ -177,13 +179,32 @@ def declared_system_prompt(folder: Path) -> str | None:
     return system
 
 
-# A second look's region (agent.second_look): screenshot pixels per side, within these bounds.
+# A second look's region (agent.second_look): screenshot pixels per side, within these bounds;
+# and how many regions it may look at (the centred one and up to eight shifted around it).
 SECOND_LOOK_MIN, SECOND_LOOK_MAX = 64, 8192
+SECOND_LOOK_REGIONS = 9
 
 
-def declared_second_look(folder: Path) -> Size | None:
-    """The region the folder's model looks at again before acting on a point (PROMPT_FILE's
-    "second_look": [width, height] in screenshot pixels); None when it declares none.
+@dataclass(frozen=True)
+class SecondLook:
+    """What a model folder declares for its model's second look before acting on a point
+    (agent.second_look): the region's size in screenshot pixels, and how many regions around
+    the first point it looks at (1: the centred one; more: shifted ones too, whose answers
+    vote)."""
+
+    region: Size
+    looks: int = 1
+
+    def declared(self) -> list[int] | dict[str, Any]:
+        """The PROMPT_FILE entry that declares this (what `declared_second_look` reads)."""
+        size = [self.region.width, self.region.height]
+        return size if self.looks == 1 else {"region": size, "looks": self.looks}
+
+
+def declared_second_look(folder: Path) -> SecondLook | None:
+    """The second look the folder's model takes before acting on a point (PROMPT_FILE's
+    "second_look": [width, height] in screenshot pixels, or {"region": [width, height],
+    "looks": n}); None when it declares none.
 
     Raises ValueError naming the file when the entry is there but unusable (like the system
     prompt: a declaration silently dropped would change what the model was measured doing)."""
@@ -191,12 +212,24 @@ def declared_second_look(folder: Path) -> Size | None:
     value = data.get("second_look") if isinstance(data, dict) else None
     if value is None:
         return None
+    looks: Any = 1
+    if isinstance(value, dict):
+        if set(value) - {"region", "looks"}:
+            raise ValueError(f"{path}: \"second_look\" has keys other than \"region\" and \"looks\"")
+        value, looks = value.get("region"), value.get("looks", 1)
     if (not isinstance(value, list) or len(value) != 2
-            or not all(isinstance(v, int) and not isinstance(v, bool)
-                       and SECOND_LOOK_MIN <= v <= SECOND_LOOK_MAX for v in value)):
-        raise ValueError(f"{path}: \"second_look\" must be [width, height], whole pixels from "
-                         f"{SECOND_LOOK_MIN} to {SECOND_LOOK_MAX}")
-    return Size(value[0], value[1])
+            or not all(_whole(v) and SECOND_LOOK_MIN <= v <= SECOND_LOOK_MAX for v in value)):
+        raise ValueError(f"{path}: \"second_look\" must be [width, height] (or {{\"region\": "
+                         f"[width, height], \"looks\": n}}), whole pixels from {SECOND_LOOK_MIN} "
+                         f"to {SECOND_LOOK_MAX}")
+    if not _whole(looks) or not 1 <= looks <= SECOND_LOOK_REGIONS:
+        raise ValueError(f"{path}: \"second_look\" \"looks\" must be a whole number from 1 to "
+                         f"{SECOND_LOOK_REGIONS}")
+    return SecondLook(Size(value[0], value[1]), looks)
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def declared_max_pixels(folder: Path) -> int | None:

@@ -54,7 +54,7 @@ def register(sub: Any) -> None:
     p.add_argument("--script", metavar="FILE", type=Path,
                    help="replay model replies from a JSON list of strings (demos, tests)")
     add_flags(p, "max_steps", "settle_timeout", "search_url", "deny_titles", "confirm_timeout",
-              "keep_screenshots", max_steps={
+              "keep_screenshots", "second_look", max_steps={
                   "help": f"default and upper bound of a task's steps ({DEFAULTS.max_steps})"})
     p.add_argument("--no-app", action="store_true",
                    help="always run headless here, even when the Deskhand app is running")

@@ -16,15 +16,18 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from agent import geometry
+from agent.prompts import SecondLook
 from app.bench import checkpoints as qwen25
 from app.bench import checkpoints_qwen35 as qwen35
 from app.nano.examples import SYSTEM
 from app.nano.screens import WORDS
 
-# The region of Nano's second look (agent.second_look), in screenshot pixels: the smallest of
-# the ladder's near rungs (app.nano.desktop.NEAR_SIZES), seen at 0.8 of its size. Measured
-# against 800x500 and 960x600 and against two looks (README, "Deskhand Nano").
-SECOND_LOOK = (640, 400)
+# Nano's second look (agent.second_look): the region, in screenshot pixels, is the smallest of
+# the ladder's near rungs (app.nano.desktop.NEAR_SIZES), seen at 0.8 of its size (measured
+# against 800x500, 960x600 and a third look); nine regions vote (measured against one and five).
+# README, "Deskhand Nano".
+SECOND_LOOK = SecondLook(geometry.Size(640, 400), looks=9)
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,7 @@ def declare(folder: Path) -> None:
     from agent.prompts import PROMPT_FILE
     from app.nano.desktop import MAX_PIXELS
 
-    (folder / PROMPT_FILE).write_text(json.dumps({"system": SYSTEM, "second_look": list(SECOND_LOOK)},
+    (folder / PROMPT_FILE).write_text(json.dumps({"system": SYSTEM, "second_look": SECOND_LOOK.declared()},
                                                  indent=2), encoding="utf-8")
     pre_path = folder / "preprocessor_config.json"
     pre = json.loads(pre_path.read_text(encoding="utf-8")) if pre_path.is_file() else {}

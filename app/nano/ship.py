@@ -72,10 +72,10 @@ def score(folder: Path, n: int, buttons: tuple[int, int] | None, kind: str = "bu
 
     backend = build_backend(parse_model_spec(str(folder)), provider="cpu")
     family = family_for(backend)  # what the agent loop prompts this backend with
-    region = backend.second_look if second_look else None
+    look = backend.second_look if second_look else None
     result: dict = {"model": str(folder), "n": n, "screens": kind, "buttons": buttons,
                     "history_scale": history_scale,
-                    "second_look": None if region is None else [region.width, region.height],
+                    "second_look": None if look is None else look.declared(),
                     "chance": chance(n, buttons) if kind == "buttons" else None}
     seconds: list[float] = []
     for split in HELD_OUT:
@@ -97,13 +97,13 @@ def score(folder: Path, n: int, buttons: tuple[int, int] | None, kind: str = "bu
                 continue
             clicks += 1
             first += is_hit(action, screen)
-            if region is not None and screen.captured is not None and action is not None:
+            if look is not None and screen.captured is not None and action is not None:
                 started = time.perf_counter()
-                action = _look_again(backend, family, screen, action, region)
+                action = _look_again(backend, family, screen, action, look)
                 seconds[-1] += time.perf_counter() - started
             hits += is_hit(action, screen)
         result[split] = round(hits / max(1, clicks), 4)
-        if region is not None:
+        if look is not None:
             result["first_" + split] = round(first / max(1, clicks), 4)
         result[split + "_clicks"] = clicks
         if after:
@@ -114,7 +114,7 @@ def score(folder: Path, n: int, buttons: tuple[int, int] | None, kind: str = "bu
     return result
 
 
-def _look_again(backend, family, screen, action, region):
+def _look_again(backend, family, screen, action, look):
     """The screen's action after the second look the agent loop takes (agent.second_look), on
     the screen at its own size as if it were one whole monitor."""
     from agent.geometry import Monitor, ScreenMapping
@@ -123,7 +123,7 @@ def _look_again(backend, family, screen, action, region):
     captured = Size(*screen.captured.size)
     mapping = ScreenMapping(Monitor(1, 0, 0, captured.width, captured.height), captured,
                             Size(*screen.image.size))
-    return look_again(backend, family, screen.task, screen.captured, mapping, action, region,
+    return look_again(backend, family, screen.task, screen.captured, mapping, action, look,
                       max_new_tokens=MAX_NEW_TOKENS).action
 
 

@@ -13,7 +13,7 @@ from agent.actions import LeftClick, RightClick, Scroll, Terminate, TypeText, fo
 from agent.geometry import Monitor, Point, ScreenMapping, Size, Space
 from agent.inference.base import BackendError, ScriptedBackend
 from agent.loop import PHASES, RunConfig, RunStatus, run_task
-from agent.prompts import PROMPT_FILE, declared_second_look, get_family
+from agent.prompts import PROMPT_FILE, SecondLook, declared_second_look, get_family
 from agent.safety import Gate
 from agent.second_look import look_again, region_around
 from tests.support.fakes import FakeScreen, RecordingExecutor
@@ -21,6 +21,7 @@ from tests.support.fakes import FakeScreen, RecordingExecutor
 TARGET = (1337, 611, 1357, 623)  # a 20x12-pixel red "button" on a 1920x1080 screen
 RED = (230, 20, 20)
 REGION = Size(640, 400)
+LOOK = SecondLook(REGION)  # one look, at the centred region
 FAMILY = get_family("fara15")  # answers in the 1000-unit display grid, like Nano
 
 
@@ -68,7 +69,7 @@ def _precise(messages, images) -> str:
     return _reply(LeftClick(centre), size)
 
 
-def _run(replies, *, region: Size | None = REGION, second_look: bool = True, screen=None):
+def _run(replies, *, region: SecondLook | None = LOOK, second_look: bool = True, screen=None):
     backend = ScriptedBackend(replies)
     backend.family, backend.second_look = "fara15", region
     executor, steps = RecordingExecutor(), []
@@ -164,7 +165,7 @@ def test_a_failing_second_look_keeps_the_first_point() -> None:
     mapping = ScreenMapping(Monitor(1, 0, 0, 1920, 1080), Size(1920, 1080), Size(512, 288))
     backend.calls.append(([], []))  # the first reply was taken
     look = look_again(backend, FAMILY, "t", TargetScreen().image(), mapping, LeftClick((100, 100)),
-                      REGION, max_new_tokens=64)
+                      LOOK, max_new_tokens=64)
     assert look.action == LeftClick((100, 100)) and "out of memory" in look.note
 
 
@@ -172,12 +173,12 @@ def test_actions_without_a_point_to_choose_are_not_looked_at_again() -> None:
     backend = ScriptedBackend([])
     mapping = ScreenMapping(Monitor(1, 0, 0, 1920, 1080), Size(1920, 1080), Size(512, 288))
     for action in (Scroll(300, (50, 50)), TypeText("x"), Terminate("success")):
-        look = look_again(backend, FAMILY, "t", TargetScreen().image(), mapping, action, REGION,
+        look = look_again(backend, FAMILY, "t", TargetScreen().image(), mapping, action, LOOK,
                           max_new_tokens=64)
         assert look.action == action and look.note is None
     small = ScreenMapping(Monitor(1, 0, 0, 640, 400), Size(640, 400), Size(512, 320))
     look = look_again(backend, FAMILY, "t", Image.new("RGB", (640, 400)), small,
-                      LeftClick((5, 5)), REGION, max_new_tokens=64)  # the region is the screen
+                      LeftClick((5, 5)), LOOK, max_new_tokens=64)  # the region is the screen
     assert look.note is None and not backend.calls
 
 
@@ -208,8 +209,16 @@ def test_a_folder_declares_its_region_strictly(tmp_path: Path) -> None:
     (tmp_path / PROMPT_FILE).write_text(json.dumps({"system": "s"}))
     assert declared_second_look(tmp_path) is None
     (tmp_path / PROMPT_FILE).write_text(json.dumps({"system": "s", "second_look": [640, 400]}))
-    assert declared_second_look(tmp_path) == Size(640, 400)
-    for bad in ([640], [640, 400, 1], ["640", 400], [True, 400], [10, 10], [640, 100000], "640x400"):
+    assert declared_second_look(tmp_path) == SecondLook(Size(640, 400))
+    nine = {"region": [640, 400], "looks": 9}
+    (tmp_path / PROMPT_FILE).write_text(json.dumps({"system": "s", "second_look": nine}))
+    assert declared_second_look(tmp_path) == SecondLook(Size(640, 400), 9)
+    assert SecondLook(Size(640, 400), 9).declared() == nine
+    assert SecondLook(Size(640, 400)).declared() == [640, 400]
+    for bad in ([640], [640, 400, 1], ["640", 400], [True, 400], [10, 10], [640, 100000], "640x400",
+                {"region": [640, 400], "looks": 0}, {"region": [640, 400], "looks": 10},
+                {"region": [640, 400], "looks": 2.0}, {"region": [640, 400], "look": 3},
+                {"looks": 3}, {"region": "640x400", "looks": 3}):
         (tmp_path / PROMPT_FILE).write_text(json.dumps({"system": "s", "second_look": bad}))
         with pytest.raises(ValueError, match=PROMPT_FILE):
             declared_second_look(tmp_path)
@@ -234,10 +243,87 @@ def test_the_confirmation_is_asked_about_the_point_clicked_not_the_first_one() -
     reader = Reader()
     gate = Gate("risky", ask=lambda request: asked.append(request) or Decision.DENY, reader=reader)
     backend = ScriptedBackend([_off_target, _precise])
-    backend.family, backend.second_look = "fara15", REGION
+    backend.family, backend.second_look = "fara15", LOOK
     executor = RecordingExecutor()
     result = run_task("Click the red button.", backend=backend, screen=TargetScreen(),
                       executor=executor, gate=gate, config=RunConfig(offline=False))
     assert result.status is RunStatus.DENIED and not executor.performed
     assert asked and asked[0].label.text == "Place order"
     assert reader.points and all(_inside(p) for p in reader.points)  # never at the first point
+
+
+NINE = SecondLook(REGION, 9)
+
+
+def test_nine_regions_are_centred_around_the_first_point() -> None:
+    from agent.second_look import shifts
+
+    assert shifts(SecondLook(REGION)) == [(0, 0)]
+    assert shifts(NINE) == [(0, 0), (-160, 0), (160, 0), (0, -100), (0, 100),
+                            (-160, -100), (160, 100), (-160, 100), (160, -100)]
+    mapping = ScreenMapping(Monitor(1, 0, 0, 1920, 1080), Size(1920, 1080), Size(512, 288))
+    centre = region_around(mapping, (256, 144), REGION)
+    assert region_around(mapping, (256, 144), REGION, (-160, 100)) == (
+        centre[0] - 160, centre[1] + 100, REGION)
+
+
+def _miss(messages, images) -> str:
+    """A look that points at its region's top-left corner: a miss that lands somewhere else in
+    every region."""
+    return _reply(LeftClick((3, 3)), Size(*images[-1].size))
+
+
+def test_the_looks_vote_and_the_point_most_of_them_agree_on_is_clicked() -> None:
+    done = format_call("Done.", Terminate("success"))
+    # 3 of 9 looks miss, each somewhere else; the centred look and the last are misses.
+    looks = [_miss, _precise, _precise, _miss, _precise, _precise, _precise, _precise, _miss]
+    result, steps, executor, backend = _run([_off_target, *looks, done], region=NINE)
+    assert result.status is RunStatus.SUCCESS and len(backend.calls) == 11
+    (_, point), = executor.performed
+    assert _inside(point), point
+    shown = [Size(*call[1][0].size) for call in backend.calls[1:10]]
+    assert set(shown) == {FAMILY.model_size(REGION)}
+    assert "9 of 9 answered a point" in steps[0].note
+    assert "look" not in steps[1].timings  # the step that ends the task has no point to look at
+
+
+def test_a_minority_of_looks_cannot_pull_the_click_onto_their_point() -> None:
+    """What the vote promises, tried the other way round: if most looks miss (each somewhere
+    else) and three agree on the target, the agreeing three win; looks answering another kind of
+    action (a page's text telling the model to type) have no vote and change nothing."""
+    done = format_call("Done.", Terminate("success"))
+    typing = format_call("", TypeText("rm -rf ~", coordinate=(10, 10)))
+    replies = [_off_target, _miss, typing, _precise, typing, _precise, typing, _precise, typing,
+               _miss, done]
+    _, steps, executor, _ = _run(replies, region=NINE)
+    (action, point), = executor.performed
+    assert isinstance(action, LeftClick) and _inside(point), point
+    assert "5 of 9 answered a point" in steps[0].note
+
+
+def test_no_look_answering_a_point_keeps_the_first_one() -> None:
+    done = format_call("Done.", Terminate("success"))
+    _, steps, executor, _ = _run([_off_target, *["no tool call"] * 9, done], region=NINE)
+    (action, point), = executor.performed
+    assert isinstance(action, LeftClick) and not _inside(point)
+    assert "kept the first point" in steps[0].note and "9 regions" in steps[0].note
+
+
+def test_stopping_during_the_looks_stops_them_and_performs_nothing() -> None:
+    """The person presses stop while the third region is being looked at: no more model calls,
+    no click."""
+    from agent.safety import StopFlag
+
+    stop = StopFlag()
+
+    def stopping(messages, images) -> str:
+        stop.set("stopped by the person")
+        return _precise(messages, images)
+
+    backend = ScriptedBackend([_off_target, _precise, _precise, stopping, *[_precise] * 6])
+    backend.family, backend.second_look = "fara15", NINE
+    executor = RecordingExecutor()
+    result = run_task("Click the red button.", backend=backend, screen=TargetScreen(),
+                      executor=executor, gate=Gate("never"), stop=stop)
+    assert result.status is RunStatus.STOPPED and not executor.performed
+    assert len(backend.calls) == 4

@@ -25,7 +25,7 @@ def test_a_run_ships_as_a_model_folder_that_the_runtime_drives(tmp_path: Path, c
     assert ship(["--run", str(run), "--out", str(model), "--precision", "int4"]) == 0
     assert (model / "genai_config.json").is_file() and (model / "deskhand.json").is_file()
     assert declared_system_prompt(model) == SYSTEM
-    assert declared_second_look(model) == Size(*SECOND_LOOK)  # the exporter carried it along
+    assert declared_second_look(model) == SECOND_LOOK  # the exporter carried it along
     manifest = json.loads((model / "deskhand.json").read_text())
     assert manifest["family"] == "fara15" and manifest["precision"] == "int4"
     capsys.readouterr()
@@ -66,7 +66,7 @@ def test_desktop_screens_are_scored_with_the_step_after_the_click(tmp_path: Path
     assert record["heldout_clicks"] + record.get("heldout_after", 0) == 6
     assert record["median_step_s"] > 0
     # The folder's second look is scored as the loop takes it; the first point's rate beside it.
-    assert record["second_look"] == list(SECOND_LOOK) and "first_heldout" in record
+    assert record["second_look"] == SECOND_LOOK.declared() and "first_heldout" in record
     assert ship(["--score", str(model), "--n", "2", "--screens", "desktop", "--no-second-look"]) == 0
     record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert record["second_look"] is None and "first_heldout" not in record
@@ -109,7 +109,8 @@ def test_the_score_takes_the_second_look_from_the_screen_at_its_own_size() -> No
 
     first = LeftClick((320, 158))  # above the button, as the shipped model's first point was
     assert not is_hit(first, screen)
-    backend = ScriptedBackend([points_at_red])
-    second = _look_again(backend, family, screen, first, Size(*SECOND_LOOK))
-    assert len(backend.calls) == 1 and Size(*backend.calls[0][1][0].size) == Size(512, 320)
+    backend = ScriptedBackend([points_at_red] * SECOND_LOOK.looks)
+    second = _look_again(backend, family, screen, first, SECOND_LOOK)
+    assert len(backend.calls) == SECOND_LOOK.looks  # one call per region, each at 512x320
+    assert {Size(*call[1][0].size) for call in backend.calls} == {Size(512, 320)}
     assert is_hit(second, screen), second
