@@ -25,9 +25,9 @@ from app.nano.screens import WORDS
 
 # Nano's second look (agent.second_look): the region, in screenshot pixels, is the smallest of
 # the ladder's near rungs (app.nano.desktop.NEAR_SIZES), seen at 0.8 of its size (measured
-# against 800x500, 960x600 and a third look); nine regions vote (measured against one and five).
-# README, "Deskhand Nano".
-SECOND_LOOK = SecondLook(geometry.Size(640, 400), looks=9)
+# against 800x500, 960x600 and a third look); five regions vote (measured against one, nine and
+# other spreads: README, "Deskhand Nano").
+SECOND_LOOK = SecondLook(geometry.Size(640, 400), looks=5)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
     python -m app.nano.ship --run DIR --out MODEL_DIR [--precision int4|fp32]
     python -m app.nano.ship --score MODEL_DIR [--n 200] [--buttons 1-1] [--screens desktop]
-        [--history-scale 0.5] [--no-second-look]
+        [--history-scale 0.5] [--no-second-look | --looks N]
 
 `--run` writes the run's trained weights as a Hugging Face checkpoint (config, tokenizer and
 chat template from the run, `deskhand_prompt.json` declaring Nano's compact system prompt) and
@@ -20,9 +20,11 @@ import json
 import shutil
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from agent.geometry import Size
+from agent.prompts import SECOND_LOOK_REGIONS
 from app.nano.screens import COMBINED, KINDS
 
 MAX_NEW_TOKENS = 96  # a form's `type` reply is up to ~64 tokens (a click's ~34); cut, it is a miss
@@ -54,13 +56,14 @@ def ship(run: Path, out: Path, precision: str = "int4") -> Path:
 
 
 def score(folder: Path, n: int, buttons: tuple[int, int] | None, kind: str = "buttons",
-          history_scale: float = 1.0, second_look: bool = True) -> dict:
+          history_scale: float = 1.0, second_look: bool = True, looks: int | None = None) -> dict:
     """Hit rates on the held-out splits through the factory's backend and the family's prompt
     (and, on desktop screens, the share of steps after a click answered terminate(success)).
 
     On whole screens the folder's declared second look is taken as the loop takes it
-    (agent.second_look, from the screen at its own size), unless `second_look` is False;
-    `first_<split>` is then the hit rate of the first point alone, on the same replies."""
+    (agent.second_look, from the screen at its own size), unless `second_look` is False, with
+    `looks` regions instead of the declared number when given; `first_<split>` is then the hit
+    rate of the first point alone, on the same replies."""
     import time
 
     from agent.actions import Parsed, Terminate
@@ -73,6 +76,8 @@ def score(folder: Path, n: int, buttons: tuple[int, int] | None, kind: str = "bu
     backend = build_backend(parse_model_spec(str(folder)), provider="cpu")
     family = family_for(backend)  # what the agent loop prompts this backend with
     look = backend.second_look if second_look else None
+    if look is not None and looks is not None:
+        look = replace(look, looks=looks)
     result: dict = {"model": str(folder), "n": n, "screens": kind, "buttons": buttons,
                     "history_scale": history_scale,
                     "second_look": None if look is None else look.declared(),
@@ -143,12 +148,17 @@ def main(argv: list[str] | None = None) -> int:
                    help="earlier screenshots at this fraction of their sides (as `deskhand run`)")
     p.add_argument("--no-second-look", action="store_true",
                    help="score the first point only, even where the folder declares a second look")
+    p.add_argument("--looks", type=int, choices=range(1, SECOND_LOOK_REGIONS + 1), metavar="N",
+                   help="take the folder's second look with N regions instead of the number it "
+                   f"declares (1-{SECOND_LOOK_REGIONS}; agent.second_look)")
     args = p.parse_args(argv)
+    if args.looks is not None and args.no_second_look:
+        p.error("--looks sets the second look's regions; not with --no-second-look")
     if args.score and (args.run or args.out):
         p.error("--score scores a model folder; give it alone, not with --run/--out")
     if args.score:
         print(json.dumps(score(args.score, args.n, args.buttons, args.screens, args.history_scale,
-                               not args.no_second_look)))
+                               not args.no_second_look, args.looks)))
         return 0
     if not (args.run and args.out):
         p.error("give --run DIR --out MODEL_DIR, or --score MODEL_DIR")

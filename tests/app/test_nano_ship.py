@@ -70,10 +70,15 @@ def test_desktop_screens_are_scored_with_the_step_after_the_click(tmp_path: Path
     assert ship(["--score", str(model), "--n", "2", "--screens", "desktop", "--no-second-look"]) == 0
     record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert record["second_look"] is None and "first_heldout" not in record
+    # --looks scores the declared region with another number of regions.
+    assert ship(["--score", str(model), "--n", "2", "--screens", "desktop", "--looks", "1"]) == 0
+    record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert record["second_look"] == [SECOND_LOOK.region.width, SECOND_LOOK.region.height]
 
 
 def test_ship_needs_a_run_and_a_destination_and_scores_alone() -> None:
-    for argv in (["--run", "x"], ["--score", "m", "--run", "x"]):
+    for argv in (["--run", "x"], ["--score", "m", "--run", "x"],
+                 ["--score", "m", "--looks", "3", "--no-second-look"], ["--score", "m", "--looks", "10"]):
         with pytest.raises(SystemExit) as exit_:
             ship(argv)
         assert exit_.value.code == 2
