@@ -293,6 +293,8 @@ def render_html(record: RunRecord) -> str:
         timings = ", ".join(f"{k} {v:.2f} s" for k, v in step.timings.items()
                             if not k.startswith("model."))
         error = f'<p class="error">{esc(step.error)}</p>' if step.error else ""
+        if step.note:  # what the loop did besides the model's answer (e.g. a second look)
+            error += f'<p class="note">{esc(step.note)}</p>'
         rows.append(
             f'<section><h2>Step {step.index + 1}: {esc(what)}</h2>{error}'
             f'<p class="thoughts">{esc(step.thoughts or "")}</p>'

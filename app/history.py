@@ -190,6 +190,8 @@ class HistoryView(QWidget):
                  self.tr("Timings (s): {0}").format(format_timings(step.timings))]
         if step.error:
             lines.append(self.tr("Error: {0}").format(step.error))
+        if step.note:  # what the loop did besides the model's answer (e.g. a second look)
+            lines.append(self.tr("Note: {0}").format(step.note))
         if step.screenshot_note:
             lines.append(step.screenshot_note)
         if isinstance(check, dict):

@@ -357,6 +357,8 @@ class MainWindow(QMainWindow):
                  self.tr("Timings (s): {0}").format(format_timings(st.timings))]
         if st.error:
             lines.append(self.tr("Error: {0}").format(st.error))
+        if st.note:  # what the loop did besides the model's answer (e.g. a second look)
+            lines.append(self.tr("Note: {0}").format(st.note))
         if st.verdict is not None and st.verdict.asked:
             lines.append(self.tr("You were asked: {0}").format(
                 st.verdict.decision.value if st.verdict.decision else ""))

@@ -110,3 +110,19 @@ def test_a_damaged_line_costs_only_itself_in_every_reader(tmp_path: Path) -> Non
     assert _task_steps(tmp_path, folder.name, 10).count("<div class=step>") == 4
     # A mistyped "retry" no longer makes replay drop the step (it did: "no" is truthy).
     assert [s.index for s in from_record(record).steps] == [0, 1, 3]
+
+
+def test_a_steps_note_is_in_the_html_export_escaped(tmp_path: Path) -> None:
+    """The step's note (what the loop did besides the model's answer: a second look, a stall)
+    is shown where a person reads the run; a page's text in it stays text."""
+    folder = tmp_path / "20260101-000000-noted"
+    folder.mkdir()
+    (folder / "run.json").write_text(json.dumps({"task": "t", "started": 1.0, "status": "success",
+                                                 "steps": 1}))
+    note = "a second look <script>alert(1)</script> moved the point to (798, 425)"
+    step = {"index": 0, "action": {"action": "left_click", "coordinate": [1, 2]},
+            "description": "click", "note": note}
+    (folder / "steps.jsonl").write_text(json.dumps(step) + "\n", encoding="utf-8")
+    page = render_html(TrajectoryStore(tmp_path).load(folder.name))
+    assert "moved the point to (798, 425)" in page
+    assert "<script>" not in page and "&lt;script&gt;" in page

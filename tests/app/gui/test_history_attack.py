@@ -71,6 +71,16 @@ def test_history_skips_bad_step_lines_and_names_them(history) -> None:
     assert "thought 1" in history.details.toPlainText()
 
 
+def test_history_shows_a_steps_note_as_text(history) -> None:
+    """The loop's note on a step (a second look that moved the point, a stall) is shown with
+    the step; markup in it is shown as text."""
+    note = "a second look moved the point to (798, 425) <b>safe</b>"
+    fake_run(runs_dir(), "20260101-000000-noted", good_meta(), [step_line(0, note=note)])
+    _select(history, "20260101-000000-noted")
+    history.steps.setCurrentItem(history.steps.topLevelItem(0))
+    assert "Note: " + note in history.details.toPlainText()
+
+
 def test_history_never_shows_a_screenshot_from_outside_the_run(history, tmp_path) -> None:
     secret = tmp_path / "secret.png"
     Image.new("RGB", (32, 32), (13, 37, 201)).save(secret)

@@ -68,6 +68,19 @@ def test_clicking_a_step_inspects_it(qtbot, services):
     assert window.live._overlay is not None and window.live._overlay.kind == "click"
 
 
+def test_a_steps_note_is_shown_when_it_is_inspected(qtbot, services):
+    """What the loop did besides the model's answer (here a second look) is in the inspector."""
+    from PySide6.QtGui import QImage
+
+    from app.worker import StepView
+    from tests.agent.test_formats_steps import a_step
+
+    window, _ = make_window(qtbot, services)
+    note = "a second look at the 640x400 pixels around (768, 440) moved the point to (798, 425)"
+    window._inspect(StepView(a_step(note=note), QImage(8, 8, QImage.Format.Format_RGB32), 1.0))
+    assert "Note: " + note in window.inspector.toPlainText()
+
+
 def test_pause_holds_the_next_phase_and_resume_finishes(qtbot, services, recorder_executor):
     services.extra["responses"] = [click(10, 10), click(20, 20), click(30, 30), done()]
     services.extra["token_delay"] = 0.01
