@@ -1,7 +1,8 @@
 """Synthetic desktop screens for Deskhand Nano: real Qt windows on a desktop at real screen sizes.
 
 A screen is what the agent loop would give the model: a whole screen (1024x768 .. 1920x1080;
-640x400 .. 960x600 for the "ladder" kind's nearer rungs)
+640x400 .. 960x600 for the "ladder" kind's nearer rungs; 640x400 parts around the button, as
+the second look shows them, for the "look" kind)
 with a window drawn by Qt itself (the Fusion style any PySide6 app gets on Linux, with varied
 fonts, sizes, palettes and contents: a text label, maybe a text field, a check box, a drop-down)
 holding one push button, sometimes under a drawn title bar, sometimes next to a window without
@@ -41,6 +42,13 @@ SCREEN_SIZES = ((1024, 768), (1280, 800), (1280, 1024), (1366, 768), (1440, 900)
 # SCREEN_SIZES.
 NEAR_SIZES = ((640, 400), (800, 500), (960, 600))
 NEAR_SHARE = 0.5  # of ladder desktop screens
+# The "look" kind's crops: what Nano's second look shows it (agent.second_look; the region its
+# folder declares, app.nano.model.SECOND_LOOK), a 640x400 part of a whole screen centred near
+# the button but rarely on it (its first point's misses, ~100 pixels, and the vote's regions
+# shifted 160x100 from that point), the window often cut by the region's edge.
+LOOK_SIZE = (640, 400)
+LOOK_SHARE = 0.5  # of "look" desktop screens; the rest as the ladder's
+LOOK_OFFSET = (260, 160)  # the region's centre, at most this far from the button's
 DONE_SHARE = 0.2  # share of examples that are the step after the click (twice the tokens)
 # Words of labels and fields: none is a button word, so the only button is the one to click.
 FILLER = ("please", "the", "file", "was", "changed", "your", "document", "has", "been", "saved",
@@ -63,11 +71,12 @@ def nano_model_size(screen: Size) -> Size:
     return get_family("fara15", max_pixels=MAX_PIXELS).model_size(screen)
 
 
-def make_desktop(split: str, index: int, near: bool = False) -> Screen:
+def make_desktop(split: str, index: int, near: bool = False, look: bool = False) -> Screen:
     """Desktop screen number `index` of `split`, at model size; `previous` set on the step after
     the click (deterministic). `near`: about half the screens (their own draw, where the window
     fits one of NEAR_SIZES) are that smaller screen cut around the window (the same window,
-    seen nearer its size); the rest exactly the screens `near=False` gives."""
+    seen nearer its size); the rest exactly the screens `near=False` gives. `look`: before
+    that, LOOK_SHARE of the screens are a second look's region around the button (look_crop)."""
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; known: {', '.join(SPLITS)}")
     rng = random.Random(f"nano-desktop:{split}:{index}")
@@ -79,8 +88,10 @@ def make_desktop(split: str, index: int, near: bool = False) -> Screen:
     before, (x, y, bar) = place_window(rng, desktop, window)
     left, top, right, bottom = button
     box = Box(x + left, y + bar + top, x + right, y + bar + bottom)
-    crop = near_crop(random.Random(f"nano-near:{split}:{index}"), width, height,
-                     Box(x, y, x + window.width, y + bar + window.height)) if near else None
+    crop = look_crop(random.Random(f"nano-look:{split}:{index}"), width, height, box) if look else None
+    if crop is None and near:
+        crop = near_crop(random.Random(f"nano-near:{split}:{index}"), width, height,
+                         Box(x, y, x + window.width, y + bar + window.height))
     if crop is not None:  # a smaller screen holding the same window: the part around it
         desktop, before = (im.crop((crop.left, crop.top, crop.right, crop.bottom))
                            for im in (desktop, before))
@@ -133,6 +144,20 @@ def near_crop(rng: random.Random, width: int, height: int, window: Box) -> Box |
     w, h = rng.choice(fits)
     left = rng.randint(max(0, window.right - w), min(window.left, width - w))
     top = rng.randint(max(0, window.bottom - h), min(window.top, height - h))
+    return Box(left, top, left + w, top + h)
+
+
+def look_crop(rng: random.Random, width: int, height: int, button: Box) -> Box | None:
+    """A LOOK_SIZE part of a `width` x `height` screen centred up to LOOK_OFFSET from `button`'s
+    centre (kept on the screen, as the loop keeps its region), or None: for 1 - LOOK_SHARE of
+    the screens."""
+    if rng.random() >= LOOK_SHARE:
+        return None
+    w, h = LOOK_SIZE
+    cx = (button.left + button.right) / 2 + rng.uniform(-LOOK_OFFSET[0], LOOK_OFFSET[0])
+    cy = (button.top + button.bottom) / 2 + rng.uniform(-LOOK_OFFSET[1], LOOK_OFFSET[1])
+    left = min(max(0, round(cx - w / 2)), width - w)
+    top = min(max(0, round(cy - h / 2)), height - h)
     return Box(left, top, left + w, top + h)
 
 

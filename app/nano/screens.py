@@ -109,20 +109,23 @@ class Screen:
 # "ladder" is "mixed" whose training desktop screens are half of them smaller screens
 # (app.nano.desktop.NEAR_SIZES: seen at 0.53..0.8 of their size, nearer the drawn buttons' 1:1);
 # its held-out screens are the real sizes, as "mixed"'s.
+# "look" is "ladder" whose training desktop screens are half of them what the second look
+# shows (app.nano.desktop.look_crop: 640x400 around the button, the window often cut).
 # "forms" (app.nano.forms): whole screens whose task types a value into a named text field.
-KINDS = ("buttons", "desktop", "mixed", "ladder", "forms")
-COMBINED = ("mixed", "ladder")  # kinds of two halves, scored apart
+KINDS = ("buttons", "desktop", "mixed", "ladder", "look", "forms")
+COMBINED = ("mixed", "ladder", "look")  # kinds of two halves, scored apart
 
 
 def make_any(kind: str, split: str, index: int, buttons: tuple[int, int] | None = None) -> Screen:
     """Screen `index` of `split` of the given kind (`buttons` applies to the "buttons" kind)."""
-    near = kind == "ladder" and split == "train"
+    near = kind in ("ladder", "look") and split == "train"
+    look = kind == "look" and split == "train"
     if kind in COMBINED:
         kind = "desktop" if index % 2 == 0 else "buttons"
     if kind == "desktop":
         from app.nano.desktop import make_desktop  # Qt: only when asked for
 
-        return make_desktop(split, index, near=near)
+        return make_desktop(split, index, near=near, look=look)
     if kind == "forms":
         from app.nano.forms import make_form
 

@@ -88,7 +88,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="what to train on: 448x224 drawn buttons, Qt windows on whole "
                         "screens with the step after the click (app.nano.desktop), or both "
                         "(mixed: half each; ladder: mixed with half its whole screens smaller, "
-                        "640x400..960x600, seen nearer their size), or forms (type a value "
+                        "640x400..960x600, seen nearer their size; look: ladder with half its "
+                        "whole screens the second look's 640x400 regions around the button), "
+                        "or forms (type a value "
                         "into a named text field on a whole screen)")
     p.add_argument("--aux-read", type=float, default=0.0,
                    help="weight of the reading target (which word covers each image cell)")

@@ -209,3 +209,54 @@ def test_near_crop_keeps_the_window_inside_a_smaller_screen() -> None:
         assert crop.left <= x and x + w <= crop.right and crop.top <= y and y + h <= crop.bottom
     assert cut > 200
     assert near_crop(rng, 1280, 800, Box(0, 0, 1000, 300)) is None  # wider than every rung
+
+
+def test_look_shows_the_second_looks_region_around_the_button_and_holds_out_real_sizes() -> None:
+    """"look": about half its training desktop screens are what the second look shows (a 640x400
+    region near the button, seen at 512x320); the rest are the ladder's; held-out screens are
+    exactly "mixed"'s, so a look run is scored like the others."""
+    for i in range(4):
+        assert make_any("look", "heldout", i, (1, 1)).image.tobytes() == \
+            make_any("mixed", "heldout", i, (1, 1)).image.tobytes()
+    looked = 0
+    for i in range(0, 40, 2):
+        shown, ladder = make_any("look", "train", i), make_any("ladder", "train", i)
+        assert shown.task == ladder.task and (shown.previous is None) == (ladder.previous is None)
+        box = shown.target_button.box
+        assert 0 <= box.left < box.right <= shown.image.width
+        assert 0 <= box.top < box.bottom <= shown.image.height
+        if shown.image.tobytes() == ladder.image.tobytes():
+            continue
+        looked += 1
+        assert shown.image.size == (512, 320)  # 640x400 at 0.8, as the second look shows it
+        image = shown.previous if shown.previous is not None else shown.image
+        assert len(image.crop((box.left, box.top, box.right, box.bottom)).getcolors(1 << 16)) > 4
+    assert 5 <= looked <= 15, looked
+
+
+def test_look_crop_is_the_declared_region_near_the_button_and_on_the_screen() -> None:
+    import random
+
+    from app.nano.desktop import LOOK_OFFSET, LOOK_SIZE, SCREEN_SIZES, look_crop
+    from app.nano.model import SECOND_LOOK
+    from app.nano.screens import Box
+
+    assert (SECOND_LOOK.region.width, SECOND_LOOK.region.height) == LOOK_SIZE
+    rng, cut = random.Random(3), 0
+    for _ in range(1000):
+        width, height = rng.choice(SCREEN_SIZES)
+        x, y = rng.randint(0, width - 120), rng.randint(0, height - 30)
+        button = Box(x, y, x + rng.randint(40, 120), y + rng.randint(18, 30))
+        crop = look_crop(rng, width, height, button)
+        if crop is None:
+            continue
+        cut += 1
+        assert (crop.right - crop.left, crop.bottom - crop.top) == LOOK_SIZE
+        assert crop.left >= 0 and crop.right <= width and crop.top >= 0 and crop.bottom <= height
+        assert crop.left <= button.left and button.right <= crop.right
+        assert crop.top <= button.top and button.bottom <= crop.bottom
+        cx, cy = (crop.left + crop.right) / 2, (crop.top + crop.bottom) / 2
+        bx, by = (button.left + button.right) / 2, (button.top + button.bottom) / 2
+        on_edge = crop.left == 0 or crop.right == width or crop.top == 0 or crop.bottom == height
+        assert on_edge or (abs(cx - bx) <= LOOK_OFFSET[0] + 1 and abs(cy - by) <= LOOK_OFFSET[1] + 1)
+    assert 350 < cut < 650
