@@ -129,6 +129,17 @@ class ResizeRule:
 QWEN25_RESIZE = ResizeRule()
 
 
+def box_around(centre: tuple[float, float], size: Size, within: Size) -> tuple[int, int, Size]:
+    """The box of `size` (shrunk to fit `within`) centred on `centre` as far as `within`'s edges
+    allow: (left, top, size), in the pixels of `within`. The second look's regions
+    (agent.second_look) and the training crops that imitate them (app.nano.desktop) are cut
+    with it, so both are placed alike."""
+    width, height = min(size.width, within.width), min(size.height, within.height)
+    left = min(max(0, math.floor(centre[0] - width / 2 + 0.5)), within.width - width)
+    top = min(max(0, math.floor(centre[1] - height / 2 + 0.5)), within.height - height)
+    return left, top, Size(width, height)
+
+
 def model_size_for(screenshot: Size, max_pixels: int = DEFAULT_MODEL_PIXELS) -> Size:
     """The Fara-7B model image size for a screenshot, within the given pixel budget."""
     return QWEN25_RESIZE.model_size(screenshot, max_pixels)

@@ -292,6 +292,8 @@ def _act(run: _Run, view: _View, reply: Generation, parsed: Parsed,
             look = look_again(run.backend, run.family, run.task, view.shot.image, view.mapping,
                               parsed.action, declared, max_new_tokens=run.config.max_new_tokens,
                               cancel=run.stop)
+        if run.stop.is_set():  # stopped while looking: no confirmation, nothing performed
+            return run.finish(RunStatus.STOPPED, run.stop.reason or "stopped")
     action = look.action
     # The gate reads the label at the target's screenshot pixel.
     target = None if action.target is None else view.mapping.screenshot_pixel(*action.target)

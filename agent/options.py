@@ -184,8 +184,8 @@ FLAGS: dict[str, _Flag] = {
     "second_look": _Flag("--no-second-look", "no_second_look", dict(
         action="store_true",
         help="ask the model once per click even when its folder declares a second look (Deskhand "
-        "Nano looks again at five regions around its first point and clicks where most of its "
-        "answers agree: five more model calls per click)"),
+        "Nano looks again at up to five regions around its first point and clicks the answer "
+        "nearest the others: up to five more model calls per click)"),
         to_field=lambda v: not v),
     "mode": _Flag("--mode", "mode", dict(
         choices=MODES, default=_D.mode.value,

@@ -7,19 +7,20 @@ usually near the target and often a few pixels off it. Cut from the full-resolut
 a 640x400 region is shown at 0.8 of its size, the scale Nano's training shows most windows at
 (app.nano.desktop's near rungs), where the same weights are precise. Measured in the README
 ("Deskhand Nano"). A model folder declares the region (agent.prompts.declared_second_look);
-a model whose folder declares none is asked once, as before. It costs one more model call per
-click, without history (a first step's prompt: what the model was trained to answer).
+a model whose folder declares none is asked once, as before. Each region looked at is one more
+model call, without history (a first step's prompt: what the model was trained to answer).
 
 A folder may declare several looks: the region centred on the first point and regions shifted
 around it by a quarter of their size (left, right, up, down, then the diagonals). A small
 model's answer depends on where the target sits in what it is shown, and its misses scatter
-while its hits agree, so the point clicked is the answer nearest all the others (the medoid).
-Each look is one more model call.
+while its hits agree, so the point clicked is the answer nearest all the others (the medoid;
+ties go to the earlier region, so with two answers the centred region's wins). Regions that
+the screen's edges make identical are looked at once.
 
 The second reply only moves the point: the action, its text and options stay the first reply's,
 so the second look cannot turn a click into something else. A reply that is not the same kind of
-action with a point, or that fails, has no vote; when no look answers a point, or one is
-cancelled, the first point stays in place.
+action with a point has no vote; a failing model ends the looks (it would fail again); when no
+look answers a point, the first point stays in place; a stop ends the looks and the step.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from agent.action_types import (
     TypeText,
 )
 from agent.actions import Parsed
-from agent.geometry import Point, ScreenMapping, Size, Space
+from agent.geometry import Point, ScreenMapping, Size, Space, box_around
 from agent.inference.base import Backend, BackendError, Cancel
 from agent.prompts import PromptFamily, SecondLook
 
@@ -65,18 +66,29 @@ def region_around(mapping: ScreenMapping, point: tuple[int, int], size: Size,
     """The screenshot region of `size` (shrunk to fit the screenshot) centred on the MODEL
     `point` moved by `shift` screenshot pixels, as far as the screenshot's edges allow:
     (left, top, size) in screenshot pixels."""
-    shot = mapping.screenshot
-    width, height = min(size.width, shot.width), min(size.height, shot.height)
     x, y = mapping.screenshot_pixel(*point)
-    left = min(max(0, x + shift[0] - width // 2), shot.width - width)
-    top = min(max(0, y + shift[1] - height // 2), shot.height - height)
-    return left, top, Size(width, height)
+    return box_around((x + shift[0], y + shift[1]), size, mapping.screenshot)
 
 
-def shifts(look: SecondLook) -> list[tuple[int, int]]:
-    """The centres of the declared looks' regions, in screenshot pixels from the first point."""
-    dx, dy = round(look.region.width * SPREAD), round(look.region.height * SPREAD)
-    return [(sx * dx, sy * dy) for sx, sy in PATTERN[:look.looks]]
+def shifts(looks: int, size: Size) -> list[tuple[int, int]]:
+    """Where the first `looks` regions of `size` are centred, in screenshot pixels from the
+    first point."""
+    dx, dy = round(size.width * SPREAD), round(size.height * SPREAD)
+    return [(sx * dx, sy * dy) for sx, sy in PATTERN[:looks]]
+
+
+def regions_around(mapping: ScreenMapping, point: tuple[int, int],
+                   look: SecondLook) -> list[tuple[int, int, Size]]:
+    """The distinct regions the declared look shows around the MODEL `point`, centred first
+    (near the screen's edges several shifted regions are the same one, looked at once)."""
+    shot = mapping.screenshot
+    size = Size(min(look.region.width, shot.width), min(look.region.height, shot.height))
+    regions: list[tuple[int, int, Size]] = []
+    for shift in shifts(look.looks, size):
+        region = region_around(mapping, point, size, shift)
+        if region not in regions:
+            regions.append(region)
+    return regions
 
 
 def wants_look(action: Action) -> bool:
@@ -94,17 +106,23 @@ def look_again(backend: Backend, family: PromptFamily, task: str, screenshot: Im
     if look is None or not wants_look(action):
         return Look(action)
     point = action.coordinate  # type: ignore[attr-defined]
-    shot, region = mapping.screenshot, look.region
-    if region.width >= shot.width and region.height >= shot.height:
+    shot = mapping.screenshot
+    if look.region.width >= shot.width and look.region.height >= shot.height:
         return Look(action)  # the region would be the whole screen: nothing nearer to see
-    where = (f"a second look at the {region.width}x{region.height} pixels around "
+    regions = regions_around(mapping, point, look)
+    size = regions[0][2]
+    where = (f"a second look at the {size.width}x{size.height} pixels around "
              f"{mapping.screenshot_pixel(*point)}"
-             + (f" ({look.looks} regions)" if look.looks > 1 else ""))
+             + (f" ({len(regions)} regions)" if len(regions) > 1 else ""))
     answers: list[Point] = []  # PHYSICAL pixels
     missed: list[str] = []
-    for shift in shifts(look):
-        answer = _look(backend, family, task, screenshot, mapping, action, region, shift,
-                       max_new_tokens, cancel)
+    for left, top, part in regions:
+        try:
+            answer = _look(backend, family, task, screenshot, mapping, action, left, top, part,
+                           max_new_tokens, cancel)
+        except BackendError as exc:
+            missed.append(f"failed ({exc})")
+            break  # a model that failed once fails again: no more calls for this click
         if answer is None:
             return Look(action, f"{where} was cancelled; kept the first point")
         if isinstance(answer, str):
@@ -113,30 +131,36 @@ def look_again(backend: Backend, family: PromptFamily, task: str, screenshot: Im
             answers.append(answer)
     if not answers:
         return Look(action, f"{where} {'; '.join(dict.fromkeys(missed))}; kept the first point")
-    # The medoid: the answer nearest all the others (ties: the earlier region, centred first).
-    chosen = min(answers, key=lambda p: sum(math.dist((p.x, p.y), (q.x, q.y)) for q in answers))
+    chosen = _medoid(answers)
     moved = mapping.convert(chosen, Space.MODEL)
     x = min(max(round(moved.x), 0), mapping.model.width - 1)
     y = min(max(round(moved.y), 0), mapping.model.height - 1)
     new = replace(action, coordinate=(x, y))  # type: ignore[call-arg]
-    voted = (f" ({len(answers)} of {look.looks} answered a point; the one nearest the others)"
-             if look.looks > 1 else "")
+    voted = (f" ({len(answers)} of {len(regions)} regions answered a point; the one nearest "
+             "the others)" if len(regions) > 1 else "")
     return Look(new, f"{where} moved the point to {mapping.screenshot_pixel(x, y)}{voted}")
 
 
+def _medoid(points: list[Point]) -> Point:
+    """The point nearest all the others (summed distance); ties (to a micropixel, so float
+    sums in symmetric layouts do not decide) go to the earlier one."""
+    def spread(i: int) -> tuple[float, int]:
+        p = points[i]
+        return round(sum(math.dist((p.x, p.y), (q.x, q.y)) for q in points), 6), i
+
+    return points[min(range(len(points)), key=spread)]
+
+
 def _look(backend: Backend, family: PromptFamily, task: str, screenshot: Image.Image,
-          mapping: ScreenMapping, action: Action, region: Size, shift: tuple[int, int],
+          mapping: ScreenMapping, action: Action, left: int, top: int, size: Size,
           max_new_tokens: int, cancel: Cancel | None) -> Point | str | None:
-    """One region's answer: its point (PHYSICAL), why it has none (text), or None if cancelled."""
-    left, top, size = region_around(mapping, action.coordinate, region, shift)  # type: ignore[attr-defined]
+    """One region's answer: its point (PHYSICAL), why it has none (text), or None if cancelled.
+    Raises BackendError when the model fails."""
     model = family.model_size(size)
     image = screenshot.crop((left, top, left + size.width, top + size.height)).resize(
         (model.width, model.height), Image.Resampling.BICUBIC)
     messages, images = family.build(task, [], image, model)
-    try:
-        reply = backend.generate(messages, images, max_new_tokens=max_new_tokens, cancel=cancel)
-    except BackendError as exc:
-        return f"failed ({exc})"
+    reply = backend.generate(messages, images, max_new_tokens=max_new_tokens, cancel=cancel)
     if reply.finish_reason == "cancelled" or (cancel is not None and cancel.is_set()):
         return None
     parsed = family.parse(reply.text, model)

@@ -26,6 +26,7 @@ from agent.inference.chat import neutralize_markers
 from agent.options import Mode
 from agent.prompts.fara import FaraFamily, Turn
 from agent.prompts.fara15 import Fara15Family
+from agent.records import is_count
 
 __all__ = [
     "DEFAULT_FAMILY",
@@ -218,18 +219,14 @@ def declared_second_look(folder: Path) -> SecondLook | None:
             raise ValueError(f"{path}: \"second_look\" has keys other than \"region\" and \"looks\"")
         value, looks = value.get("region"), value.get("looks", 1)
     if (not isinstance(value, list) or len(value) != 2
-            or not all(_whole(v) and SECOND_LOOK_MIN <= v <= SECOND_LOOK_MAX for v in value)):
+            or not all(is_count(v) and SECOND_LOOK_MIN <= v <= SECOND_LOOK_MAX for v in value)):
         raise ValueError(f"{path}: \"second_look\" must be [width, height] (or {{\"region\": "
                          f"[width, height], \"looks\": n}}), whole pixels from {SECOND_LOOK_MIN} "
                          f"to {SECOND_LOOK_MAX}")
-    if not _whole(looks) or not 1 <= looks <= SECOND_LOOK_REGIONS:
+    if not is_count(looks) or not 1 <= looks <= SECOND_LOOK_REGIONS:
         raise ValueError(f"{path}: \"second_look\" \"looks\" must be a whole number from 1 to "
                          f"{SECOND_LOOK_REGIONS}")
     return SecondLook(Size(value[0], value[1]), looks)
-
-
-def _whole(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def declared_max_pixels(folder: Path) -> int | None:

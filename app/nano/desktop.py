@@ -27,7 +27,7 @@ from functools import cache
 
 from PIL import Image, ImageDraw, ImageFont
 
-from agent.geometry import Size
+from agent.geometry import Size, box_around
 from app.nano.screens import FONT_DIR, HELD_OUT_WORDS, SPLITS, TRAIN_WORDS, Box, Button, Screen
 
 # The model image's pixel budget: 1280x800 becomes 512x320 (16x10 image tokens for Qwen3.5).
@@ -48,7 +48,10 @@ NEAR_SHARE = 0.5  # of ladder desktop screens
 # shifted 160x100 from that point), the window often cut by the region's edge.
 LOOK_SIZE = (640, 400)
 LOOK_SHARE = 0.5  # of "look" desktop screens; the rest as the ladder's
-LOOK_OFFSET = (260, 160)  # the region's centre, at most this far from the button's
+# The region's centre, at most this far from the button's: sideways the misses and the shift
+# (100 + 160); up and down less than their sum (200), which would put a button at the
+# region's very edge (half its height), where the loop's regions seldom have it.
+LOOK_OFFSET = (260, 160)
 DONE_SHARE = 0.2  # share of examples that are the step after the click (twice the tokens)
 # Words of labels and fields: none is a button word, so the only button is the one to click.
 FILLER = ("please", "the", "file", "was", "changed", "your", "document", "has", "been", "saved",
@@ -149,16 +152,14 @@ def near_crop(rng: random.Random, width: int, height: int, window: Box) -> Box |
 
 def look_crop(rng: random.Random, width: int, height: int, button: Box) -> Box | None:
     """A LOOK_SIZE part of a `width` x `height` screen centred up to LOOK_OFFSET from `button`'s
-    centre (kept on the screen, as the loop keeps its region), or None: for 1 - LOOK_SHARE of
-    the screens."""
+    centre, kept on the screen as the loop keeps its regions (agent.geometry.box_around), or
+    None: for 1 - LOOK_SHARE of the screens."""
     if rng.random() >= LOOK_SHARE:
         return None
-    w, h = LOOK_SIZE
     cx = (button.left + button.right) / 2 + rng.uniform(-LOOK_OFFSET[0], LOOK_OFFSET[0])
     cy = (button.top + button.bottom) / 2 + rng.uniform(-LOOK_OFFSET[1], LOOK_OFFSET[1])
-    left = min(max(0, round(cx - w / 2)), width - w)
-    top = min(max(0, round(cy - h / 2)), height - h)
-    return Box(left, top, left + w, top + h)
+    left, top, size = box_around((cx, cy), Size(*LOOK_SIZE), Size(width, height))
+    return Box(left, top, left + size.width, top + size.height)
 
 
 def _to_model(image: Image.Image, size: Size) -> Image.Image:

@@ -24,7 +24,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from agent.geometry import Size
-from agent.prompts import SECOND_LOOK_REGIONS
+from agent.prompts import SECOND_LOOK_REGIONS, declared_second_look
 from app.nano.screens import COMBINED, KINDS
 
 MAX_NEW_TOKENS = 96  # a form's `type` reply is up to ~64 tokens (a click's ~34); cut, it is a miss
@@ -76,7 +76,9 @@ def score(folder: Path, n: int, buttons: tuple[int, int] | None, kind: str = "bu
     backend = build_backend(parse_model_spec(str(folder)), provider="cpu")
     family = family_for(backend)  # what the agent loop prompts this backend with
     look = backend.second_look if second_look else None
-    if look is not None and looks is not None:
+    if looks is not None:
+        if look is None:
+            raise ValueError(f"{folder} declares no second look to take with {looks} regions")
         look = replace(look, looks=looks)
     result: dict = {"model": str(folder), "n": n, "screens": kind, "buttons": buttons,
                     "history_scale": history_scale,
@@ -157,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.score and (args.run or args.out):
         p.error("--score scores a model folder; give it alone, not with --run/--out")
     if args.score:
+        if args.looks is not None and declared_second_look(args.score) is None:
+            p.error(f"{args.score} declares no second look to take with {args.looks} regions")
         print(json.dumps(score(args.score, args.n, args.buttons, args.screens, args.history_scale,
                                not args.no_second_look, args.looks)))
         return 0

@@ -258,9 +258,9 @@ NINE = SecondLook(REGION, 9)
 def test_nine_regions_are_centred_around_the_first_point() -> None:
     from agent.second_look import shifts
 
-    assert shifts(SecondLook(REGION)) == [(0, 0)]
-    assert shifts(NINE) == [(0, 0), (-160, 0), (160, 0), (0, -100), (0, 100),
-                            (-160, -100), (160, 100), (-160, 100), (160, -100)]
+    assert shifts(1, REGION) == [(0, 0)]
+    assert shifts(9, REGION) == [(0, 0), (-160, 0), (160, 0), (0, -100), (0, 100),
+                                 (-160, -100), (160, 100), (-160, 100), (160, -100)]
     mapping = ScreenMapping(Monitor(1, 0, 0, 1920, 1080), Size(1920, 1080), Size(512, 288))
     centre = region_around(mapping, (256, 144), REGION)
     assert region_around(mapping, (256, 144), REGION, (-160, 100)) == (
@@ -283,7 +283,7 @@ def test_the_looks_vote_and_the_point_most_of_them_agree_on_is_clicked() -> None
     assert _inside(point), point
     shown = [Size(*call[1][0].size) for call in backend.calls[1:10]]
     assert set(shown) == {FAMILY.model_size(REGION)}
-    assert "9 of 9 answered a point" in steps[0].note
+    assert "9 of 9 regions answered a point" in steps[0].note
     assert "look" not in steps[1].timings  # the step that ends the task has no point to look at
 
 
@@ -298,7 +298,7 @@ def test_a_minority_of_looks_cannot_pull_the_click_onto_their_point() -> None:
     _, steps, executor, _ = _run(replies, region=NINE)
     (action, point), = executor.performed
     assert isinstance(action, LeftClick) and _inside(point), point
-    assert "5 of 9 answered a point" in steps[0].note
+    assert "5 of 9 regions answered a point" in steps[0].note
 
 
 def test_no_look_answering_a_point_keeps_the_first_one() -> None:
@@ -309,21 +309,71 @@ def test_no_look_answering_a_point_keeps_the_first_one() -> None:
     assert "kept the first point" in steps[0].note and "9 regions" in steps[0].note
 
 
-def test_stopping_during_the_looks_stops_them_and_performs_nothing() -> None:
-    """The person presses stop while the third region is being looked at: no more model calls,
-    no click."""
-    from agent.safety import StopFlag
+def test_stopping_during_the_looks_ends_them_and_the_step_without_asking() -> None:
+    """The person presses stop while the third region is being looked at: the looks end there,
+    the first point is kept, and the step ends as stopped: no confirmation, no click."""
+    from agent.safety import Decision, StopFlag
 
     stop = StopFlag()
+    looked = []
 
     def stopping(messages, images) -> str:
         stop.set("stopped by the person")
         return _precise(messages, images)
 
+    mapping = ScreenMapping(Monitor(1, 0, 0, 1920, 1080), Size(1920, 1080), Size(512, 288))
+    backend = ScriptedBackend([_precise, _precise, stopping, *[_precise] * 6])
+    first = LeftClick((100, 100))
+    look = look_again(backend, FAMILY, "t", TargetScreen().image(), mapping, first, NINE,
+                      max_new_tokens=64, cancel=stop)
+    assert look.action == first and "was cancelled" in look.note and len(backend.calls) == 3
+
+    stop = StopFlag()
     backend = ScriptedBackend([_off_target, _precise, _precise, stopping, *[_precise] * 6])
     backend.family, backend.second_look = "fara15", NINE
     executor = RecordingExecutor()
+    gate = Gate("always", ask=lambda request: looked.append(request) or Decision.ALLOW)
     result = run_task("Click the red button.", backend=backend, screen=TargetScreen(),
-                      executor=executor, gate=Gate("never"), stop=stop)
-    assert result.status is RunStatus.STOPPED and not executor.performed
-    assert len(backend.calls) == 4
+                      executor=executor, gate=gate, stop=stop)
+    assert result.status is RunStatus.STOPPED and not executor.performed and not looked
+
+
+def test_regions_the_screens_edges_make_identical_are_looked_at_once() -> None:
+    from agent.second_look import regions_around
+
+    mapping = ScreenMapping(Monitor(1, 0, 0, 1280, 800), Size(1280, 800), Size(512, 320))
+    assert len(regions_around(mapping, (256, 160), NINE)) == 9
+    assert regions_around(mapping, (2, 2), NINE) == [(0, 0, REGION)]  # a corner: one region
+    backend = ScriptedBackend([_miss] * 9)
+    look = look_again(backend, FAMILY, "t", Image.new("RGB", (1280, 800)), mapping,
+                      LeftClick((2, 2)), NINE, max_new_tokens=64)
+    assert len(backend.calls) == 1 and "regions" not in look.note
+    # A screen lower than the region: the regions shifted up or down are the centred one.
+    low = ScreenMapping(Monitor(1, 0, 0, 1920, 360), Size(1920, 360), Size(512, 96))
+    regions = regions_around(low, (256, 48), NINE)
+    assert [r[0] for r in regions] == [640, 480, 800] and {r[2] for r in regions} == {Size(640, 360)}
+
+
+def test_a_failing_model_ends_the_looks_at_the_first_failure() -> None:
+    class Failing(ScriptedBackend):
+        def _generate(self, request):
+            self.calls.append((list(request.messages), list(request.images)))
+            raise BackendError("the model process is gone")
+
+    backend = Failing([])
+    mapping = ScreenMapping(Monitor(1, 0, 0, 1920, 1080), Size(1920, 1080), Size(512, 288))
+    look = look_again(backend, FAMILY, "t", TargetScreen().image(), mapping, LeftClick((100, 100)),
+                      NINE, max_new_tokens=64)
+    assert look.action == LeftClick((100, 100)) and "is gone" in look.note
+    assert len(backend.calls) == 1
+
+
+def test_with_two_answers_the_centred_regions_wins() -> None:
+    from agent.second_look import _medoid
+
+    a, b = Point(10, 10, Space.PHYSICAL), Point(90, 10, Space.PHYSICAL)
+    assert _medoid([a, b]) == a and _medoid([b, a]) == b
+    # Symmetric answers around a middle one: the middle one, whatever the float sums say.
+    mid = Point(50, 50, Space.PHYSICAL)
+    ring = [Point(50 + dx, 50 + dy, Space.PHYSICAL) for dx, dy in ((-7, 0), (7, 0), (0, -7), (0, 7))]
+    assert _medoid([*ring, mid]) == mid

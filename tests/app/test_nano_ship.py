@@ -78,7 +78,8 @@ def test_desktop_screens_are_scored_with_the_step_after_the_click(tmp_path: Path
 
 def test_ship_needs_a_run_and_a_destination_and_scores_alone() -> None:
     for argv in (["--run", "x"], ["--score", "m", "--run", "x"],
-                 ["--score", "m", "--looks", "3", "--no-second-look"], ["--score", "m", "--looks", "10"]):
+                 ["--score", "m", "--looks", "3", "--no-second-look"], ["--score", "m", "--looks", "10"],
+                 ["--score", "m", "--looks", "3"]):  # "m" declares no second look
         with pytest.raises(SystemExit) as exit_:
             ship(argv)
         assert exit_.value.code == 2
