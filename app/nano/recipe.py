@@ -1,4 +1,4 @@
-"""The Nano training recipe as one command: the five stages that give the shipped model.
+"""The Nano training recipe as one command: the six stages that give the shipped model.
 
     python -m app.nano.recipe --out DIR [--size probe|micro] [--scale 1.0] [--max-steps N]
         [--eval-n 40]
@@ -9,10 +9,12 @@ that made the clicks land: README "Deskhand Nano"); the ladder moves to whole sc
 Qt windows, half of its training screens smaller ones cut around the window (seen nearer their
 size), keeping the drawn buttons, and adds the step after the click (terminate); the anneal
 continues it at a quarter of the learning rate (the step that took the first points on whole
-screens from ~14 % to ~28 %; with the second look, agent.second_look, ~60 %). (An earlier
+screens from ~14 % to ~28 %; with the second look, agent.second_look, ~60 %); the second
+anneal continues that at half its learning rate again (first points ~28 % -> ~38 %; with the
+second look's five regions 73 %/63 % -> 81 %/86 %: the shipped model). (An earlier
 stage d, whole screens alone from c, lost the drawn-button clicks and never clicked on whole
 screens: README.) Each stage is an
-`app.nano.train` run in DIR/a .. DIR/anneal, started from the previous one's weights (`--init-from`)
+`app.nano.train` run in DIR/a .. DIR/anneal2, started from the previous one's weights (`--init-from`)
 with its own seed, so the whole recipe is reproducible from the seeds; a stage that already
 reached its budget is skipped and an interrupted one resumes, so running the command again
 continues it. Budgets are steps (the same seed and steps give the same weights; a CPU-minute
@@ -32,8 +34,10 @@ from app.nano.train import main as train
 # (folder, steps, arguments): the steps of the measured runs (a-c: budgets of 18, 12 and 27
 # CPU-minutes on a 2-core AMD EPYC, one thread; the ladder: 247 CPU-minutes, 2 threads, in three
 # --resume'd parts; the anneal: 50 CPU-minutes, one thread, started from the ladder's fp16
-# snapshot app/nano/stages/ladder rather than its fp32 checkpoint). Thread counts change the
-# float summation order, not the recipe.
+# snapshot app/nano/stages/ladder rather than its fp32 checkpoint; the second anneal: 72
+# CPU-minutes, one thread, from the anneal's fp32 checkpoint, stopped at step 557 of a planned
+# 700 — the learning rate is constant after its warm-up, so that is the same as 557 steps).
+# Thread counts change the float summation order, not the recipe.
 STAGES: tuple[tuple[str, int, tuple[str, ...]], ...] = (
     ("a", 245, ("--seed", "0", "--aux-read", "0.5", "--aux-point", "1", "--digit-weight", "3")),
     ("b", 155, ("--seed", "1", "--aux-where", "1", "--aux-read", "0.5", "--aux-point", "1",
@@ -46,6 +50,9 @@ STAGES: tuple[tuple[str, int, tuple[str, ...]], ...] = (
     ("anneal", 400, ("--seed", "7", "--screens", "ladder", "--aux-attend", "1", "--aux-where",
                      "0.5", "--aux-point", "0.5", "--aux-read", "0.25", "--aux-centre", "1",
                      "--digit-weight", "5", "--warmup", "20", "--lr", "2.5e-4")),
+    ("anneal2", 557, ("--seed", "11", "--screens", "ladder", "--aux-attend", "1", "--aux-where",
+                      "0.5", "--aux-point", "0.5", "--aux-read", "0.25", "--aux-centre", "1",
+                      "--digit-weight", "5", "--warmup", "20", "--lr", "1.25e-4")),
 )
 COMMON = ("--family", "fara15", "--buttons", "1-1", "--eval-every", "100")
 

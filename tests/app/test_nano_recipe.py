@@ -14,17 +14,18 @@ def _start(folder: Path) -> dict:
 
 def test_the_stages_chain_and_a_second_run_skips_them(tmp_path: Path, capsys) -> None:
     assert main(["--out", str(tmp_path), "--size", "micro", "--max-steps", "1", "--eval-n", "1"]) == 0
-    a, b, c, ladder, anneal = (tmp_path / name for name, _, _ in STAGES)
+    a, b, c, ladder, anneal, anneal2 = (tmp_path / name for name, _, _ in STAGES)
     assert _start(a)["init_from"] is None
     assert _start(b)["init_from"] == str(a) and _start(b)["aux_where"] == 1.0
     assert _start(c)["init_from"] == str(b) and _start(c)["aux_attend"] == 1.0
     assert all(_start(f)["buttons"] == [1, 1] for f in (a, b, c))
     assert _start(ladder)["init_from"] == str(c) and _start(ladder)["screens"] == "ladder"
     assert _start(anneal)["init_from"] == str(ladder) and _start(anneal)["lr"] == 2.5e-4
+    assert _start(anneal2)["init_from"] == str(anneal) and _start(anneal2)["lr"] == 1.25e-4
     assert all(_start(f)["screens"] == "buttons" for f in (a, b, c))
     capsys.readouterr()
     assert main(["--out", str(tmp_path), "--size", "micro", "--max-steps", "1", "--eval-n", "1"]) == 0
-    assert capsys.readouterr().out.count("done before, skipped") == 5
+    assert capsys.readouterr().out.count("done before, skipped") == 6
 
 
 def test_budgets_are_steps_so_a_run_reproduces(tmp_path: Path) -> None:
