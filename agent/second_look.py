@@ -132,9 +132,9 @@ def look_again(backend: Backend, family: PromptFamily, task: str, screenshot: Im
     if not answers:
         return Look(action, f"{where} {'; '.join(dict.fromkeys(missed))}; kept the first point")
     chosen = _medoid(answers)
-    moved = mapping.convert(chosen, Space.MODEL)
-    x = min(max(round(moved.x), 0), mapping.model.width - 1)
-    y = min(max(round(moved.y), 0), mapping.model.height - 1)
+    mx, my = mapping.convert(chosen, Space.MODEL).rounded()  # geometry's rounding, half up
+    x = min(max(mx, 0), mapping.model.width - 1)
+    y = min(max(my, 0), mapping.model.height - 1)
     new = replace(action, coordinate=(x, y))  # type: ignore[call-arg]
     voted = (f" ({len(answers)} of {len(regions)} regions answered a point; the one nearest "
              "the others)" if len(regions) > 1 else "")
