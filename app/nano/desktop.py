@@ -102,14 +102,14 @@ def make_desktop(split: str, index: int, near: bool = False, look: bool = False)
                   box.bottom - crop.top)
         width, height = crop.right - crop.left, crop.bottom - crop.top
     size = nano_model_size(Size(width, height))
-    shot = _to_model(desktop, size)
-    target = Button(word, _scaled(box, width, height, size))
+    shot = to_model(desktop, size)
+    target = Button(word, scaled_box(box, width, height, size))
     # Its own generator, so adding wordings left every screen's pixels as they were.
     wording = random.Random(f"nano-wording:{split}:{index}").choice(WORDINGS)
     if rng.random() >= DONE_SHARE:
         return Screen(shot, (target,), 0, wording=wording, captured=desktop)
     # The step after the click: usually the window closed; sometimes nothing visible changed.
-    after = _to_model(before, size) if rng.random() < 0.7 else shot
+    after = to_model(before, size) if rng.random() < 0.7 else shot
     return Screen(after, (target,), 0, previous=shot, wording=wording)
 
 
@@ -162,11 +162,13 @@ def look_crop(rng: random.Random, width: int, height: int, button: Box) -> Box |
     return Box(left, top, left + size.width, top + size.height)
 
 
-def _to_model(image: Image.Image, size: Size) -> Image.Image:
+def to_model(image: Image.Image, size: Size) -> Image.Image:
+    """`image` resized to the model size as the agent loop resizes a screenshot."""
     return image.resize((size.width, size.height), Image.Resampling.BICUBIC)  # as agent.loop
 
 
-def _scaled(box: Box, width: int, height: int, size: Size) -> Box:
+def scaled_box(box: Box, width: int, height: int, size: Size) -> Box:
+    """`box` on a `width` x `height` screen, on the model image of `size` (outward to whole pixels)."""
     sx, sy = size.width / width, size.height / height
     return Box(int(box.left * sx), int(box.top * sy), -int(-box.right * sx),
                -int(-box.bottom * sy))

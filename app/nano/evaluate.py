@@ -48,11 +48,14 @@ def hit_rates(model, encoder: Encoder, n: int, buttons: tuple[int, int] | None =
     action (desktop and form screens) are scored apart: the share answered terminate(success)
     (`_done`). "mixed" scores its two kinds apart: desktop
     screens under the plain keys, drawn buttons under keys starting "buttons_" ("ladder" too: its
-    held-out desktop screens are the real sizes)."""
+    held-out desktop screens are the real sizes; "webladder" adds web pages under "web_")."""
     if kind in COMBINED:  # held out: the real screen sizes either way
         drawn = hit_rates(model, encoder, n, (1, 1) if buttons is None else buttons, "buttons")
-        return {**hit_rates(model, encoder, n, None, "desktop"),
-                **{f"buttons_{k}": v for k, v in drawn.items()}}
+        rates = {**hit_rates(model, encoder, n, None, "desktop"),
+                 **{f"buttons_{k}": v for k, v in drawn.items()}}
+        if kind == "webladder":
+            rates.update({f"web_{k}": v for k, v in hit_rates(model, encoder, n, None, "web").items()})
+        return rates
     was_training = model.training
     model.eval()
     rates: dict[str, float] = {}

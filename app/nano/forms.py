@@ -23,12 +23,12 @@ from app.nano.desktop import (
     FILLER,
     SCREEN_SIZES,
     _background,
-    _scaled,
-    _to_model,
     grab_window,
     nano_model_size,
     place_window,
+    scaled_box,
     styled_window,
+    to_model,
 )
 from app.nano.screens import SPLITS, TRAIN_WORDS, Box, Button, Screen
 
@@ -123,13 +123,13 @@ def make_form(split: str, index: int) -> Screen:
     after_desktop = desktop.copy()  # the same screen, with the value in the field
     after_desktop.paste(after_window, (x, y + bar))
     size = nano_model_size(Size(width, height))
-    shown = [Button(label, _scaled(Box(x + r[0], y + bar + r[1], x + r[2], y + bar + r[3]),
+    shown = [Button(label, scaled_box(Box(x + r[0], y + bar + r[1], x + r[2], y + bar + r[3]),
                                    width, height, size))
              for label, r in zip(labels, rects, strict=True)]
     task = wording.replace("{value}", value)
-    screen = Screen(_to_model(desktop, size), tuple(shown), target, wording=task, typed=value,
+    screen = Screen(to_model(desktop, size), tuple(shown), target, wording=task, typed=value,
                     press_enter=enter, clear=held[target], captured=desktop)
     if rng.random() >= DONE_SHARE:
         return screen
-    return Screen(_to_model(after_desktop, size), tuple(shown), target, previous=screen.image,
+    return Screen(to_model(after_desktop, size), tuple(shown), target, previous=screen.image,
                   wording=task, typed=value, press_enter=enter, clear=held[target])

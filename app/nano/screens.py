@@ -112,15 +112,19 @@ class Screen:
 # "look" is "ladder" whose training desktop screens are half of them what the second look
 # shows (app.nano.desktop.look_crop: 640x400 around the button, the window often cut).
 # "forms" (app.nano.forms): whole screens whose task types a value into a named text field.
-KINDS = ("buttons", "desktop", "mixed", "ladder", "look", "forms")
-COMBINED = ("mixed", "ladder", "look")  # kinds of two halves, scored apart
+# "web" (app.nano.web): generated pages drawn by Chromium in a browser window on whole screens;
+# "webladder" is "ladder" with a third of its screens web pages (desktop, drawn, web in turn).
+KINDS = ("buttons", "desktop", "mixed", "ladder", "look", "forms", "web", "webladder")
+COMBINED = ("mixed", "ladder", "look", "webladder")  # kinds of parts, scored apart
 
 
 def make_any(kind: str, split: str, index: int, buttons: tuple[int, int] | None = None) -> Screen:
     """Screen `index` of `split` of the given kind (`buttons` applies to the "buttons" kind)."""
-    near = kind in ("ladder", "look") and split == "train"
+    near = kind in ("ladder", "look", "webladder") and split == "train"
     look = kind == "look" and split == "train"
-    if kind in COMBINED:
+    if kind == "webladder":
+        kind = ("desktop", "buttons", "web")[index % 3]
+    elif kind in COMBINED:
         kind = "desktop" if index % 2 == 0 else "buttons"
     if kind == "desktop":
         from app.nano.desktop import make_desktop  # Qt: only when asked for
@@ -130,6 +134,10 @@ def make_any(kind: str, split: str, index: int, buttons: tuple[int, int] | None 
         from app.nano.forms import make_form
 
         return make_form(split, index)
+    if kind == "web":
+        from app.nano.web import make_web  # Chromium: only when asked for
+
+        return make_web(split, index)
     if kind != "buttons":
         raise ValueError(f"unknown screen kind {kind!r}; known: {', '.join(KINDS)}")
     return make_screen(split, index, buttons)

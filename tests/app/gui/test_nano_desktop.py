@@ -124,7 +124,7 @@ def test_the_step_after_a_click_is_prompted_with_the_click_and_answered_terminat
 def test_make_any_names_its_kinds() -> None:
     assert make_any("buttons", "train", 0).image.size == (448, 224)
     with pytest.raises(ValueError, match="desktop"):
-        make_any("web", "train", 0)
+        make_any("webpage", "train", 0)
 
 
 def test_mixed_screens_alternate_desktop_and_drawn_buttons() -> None:

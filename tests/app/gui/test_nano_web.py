@@ -1,0 +1,106 @@
+"""Nano's web screens: generated pages drawn by a real Chromium in a browser window on a private
+Xvfb, the button's box read from the page, each screen drawn once and then read from the cache."""
+
+from __future__ import annotations
+
+import random
+import shutil
+
+import pytest
+from PIL import ImageStat
+
+from agent.actions import Terminate
+from agent.geometry import Size
+from agent.prompts import get_family
+from app.nano import evaluate, web
+from app.nano.desktop import SCREEN_SIZES, nano_model_size
+from app.nano.examples import answer, is_hit
+from app.nano.screens import HELD_OUT_WORDS, TRAIN_WORDS, make_any
+
+NANO = get_family("fara15", system="You are Deskhand Nano.")
+needs_chromium = pytest.mark.skipif(shutil.which("chromium") is None or shutil.which("Xvfb") is None,
+                                    reason="no chromium or Xvfb (scripts/setup.sh dev)")
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("DESKHAND_NANO_WEB", str(tmp_path))
+    yield tmp_path / web.VERSION
+    web._close_renderer()
+
+
+def test_a_page_has_one_button_its_label_escaped_and_none_once_clicked() -> None:
+    for i in range(40):
+        markup = web.page(random.Random(i), "Save")
+        assert markup.count(f"id='{web.TARGET}'") == 1
+        assert markup.count("<button") + markup.count("type='submit'") == 1
+        after = web.page(random.Random(i), "Save", after=True)
+        assert f"id='{web.TARGET}'" not in after and "<button" not in after
+    hostile = web.page(random.Random(0), "<script>alert(1)</script>")
+    assert "<script>" not in hostile and "&lt;script&gt;" in hostile
+
+
+@needs_chromium
+def test_web_screens_are_drawn_once_at_real_sizes_with_the_button_in_its_box(cache, monkeypatch) -> None:
+    sizes = {nano_model_size(Size(w, h)) for w, h in SCREEN_SIZES}
+    screens = [make_any("web", "train", i) for i in range(6)]
+    for s in screens:
+        assert Size(*s.image.size) in sizes and s.target_button.label in TRAIN_WORDS
+        shown = s.image if s.previous is None else s.previous
+        box = s.target_button.box
+        assert 0 <= box.left < box.right <= shown.width and 0 <= box.top < box.bottom <= shown.height
+        # A button is drawn there: its box is not one flat colour (a label, a border, a fill).
+        assert max(ImageStat.Stat(shown.crop((box.left, box.top, box.right, box.bottom))).stddev) > 5
+        if s.previous is None:
+            assert s.captured is not None and nano_model_size(Size(*s.captured.size)) == Size(*s.image.size)
+            assert is_hit(NANO.parse(answer(NANO, s), Size(*s.image.size)).action, s)
+        else:  # the step after the click: the button is gone, the answer ends the task
+            assert NANO.parse(answer(NANO, s), Size(*s.image.size)).action == Terminate("success")
+    # Drawn once: the cache answers the same screens without a browser.
+    monkeypatch.setattr(web, "WebRenderer", lambda: pytest.fail("drew a cached screen again"))
+    web._close_renderer()
+    again = [make_any("web", "train", i) for i in range(6)]
+    assert [a.image.tobytes() for a in again] == [s.image.tobytes() for s in screens]
+    assert [a.task for a in again] == [s.task for s in screens]
+
+
+@needs_chromium
+def test_held_out_words_are_held_out_and_an_unfinished_entry_is_drawn_again(cache) -> None:
+    assert all(make_any("web", "heldout_words", i).target_button.label in HELD_OUT_WORDS
+               for i in range(3))
+    first = make_any("web", "heldout", 0)
+    (cache / "heldout-0.json").unlink()  # as if the drawing had stopped before its metadata
+    assert make_any("web", "heldout", 0).image.tobytes() == first.image.tobytes()
+
+
+@needs_chromium
+def test_webladder_takes_turns_and_is_scored_with_web_pages_apart(cache, monkeypatch, qapp) -> None:
+    assert make_any("webladder", "train", 0).task == make_any("ladder", "train", 0).task  # desktop
+    assert make_any("webladder", "train", 1).image.size == make_any("buttons", "train", 1).image.size
+    assert make_any("webladder", "train", 2).task == make_any("web", "train", 2).task
+
+    class Family:  # the right reply to every screen, read by the real family's parser
+        prompts = None
+
+        @staticmethod
+        def terminates(reply, size):
+            return NANO.parse(reply, size).action == Terminate("success")
+
+        @staticmethod
+        def action(reply, size):
+            return NANO.parse(reply, size).action
+
+    monkeypatch.setattr(evaluate, "reply_of", lambda _m, _e, screen: answer(NANO, screen))
+
+    class Model:
+        training = False
+
+        def eval(self):
+            return self
+
+        def train(self, mode=True):
+            return self
+
+    rates = evaluate.hit_rates(Model(), Family(), 3, None, "webladder")
+    assert rates["web_heldout"] == rates["heldout"] == rates["buttons_heldout"] == 1.0
+    assert "web_heldout_words" in rates
