@@ -28,6 +28,7 @@ import random
 import tempfile
 import threading
 import time
+import uuid
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -51,6 +52,7 @@ SCREEN = Size(1920, 1080)  # the private display: the largest screen size; small
 FONTS = ("DejaVu Sans", "DejaVu Serif", "Liberation Sans", "Liberation Serif", "sans-serif")
 FONT_PX = (11, 12, 13, 14, 16, 18, 20, 24, 28)  # base font sizes: small pages to zoomed ones
 TARGET = "dh-target"  # the button's id (its box is read from the page)
+REAP_VAR = "DESKHAND_REAP_NANO_WEB"  # agent.eval.reaper's mark on the renderer's processes
 PORTS = (47311, 47312, 47313, 47314)  # the pages' loopback server: the first free one
 
 
@@ -144,29 +146,47 @@ class WebRenderer:
 
     def __init__(self) -> None:
         from agent.eval.browser import Browser, BrowserOptions, XvfbDisplay
+        from agent.eval.cdp import Cdp
+        from agent.eval.reaper import start_reaper
 
-        self._display = XvfbDisplay(SCREEN)
         self._pages = Path(tempfile.mkdtemp(prefix="deskhand-nano-web-"))
-        display = self._display.start()
-        self._server = _serve(self._pages)
-        self._browser = Browser(display, BrowserOptions(size=Size(1280, 800), offline=True))
+        # Xvfb and Chromium run in sessions of their own: a training run killed without its
+        # exit handlers would leave them behind (holding the port in the address bar). They
+        # carry a mark a reaper looks for once this process has exited, however it ended.
+        token = uuid.uuid4().hex
+        self._reaper = start_reaper(REAP_VAR, token, remove=self._pages)
+        self._display = XvfbDisplay(SCREEN)
+        self._browser: Browser | None = None
+        self._server: ThreadingHTTPServer | None = None
+        self._cdp: Cdp | None = None
+        earlier = os.environ.get(REAP_VAR)
+        os.environ[REAP_VAR] = token  # inherited by the two processes started now, and theirs
         try:
-            from agent.eval.cdp import Cdp
-
+            display = self._display.start()
+            self._server = _serve(self._pages)
+            self._browser = Browser(display, BrowserOptions(size=Size(1280, 800), offline=True))
             self._cdp = Cdp(self._browser.start("about:blank")).connect()
             self._cdp.ready()
             self._window = self._cdp.call("Browser.getWindowForTarget")["windowId"]
+            self._size: Size | None = None
         except Exception:
             self.close()
             raise
+        finally:
+            if earlier is None:
+                os.environ.pop(REAP_VAR, None)
+            else:
+                os.environ[REAP_VAR] = earlier
 
     def draw(self, markup: str, size: Size, name: str) -> tuple[Image.Image, Box | None]:
         """The screen of `size` showing `markup` in the browser window (its address bar showing
         `name`), and the target's box in screen pixels (None when the page has no target)."""
         import mss
 
-        self._cdp.call("Browser.setWindowBounds", {"windowId": self._window, "bounds": {
-            "left": 0, "top": 0, "width": size.width, "height": size.height}})
+        if size != self._size:  # a resize re-lays out the browser's own bars: only when needed
+            self._cdp.call("Browser.setWindowBounds", {"windowId": self._window, "bounds": {
+                "left": 0, "top": 0, "width": size.width, "height": size.height}})
+            self._size = size
         path = self._pages / f"{name}.html"
         path.write_text(markup, encoding="utf-8")
         url = f"http://127.0.0.1:{self._server.server_address[1]}/{path.name}"
@@ -203,16 +223,17 @@ class WebRenderer:
         return Image.frombytes("RGB", shot.size, shot.rgb), box
 
     def close(self) -> None:
-        cdp = getattr(self, "_cdp", None)
-        if cdp is not None:
-            cdp.close()
-        self._browser.close()
+        from agent.eval.reaper import stop_reaper
+
+        if self._cdp is not None:
+            self._cdp.close()
+        if self._browser is not None:
+            self._browser.close()
         self._display.stop()
-        self._server.shutdown()
-        self._server.server_close()
-        for page_file in self._pages.glob("*.html"):
-            page_file.unlink(missing_ok=True)
-        self._pages.rmdir()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        stop_reaper(self._reaper)  # its round now: anything left, and the pages' folder
 
 
 def _serve(folder: Path) -> ThreadingHTTPServer:
@@ -243,35 +264,61 @@ _renderer: WebRenderer | None = None
 
 def _draw(split: str, index: int, folder: Path) -> None:
     """Draw screen (split, index) with the shared renderer and write it to `folder`."""
-    global _renderer
     rng = random.Random(f"nano-web:{split}:{index}")
     word = rng.choice(HELD_OUT_WORDS if split == "heldout_words" else TRAIN_WORDS)
     size = Size(*rng.choice(SCREEN_SIZES))
     layout_seed = rng.random()
     wording = random.Random(f"nano-wording:{split}:{index}").choice(WORDINGS)
     done_step = rng.random() < DONE_SHARE
-    if _renderer is None:
-        _renderer = WebRenderer()
-        atexit.register(_close_renderer)
-    image, box = _renderer.draw(page(random.Random(layout_seed), word), size, f"{split}-{index}")
-    if box is None or box.left < 0 or box.top < 0 or box.right > size.width or box.bottom > size.height:
-        raise RuntimeError(f"web screen {split} {index}: the button is not on the screen ({box})")
+    image, box = _drawn(page(random.Random(layout_seed), word), size, f"{split}-{index}")
+    # The part of the button on the screen (a card near the edge may cut it); none: a bug here.
+    if box is not None:
+        box = Box(max(box.left, 0), max(box.top, 0), min(box.right, size.width),
+                  min(box.bottom, size.height))
+    if box is None or box.left >= box.right or box.top >= box.bottom:
+        raise RuntimeError(f"web screen {split} {index}: the button is not on the screen")
     meta = {"word": word, "wording": wording, "box": [box.left, box.top, box.right, box.bottom],
             "image": f"{split}-{index}.png", "after": None}
-    image.save(folder / meta["image"])
     if done_step:
-        after, _ = _renderer.draw(page(random.Random(layout_seed), word, after=True), size,
-                                  f"{split}-{index}-done")
+        after, _ = _drawn(page(random.Random(layout_seed), word, after=True), size,
+                          f"{split}-{index}-done")
         meta["after"] = f"{split}-{index}-after.png"
-        after.save(folder / meta["after"])
-    # The metadata last, through a temporary name: a screen is cached only once it is whole.
-    temporary = folder / f".{split}-{index}.json.tmp"
-    temporary.write_text(json.dumps(meta), encoding="utf-8")
-    temporary.replace(folder / f"{split}-{index}.json")
+        _write(folder / meta["after"], lambda path: after.save(path, compress_level=1))
+    _write(folder / meta["image"], lambda path: image.save(path, compress_level=1))
+    # The metadata last: a screen is cached only once it is whole (a process drawing the same
+    # screen at once writes the same files, each through its own temporary name).
+    _write(folder / f"{split}-{index}.json", lambda path: path.write_text(json.dumps(meta)))
+
+
+def _drawn(markup: str, size: Size, name: str) -> tuple[Image.Image, Box | None]:
+    """`markup` drawn by the shared renderer, started on first use and once more if its browser
+    died (a long training run outlives a crash)."""
+    global _renderer
+    for attempt in (1, 2):
+        if _renderer is None:
+            _renderer = WebRenderer()
+            atexit.register(_close_renderer)
+        try:
+            return _renderer.draw(markup, size, name)
+        except Exception:
+            _close_renderer()
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _write(path: Path, save) -> None:
+    """`save(temporary)` then the temporary renamed to `path`: readers see whole files only."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp{path.suffix}")
+    save(temporary)
+    temporary.replace(path)
 
 
 def _close_renderer() -> None:
     global _renderer
     if _renderer is not None:
-        _renderer.close()
-        _renderer = None
+        renderer, _renderer = _renderer, None
+        try:
+            renderer.close()
+        except Exception:
+            pass  # a browser that died takes its own display down with it

@@ -104,3 +104,80 @@ def test_webladder_takes_turns_and_is_scored_with_web_pages_apart(cache, monkeyp
     rates = evaluate.hit_rates(Model(), Family(), 3, None, "webladder")
     assert rates["web_heldout"] == rates["heldout"] == rates["buttons_heldout"] == 1.0
     assert "web_heldout_words" in rates
+
+
+def test_a_browser_that_dies_is_started_again_and_a_cut_button_keeps_its_visible_part(
+        cache, monkeypatch) -> None:
+    from PIL import Image
+
+    from app.nano.screens import Box
+
+    started: list[object] = []
+
+    class Renderer:  # the first browser dies on its first page; the next one draws
+        def __init__(self) -> None:
+            started.append(self)
+
+        def draw(self, markup, size, name):
+            if len(started) == 1:
+                raise RuntimeError("DevTools connection lost")
+            return Image.new("RGB", (size.width, size.height), "white"), Box(-5, 10, 40, 30)
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(web, "WebRenderer", Renderer)
+    screen = make_any("web", "train", 4)
+    assert len(started) == 2
+    shown = screen.image if screen.previous is None else screen.previous
+    assert screen.target_button.box.left == 0 and screen.target_button.box.right > 0
+    assert sorted(p.name for p in cache.iterdir() if p.name.startswith(".")) == []  # no temporaries left
+    assert Size(*shown.size) in {nano_model_size(Size(w, h)) for w, h in SCREEN_SIZES}
+
+
+def _marked_processes() -> set[int]:
+    """Processes carrying the renderer's reaper mark (any run's)."""
+    from pathlib import Path
+
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if web.REAP_VAR.encode() + b"=" in (entry / "environ").read_bytes():
+                    found.add(int(entry.name))
+            except OSError:
+                pass
+    return found
+
+
+@needs_chromium
+def test_a_killed_training_process_leaves_no_browser_or_display_behind(tmp_path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import tempfile
+    import time
+    from pathlib import Path
+
+    before = _marked_processes()
+    folders = set(Path(tempfile.gettempdir()).glob("deskhand-nano-web-*"))
+    child = subprocess.Popen(
+        [sys.executable, "-c", "from app.nano.web import make_web; make_web('train', 1); "
+         "print('drawn', flush=True); import time; time.sleep(120)"],
+        env={**os.environ, "DESKHAND_NANO_WEB": str(tmp_path)}, stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "drawn"
+        theirs = _marked_processes() - before
+        assert theirs, "the renderer's Xvfb and Chromium carry the mark"
+    finally:
+        child.send_signal(signal.SIGKILL)  # no exit handlers run
+        child.wait()
+    deadline = time.monotonic() + 20
+    while theirs & _marked_processes() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not theirs & _marked_processes()
+    while set(Path(tempfile.gettempdir()).glob("deskhand-nano-web-*")) - folders \
+            and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not set(Path(tempfile.gettempdir()).glob("deskhand-nano-web-*")) - folders  # pages gone
