@@ -62,19 +62,31 @@ def make_web(split: str, index: int) -> Screen:
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; known: {', '.join(SPLITS)}")
     folder = cache_folder()
-    meta_path = folder / f"{split}-{index}.json"
-    if not meta_path.is_file():
+    if not (folder / f"{split}-{index}.json").is_file():
         _draw(split, index, folder)
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    captured = Image.open(folder / meta["image"]).convert("RGB")
+    try:
+        meta, captured, after = _read(folder, split, index)
+    except (OSError, ValueError, KeyError, TypeError):  # a damaged entry (a disk, an editor): again
+        _draw(split, index, folder)
+        meta, captured, after = _read(folder, split, index)
     width, height = captured.size
     size = nano_model_size(Size(width, height))
     shot = to_model(captured, size)
     target = Button(meta["word"], scaled_box(Box(*meta["box"]), width, height, size))
-    if meta.get("after") is None:
+    if after is None:
         return Screen(shot, (target,), 0, wording=meta["wording"], captured=captured)
-    after = to_model(Image.open(folder / meta["after"]).convert("RGB"), size)
-    return Screen(after, (target,), 0, previous=shot, wording=meta["wording"])
+    return Screen(to_model(after, size), (target,), 0, previous=shot, wording=meta["wording"])
+
+
+def _read(folder: Path, split: str, index: int) -> tuple[dict, Image.Image, Image.Image | None]:
+    """A cached screen: its metadata, its screenshot and the one after the click (if any)."""
+    meta = json.loads((folder / f"{split}-{index}.json").read_text(encoding="utf-8"))
+    captured = Image.open(folder / meta["image"]).convert("RGB")
+    after = None if meta["after"] is None else Image.open(folder / meta["after"]).convert("RGB")
+    if not (isinstance(meta["word"], str) and isinstance(meta["wording"], str)
+            and len(meta["box"]) == 4 and all(isinstance(v, int) for v in meta["box"])):
+        raise ValueError(f"damaged web screen {split} {index}")
+    return meta, captured, after
 
 
 def cache_folder() -> Path:

@@ -181,3 +181,12 @@ def test_a_killed_training_process_leaves_no_browser_or_display_behind(tmp_path)
             and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not set(Path(tempfile.gettempdir()).glob("deskhand-nano-web-*")) - folders  # pages gone
+
+
+@needs_chromium
+def test_a_damaged_cache_entry_is_drawn_again(cache) -> None:
+    first = make_any("web", "heldout", 1)
+    (cache / "heldout-1.png").write_bytes(b"\x89PNG not really")
+    assert make_any("web", "heldout", 1).image.tobytes() == first.image.tobytes()
+    (cache / "heldout-1.json").write_text('{"word": 3}')
+    assert make_any("web", "heldout", 1).task == first.task
