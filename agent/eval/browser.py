@@ -7,6 +7,7 @@ port is opened on loopback for the harness (judges, scripted solvers) and never 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -124,6 +125,10 @@ class BrowserOptions:
     # screen as in Fara's training, but there is no address bar for visit_url to type into.
     mode: str = "window"
     start_timeout: float = 30.0
+    # Host names the browser resolves to loopback ports (name, port): the address bar shows the
+    # name, not a port that changes from run to run (Nano's web screens, app.nano.web). Only
+    # loopback: a name here can never reach another machine, offline or not.
+    local_hosts: tuple[tuple[str, int], ...] = ()
 
 
 def chromium_args(profile: Path, url: str, options: BrowserOptions) -> list[str]:
@@ -153,6 +158,14 @@ def chromium_args(profile: Path, url: str, options: BrowserOptions) -> list[str]
         raise ValueError(f"unknown browser mode {options.mode!r} (use {' or '.join(MODES)})")
     if os.geteuid() == 0:
         args.append("--no-sandbox")  # Chromium refuses to run as root with its sandbox
+    for name, port in options.local_hosts:
+        if not re.fullmatch(r"[a-z0-9-]+(\.[a-z0-9-]+)*", name) or not 0 < port < 65536:
+            raise ValueError(f"local host {name!r}:{port} is not a plain host name and port")
+    if options.local_hosts:
+        args.append("--host-resolver-rules=" + ", ".join(
+            f"MAP {name}:80 127.0.0.1:{port}" for name, port in options.local_hosts))
+        # Past the offline proxy below: they resolve to this machine only.
+        args.append("--proxy-bypass-list=" + ";".join(name for name, _ in options.local_hosts))
     if options.offline:
         # Every non-loopback request goes to a proxy that is not there and fails at once;
         # loopback (the sites) bypasses proxies. No DNS lookups leave the browser either.

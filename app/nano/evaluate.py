@@ -12,7 +12,7 @@ import torch
 
 from agent.geometry import Size
 from app.nano.examples import Encoder, is_hit
-from app.nano.screens import COMBINED, KINDS, button_range, make_any, make_screen
+from app.nano.screens import KINDS, PARTS, button_range, make_any, make_screen
 
 HELD_OUT = ("heldout", "heldout_words")
 MAX_NEW_TOKENS = 96  # a form's `type` reply is up to ~64 tokens (a click's ~34); cut, it is a miss
@@ -49,12 +49,13 @@ def hit_rates(model, encoder: Encoder, n: int, buttons: tuple[int, int] | None =
     (`_done`). "mixed" scores its two kinds apart: desktop
     screens under the plain keys, drawn buttons under keys starting "buttons_" ("ladder" too: its
     held-out desktop screens are the real sizes; "webladder" adds web pages under "web_")."""
-    if kind in COMBINED:  # held out: the real screen sizes either way
-        drawn = hit_rates(model, encoder, n, (1, 1) if buttons is None else buttons, "buttons")
-        rates = {**hit_rates(model, encoder, n, None, "desktop"),
-                 **{f"buttons_{k}": v for k, v in drawn.items()}}
-        if kind == "webladder":
-            rates.update({f"web_{k}": v for k, v in hit_rates(model, encoder, n, None, "web").items()})
+    if kind in PARTS:  # held out: the real screen sizes either way
+        first, *others = PARTS[kind]
+        rates = hit_rates(model, encoder, n, None, first)
+        for part in others:
+            sub = hit_rates(model, encoder, n, ((1, 1) if buttons is None else buttons)
+                            if part == "buttons" else None, part)
+            rates.update({f"{part}_{k}": v for k, v in sub.items()})
         return rates
     was_training = model.training
     model.eval()

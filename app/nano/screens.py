@@ -115,17 +115,19 @@ class Screen:
 # "web" (app.nano.web): generated pages drawn by Chromium in a browser window on whole screens;
 # "webladder" is "ladder" with a third of its screens web pages (desktop, drawn, web in turn).
 KINDS = ("buttons", "desktop", "mixed", "ladder", "look", "forms", "web", "webladder")
-COMBINED = ("mixed", "ladder", "look", "webladder")  # kinds of parts, scored apart
+# The parts of each combined kind, in turn by index (scored apart: the first under the plain
+# keys, the others under "<part>_" keys).
+PARTS = {"mixed": ("desktop", "buttons"), "ladder": ("desktop", "buttons"),
+         "look": ("desktop", "buttons"), "webladder": ("desktop", "buttons", "web")}
+COMBINED = tuple(PARTS)
 
 
 def make_any(kind: str, split: str, index: int, buttons: tuple[int, int] | None = None) -> Screen:
     """Screen `index` of `split` of the given kind (`buttons` applies to the "buttons" kind)."""
     near = kind in ("ladder", "look", "webladder") and split == "train"
     look = kind == "look" and split == "train"
-    if kind == "webladder":
-        kind = ("desktop", "buttons", "web")[index % 3]
-    elif kind in COMBINED:
-        kind = "desktop" if index % 2 == 0 else "buttons"
+    if kind in PARTS:
+        kind = PARTS[kind][index % len(PARTS[kind])]
     if kind == "desktop":
         from app.nano.desktop import make_desktop  # Qt: only when asked for
 

@@ -10,12 +10,16 @@ the task names it and nothing else could be meant), in plain or styled themes, a
 sizes from small to large (a page at browser zoom or on a scaled screen), filling the page or
 in a narrow card anywhere on it. Whole screens are the desktop kind's real sizes.
 
-Chromium draws them: a browser window on a private Xvfb, the page loaded from a file, the
-screen captured as the agent captures it (mss), the button's box read from the page. That
-takes ~0.5 s a screen, so every screen is drawn once and kept in a cache folder
-(DESKHAND_NANO_WEB, default ~/.cache/deskhand/nano-web/<version>): the first epoch pays, later
-ones and evaluations read PNG files. A screen is a pure function of (split, index) on one
-machine; Chromium's version and fonts may change its pixels elsewhere, not its layout.
+Chromium draws them: a browser window on a private Xvfb, the page served on loopback under a
+fixed name (http://nano.test/<words>.html, whatever the port), the screen captured as the agent
+captures it once it is still (agent.screen), the button's box read from the page. The step
+after the click is the same document with its form replaced by a confirmation (same address,
+same scroll), so nothing but the page's content tells the two apart. That takes ~1 s a
+screen, so every screen is drawn once and kept in a cache folder (DESKHAND_NANO_WEB, default
+~/.cache/deskhand/nano-web, one sub-folder per VERSION): the first epoch pays, later ones and
+evaluations read PNG files. A screen is a pure function of (split, index) on one machine;
+Chromium's version and fonts may change its pixels elsewhere, not its layout. Needs Chromium,
+Xvfb and the eval extra (websockets), as the evaluation harness does.
 """
 
 from __future__ import annotations
@@ -29,12 +33,15 @@ import tempfile
 import threading
 import time
 import uuid
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from io import BytesIO
 from pathlib import Path
 
 from PIL import Image
 
-from agent.geometry import Size
+from agent.atomic import write_bytes_atomic, write_text_atomic
+from agent.geometry import Monitor, Size
+from agent.screen import Screen as Capture
 from app.nano.desktop import (
     DONE_SHARE,
     FILLER,
@@ -47,13 +54,15 @@ from app.nano.desktop import (
 from app.nano.screens import HELD_OUT_WORDS, SPLITS, TRAIN_WORDS, Box, Button, Screen
 
 # Bump when a change to the pages changes what a (split, index) draws: the cache is per version.
-VERSION = "v1"
+VERSION = "v2"
 SCREEN = Size(1920, 1080)  # the private display: the largest screen size; smaller ones are its top-left
 FONTS = ("DejaVu Sans", "DejaVu Serif", "Liberation Sans", "Liberation Serif", "sans-serif")
 FONT_PX = (11, 12, 13, 14, 16, 18, 20, 24, 28)  # base font sizes: small pages to zoomed ones
 TARGET = "dh-target"  # the button's id (its box is read from the page)
 REAP_VAR = "DESKHAND_REAP_NANO_WEB"  # agent.eval.reaper's mark on the renderer's processes
-PORTS = (47311, 47312, 47313, 47314)  # the pages' loopback server: the first free one
+HOST = "nano.test"  # the pages' address: resolved by the browser alone to the loopback server
+PATH_WORDS = tuple(w.lower() for w in FILLER if w.isascii())  # the address shows them as typed
+ATTEMPTS = 4  # layouts tried for a screen whose button would not be on it (none seen so far)
 
 
 def make_web(split: str, index: int) -> Screen:
@@ -66,7 +75,8 @@ def make_web(split: str, index: int) -> Screen:
         _draw(split, index, folder)
     try:
         meta, captured, after = _read(folder, split, index)
-    except (OSError, ValueError, KeyError, TypeError):  # a damaged entry (a disk, an editor): again
+    except (OSError, ValueError, KeyError, TypeError, Image.DecompressionBombError):
+        # A damaged entry (a full disk, an editor, a header claiming a huge image): again.
         _draw(split, index, folder)
         meta, captured, after = _read(folder, split, index)
     width, height = captured.size
@@ -98,9 +108,9 @@ def cache_folder() -> Path:
     return folder
 
 
-def page(rng: random.Random, word: str, after: bool = False) -> str:
-    """A page whose only button is labelled `word`; `after`: the same page once the button was
-    clicked (the form replaced by a confirmation), the screen whose answer is terminate."""
+def page(rng: random.Random, word: str) -> str:
+    """A page whose only button is labelled `word` (its id TARGET), inside the page's one form
+    (the step after the click replaces the form: WebRenderer.confirm)."""
     def words(lo: int, hi: int) -> str:
         return " ".join(rng.choice(FILLER) for _ in range(rng.randint(lo, hi)))
 
@@ -138,11 +148,9 @@ def page(rng: random.Random, word: str, after: bool = False) -> str:
     tag = (f"<button id='{TARGET}'>{html.escape(word)}</button>" if rng.random() < 0.7
            else f"<input type='submit' id='{TARGET}' value='{html.escape(word)}'>")
     form.insert(rng.randint(0, len(form)), f"<div>{tag}</div>")
-    if after:  # the form is gone, a confirmation in its place (the rest drawn as before)
-        form = [f"<p><b>{html.escape(words(2, 5))}</b></p>"]
     blocks.append("<form onsubmit='return false'>" + "".join(form) + "</form>")
     body = "".join(blocks)
-    if rng.random() < 0.4:  # a card: narrow, anywhere on the page
+    if rng.random() < 0.4:  # a card: narrow, somewhere in the page's top-left 600x300
         body = (f"<div style='position:absolute;left:{rng.randint(0, 600)}px;top:{rng.randint(0, 300)}px;"
                 f"width:{rng.randint(160, 420)}px;border:1px solid #bbb;padding:4px;"
                 f"background:{rng.choice(('#fff', '#ffffe0', '#eef'))}'>{body}</div>")
@@ -151,6 +159,11 @@ def page(rng: random.Random, word: str, after: bool = False) -> str:
             f"button,input,select,textarea{{font-size:inherit;font-family:inherit}}"
             f"a{{color:{rng.choice(('#1a0dab', '#0645ad', '#06c'))}}}{button_css}</style></head>"
             f"<body>{body}</body></html>")
+
+
+def address(rng: random.Random) -> str:
+    """The page's path: words, neither the split nor the index (the address bar shows it)."""
+    return "-".join(rng.choice(PATH_WORDS) for _ in range(rng.randint(1, 3))) + ".html"
 
 
 class WebRenderer:
@@ -163,24 +176,27 @@ class WebRenderer:
 
         self._pages = Path(tempfile.mkdtemp(prefix="deskhand-nano-web-"))
         # Xvfb and Chromium run in sessions of their own: a training run killed without its
-        # exit handlers would leave them behind (holding the port in the address bar). They
-        # carry a mark a reaper looks for once this process has exited, however it ended.
+        # exit handlers would leave them behind. They carry a mark a reaper looks for once
+        # this process has exited, however it ended.
         token = uuid.uuid4().hex
         self._reaper = start_reaper(REAP_VAR, token, remove=self._pages)
         self._display = XvfbDisplay(SCREEN)
         self._browser: Browser | None = None
         self._server: ThreadingHTTPServer | None = None
         self._cdp: Cdp | None = None
+        self._size: Size | None = None
+        self._capture: Capture | None = None  # the screen being drawn (its size)
         earlier = os.environ.get(REAP_VAR)
         os.environ[REAP_VAR] = token  # inherited by the two processes started now, and theirs
         try:
             display = self._display.start()
             self._server = _serve(self._pages)
-            self._browser = Browser(display, BrowserOptions(size=Size(1280, 800), offline=True))
+            self._browser = Browser(display, BrowserOptions(
+                size=Size(1280, 800), offline=True,
+                local_hosts=((HOST, self._server.server_address[1]),)))
             self._cdp = Cdp(self._browser.start("about:blank")).connect()
             self._cdp.ready()
             self._window = self._cdp.call("Browser.getWindowForTarget")["windowId"]
-            self._size: Size | None = None
         except Exception:
             self.close()
             raise
@@ -190,88 +206,122 @@ class WebRenderer:
             else:
                 os.environ[REAP_VAR] = earlier
 
-    def draw(self, markup: str, size: Size, name: str) -> tuple[Image.Image, Box | None]:
-        """The screen of `size` showing `markup` in the browser window (its address bar showing
-        `name`), and the target's box in screen pixels (None when the page has no target)."""
-        import mss
-
+    def draw(self, markup: str, size: Size, path: str) -> tuple[Image.Image, Box | None]:
+        """The screen of `size` showing `markup` at http://HOST/`path` in the browser window, and
+        the target's box in screen pixels (None when the page has no target on the screen)."""
+        cdp = self._cdp
         if size != self._size:  # a resize re-lays out the browser's own bars: only when needed
-            self._cdp.call("Browser.setWindowBounds", {"windowId": self._window, "bounds": {
+            cdp.call("Browser.setWindowBounds", {"windowId": self._window, "bounds": {
                 "left": 0, "top": 0, "width": size.width, "height": size.height}})
+            deadline = time.monotonic() + 10
+            # Xvfb without a window manager may leave a pixel off the asked size: close enough.
+            while any(abs(got - want) > 2 for got, want in zip(
+                    cdp.evaluate("[outerWidth, outerHeight]"), (size.width, size.height), strict=True)):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the browser window did not take the size {size}")
+                time.sleep(0.05)
             self._size = size
-        path = self._pages / f"{name}.html"
-        path.write_text(markup, encoding="utf-8")
-        url = f"http://127.0.0.1:{self._server.server_address[1]}/{path.name}"
-        # A page-made navigation (a file: URL is refused there): the address bar stays
-        # unfocused, as after a click on a link.
-        self._cdp.evaluate(f"location.href = {json.dumps(url)}; true")
+            if self._capture is not None:
+                self._capture.close()
+            self._capture = _capture(self._display.display, size)
+        file = self._pages / path
+        file.write_text(markup, encoding="utf-8")
+        url = f"http://{HOST}/{path}"
+        # A page-made navigation: the address bar stays unfocused, as after a click on a link.
+        cdp.evaluate(f"location.href = {json.dumps(url)}; true")
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self._cdp.ready(2, navigated=True) and self._cdp.evaluate("location.href") == url:
-                break
+        while not (cdp.ready(2, navigated=True) and cdp.evaluate("location.href") == url):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Chromium did not load {url}")
             time.sleep(0.05)
-        else:
-            raise RuntimeError(f"Chromium did not load {path}")
+        file.unlink()
         # A click on the page's bare bottom-left corner: the address bar (focused, its text
         # selected, in a window that was never clicked) shows as on a page in use.
-        height = self._cdp.viewport().height
+        height = cdp.viewport().height
         for kind in ("mousePressed", "mouseReleased"):
-            self._cdp.call("Input.dispatchMouseEvent", {"type": kind, "x": 1, "y": height - 2,
-                                                        "button": "left", "clickCount": 1})
-        box = None
-        if self._cdp.evaluate(f"!!document.getElementById('{TARGET}')"):
-            self._cdp.evaluate(f"document.getElementById('{TARGET}')"
-                               ".scrollIntoView({block: 'nearest'}); true")
-            rect, view = self._cdp.rect(f"#{TARGET}"), self._cdp.viewport()
-            if rect is not None:
-                left, top = view.to_screen(rect.x, rect.y)
-                right, bottom = view.to_screen(rect.x + rect.width, rect.y + rect.height)
-                box = Box(int(left), int(top), -int(-right), -int(-bottom))
-        # Two frames: what the page laid out is on the screen before it is captured.
+            cdp.call("Input.dispatchMouseEvent", {"type": kind, "x": 1, "y": height - 2,
+                                                  "button": "left", "clickCount": 1})
+        if cdp.evaluate(f"!!document.getElementById('{TARGET}')"):
+            cdp.evaluate(f"document.getElementById('{TARGET}')"
+                         ".scrollIntoView({block: 'nearest'}); true")
+        image = self._still(size)
+        return image, self._box(size)
+
+    def confirm(self, text: str, size: Size) -> Image.Image:
+        """The screen after the click: the page's form replaced by `text`, nothing else changed."""
+        self._cdp.evaluate("(() => { const f = document.querySelector('form'), p = "
+                           "document.createElement('p'), b = document.createElement('b'); "
+                           f"b.textContent = {json.dumps(text)}; p.appendChild(b); "
+                           "f.replaceWith(p); return true; })()")
+        return self._still(size)
+
+    def _still(self, size: Size) -> Image.Image:
+        """The top-left `size` of the display once two captures in a row are the same (the
+        page and the browser's own bars painted)."""
         self._cdp.evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
-        time.sleep(0.05)
-        with mss.MSS(display=self._display.display) as grabber:
-            shot = grabber.grab({"left": 0, "top": 0, "width": size.width, "height": size.height})
-        return Image.frombytes("RGB", shot.size, shot.rgb), box
+        return self._capture.wait_settled(1, timeout=3.0, interval=0.05).image
+
+    def _box(self, size: Size) -> Box | None:
+        """The target's box on the screen, cut to the screen; None when none of it is there."""
+        rect = self._cdp.rect(f"#{TARGET}")
+        if rect is None:
+            return None
+        view = self._cdp.viewport()
+        left, top = view.to_screen(rect.x, rect.y)
+        right, bottom = view.to_screen(rect.x + rect.width, rect.y + rect.height)
+        box = Box(max(int(left), 0), max(int(top), 0), min(-int(-right), size.width),
+                  min(-int(-bottom), size.height))
+        return box if box.left < box.right and box.top < box.bottom else None
 
     def close(self) -> None:
         from agent.eval.reaper import stop_reaper
 
-        if self._cdp is not None:
-            self._cdp.close()
-        if self._browser is not None:
-            self._browser.close()
-        self._display.stop()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        stop_reaper(self._reaper)  # its round now: anything left, and the pages' folder
+        try:
+            if self._capture is not None:
+                self._capture.close()
+            if self._cdp is not None:
+                self._cdp.close()
+            if self._browser is not None:
+                self._browser.close()
+            self._display.stop()
+            if self._server is not None:
+                self._server.shutdown()
+                self._server.server_close()
+        finally:
+            stop_reaper(self._reaper)  # its round now: anything left, and the pages' folder
+
+
+def _capture(display: str, size: Size) -> Capture:
+    """agent.screen's capture of the display's top-left `size` (the screen being drawn)."""
+    return Capture(display, monitors=[Monitor(1, 0, 0, size.width, size.height)])
 
 
 def _serve(folder: Path) -> ThreadingHTTPServer:
-    """A loopback HTTP server for the pages in `folder` (its own thread, no log)."""
-    class Quiet(SimpleHTTPRequestHandler):
-        def __init__(self, *args, **kwargs) -> None:
-            super().__init__(*args, directory=str(folder), **kwargs)
+    """A loopback HTTP server for the pages in `folder`, asked for as http://HOST/<name>.html
+    (other hosts and paths: 404; no listing), on a port of its choosing, in its own thread."""
+    class Pages(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            name = self.path.lstrip("/")
+            file = folder / name
+            ok = (self.headers.get("Host") == HOST and "/" not in name and name.endswith(".html")
+                  and file.is_file())
+            body = file.read_bytes() if ok else b"not found"
+            self.send_response(200 if ok else 404)
+            self.send_header("Content-Type", "text/html; charset=utf-8" if ok else "text/plain")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
 
         def log_message(self, *args) -> None:
             pass
 
-    # The port is in the address bar: the same one each time (the first free of a few), so a
-    # screen drawn again is the same pixels.
-    for port in PORTS:
-        try:
-            server = ThreadingHTTPServer(("127.0.0.1", port), Quiet)
-            break
-        except OSError:
-            continue
-    else:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Pages)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
 
 
 _renderer: WebRenderer | None = None
+_registered = False
 
 
 def _draw(split: str, index: int, folder: Path) -> None:
@@ -279,39 +329,46 @@ def _draw(split: str, index: int, folder: Path) -> None:
     rng = random.Random(f"nano-web:{split}:{index}")
     word = rng.choice(HELD_OUT_WORDS if split == "heldout_words" else TRAIN_WORDS)
     size = Size(*rng.choice(SCREEN_SIZES))
-    layout_seed = rng.random()
     wording = random.Random(f"nano-wording:{split}:{index}").choice(WORDINGS)
     done_step = rng.random() < DONE_SHARE
-    image, box = _drawn(page(random.Random(layout_seed), word), size, f"{split}-{index}")
-    # The part of the button on the screen (a card near the edge may cut it); none: a bug here.
-    if box is not None:
-        box = Box(max(box.left, 0), max(box.top, 0), min(box.right, size.width),
-                  min(box.bottom, size.height))
-    if box is None or box.left >= box.right or box.top >= box.bottom:
-        raise RuntimeError(f"web screen {split} {index}: the button is not on the screen")
+    for attempt in range(ATTEMPTS):  # another layout when the button would be off the screen
+        layout = random.Random(f"nano-web-layout:{split}:{index}:{attempt}")
+        image, box, after = _drawn(page(layout, word), size, address(layout), done_step,
+                                   random.Random(f"nano-web-done:{split}:{index}"))
+        if box is not None:
+            break
+    else:
+        raise RuntimeError(f"web screen {split} {index}: the button is never on the screen")
     meta = {"word": word, "wording": wording, "box": [box.left, box.top, box.right, box.bottom],
             "image": f"{split}-{index}.png", "after": None}
-    if done_step:
-        after, _ = _drawn(page(random.Random(layout_seed), word, after=True), size,
-                          f"{split}-{index}-done")
+    if after is not None:
         meta["after"] = f"{split}-{index}-after.png"
-        _write(folder / meta["after"], lambda path: after.save(path, compress_level=1))
-    _write(folder / meta["image"], lambda path: image.save(path, compress_level=1))
+        write_bytes_atomic(folder / meta["after"], _png(after))
+    write_bytes_atomic(folder / meta["image"], _png(image))
     # The metadata last: a screen is cached only once it is whole (a process drawing the same
     # screen at once writes the same files, each through its own temporary name).
-    _write(folder / f"{split}-{index}.json", lambda path: path.write_text(json.dumps(meta)))
+    write_text_atomic(folder / f"{split}-{index}.json", json.dumps(meta))
 
 
-def _drawn(markup: str, size: Size, name: str) -> tuple[Image.Image, Box | None]:
-    """`markup` drawn by the shared renderer, started on first use and once more if its browser
-    died (a long training run outlives a crash)."""
-    global _renderer
+def _drawn(markup: str, size: Size, path: str, done_step: bool, words: random.Random
+           ) -> tuple[Image.Image, Box | None, Image.Image | None]:
+    """`markup` drawn by the shared renderer (and, for a step after the click, the confirmed
+    page), the renderer started on first use and once more if it fails (a long training run
+    outlives a browser crash)."""
+    global _renderer, _registered
     for attempt in (1, 2):
-        if _renderer is None:
-            _renderer = WebRenderer()
-            atexit.register(_close_renderer)
         try:
-            return _renderer.draw(markup, size, name)
+            if _renderer is None:
+                _renderer = WebRenderer()
+                if not _registered:
+                    atexit.register(_close_renderer)
+                    _registered = True
+            image, box = _renderer.draw(markup, size, path)
+            after = None
+            if done_step and box is not None:
+                text = " ".join(words.choice(FILLER) for _ in range(words.randint(2, 5)))
+                after = _renderer.confirm(text, size)
+            return image, box, after
         except Exception:
             _close_renderer()
             if attempt == 2:
@@ -319,11 +376,10 @@ def _drawn(markup: str, size: Size, name: str) -> tuple[Image.Image, Box | None]
     raise AssertionError("unreachable")
 
 
-def _write(path: Path, save) -> None:
-    """`save(temporary)` then the temporary renamed to `path`: readers see whole files only."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp{path.suffix}")
-    save(temporary)
-    temporary.replace(path)
+def _png(image: Image.Image) -> bytes:
+    data = BytesIO()
+    image.save(data, format="PNG", compress_level=1)  # fast: the cache is read more than written
+    return data.getvalue()
 
 
 def _close_renderer() -> None:
@@ -333,4 +389,4 @@ def _close_renderer() -> None:
         try:
             renderer.close()
         except Exception:
-            pass  # a browser that died takes its own display down with it
+            pass  # at exit or after a crash: the reaper removes whatever is left

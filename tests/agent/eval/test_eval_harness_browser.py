@@ -39,6 +39,19 @@ def test_chromium_flags_keep_it_quiet(tmp_path: Path) -> None:
     assert "--kiosk" in chromium_args(tmp_path, "about:blank", BrowserOptions(mode="kiosk"))
 
 
+def test_local_host_names_map_to_loopback_ports_only(tmp_path: Path) -> None:
+    args = chromium_args(tmp_path, "about:blank", BrowserOptions(local_hosts=(("nano.test", 4711),)))
+    assert "--host-resolver-rules=MAP nano.test:80 127.0.0.1:4711" in args
+    assert "--proxy-bypass-list=nano.test" in args
+    assert "--proxy-server=http://127.0.0.1:9" in args  # every other name still goes nowhere
+    # A crafted name cannot smuggle a rule of its own (another MAP, a wildcard) or a flag.
+    for name in ("nano.test, MAP * 10.0.0.1", "*", "a.test --no-sandbox", "", "x;evil.com"):
+        with pytest.raises(ValueError, match="plain host name"):
+            chromium_args(tmp_path, "about:blank", BrowserOptions(local_hosts=((name, 4711),)))
+    with pytest.raises(ValueError, match="plain host name"):
+        chromium_args(tmp_path, "about:blank", BrowserOptions(local_hosts=(("nano.test", 0),)))
+
+
 @pytest.mark.xvfb
 @pytest.mark.parametrize("mode", ["window", "kiosk"])
 def test_viewport_maps_css_pixels_to_screen_pixels(xvfb_display: str, mode: str) -> None:

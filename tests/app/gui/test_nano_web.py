@@ -3,11 +3,19 @@ Xvfb, the button's box read from the page, each screen drawn once and then read 
 
 from __future__ import annotations
 
+import hashlib
+import os
 import random
+import select
 import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
-from PIL import ImageStat
+from PIL import Image
 
 from agent.actions import Terminate
 from agent.geometry import Size
@@ -15,11 +23,12 @@ from agent.prompts import get_family
 from app.nano import evaluate, web
 from app.nano.desktop import SCREEN_SIZES, nano_model_size
 from app.nano.examples import answer, is_hit
-from app.nano.screens import HELD_OUT_WORDS, TRAIN_WORDS, make_any
+from app.nano.screens import HELD_OUT_WORDS, TRAIN_WORDS, Box, make_any
 
 NANO = get_family("fara15", system="You are Deskhand Nano.")
 needs_chromium = pytest.mark.skipif(shutil.which("chromium") is None or shutil.which("Xvfb") is None,
                                     reason="no chromium or Xvfb (scripts/setup.sh dev)")
+MAGENTA = (255, 0, 255)
 
 
 @pytest.fixture
@@ -29,33 +38,90 @@ def cache(tmp_path, monkeypatch):
     web._close_renderer()
 
 
-def test_a_page_has_one_button_its_label_escaped_and_none_once_clicked() -> None:
+@pytest.fixture
+def renderer():
+    drawer = web.WebRenderer()
+    yield drawer
+    drawer.close()
+
+
+def test_a_page_has_one_button_with_its_label_escaped_and_an_address_without_split_or_index() -> None:
+    kinds = set()
     for i in range(40):
-        markup = web.page(random.Random(i), "Save")
-        assert markup.count(f"id='{web.TARGET}'") == 1
+        markup = web.page(random.Random(i), "it's <b>")
+        assert markup.count(f"id='{web.TARGET}'") == 1 and markup.count("<form") == 1
         assert markup.count("<button") + markup.count("type='submit'") == 1
-        after = web.page(random.Random(i), "Save", after=True)
-        assert f"id='{web.TARGET}'" not in after and "<button" not in after
-    hostile = web.page(random.Random(0), "<script>alert(1)</script>")
-    assert "<script>" not in hostile and "&lt;script&gt;" in hostile
+        assert "it's <b>" not in markup and ("it&#x27;s &lt;b&gt;" in markup)
+        kinds.add("<button" in markup)
+        path = web.address(random.Random(i))
+        assert path.endswith(".html") and not any(c.isdigit() for c in path)
+        assert "train" not in path and "heldout" not in path
+    assert kinds == {True, False}  # both the <button> and the <input type=submit> are checked
+
+
+def test_the_pages_are_the_version_they_claim() -> None:
+    """A change to the pages must bump VERSION (the cache is per version): this digest of a few
+    pages moves with them."""
+    digest = hashlib.sha256("".join(web.page(random.Random(i), "OK") + web.address(random.Random(i))
+                                    for i in range(5)).encode()).hexdigest()[:16]
+    assert (web.VERSION, digest) == ("v2", PAGES_V2)
+
+
+PAGES_V2 = "81937dc6ac1644b9"
+
+
+@needs_chromium
+def test_the_box_read_from_the_page_is_where_the_button_is_drawn(renderer) -> None:
+    def page(top: int) -> str:
+        return (f"<html><body style='margin:0'><div style='height:{top}px'></div><form>"
+                f"<button id='{web.TARGET}' style='background:#f0f;border:0;width:90px;height:30px;"
+                "margin-left:200px'></button></form></body></html>")
+
+    # Two sizes one after the other (the window resized between), then a page that scrolls.
+    for size, top, name in ((Size(1280, 800), 100, "a.html"), (Size(1024, 768), 300, "b.html"),
+                            (Size(1024, 768), 2000, "c.html")):
+        image, box = renderer.draw(page(top), size, name)
+        assert image.size == (size.width, size.height) and box is not None
+        assert box.right - box.left == 90 and box.bottom - box.top == 30
+        inside = [image.getpixel((x, y)) for x in range(box.left + 1, box.right - 1, 7)
+                  for y in range(box.top + 1, box.bottom - 1, 5)]
+        ring = [(x, y) for x in (box.left - 2, box.right + 1) for y in range(box.top, box.bottom, 5)]
+        ring += [(x, y) for y in (box.top - 2, box.bottom + 1) for x in range(box.left, box.right, 7)]
+        ring = [image.getpixel(p) for p in ring if 0 <= p[0] < size.width and 0 <= p[1] < size.height]
+        assert all(p == MAGENTA for p in inside) and not any(p == MAGENTA for p in ring)
+
+
+@needs_chromium
+def test_the_step_after_keeps_the_address_and_everything_but_the_form(renderer) -> None:
+    markup = ("<html><head><title>Shop</title></head><body><h1>Cart</h1><p>Name <input></p><form>"
+              f"<button id='{web.TARGET}'>Pay</button></form><p>footer words</p></body></html>")
+    size = Size(1280, 800)
+    before, box = renderer.draw(markup, size, "cart.html")
+    after = renderer.confirm("Thank you", size)
+    bar = (0, 0, size.width, 80)  # tab strip and address bar: same title, same address
+    assert before.crop(bar).tobytes() == after.crop(bar).tobytes()
+    above = (0, 80, size.width, box.top)  # the page above the form
+    assert before.crop(above).tobytes() == after.crop(above).tobytes()
+    assert before.crop((box.left, box.top, box.right, box.bottom)).tobytes() != \
+        after.crop((box.left, box.top, box.right, box.bottom)).tobytes()  # the button is gone
 
 
 @needs_chromium
 def test_web_screens_are_drawn_once_at_real_sizes_with_the_button_in_its_box(cache, monkeypatch) -> None:
     sizes = {nano_model_size(Size(w, h)) for w, h in SCREEN_SIZES}
     screens = [make_any("web", "train", i) for i in range(6)]
+    assert any(s.previous is not None for s in screens)  # a step after among them
     for s in screens:
         assert Size(*s.image.size) in sizes and s.target_button.label in TRAIN_WORDS
         shown = s.image if s.previous is None else s.previous
         box = s.target_button.box
         assert 0 <= box.left < box.right <= shown.width and 0 <= box.top < box.bottom <= shown.height
-        # A button is drawn there: its box is not one flat colour (a label, a border, a fill).
-        assert max(ImageStat.Stat(shown.crop((box.left, box.top, box.right, box.bottom))).stddev) > 5
         if s.previous is None:
             assert s.captured is not None and nano_model_size(Size(*s.captured.size)) == Size(*s.image.size)
             assert is_hit(NANO.parse(answer(NANO, s), Size(*s.image.size)).action, s)
-        else:  # the step after the click: the button is gone, the answer ends the task
+        else:  # the step after the click: the answer ends the task
             assert NANO.parse(answer(NANO, s), Size(*s.image.size)).action == Terminate("success")
+            assert s.image.tobytes() != s.previous.tobytes()
     # Drawn once: the cache answers the same screens without a browser.
     monkeypatch.setattr(web, "WebRenderer", lambda: pytest.fail("drew a cached screen again"))
     web._close_renderer()
@@ -74,14 +140,21 @@ def test_held_out_words_are_held_out_and_an_unfinished_entry_is_drawn_again(cach
 
 
 @needs_chromium
+def test_a_damaged_cache_entry_is_drawn_again(cache) -> None:
+    first = make_any("web", "heldout", 1)
+    (cache / "heldout-1.png").write_bytes(b"\x89PNG not really")
+    assert make_any("web", "heldout", 1).image.tobytes() == first.image.tobytes()
+    (cache / "heldout-1.json").write_text('{"word": 3}')
+    assert make_any("web", "heldout", 1).task == first.task
+
+
+@needs_chromium
 def test_webladder_takes_turns_and_is_scored_with_web_pages_apart(cache, monkeypatch, qapp) -> None:
     assert make_any("webladder", "train", 0).task == make_any("ladder", "train", 0).task  # desktop
     assert make_any("webladder", "train", 1).image.size == make_any("buttons", "train", 1).image.size
     assert make_any("webladder", "train", 2).task == make_any("web", "train", 2).task
 
-    class Family:  # the right reply to every screen, read by the real family's parser
-        prompts = None
-
+    class Family:  # reads the right reply to every screen with the real family's parser
         @staticmethod
         def terminates(reply, size):
             return NANO.parse(reply, size).action == Terminate("success")
@@ -89,8 +162,6 @@ def test_webladder_takes_turns_and_is_scored_with_web_pages_apart(cache, monkeyp
         @staticmethod
         def action(reply, size):
             return NANO.parse(reply, size).action
-
-    monkeypatch.setattr(evaluate, "reply_of", lambda _m, _e, screen: answer(NANO, screen))
 
     class Model:
         training = False
@@ -101,92 +172,71 @@ def test_webladder_takes_turns_and_is_scored_with_web_pages_apart(cache, monkeyp
         def train(self, mode=True):
             return self
 
+    monkeypatch.setattr(evaluate, "reply_of", lambda _m, _e, screen: answer(NANO, screen))
     rates = evaluate.hit_rates(Model(), Family(), 3, None, "webladder")
     assert rates["web_heldout"] == rates["heldout"] == rates["buttons_heldout"] == 1.0
     assert "web_heldout_words" in rates
 
 
-def test_a_browser_that_dies_is_started_again_and_a_cut_button_keeps_its_visible_part(
-        cache, monkeypatch) -> None:
-    from PIL import Image
-
-    from app.nano.screens import Box
+class _DyingRenderer(web.WebRenderer):
+    """The first browser dies on its first page; the next one draws a button the screen cuts."""
 
     started: list[object] = []
 
-    class Renderer:  # the first browser dies on its first page; the next one draws
-        def __init__(self) -> None:
-            started.append(self)
+    def __init__(self) -> None:
+        self.started.append(self)
 
-        def draw(self, markup, size, name):
-            if len(started) == 1:
-                raise RuntimeError("DevTools connection lost")
-            return Image.new("RGB", (size.width, size.height), "white"), Box(-5, 10, 40, 30)
+    def draw(self, markup, size, path):
+        if len(self.started) == 1:
+            raise RuntimeError("DevTools connection lost")
+        return Image.new("RGB", (size.width, size.height), "white"), Box(0, 10, 40, 30)
 
-        def close(self) -> None:
-            pass
+    def confirm(self, text, size):
+        return Image.new("RGB", (size.width, size.height), "white")
 
-    monkeypatch.setattr(web, "WebRenderer", Renderer)
+    def close(self) -> None:
+        pass
+
+
+def test_a_browser_that_dies_is_started_again(cache, monkeypatch) -> None:
+    _DyingRenderer.started = []
+    monkeypatch.setattr(web, "WebRenderer", _DyingRenderer)
     screen = make_any("web", "train", 4)
-    assert len(started) == 2
-    shown = screen.image if screen.previous is None else screen.previous
-    assert screen.target_button.box.left == 0 and screen.target_button.box.right > 0
-    assert sorted(p.name for p in cache.iterdir() if p.name.startswith(".")) == []  # no temporaries left
-    assert Size(*shown.size) in {nano_model_size(Size(w, h)) for w, h in SCREEN_SIZES}
+    assert len(_DyingRenderer.started) == 2 and screen.target_button.box.left == 0
+    assert not [p.name for p in cache.iterdir() if p.name.startswith(".")]  # no temporaries left
 
 
-def _marked_processes() -> set[int]:
-    """Processes carrying the renderer's reaper mark (any run's)."""
-    from pathlib import Path
-
+def _processes_drawing_into(folder: Path) -> set[int]:
+    """Processes started for a renderer whose cache is `folder` (Xvfb and Chromium inherit it)."""
+    mark = f"DESKHAND_NANO_WEB={folder}".encode()
     found = set()
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if web.REAP_VAR.encode() + b"=" in (entry / "environ").read_bytes():
-                    found.add(int(entry.name))
+                environ = (entry / "environ").read_bytes().split(b"\0")
             except OSError:
-                pass
+                continue
+            if mark in environ and any(e.startswith(web.REAP_VAR.encode()) for e in environ):
+                found.add(int(entry.name))
     return found
 
 
 @needs_chromium
 def test_a_killed_training_process_leaves_no_browser_or_display_behind(tmp_path) -> None:
-    import os
-    import signal
-    import subprocess
-    import sys
-    import tempfile
-    import time
-    from pathlib import Path
-
-    before = _marked_processes()
-    folders = set(Path(tempfile.gettempdir()).glob("deskhand-nano-web-*"))
     child = subprocess.Popen(
-        [sys.executable, "-c", "from app.nano.web import make_web; make_web('train', 1); "
-         "print('drawn', flush=True); import time; time.sleep(120)"],
+        [sys.executable, "-c", "from app.nano import web; web.make_web('train', 1); "
+         "print(web._renderer._pages, flush=True); import time; time.sleep(120)"],
         env={**os.environ, "DESKHAND_NANO_WEB": str(tmp_path)}, stdout=subprocess.PIPE, text=True)
     try:
-        assert child.stdout.readline().strip() == "drawn"
-        theirs = _marked_processes() - before
-        assert theirs, "the renderer's Xvfb and Chromium carry the mark"
+        ready, _, _ = select.select([child.stdout], [], [], 60)
+        assert ready, "the child drew nothing in 60 s"
+        pages = Path(child.stdout.readline().strip())
+        theirs = _processes_drawing_into(tmp_path)
+        assert theirs and pages.is_dir(), "the renderer's Xvfb and Chromium carry the mark"
     finally:
         child.send_signal(signal.SIGKILL)  # no exit handlers run
         child.wait()
     deadline = time.monotonic() + 20
-    while theirs & _marked_processes() and time.monotonic() < deadline:
+    while (_processes_drawing_into(tmp_path) or pages.exists()) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not theirs & _marked_processes()
-    while set(Path(tempfile.gettempdir()).glob("deskhand-nano-web-*")) - folders \
-            and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not set(Path(tempfile.gettempdir()).glob("deskhand-nano-web-*")) - folders  # pages gone
-
-
-@needs_chromium
-def test_a_damaged_cache_entry_is_drawn_again(cache) -> None:
-    first = make_any("web", "heldout", 1)
-    (cache / "heldout-1.png").write_bytes(b"\x89PNG not really")
-    assert make_any("web", "heldout", 1).image.tobytes() == first.image.tobytes()
-    (cache / "heldout-1.json").write_text('{"word": 3}')
-    assert make_any("web", "heldout", 1).task == first.task
+    assert not _processes_drawing_into(tmp_path) and not pages.exists()
