@@ -228,9 +228,12 @@ class WebRenderer:
         file.write_text(markup, encoding="utf-8")
         url = f"http://{HOST}/{path}"
         # A page-made navigation: the address bar stays unfocused, as after a click on a link.
-        cdp.evaluate(f"location.href = {json.dumps(url)}; true")
+        # The old document is marked first: the same address twice in a row is a reload, where
+        # the old document still reads as loaded at that address.
+        cdp.evaluate(f"window.deskhandOld = true; location.href = {json.dumps(url)}; true")
+        loaded = f"location.href === {json.dumps(url)} && !window.deskhandOld"
         deadline = time.monotonic() + 10
-        while not (cdp.ready(2, navigated=True) and cdp.evaluate("location.href") == url):
+        while not (cdp.ready(2, navigated=True) and cdp.evaluate(loaded) is True):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"Chromium did not load {url}")
             time.sleep(0.05)
