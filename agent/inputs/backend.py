@@ -68,7 +68,7 @@ class PyAutoGUIBackend:
         if IS_X11:
             if not display:
                 raise ExecutorError("no X display to send input to (DISPLAY is not set)")
-            with _environ("DISPLAY", display):
+            with scoped_environ("DISPLAY", display):
                 gui = importlib.import_module("pyautogui")
                 module = gui.platformModule
                 importlib.reload(module)
@@ -100,7 +100,9 @@ class PyAutoGUIBackend:
 
 
 @contextlib.contextmanager
-def _environ(name: str, value: str) -> Iterator[None]:
+def scoped_environ(name: str, value: str) -> Iterator[None]:
+    """`os.environ[name] = value` for the block (processes started in it inherit it), then as
+    it was."""
     old = os.environ.get(name)
     os.environ[name] = value
     try:

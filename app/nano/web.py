@@ -173,6 +173,7 @@ class WebRenderer:
         from agent.eval.browser import Browser, BrowserOptions, XvfbDisplay
         from agent.eval.cdp import Cdp
         from agent.eval.reaper import start_reaper
+        from agent.inputs.backend import scoped_environ
 
         self._pages = Path(tempfile.mkdtemp(prefix="deskhand-nano-web-"))
         # Xvfb and Chromium run in sessions of their own: a training run killed without its
@@ -186,25 +187,19 @@ class WebRenderer:
         self._cdp: Cdp | None = None
         self._size: Size | None = None
         self._capture: Capture | None = None  # the screen being drawn (its size)
-        earlier = os.environ.get(REAP_VAR)
-        os.environ[REAP_VAR] = token  # inherited by the two processes started now, and theirs
         try:
-            display = self._display.start()
-            self._server = _serve(self._pages)
-            self._browser = Browser(display, BrowserOptions(
-                size=Size(1280, 800), offline=True,
-                local_hosts=((HOST, self._server.server_address[1]),)))
-            self._cdp = Cdp(self._browser.start("about:blank")).connect()
+            with scoped_environ(REAP_VAR, token):  # inherited by the processes started now
+                display = self._display.start()
+                self._server = _serve(self._pages)
+                self._browser = Browser(display, BrowserOptions(
+                    size=Size(1280, 800), offline=True,
+                    local_hosts=((HOST, self._server.server_address[1]),)))
+                self._cdp = Cdp(self._browser.start("about:blank")).connect()
             self._cdp.ready()
             self._window = self._cdp.call("Browser.getWindowForTarget")["windowId"]
         except Exception:
             self.close()
             raise
-        finally:
-            if earlier is None:
-                os.environ.pop(REAP_VAR, None)
-            else:
-                os.environ[REAP_VAR] = earlier
 
     def draw(self, markup: str, size: Size, path: str) -> tuple[Image.Image, Box | None]:
         """The screen of `size` showing `markup` at http://HOST/`path` in the browser window, and
