@@ -42,8 +42,12 @@ class EvalActor:
                                "driver filed in the manifest (its files differ)")
         token = uuid.uuid4().hex
         os.environ[ACTOR_VAR] = token  # its displays and browsers carry the mark
-        self._scratch = Path(tempfile.mkdtemp(prefix=f"deskhand-eval-{config_hash(manifest)[:8]}-"))
+        # The reaper is told the folder before it exists: an actor killed in between (Ray kills
+        # restarting actors at the end of a run) leaves nothing behind.
+        name = f"deskhand-eval-{config_hash(manifest)[:8]}-{token[:12]}"
+        self._scratch = Path(tempfile.gettempdir()) / name
         self._reaper = start_reaper(ACTOR_VAR, token, remove=self._scratch)
+        self._scratch.mkdir(mode=0o700)
         self._worker = Worker(settings, self._scratch, plans=plans)
 
     def where(self) -> str:

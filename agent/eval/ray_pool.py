@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 
 START_TIMEOUT = 600.0  # seconds to wait for the first actor (a cluster may be scaling up)
 RESTART_TIMEOUT = 600.0  # seconds without any live actor before the run gives up
+REPROBE_PAUSE = 1.0  # seconds between questions to an actor Ray is restarting
 LOCAL_CLUSTER_VAR = MARK_PREFIX + "RAY_CLUSTER"  # the processes of a local cluster we start
 # Ray's single-machine mode: every service binds 127.0.0.1 and the node address is loopback.
 _LOOPBACK_ONLY = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
@@ -158,6 +159,7 @@ class _Schedule:
     idle: list[int]  # started actors waiting for a job
     started: dict[int, bool]  # actor -> ever answered its probe
     probing: dict[Any, int]  # probe ref -> actor (starting, or restarting after a loss)
+    reprobe: dict[int, float] = field(default_factory=dict)  # restarting actor -> when to ask again
     running: dict[Any, tuple[int, Job]] = field(default_factory=dict)  # ref -> (actor, job)
     where: dict[int, str] = field(default_factory=dict)  # actor -> node and pid, for messages
     lost: dict[str, list[str]] = field(default_factory=dict)  # job key -> why each try was lost
@@ -198,9 +200,14 @@ class _Pool:
         state = _Schedule(queue=deque(todo), idle=self.idle, started=dict.fromkeys(range(n_actors), False),
                           probing={self.actors[n].where.remote(): n for n in range(n_actors)})
         while state.queue or state.running:
+            self._reprobe(state)
             self._dispatch(state)
             self._check_alive(state)
-            ready, _ = self.ray.wait([*state.running, *state.probing], num_returns=1, timeout=1.0)
+            refs = [*state.running, *state.probing]
+            if not refs:  # only restarting actors, asked again after their pause
+                time.sleep(REPROBE_PAUSE / 4)
+                continue
+            ready, _ = self.ray.wait(refs, num_returns=1, timeout=1.0)
             for ref in ready:
                 if ref in state.probing:
                     self._probed(state, ref)
@@ -210,11 +217,20 @@ class _Pool:
     def _dispatch(self, state: _Schedule) -> None:
         """Give each idle actor its next job."""
         for n in list(state.idle):
-            others = len(state.idle) > 1 or bool(state.running) or bool(state.probing)
+            others = (len(state.idle) > 1 or bool(state.running) or bool(state.probing)
+                      or bool(state.reprobe))
             job = _next_job(state.queue, state.last_actor, n, others=others)
             if job is not None:
                 state.idle.remove(n)
                 state.running[self.actors[n].run.remote(job)] = (n, job)
+
+    def _reprobe(self, state: _Schedule) -> None:
+        """Ask restarting actors again once their pause is over."""
+        now = time.monotonic()
+        for n, due in list(state.reprobe.items()):
+            if due <= now:
+                del state.reprobe[n]
+                state.probing[self.actors[n].where.remote()] = n
 
     def _check_alive(self, state: _Schedule) -> None:
         """Give up when jobs wait and no actor has come (back) within the time-out."""
@@ -223,17 +239,23 @@ class _Pool:
             return
         ever_started = any(state.started.values())
         limit = RESTART_TIMEOUT if ever_started else START_TIMEOUT
-        if not state.probing or time.monotonic() - state.waited_since > limit:
+        waiting = state.probing or state.reprobe
+        if not waiting or time.monotonic() - state.waited_since > limit:
             raise RuntimeError(self._no_actor_message(ever_started))
 
     def _probed(self, state: _Schedule, ref: Any) -> None:
         """An actor answered (or failed) its start-up probe: it joins the idle ones."""
-        from ray.exceptions import RayActorError
+        from ray.exceptions import ActorUnavailableError, RayActorError
 
         n = state.probing.pop(ref)
         try:
             state.where[n] = self.ray.get(ref)
         except RayActorError as exc:
+            if state.started[n] and isinstance(exc, ActorUnavailableError):
+                # Ray is still restarting it (a call to a restarting actor fails at once rather
+                # than wait): ask again shortly, so that it rejoins once it is up.
+                state.reprobe[n] = time.monotonic() + REPROBE_PAUSE
+                return
             if not state.started[n]:  # could not start: a setup problem, not bad luck
                 raise RuntimeError(f"an evaluation actor failed to start:\n"
                                    f"{_cause(exc, full=True)}") from None
