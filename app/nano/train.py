@@ -91,8 +91,9 @@ def _parser() -> argparse.ArgumentParser:
                         "640x400..960x600, seen nearer their size; look: ladder with half its "
                         "whole screens the second look's 640x400 regions around the button), "
                         "or forms (type a value "
-                        "into a named text field on a whole screen), web (generated pages drawn "
-                        "by Chromium in a browser window, app.nano.web) or webladder (ladder "
+                        "into a named text field on a whole screen), web (generated pages with one "
+                        "to four buttons, one named, drawn by Chromium in a browser window, "
+                        "app.nano.web) or webladder (ladder "
                         "with a third of its screens web pages)")
     p.add_argument("--aux-read", type=float, default=0.0,
                    help="weight of the reading target (which word covers each image cell)")

@@ -5,10 +5,11 @@ Why: Nano trained on Qt windows and drawn buttons clicks nothing right on a web 
 address bar, text, links, fields and the browser's own controls, is a screen family it has
 never seen. These pages are made here (never MiniWoB++'s or the offline sites' HTML, which
 are the test): a heading, paragraphs, links, a form of labelled fields, check boxes and
-drop-downs, and one button (the target; like the desktop kind's window, the only button, so
-the task names it and nothing else could be meant), in plain or styled themes, at base font
-sizes from small to large (a page at browser zoom or on a scaled screen), filling the page or
-in a narrow card anywhere on it. Whole screens are the desktop kind's real sizes.
+drop-downs, and one to four buttons with different labels, all styled alike: the task names
+one (the target), so from two buttons on the page is read by its label (MiniWoB++'s
+click-button, most web tasks) rather than found as the only button. Plain or styled themes,
+base font sizes from small to large (a page at browser zoom or on a scaled screen), filling
+the page or in a narrow card anywhere on it. Whole screens are the desktop kind's real sizes.
 
 Chromium draws them: a browser window on a private Xvfb, the page served on loopback under a
 fixed name (http://nano.test/<words>.html, whatever the port), the screen captured as the agent
@@ -51,14 +52,16 @@ from app.nano.desktop import (
     scaled_box,
     to_model,
 )
-from app.nano.screens import HELD_OUT_WORDS, SPLITS, TRAIN_WORDS, Box, Button, Screen
+from app.nano.screens import HELD_OUT_WORDS, SPLITS, TRAIN_WORDS, WORDS, Box, Button, Screen
 
 # Bump when a change to the pages changes what a (split, index) draws: the cache is per version.
-VERSION = "v2"
+VERSION = "v3"
 SCREEN = Size(1920, 1080)  # the private display: the largest screen size; smaller ones are its top-left
 FONTS = ("DejaVu Sans", "DejaVu Serif", "Liberation Sans", "Liberation Serif", "sans-serif")
 FONT_PX = (11, 12, 13, 14, 16, 18, 20, 24, 28)  # base font sizes: small pages to zoomed ones
-TARGET = "dh-target"  # the button's id (its box is read from the page)
+TARGET = "dh-target"  # the named button's id (its box is read from the page)
+OTHER = "dh-other-{}"  # the other buttons' ids (their boxes too: reading targets, hit diagnostics)
+BUTTON_COUNTS, BUTTON_WEIGHTS = (1, 2, 3, 4), (4, 2, 2, 2)  # buttons on a page, and how often
 REAP_VAR = "DESKHAND_REAP_NANO_WEB"  # agent.eval.reaper's mark on the renderer's processes
 HOST = "nano.test"  # the pages' address: resolved by the browser alone to the loopback server
 PATH_WORDS = tuple(w.lower() for w in FILLER if w.isascii())  # the address shows them as typed
@@ -82,10 +85,11 @@ def make_web(split: str, index: int) -> Screen:
     width, height = captured.size
     size = nano_model_size(Size(width, height))
     shot = to_model(captured, size)
-    target = Button(meta["word"], scaled_box(Box(*meta["box"]), width, height, size))
+    buttons = tuple(Button(label, scaled_box(Box(*box), width, height, size))
+                    for label, box in [(meta["word"], meta["box"]), *meta["others"]])
     if after is None:
-        return Screen(shot, (target,), 0, wording=meta["wording"], captured=captured)
-    return Screen(to_model(after, size), (target,), 0, previous=shot, wording=meta["wording"])
+        return Screen(shot, buttons, 0, wording=meta["wording"], captured=captured)
+    return Screen(to_model(after, size), buttons, 0, previous=shot, wording=meta["wording"])
 
 
 def _read(folder: Path, split: str, index: int) -> tuple[dict, Image.Image, Image.Image | None]:
@@ -93,8 +97,13 @@ def _read(folder: Path, split: str, index: int) -> tuple[dict, Image.Image, Imag
     meta = json.loads((folder / f"{split}-{index}.json").read_text(encoding="utf-8"))
     captured = Image.open(folder / meta["image"]).convert("RGB")
     after = None if meta["after"] is None else Image.open(folder / meta["after"]).convert("RGB")
-    if not (isinstance(meta["word"], str) and isinstance(meta["wording"], str)
-            and len(meta["box"]) == 4 and all(isinstance(v, int) for v in meta["box"])):
+    def box(value: object) -> bool:
+        return isinstance(value, list) and len(value) == 4 and all(isinstance(v, int) for v in value)
+
+    if not (isinstance(meta["word"], str) and isinstance(meta["wording"], str) and box(meta["box"])
+            and isinstance(meta["others"], list)
+            and all(isinstance(o, list) and len(o) == 2 and isinstance(o[0], str) and box(o[1])
+                    for o in meta["others"])):
         raise ValueError(f"damaged web screen {split} {index}")
     return meta, captured, after
 
@@ -108,11 +117,17 @@ def cache_folder() -> Path:
     return folder
 
 
-def page(rng: random.Random, word: str) -> str:
-    """A page whose only button is labelled `word` (its id TARGET), inside the page's one form
-    (the step after the click replaces the form: WebRenderer.confirm)."""
+def page(rng: random.Random, word: str, others: tuple[str, ...] = ()) -> str:
+    """A page whose button labelled `word` (its id TARGET) is inside the page's one form (the
+    step after the click replaces the form: WebRenderer.confirm); `others` are buttons with ids
+    OTHER.format(i), in the form beside or among its fields, or in a bar above the heading."""
     def words(lo: int, hi: int) -> str:
         return " ".join(rng.choice(FILLER) for _ in range(rng.randint(lo, hi)))
+
+    def button(label: str, element: str) -> str:
+        if rng.random() < 0.7:
+            return f"<button id='{element}' class='dh'>{html.escape(label)}</button>"
+        return f"<input type='submit' id='{element}' class='dh' value='{html.escape(label)}'>"
 
     font, px = rng.choice(FONTS), rng.choice(FONT_PX)
     styled = rng.random() < 0.5
@@ -121,11 +136,14 @@ def page(rng: random.Random, word: str) -> str:
     if styled:
         colour = rng.choice(("#1a73e8", "#188038", "#d93025", "#5f6368", "#e8eaed", "#6200ee"))
         text = "#202124" if colour == "#e8eaed" else "#fff"
-        button_css = (f"#{TARGET}{{background:{colour};color:{text};border:0;"
+        button_css = (f".dh{{background:{colour};color:{text};border:0;"
                       f"border-radius:{rng.choice((0, 3, 6, 16))}px;"
                       f"padding:{rng.randint(4, 10)}px {rng.randint(10, 24)}px}}")
     level = rng.randint(1, 3)
-    blocks: list[str] = [f"<h{level}>{html.escape(words(1, 4))}</h{level}>"]
+    in_bar = [rng.random() < 0.25 for _ in others]
+    bar = [button(label, OTHER.format(i)) for i, label in enumerate(others) if in_bar[i]]
+    blocks: list[str] = [f"<div>{' '.join(bar)}</div>"] if bar else []
+    blocks.append(f"<h{level}>{html.escape(words(1, 4))}</h{level}>")
     for _ in range(rng.randint(0, 2)):
         blocks.append(f"<p>{html.escape(words(4, 24))}</p>")
     if rng.random() < 0.6:
@@ -145,9 +163,14 @@ def page(rng: random.Random, word: str) -> str:
             form.append(f"<div>{label} <select>{options}</select></div>")
         else:
             form.append(f"<div>{label}<br><textarea rows='2' cols='{rng.randint(12, 30)}'></textarea></div>")
-    tag = (f"<button id='{TARGET}'>{html.escape(word)}</button>" if rng.random() < 0.7
-           else f"<input type='submit' id='{TARGET}' value='{html.escape(word)}'>")
-    form.insert(rng.randint(0, len(form)), f"<div>{tag}</div>")
+    # The named button and the others not in the bar: a row of their own or side by side.
+    row = [button(word, TARGET)] + [button(label, OTHER.format(i))
+                                     for i, label in enumerate(others) if not in_bar[i]]
+    rng.shuffle(row)
+    while row:
+        take = rng.randint(1, len(row))
+        form.insert(rng.randint(0, len(form)), f"<div>{' '.join(row[:take])}</div>")
+        row = row[take:]
     blocks.append("<form onsubmit='return false'>" + "".join(form) + "</form>")
     body = "".join(blocks)
     if rng.random() < 0.4:  # a card: narrow, somewhere in the page's top-left 600x300
@@ -243,7 +266,7 @@ class WebRenderer:
             cdp.evaluate(f"document.getElementById('{TARGET}')"
                          ".scrollIntoView({block: 'nearest'}); true")
         image = self._still(size)
-        return image, self._box(size)
+        return image, self.box(TARGET, size)
 
     def confirm(self, text: str, size: Size) -> Image.Image:
         """The screen after the click: the page's form replaced by `text`, nothing else changed."""
@@ -259,9 +282,10 @@ class WebRenderer:
         self._cdp.evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
         return self._capture.wait_settled(1, timeout=3.0, interval=0.05).image
 
-    def _box(self, size: Size) -> Box | None:
-        """The target's box on the screen, cut to the screen; None when none of it is there."""
-        rect = self._cdp.rect(f"#{TARGET}")
+    def box(self, element: str, size: Size) -> Box | None:
+        """The box on the screen of the element with id `element` in the page drawn last, cut to
+        the screen; None when none of it is there."""
+        rect = self._cdp.rect(f"#{element}")
         if rect is None:
             return None
         view = self._cdp.viewport()
@@ -326,18 +350,26 @@ def _draw(split: str, index: int, folder: Path) -> None:
     """Draw screen (split, index) with the shared renderer and write it to `folder`."""
     rng = random.Random(f"nano-web:{split}:{index}")
     word = rng.choice(HELD_OUT_WORDS if split == "heldout_words" else TRAIN_WORDS)
+    # Training pages show training words only; held-out words' pages may show any other word.
+    pool = [w for w in (WORDS if split == "heldout_words" else TRAIN_WORDS) if w != word]
+    others = tuple(rng.sample(pool, rng.choices(BUTTON_COUNTS, BUTTON_WEIGHTS)[0] - 1))
     size = Size(*rng.choice(SCREEN_SIZES))
     wording = random.Random(f"nano-wording:{split}:{index}").choice(WORDINGS)
     done_step = rng.random() < DONE_SHARE
     for attempt in range(ATTEMPTS):  # another layout when the button would be off the screen
         layout = random.Random(f"nano-web-layout:{split}:{index}:{attempt}")
-        image, box, after = _drawn(page(layout, word), size, address(layout), done_step,
-                                   random.Random(f"nano-web-done:{split}:{index}"))
-        if box is not None:
+        image, boxes, after = _drawn(page(layout, word, others), len(others), size,
+                                     address(layout), done_step,
+                                     random.Random(f"nano-web-done:{split}:{index}"))
+        if boxes[0] is not None:
             break
     else:
         raise RuntimeError(f"web screen {split} {index}: the button is never on the screen")
-    meta = {"word": word, "wording": wording, "box": [box.left, box.top, box.right, box.bottom],
+    box, *other_boxes = [None if b is None else [b.left, b.top, b.right, b.bottom] for b in boxes]
+    meta = {"word": word, "wording": wording, "box": box,
+            # The other buttons on the screen (one scrolled off it is not there to be read).
+            "others": [[label, b] for label, b in zip(others, other_boxes, strict=True)
+                       if b is not None],
             "image": f"{split}-{index}.png", "after": None}
     if after is not None:
         meta["after"] = f"{split}-{index}-after.png"
@@ -348,11 +380,11 @@ def _draw(split: str, index: int, folder: Path) -> None:
     write_text_atomic(folder / f"{split}-{index}.json", json.dumps(meta))
 
 
-def _drawn(markup: str, size: Size, path: str, done_step: bool, words: random.Random
-           ) -> tuple[Image.Image, Box | None, Image.Image | None]:
-    """`markup` drawn by the shared renderer (and, for a step after the click, the confirmed
-    page), the renderer started on first use and once more if it fails (a long training run
-    outlives a browser crash)."""
+def _drawn(markup: str, others: int, size: Size, path: str, done_step: bool, words: random.Random
+           ) -> tuple[Image.Image, list[Box | None], Image.Image | None]:
+    """`markup` drawn by the shared renderer with the boxes of its named button and its `others`
+    (and, for a step after the click, the confirmed page), the renderer started on first use
+    and once more if it fails (a long training run outlives a browser crash)."""
     global _renderer, _registered
     for attempt in (1, 2):
         try:
@@ -362,11 +394,12 @@ def _drawn(markup: str, size: Size, path: str, done_step: bool, words: random.Ra
                     atexit.register(_close_renderer)
                     _registered = True
             image, box = _renderer.draw(markup, size, path)
+            boxes = [box, *(_renderer.box(OTHER.format(i), size) for i in range(others))]
             after = None
             if done_step and box is not None:
                 text = " ".join(words.choice(FILLER) for _ in range(words.randint(2, 5)))
                 after = _renderer.confirm(text, size)
-            return image, box, after
+            return image, boxes, after
         except Exception:
             _close_renderer()
             if attempt == 2:

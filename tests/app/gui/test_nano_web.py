@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import re
 import select
 import shutil
 import signal
@@ -45,29 +46,37 @@ def renderer():
     drawer.close()
 
 
-def test_a_page_has_one_button_with_its_label_escaped_and_an_address_without_split_or_index() -> None:
-    kinds = set()
+def test_a_page_has_its_buttons_alike_with_labels_escaped_and_an_address_without_split_or_index() -> None:
+    kinds, bars = set(), 0
     for i in range(40):
-        markup = web.page(random.Random(i), "it's <b>")
+        others = ("No", "<i>x</i>", "Cancel")[: i % 4]
+        markup = web.page(random.Random(i), "it's <b>", others)
         assert markup.count(f"id='{web.TARGET}'") == 1 and markup.count("<form") == 1
-        assert markup.count("<button") + markup.count("type='submit'") == 1
+        assert all(markup.count(f"id='{web.OTHER.format(j)}'") == 1 for j in range(len(others)))
+        buttons = markup.count("<button") + markup.count("type='submit'")
+        assert buttons == 1 + len(others) == markup.count("class='dh'")  # styled alike: read, not seen
         assert "it's <b>" not in markup and ("it&#x27;s &lt;b&gt;" in markup)
-        kinds.add("<button" in markup)
+        assert "<i>x</i>" not in markup
+        kinds.add("<button" in markup.split(f"id='{web.TARGET}'")[0][-12:])
+        heading = re.search("<h[1-3]>", markup)
+        bars += heading is not None and markup.index("dh-") < heading.start()  # a bar above it
         path = web.address(random.Random(i))
         assert path.endswith(".html") and not any(c.isdigit() for c in path)
         assert "train" not in path and "heldout" not in path
     assert kinds == {True, False}  # both the <button> and the <input type=submit> are checked
+    assert bars > 0
 
 
 def test_the_pages_are_the_version_they_claim() -> None:
     """A change to the pages must bump VERSION (the cache is per version): this digest of a few
     pages moves with them."""
-    digest = hashlib.sha256("".join(web.page(random.Random(i), "OK") + web.address(random.Random(i))
+    digest = hashlib.sha256("".join(web.page(random.Random(i), "OK", ("Yes", "No")[: i % 3])
+                                    + web.address(random.Random(i))
                                     for i in range(5)).encode()).hexdigest()[:16]
-    assert (web.VERSION, digest) == ("v2", PAGES_V2)
+    assert (web.VERSION, digest) == ("v3", PAGES_V3)
 
 
-PAGES_V2 = "81937dc6ac1644b9"
+PAGES_V3 = "d01f8d5d17034933"
 
 
 @needs_chromium
@@ -75,7 +84,9 @@ def test_the_box_read_from_the_page_is_where_the_button_is_drawn(renderer) -> No
     def page(top: int) -> str:
         return (f"<html><body style='margin:0'><div style='height:{top}px'></div><form>"
                 f"<button id='{web.TARGET}' style='background:#f0f;border:0;width:90px;height:30px;"
-                "margin-left:200px'></button></form></body></html>")
+                "margin-left:200px'></button></form><button id='" + web.OTHER.format(0) +
+                "' style='background:#0ff;border:0;width:40px;height:20px;margin:7px 0 0 20px'>"
+                "</button></body></html>")
 
     # Two sizes one after the other (the window resized between), then a page that scrolls.
     # The same address twice in a row (a reload) shows the new page, not the old one.
@@ -92,6 +103,13 @@ def test_the_box_read_from_the_page_is_where_the_button_is_drawn(renderer) -> No
         assert all(p == MAGENTA for p in inside) and not any(p == MAGENTA for p in ring)
         if top < 500:  # not scrolled: the button sits its offset below the browser's bars (~90 px)
             assert top < box.top < top + 150
+        # Another element's box, by its id: the cyan button below the form.
+        other = renderer.box(web.OTHER.format(0), size)
+        if other is not None:
+            assert (other.right - other.left, other.bottom - other.top) == (40, 20)
+            assert other.left == 20 and other.top >= box.bottom + 7
+            assert image.getpixel(((other.left + other.right) // 2, (other.top + other.bottom) // 2)) \
+                == (0, 255, 255)
 
 
 @needs_chromium
@@ -112,7 +130,8 @@ def test_the_step_after_keeps_the_address_and_everything_but_the_form(renderer) 
 @needs_chromium
 def test_web_screens_are_drawn_once_at_real_sizes_with_the_button_in_its_box(cache, monkeypatch) -> None:
     sizes = {nano_model_size(Size(w, h)) for w, h in SCREEN_SIZES}
-    screens = [make_any("web", "train", i) for i in range(6)]
+    indices = [*range(4), 16, 28]  # 16 and 28 are steps after the click (v3's generator)
+    screens = [make_any("web", "train", i) for i in indices]
     assert any(s.previous is not None for s in screens)  # a step after among them
     for s in screens:
         assert Size(*s.image.size) in sizes and s.target_button.label in TRAIN_WORDS
@@ -128,9 +147,34 @@ def test_web_screens_are_drawn_once_at_real_sizes_with_the_button_in_its_box(cac
     # Drawn once: the cache answers the same screens without a browser.
     monkeypatch.setattr(web, "WebRenderer", lambda: pytest.fail("drew a cached screen again"))
     web._close_renderer()
-    again = [make_any("web", "train", i) for i in range(6)]
+    again = [make_any("web", "train", i) for i in indices]
     assert [a.image.tobytes() for a in again] == [s.image.tobytes() for s in screens]
     assert [a.task for a in again] == [s.task for s in screens]
+
+
+@needs_chromium
+def test_pages_with_several_buttons_name_one_and_know_where_each_is(cache) -> None:
+    """The named button is read among others: each button's box holds its own colour of pixels
+    (what the screen shows there), the boxes apart, the labels distinct, training pages showing
+    training words only."""
+    counts = set()
+    for i in range(12):
+        s = make_any("web", "train", i)
+        labels = [b.label for b in s.buttons]
+        counts.add(len(labels))
+        assert s.target == 0 and len(set(labels)) == len(labels)
+        assert all(label in TRAIN_WORDS for label in labels)
+        boxes = [b.box for b in s.buttons]
+        assert not any(a.overlaps(b) for j, a in enumerate(boxes) for b in boxes[j + 1:])
+        shown = s.image if s.previous is None else s.previous
+        assert all(0 <= b.left < b.right <= shown.width and 0 <= b.top < b.bottom <= shown.height
+                   for b in boxes)
+        if s.previous is None:  # the answer clicks the named one, not another
+            action = NANO.parse(answer(NANO, s), Size(*s.image.size)).action
+            assert is_hit(action, s) and sum(b.contains(*action.coordinate) for b in boxes) == 1
+    assert len(counts) > 1 and counts <= {1, 2, 3, 4}
+    held = [make_any("web", "heldout_words", i) for i in range(3)]
+    assert all(h.target_button.label in HELD_OUT_WORDS for h in held)
 
 
 @needs_chromium
