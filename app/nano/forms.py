@@ -44,7 +44,7 @@ TRAIN_FIELDS = tuple(f for f in FIELDS if f not in HELD_OUT_FIELDS)
 TRAIN_VALUES = tuple(v for v in VALUES if v not in HELD_OUT_VALUES)
 # Words of the button row: no field label (a "Search" button beside a "Search" field would
 # show a held-out label on training screens).
-_BUTTON_WORDS = tuple(w for w in TRAIN_WORDS if w not in FIELDS)
+BUTTON_WORDS = tuple(w for w in TRAIN_WORDS if w not in FIELDS)
 # (wording, presses Enter): "{value}" is the text, "{}" the field's label.
 WORDINGS = (("Type {value} into the {} field and press Enter.", True),
             ("type {value} in {}", False),
@@ -52,6 +52,21 @@ WORDINGS = (("Type {value} into the {} field and press Enter.", True),
             ("Fill in {} with {value}", False),
             ("Write {value} in the {} box and press Enter", True),
             ("Type {value} into {} and hit Enter.", True))
+
+
+def form_task(rng: random.Random, split: str) -> tuple[list[str], int, str, str, bool]:
+    """A form's task (shared by the web form pages, app.nano.webforms): its 1-3 field labels,
+    the named one's index, the value, the wording and whether it presses Enter. On
+    "heldout_words" the named label and the value are held-out ones."""
+    new = split == "heldout_words"
+    count = rng.randint(1, 3)
+    target = rng.randrange(count)
+    labels = rng.sample(TRAIN_FIELDS, count)
+    if new:
+        labels[target] = rng.choice(HELD_OUT_FIELDS)
+    value = rng.choice(HELD_OUT_VALUES if new else TRAIN_VALUES)
+    wording, enter = rng.choice(WORDINGS)
+    return labels, target, value, wording, enter
 
 
 def make_form(split: str, index: int) -> Screen:
@@ -69,14 +84,7 @@ def make_form(split: str, index: int) -> Screen:
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; known: {', '.join(SPLITS)}")
     rng = random.Random(f"nano-form:{split}:{index}")
-    new = split == "heldout_words"
-    count = rng.randint(1, 3)
-    target = rng.randrange(count)
-    labels = rng.sample(TRAIN_FIELDS, count)
-    if new:
-        labels[target] = rng.choice(HELD_OUT_FIELDS)
-    value = rng.choice(HELD_OUT_VALUES if new else TRAIN_VALUES)
-    wording, enter = rng.choice(WORDINGS)
+    labels, target, value, wording, enter = form_task(rng, split)
     width, height = rng.choice(SCREEN_SIZES)
     desktop = _background(rng, width, height)
 
@@ -107,7 +115,7 @@ def make_form(split: str, index: int) -> Screen:
     if rng.random() < 0.6:  # a row of buttons, never the target
         buttons = QHBoxLayout()
         buttons.addStretch(1)
-        for word in rng.sample(_BUTTON_WORDS, rng.randint(1, 2)):
+        for word in rng.sample(BUTTON_WORDS, rng.randint(1, 2)):
             buttons.addWidget(QPushButton(word))
         layout.addLayout(buttons)
     if rng.random() < 0.5:

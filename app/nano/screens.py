@@ -113,8 +113,9 @@ class Screen:
 # shows (app.nano.desktop.look_crop: 640x400 around the button, the window often cut).
 # "forms" (app.nano.forms): whole screens whose task types a value into a named text field.
 # "web" (app.nano.web): generated pages drawn by Chromium in a browser window on whole screens;
+# "webforms" (app.nano.webforms): such pages whose task types a value into a named text field;
 # "webladder" is "ladder" with a third of its screens web pages (desktop, drawn, web in turn).
-KINDS = ("buttons", "desktop", "mixed", "ladder", "look", "forms", "web", "webladder")
+KINDS = ("buttons", "desktop", "mixed", "ladder", "look", "forms", "web", "webforms", "webladder")
 # The parts of each combined kind, in turn by index (scored apart: the first under the plain
 # keys, the others under "<part>_" keys).
 PARTS = {"mixed": ("desktop", "buttons"), "ladder": ("desktop", "buttons"),
@@ -140,6 +141,10 @@ def make_any(kind: str, split: str, index: int, buttons: tuple[int, int] | None 
         from app.nano.web import make_web  # Chromium: only when asked for
 
         return make_web(split, index)
+    if kind == "webforms":
+        from app.nano.webforms import make_webform
+
+        return make_webform(split, index)
     if kind != "buttons":
         raise ValueError(f"unknown screen kind {kind!r}; known: {', '.join(KINDS)}")
     return make_screen(split, index, buttons)

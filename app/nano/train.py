@@ -93,7 +93,8 @@ def _parser() -> argparse.ArgumentParser:
                         "or forms (type a value "
                         "into a named text field on a whole screen), web (generated pages with one "
                         "to four buttons, one named, drawn by Chromium in a browser window, "
-                        "app.nano.web) or webladder (ladder "
+                        "app.nano.web), webforms (such pages whose task types a value into a "
+                        "named text field, app.nano.webforms) or webladder (ladder "
                         "with a third of its screens web pages)")
     p.add_argument("--aux-read", type=float, default=0.0,
                    help="weight of the reading target (which word covers each image cell)")

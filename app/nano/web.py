@@ -34,6 +34,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from io import BytesIO
 from pathlib import Path
@@ -61,6 +62,7 @@ FONTS = ("DejaVu Sans", "DejaVu Serif", "Liberation Sans", "Liberation Serif", "
 FONT_PX = (11, 12, 13, 14, 16, 18, 20, 24, 28)  # base font sizes: small pages to zoomed ones
 TARGET = "dh-target"  # the named button's id (its box is read from the page)
 OTHER = "dh-other-{}"  # the other buttons' ids (their boxes too: reading targets, hit diagnostics)
+FIELD = "dh-field-{}"  # a form page's labelled text fields (app.nano.webforms)
 BUTTON_COUNTS, BUTTON_WEIGHTS = (1, 2, 3, 4), (4, 2, 2, 2)  # buttons on a page, and how often
 REAP_VAR = "DESKHAND_REAP_NANO_WEB"  # agent.eval.reaper's mark on the renderer's processes
 HOST = "nano.test"  # the pages' address: resolved by the browser alone to the loopback server
@@ -71,17 +73,7 @@ ATTEMPTS = 4  # layouts tried for a screen whose button would not be on it (none
 def make_web(split: str, index: int) -> Screen:
     """Web screen number `index` of `split`, at model size (drawn by Chromium once, then read from
     the cache); `previous` set on the step after the click."""
-    if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; known: {', '.join(SPLITS)}")
-    folder = cache_folder()
-    if not (folder / f"{split}-{index}.json").is_file():
-        _draw(split, index, folder)
-    try:
-        meta, captured, after = _read(folder, split, index)
-    except (OSError, ValueError, KeyError, TypeError, Image.DecompressionBombError):
-        # A damaged entry (a full disk, an editor, a header claiming a huge image): again.
-        _draw(split, index, folder)
-        meta, captured, after = _read(folder, split, index)
+    meta, captured, after = cached(cache_folder(), split, index, _draw, _buttons_meta)
     width, height = captured.size
     size = nano_model_size(Size(width, height))
     shot = to_model(captured, size)
@@ -92,35 +84,76 @@ def make_web(split: str, index: int) -> Screen:
     return Screen(to_model(after, size), buttons, 0, previous=shot, wording=meta["wording"])
 
 
-def _read(folder: Path, split: str, index: int) -> tuple[dict, Image.Image, Image.Image | None]:
-    """A cached screen: its metadata, its screenshot and the one after the click (if any)."""
+def _buttons_meta(meta: dict) -> bool:
+    """A button page's metadata is whole: its word, wording and boxes."""
+    return (isinstance(meta["word"], str) and isinstance(meta["wording"], str)
+            and is_box(meta["box"]) and isinstance(meta["others"], list)
+            and all(isinstance(o, list) and len(o) == 2 and isinstance(o[0], str) and is_box(o[1])
+                    for o in meta["others"]))
+
+
+def is_box(value: object) -> bool:
+    """A box as the cache keeps it: [left, top, right, bottom] in screen pixels."""
+    return isinstance(value, list) and len(value) == 4 and all(isinstance(v, int) for v in value)
+
+
+def cached(folder: Path, split: str, index: int, draw: Callable[[str, int, Path], None],
+           whole: Callable[[dict], bool]) -> tuple[dict, Image.Image, Image.Image | None]:
+    """Cache entry (split, index) of `folder`: its metadata, its screenshot and the one after the
+    action (if any), drawn first by `draw` when missing or damaged (`whole` checks the
+    metadata's own fields)."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; known: {', '.join(SPLITS)}")
+    if not (folder / f"{split}-{index}.json").is_file():
+        draw(split, index, folder)
+    try:
+        return _read(folder, split, index, whole)
+    except (OSError, ValueError, KeyError, TypeError, Image.DecompressionBombError):
+        # A damaged entry (a full disk, an editor, a header claiming a huge image): again.
+        draw(split, index, folder)
+        return _read(folder, split, index, whole)
+
+
+def _read(folder: Path, split: str, index: int, whole: Callable[[dict], bool]
+          ) -> tuple[dict, Image.Image, Image.Image | None]:
     meta = json.loads((folder / f"{split}-{index}.json").read_text(encoding="utf-8"))
     captured = Image.open(folder / meta["image"]).convert("RGB")
     after = None if meta["after"] is None else Image.open(folder / meta["after"]).convert("RGB")
-    def box(value: object) -> bool:
-        return isinstance(value, list) and len(value) == 4 and all(isinstance(v, int) for v in value)
-
-    if not (isinstance(meta["word"], str) and isinstance(meta["wording"], str) and box(meta["box"])
-            and isinstance(meta["others"], list)
-            and all(isinstance(o, list) and len(o) == 2 and isinstance(o[0], str) and box(o[1])
-                    for o in meta["others"])):
+    if not whole(meta):
         raise ValueError(f"damaged web screen {split} {index}")
     return meta, captured, after
 
 
-def cache_folder() -> Path:
-    """Where drawn screens are kept (created on first use)."""
+def write_entry(folder: Path, split: str, index: int, meta: dict, image: Image.Image,
+                after: Image.Image | None) -> None:
+    """Write cache entry (split, index): its screenshots, then its metadata (`meta` gains the
+    images' names)."""
+    meta = {**meta, "image": f"{split}-{index}.png", "after": None}
+    if after is not None:
+        meta["after"] = f"{split}-{index}-after.png"
+        write_bytes_atomic(folder / meta["after"], _png(after))
+    write_bytes_atomic(folder / meta["image"], _png(image))
+    # The metadata last: a screen is cached only once it is whole (a process drawing the same
+    # screen at once writes the same files, each through its own temporary name).
+    write_text_atomic(folder / f"{split}-{index}.json", json.dumps(meta))
+
+
+def cache_folder(version: str = VERSION) -> Path:
+    """Where drawn screens of `version` are kept (created on first use)."""
     root = os.environ.get("DESKHAND_NANO_WEB")
     folder = Path(root) if root else Path.home() / ".cache" / "deskhand" / "nano-web"
-    folder = folder / VERSION
+    folder = folder / version
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
 
-def page(rng: random.Random, word: str, others: tuple[str, ...] = ()) -> str:
+def page(rng: random.Random, word: str, others: tuple[str, ...] = (),
+         fields: tuple[tuple[str, str | None, str | None], ...] | None = None) -> str:
     """A page whose button labelled `word` (its id TARGET) is inside the page's one form (the
     step after the click replaces the form: WebRenderer.confirm); `others` are buttons with ids
-    OTHER.format(i), in the form beside or among its fields, or in a bar above the heading."""
+    OTHER.format(i), in the form beside or among its fields, or in a bar above the heading.
+    `fields` (label, placeholder, text it holds) make a form page instead (app.nano.webforms):
+    the form is those labelled text fields, ids FIELD.format(i), then its buttons."""
     def words(lo: int, hi: int) -> str:
         return " ".join(rng.choice(FILLER) for _ in range(rng.randint(lo, hi)))
 
@@ -150,7 +183,7 @@ def page(rng: random.Random, word: str, others: tuple[str, ...] = ()) -> str:
         links = " ".join(f'<a href="#">{html.escape(words(1, 2))}</a>' for _ in range(rng.randint(1, 5)))
         blocks.append(f"<p>{links}</p>")
     form: list[str] = []
-    for _ in range(rng.randint(0, 4)):
+    for _ in range(rng.randint(0, 4) if fields is None else 0):
         field = rng.random()
         label = html.escape(words(1, 2))
         if field < 0.5:
@@ -163,13 +196,17 @@ def page(rng: random.Random, word: str, others: tuple[str, ...] = ()) -> str:
             form.append(f"<div>{label} <select>{options}</select></div>")
         else:
             form.append(f"<div>{label}<br><textarea rows='2' cols='{rng.randint(12, 30)}'></textarea></div>")
-    # The named button and the others not in the bar: a row of their own or side by side.
+    if fields is not None:
+        form = [_field_row(rng, i, *field) for i, field in enumerate(fields)]
+    # The named button and the others not in the bar: a row of their own or side by side
+    # (after a form page's fields: its submit row).
     row = [button(word, TARGET)] + [button(label, OTHER.format(i))
                                      for i, label in enumerate(others) if not in_bar[i]]
     rng.shuffle(row)
     while row:
         take = rng.randint(1, len(row))
-        form.insert(rng.randint(0, len(form)), f"<div>{' '.join(row[:take])}</div>")
+        at = len(form) if fields is not None else rng.randint(0, len(form))
+        form.insert(at, f"<div>{' '.join(row[:take])}</div>")
         row = row[take:]
     blocks.append("<form onsubmit='return false'>" + "".join(form) + "</form>")
     body = "".join(blocks)
@@ -182,6 +219,19 @@ def page(rng: random.Random, word: str, others: tuple[str, ...] = ()) -> str:
             f"button,input,select,textarea{{font-size:inherit;font-family:inherit}}"
             f"a{{color:{rng.choice(('#1a0dab', '#0645ad', '#06c'))}}}{button_css}</style></head>"
             f"<body>{body}</body></html>")
+
+
+def _field_row(rng: random.Random, i: int, label: str, placeholder: str | None,
+               text: str | None) -> str:
+    """A labelled text field: the label beside it or above it."""
+    attributes = f"type='text' id='{FIELD.format(i)}' size='{rng.randint(12, 32)}'"
+    if placeholder is not None:
+        attributes += f" placeholder='{html.escape(placeholder)}'"
+    if text is not None:
+        attributes += f" value='{html.escape(text)}'"
+    shown = html.escape(label) + rng.choice((":", "", " :"))
+    between = rng.choice((" ", " ", "<br>"))
+    return f"<div style='margin:{rng.randint(2, 8)}px 0'>{shown}{between}<input {attributes}></div>"
 
 
 def address(rng: random.Random) -> str:
@@ -224,9 +274,11 @@ class WebRenderer:
             self.close()
             raise
 
-    def draw(self, markup: str, size: Size, path: str) -> tuple[Image.Image, Box | None]:
+    def draw(self, markup: str, size: Size, path: str, focus: str = TARGET
+             ) -> tuple[Image.Image, Box | None]:
         """The screen of `size` showing `markup` at http://HOST/`path` in the browser window, and
-        the target's box in screen pixels (None when the page has no target on the screen)."""
+        the box in screen pixels of the element with id `focus` (scrolled into view if need be;
+        None when the page has no such element on the screen)."""
         cdp = self._cdp
         if size != self._size:  # a resize re-lays out the browser's own bars: only when needed
             cdp.call("Browser.setWindowBounds", {"windowId": self._window, "bounds": {
@@ -262,11 +314,11 @@ class WebRenderer:
         for kind in ("mousePressed", "mouseReleased"):
             cdp.call("Input.dispatchMouseEvent", {"type": kind, "x": 1, "y": height - 2,
                                                   "button": "left", "clickCount": 1})
-        if cdp.evaluate(f"!!document.getElementById('{TARGET}')"):
-            cdp.evaluate(f"document.getElementById('{TARGET}')"
+        if cdp.evaluate(f"!!document.getElementById({json.dumps(focus)})"):
+            cdp.evaluate(f"document.getElementById({json.dumps(focus)})"
                          ".scrollIntoView({block: 'nearest'}); true")
         image = self._still(size)
-        return image, self.box(TARGET, size)
+        return image, self.box(focus, size)
 
     def confirm(self, text: str, size: Size) -> Image.Image:
         """The screen after the click: the page's form replaced by `text`, nothing else changed."""
@@ -274,6 +326,14 @@ class WebRenderer:
                            "document.createElement('p'), b = document.createElement('b'); "
                            f"b.textContent = {json.dumps(text)}; p.appendChild(b); "
                            "f.replaceWith(p); return true; })()")
+        return self._still(size)
+
+    def type_into(self, element: str, text: str, size: Size) -> Image.Image:
+        """The screen after typing: the text field `element` focused, holding `text`, its caret
+        at the end (the agent's typing clicks it first), nothing else changed."""
+        self._cdp.evaluate(f"(() => {{ const f = document.getElementById({json.dumps(element)}); "
+                           f"f.focus(); f.value = {json.dumps(text)}; "
+                           "f.setSelectionRange(f.value.length, f.value.length); return true; })()")
         return self._still(size)
 
     def _still(self, size: Size) -> Image.Image:
@@ -356,35 +416,32 @@ def _draw(split: str, index: int, folder: Path) -> None:
     size = Size(*rng.choice(SCREEN_SIZES))
     wording = random.Random(f"nano-wording:{split}:{index}").choice(WORDINGS)
     done_step = rng.random() < DONE_SHARE
+    done = random.Random(f"nano-web-done:{split}:{index}")
+    text = " ".join(done.choice(FILLER) for _ in range(done.randint(2, 5)))  # the confirmation
     for attempt in range(ATTEMPTS):  # another layout when the button would be off the screen
         layout = random.Random(f"nano-web-layout:{split}:{index}:{attempt}")
-        image, boxes, after = _drawn(page(layout, word, others), len(others), size,
-                                     address(layout), done_step,
-                                     random.Random(f"nano-web-done:{split}:{index}"))
+        image, boxes, after = drawn(
+            page(layout, word, others), (TARGET, *(OTHER.format(i) for i in range(len(others)))),
+            size, address(layout), (lambda r: r.confirm(text, size)) if done_step else None)
         if boxes[0] is not None:
             break
     else:
         raise RuntimeError(f"web screen {split} {index}: the button is never on the screen")
     box, *other_boxes = [None if b is None else [b.left, b.top, b.right, b.bottom] for b in boxes]
-    meta = {"word": word, "wording": wording, "box": box,
-            # The other buttons on the screen (one scrolled off it is not there to be read).
-            "others": [[label, b] for label, b in zip(others, other_boxes, strict=True)
-                       if b is not None],
-            "image": f"{split}-{index}.png", "after": None}
-    if after is not None:
-        meta["after"] = f"{split}-{index}-after.png"
-        write_bytes_atomic(folder / meta["after"], _png(after))
-    write_bytes_atomic(folder / meta["image"], _png(image))
-    # The metadata last: a screen is cached only once it is whole (a process drawing the same
-    # screen at once writes the same files, each through its own temporary name).
-    write_text_atomic(folder / f"{split}-{index}.json", json.dumps(meta))
+    write_entry(folder, split, index, {
+        "word": word, "wording": wording, "box": box,
+        # The other buttons on the screen (one scrolled off it is not there to be read).
+        "others": [[label, b] for label, b in zip(others, other_boxes, strict=True) if b is not None],
+    }, image, after)
 
 
-def _drawn(markup: str, others: int, size: Size, path: str, done_step: bool, words: random.Random
-           ) -> tuple[Image.Image, list[Box | None], Image.Image | None]:
-    """`markup` drawn by the shared renderer with the boxes of its named button and its `others`
-    (and, for a step after the click, the confirmed page), the renderer started on first use
-    and once more if it fails (a long training run outlives a browser crash)."""
+def drawn(markup: str, ids: tuple[str, ...], size: Size, path: str,
+          after: Callable[[WebRenderer], Image.Image] | None
+          ) -> tuple[Image.Image, list[Box | None], Image.Image | None]:
+    """`markup` drawn by the shared renderer with the boxes of the elements `ids` (the first
+    scrolled into view: the target) and, when the target is on the screen, `after`'s screen (the
+    step after the action), the renderer started on first use and once more if it fails (a long
+    training run outlives a browser crash)."""
     global _renderer, _registered
     for attempt in (1, 2):
         try:
@@ -393,13 +450,9 @@ def _drawn(markup: str, others: int, size: Size, path: str, done_step: bool, wor
                 if not _registered:
                     atexit.register(_close_renderer)
                     _registered = True
-            image, box = _renderer.draw(markup, size, path)
-            boxes = [box, *(_renderer.box(OTHER.format(i), size) for i in range(others))]
-            after = None
-            if done_step and box is not None:
-                text = " ".join(words.choice(FILLER) for _ in range(words.randint(2, 5)))
-                after = _renderer.confirm(text, size)
-            return image, boxes, after
+            image, box = _renderer.draw(markup, size, path, ids[0])
+            boxes = [box, *(_renderer.box(element, size) for element in ids[1:])]
+            return image, boxes, None if after is None or box is None else after(_renderer)
         except Exception:
             _close_renderer()
             if attempt == 2:

@@ -13,7 +13,7 @@ from agent.prompts import get_family
 from app.nano import evaluate
 from app.nano.desktop import SCREEN_SIZES, nano_model_size
 from app.nano.examples import answer, build_prompt, is_hit, target_action
-from app.nano.forms import _BUTTON_WORDS, FIELDS, HELD_OUT_FIELDS, HELD_OUT_VALUES, VALUES, make_form
+from app.nano.forms import BUTTON_WORDS, FIELDS, HELD_OUT_FIELDS, HELD_OUT_VALUES, VALUES, make_form
 from app.nano.screens import make_any
 
 NANO = get_family("fara15", system="You are Deskhand Nano.")
@@ -70,9 +70,9 @@ def test_the_task_names_field_and_value_and_the_answer_types_it_there() -> None:
 
 
 def test_no_word_shown_on_a_form_is_a_held_out_label_or_value() -> None:
-    shown = " ".join((*_BUTTON_WORDS, *(v for v in VALUES if v not in HELD_OUT_VALUES)))
+    shown = " ".join((*BUTTON_WORDS, *(v for v in VALUES if v not in HELD_OUT_VALUES)))
     assert not any(word in shown for word in HELD_OUT_FIELDS)
-    assert not set(_BUTTON_WORDS) & set(FIELDS)
+    assert not set(BUTTON_WORDS) & set(FIELDS)
 
 
 def test_the_step_after_shows_the_value_in_the_field_and_is_answered_terminate() -> None:

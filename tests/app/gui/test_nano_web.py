@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageChops
 
 from agent.actions import Terminate
 from agent.geometry import Size
@@ -30,6 +30,17 @@ NANO = get_family("fara15", system="You are Deskhand Nano.")
 needs_chromium = pytest.mark.skipif(shutil.which("chromium") is None or shutil.which("Xvfb") is None,
                                     reason="no chromium or Xvfb (scripts/setup.sh dev)")
 MAGENTA = (255, 0, 255)
+
+
+def _alike(a: Image.Image, b: Image.Image) -> bool:
+    """The same picture drawn twice: Chromium's pixels are not exact from one drawing to the
+    next (seen: one pixel of the tab strip one level apart under load), so a few pixels may
+    differ by a little; a moved or missing element differs by far more."""
+    if a.size != b.size:
+        return False
+    levels = ImageChops.difference(a.convert("RGB"), b.convert("RGB")).convert("L").histogram()
+    off = sum(levels[25:])  # pixels more than 24 levels apart
+    return off <= a.width * a.height // 2000 and not any(levels[97:])
 
 
 @pytest.fixture
@@ -120,9 +131,9 @@ def test_the_step_after_keeps_the_address_and_everything_but_the_form(renderer) 
     before, box = renderer.draw(markup, size, "cart.html")
     after = renderer.confirm("Thank you", size)
     bar = (0, 0, size.width, 80)  # tab strip and address bar: same title, same address
-    assert before.crop(bar).tobytes() == after.crop(bar).tobytes()
+    assert _alike(before.crop(bar), after.crop(bar))
     above = (0, 80, size.width, box.top)  # the page above the form
-    assert before.crop(above).tobytes() == after.crop(above).tobytes()
+    assert _alike(before.crop(above), after.crop(above))
     assert before.crop((box.left, box.top, box.right, box.bottom)).tobytes() != \
         after.crop((box.left, box.top, box.right, box.bottom)).tobytes()  # the button is gone
 
@@ -183,14 +194,14 @@ def test_held_out_words_are_held_out_and_an_unfinished_entry_is_drawn_again(cach
                for i in range(3))
     first = make_any("web", "heldout", 0)
     (cache / "heldout-0.json").unlink()  # as if the drawing had stopped before its metadata
-    assert make_any("web", "heldout", 0).image.tobytes() == first.image.tobytes()
+    assert _alike(make_any("web", "heldout", 0).image, first.image)
 
 
 @needs_chromium
 def test_a_damaged_cache_entry_is_drawn_again(cache) -> None:
     first = make_any("web", "heldout", 1)
     (cache / "heldout-1.png").write_bytes(b"\x89PNG not really")
-    assert make_any("web", "heldout", 1).image.tobytes() == first.image.tobytes()
+    assert _alike(make_any("web", "heldout", 1).image, first.image)
     (cache / "heldout-1.json").write_text('{"word": 3}')
     assert make_any("web", "heldout", 1).task == first.task
 
@@ -233,7 +244,7 @@ class _DyingRenderer(web.WebRenderer):
     def __init__(self) -> None:
         self.started.append(self)
 
-    def draw(self, markup, size, path):
+    def draw(self, markup, size, path, focus=web.TARGET):
         if len(self.started) == 1:
             raise RuntimeError("DevTools connection lost")
         return Image.new("RGB", (size.width, size.height), "white"), Box(0, 10, 40, 30)
