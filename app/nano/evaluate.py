@@ -18,10 +18,24 @@ HELD_OUT = ("heldout", "heldout_words")
 MAX_NEW_TOKENS = 96  # a form's `type` reply is up to ~64 tokens (a click's ~34); cut, it is a miss
 
 
-def chance(n: int, buttons: tuple[int, int] | None = None) -> dict[str, float]:
-    return {split: round(sum(1 / len(make_screen(split, i, buttons).buttons)
-                             for i in range(n)) / n, 4)
-            for split in HELD_OUT}
+# Kinds whose screens list every button a click could mean (desktop windows list the target
+# alone): their chance is that of a click on one of them at random.
+CHANCE_KINDS = ("buttons", "web")
+
+
+def chance(n: int, buttons: tuple[int, int] | None = None, kind: str = "buttons"
+           ) -> dict[str, float]:
+    """Per held-out split, the hit rate of a click on a random button, over the first `n`
+    screens' clicks (steps after a click excluded, as `hit_rates` does)."""
+    if kind not in CHANCE_KINDS:
+        raise ValueError(f"no chance for {kind!r} screens; known for: {', '.join(CHANCE_KINDS)}")
+    rates = {}
+    for split in HELD_OUT:
+        screens = [make_screen(split, i, buttons) if kind == "buttons" else make_any(kind, split, i)
+                   for i in range(n)]
+        clicks = [s for s in screens if s.previous is None]
+        rates[split] = round(sum(1 / len(s.buttons) for s in clicks) / max(1, len(clicks)), 4)
+    return rates
 
 
 @torch.no_grad()

@@ -186,6 +186,10 @@ def test_pages_with_several_buttons_name_one_and_know_where_each_is(cache) -> No
     assert len(counts) > 1 and counts <= {1, 2, 3, 4}
     held = [make_any("web", "heldout_words", i) for i in range(3)]
     assert all(h.target_button.label in HELD_OUT_WORDS for h in held)
+    # A click on a random button's hit rate, what a score of these pages is read against.
+    clicks = [h for h in held if h.previous is None]
+    assert evaluate.chance(3, kind="web")["heldout_words"] == \
+        round(sum(1 / len(h.buttons) for h in clicks) / len(clicks), 4) < 1
 
 
 @needs_chromium
