@@ -16,6 +16,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
 from agent import geometry
 from agent.prompts import SecondLook
 from app.bench import checkpoints as qwen25
@@ -108,6 +110,37 @@ def build_model(folder: Path, attention: str | None = None):
     config = AutoConfig.from_pretrained(folder)
     extra = {"attn_implementation": attention} if attention else {}
     return AutoModelForImageTextToText.from_config(config, **extra)
+
+
+class _PatchConv3d(torch.nn.Conv3d):
+    """A Conv3d applied to inputs of exactly one kernel each, as one matrix product."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if tuple(x.shape[2:]) != tuple(self.kernel_size):
+            return super().forward(x)
+        out = torch.nn.functional.linear(x.reshape(x.shape[0], -1),
+                                         self.weight.reshape(self.out_channels, -1), self.bias)
+        return out.view(x.shape[0], self.out_channels, 1, 1, 1)
+
+
+def fast_patch_embedding(model: torch.nn.Module) -> int:
+    """Train the vision patch embedding as the matrix product it is: both families embed each
+    patch with a Conv3d whose kernel is the whole patch (stride = kernel), which CPU convolution
+    kernels run far slower than the equal product (profiled: 13 % of a training step's CPU time
+    in that convolution and its gradient; measured: a step takes 9.71 s with it and 8.87 s
+    without, 1.095x, medians of four alternating steps, desktop screens, batch 16, probe size,
+    one thread). The module keeps its class's parameters and names (checkpoints and exports are
+    unchanged); only its forward differs, and with it the float summation order (as a thread
+    count does: runs agree within noise, not to the bit, with runs made before). Returns the
+    number of modules changed."""
+    changed = 0
+    for module in model.modules():
+        if (type(module) is torch.nn.Conv3d and module.stride == module.kernel_size
+                and module.padding == (0, 0, 0) and module.dilation == (1, 1, 1)
+                and module.groups == 1):
+            module.__class__ = _PatchConv3d
+            changed += 1
+    return changed
 
 
 def _qwen25_config(tok, s: Size) -> dict:

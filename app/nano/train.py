@@ -29,7 +29,7 @@ from app.nano import snapshot, solved
 from app.nano.aux import AuxHeads, attend_loss
 from app.nano.evaluate import chance, hit_rates
 from app.nano.examples import IGNORE, Encoded, Encoder, aux_targets, collate
-from app.nano.model import MICRO, PROBE, build_model, make_folder
+from app.nano.model import MICRO, PROBE, build_model, fast_patch_embedding, make_folder
 from app.nano.plot import draw_curve
 from app.nano.screens import KINDS, WORDS, button_range, make_any
 
@@ -139,6 +139,7 @@ def _start(args, out: Path):
         make_folder(args.family, folder, SIZES[args.size])
     torch.manual_seed(args.seed)
     model = build_model(folder, "eager" if args.aux_attend > 0 else None)
+    fast_patch_embedding(model)
     aux = AuxHeads(model.config.get_text_config().hidden_size, len(WORDS))
     if args.init_from and not args.resume:
         source = Path(args.init_from)

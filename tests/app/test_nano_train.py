@@ -69,3 +69,36 @@ def test_a_snapshot_starts_the_next_stage_with_the_same_weights(tmp_path: Path) 
     (snap / "weights.safetensors").write_bytes(b"not tensors")
     with pytest.raises(SystemExit, match="not a readable Nano snapshot"):
         main([*MICRO, "--out", str(tmp_path / "y"), "--max-steps", "1", "--init-from", str(snap)])
+
+
+@pytest.mark.parametrize("family", ["fara15", "fara"])
+def test_the_patch_embedding_trains_as_a_product_with_the_same_outputs_and_gradients(
+        tmp_path: Path, family: str) -> None:
+    import copy
+
+    import torch
+
+    from app.nano.model import MICRO as MICRO_SIZE
+    from app.nano.model import build_model, fast_patch_embedding, make_folder
+
+    make_folder(family, tmp_path, MICRO_SIZE)
+    slow = build_model(tmp_path)
+    fast = copy.deepcopy(slow)
+    assert fast_patch_embedding(fast) == 1  # the vision patch embedding, nothing else
+    assert fast.state_dict().keys() == slow.state_dict().keys()  # checkpoints unchanged
+    conv = next(m for m in slow.modules() if isinstance(m, torch.nn.Conv3d))
+    product = next(m for m in fast.modules() if isinstance(m, torch.nn.Conv3d))
+    assert type(product) is not torch.nn.Conv3d
+    torch.manual_seed(0)
+    patches = torch.randn(37, conv.in_channels, *conv.kernel_size)
+    a, b = conv(patches), product(patches)
+    assert a.shape == b.shape and torch.allclose(a, b, atol=1e-5)
+    (a.square().sum()).backward()
+    (b.square().sum()).backward()
+    assert torch.allclose(conv.weight.grad, product.weight.grad, rtol=1e-4, atol=1e-4)
+    if conv.bias is not None:  # Qwen3.5's has one, Qwen2.5-VL's none
+        assert torch.allclose(conv.bias.grad, product.bias.grad, rtol=1e-4, atol=1e-4)
+    # Any other input shape goes through the convolution itself.
+    wide = torch.randn(2, conv.in_channels, conv.kernel_size[0], 2 * conv.kernel_size[1],
+                       conv.kernel_size[2])
+    assert torch.allclose(conv(wide), product(wide), atol=1e-5)
