@@ -83,6 +83,11 @@ def test_the_patch_embedding_trains_as_a_product_with_the_same_outputs_and_gradi
 
     make_folder(family, tmp_path, MICRO_SIZE)
     slow = build_model(tmp_path)
+    # Training that reads attention weights reads the language model's: the vision tower keeps
+    # its fast attention.
+    reading = build_model(tmp_path, "eager").config
+    assert (reading.text_config._attn_implementation, reading.vision_config._attn_implementation) \
+        == ("eager", "sdpa")
     fast = copy.deepcopy(slow)
     assert fast_patch_embedding(fast) == 1  # the vision patch embedding, nothing else
     assert fast.state_dict().keys() == slow.state_dict().keys()  # checkpoints unchanged
