@@ -86,7 +86,8 @@ class AuxHeads(nn.Module):
         last = hidden_states[-1]
         keys = self.key(last[image_mask])  # [all image tokens, key]
         counts = image_mask.sum(dim=1).tolist()
-        queries = self.query(last[torch.arange(len(pointer_at)), pointer_at.clamp(min=0)])
+        rows = torch.arange(len(pointer_at), device=pointer_at.device)
+        queries = self.query(last[rows, pointer_at.clamp(min=0)])
         point, start = [], 0
         for row, n in enumerate(counts):
             target = target_cells[start:start + n].float()
@@ -112,7 +113,7 @@ def attend_loss(attention: torch.Tensor, image_mask: torch.Tensor, target_cells:
         start += len(image_pos)
         if not positions or not bool(cells.any()):
             continue
-        weights = attention[row, head][torch.tensor(positions)][:, image_pos[cells]]
+        weights = attention[row, head][torch.tensor(positions, device=attention.device)][:, image_pos[cells]]
         losses.append(-torch.log(weights.sum(dim=-1) + 1e-6).mean())
     return torch.stack(losses).mean() if losses else attention.sum() * 0
 

@@ -42,11 +42,13 @@ def chance(n: int, buttons: tuple[int, int] | None = None, kind: str = "buttons"
 def reply_of(model, encoder: Encoder, screen) -> str:
     """The model's greedy reply to `screen`'s prompt, decoded."""
     ids, pixels, grids = encoder.prompt(screen)
-    input_ids = torch.tensor([ids])
+    device = getattr(model, "device", torch.device("cpu"))  # trained with --device cuda: there
+    input_ids = torch.tensor([ids], device=device)
     out = model.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
                          mm_token_type_ids=(input_ids == encoder.prompts.image_token_id).long(),
-                         pixel_values=torch.from_numpy(pixels),
-                         image_grid_thw=torch.tensor(list(grids)), max_new_tokens=MAX_NEW_TOKENS,
+                         pixel_values=torch.from_numpy(pixels).to(device),
+                         image_grid_thw=torch.tensor(list(grids), device=device),
+                         max_new_tokens=MAX_NEW_TOKENS,
                          do_sample=False, eos_token_id=encoder.im_end,
                          pad_token_id=encoder.im_end)
     return encoder.tokenizer.decode(out[0, len(ids):].tolist(), skip_special_tokens=True)
@@ -117,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     from tokenizers import Tokenizer
 
     from agent.inference.chat import find_chat_template
+    from app.nano import snapshot
     from app.nano.model import build_model
 
     p = argparse.ArgumentParser(prog="python -m app.nano.evaluate")
@@ -129,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     out = Path(args.out)
-    saved = torch.load(out / "checkpoint.pt", weights_only=False)
+    saved = snapshot.read_checkpoint(out / "checkpoint.pt")
     model = build_model(out / "model")
     model.load_state_dict(saved["model"])
     encoder = Encoder(saved["family"], Tokenizer.from_file(str(out / "model" / "tokenizer.json")),

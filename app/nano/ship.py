@@ -32,11 +32,11 @@ MAX_NEW_TOKENS = 96  # a form's `type` reply is up to ~64 tokens (a click's ~34)
 
 def checkpoint_of(run: Path, out: Path) -> Path:
     """The run's weights as a Hugging Face checkpoint folder `out` (created)."""
-    import torch
 
     from app.nano.model import build_model, declare
+    from app.nano.snapshot import read_checkpoint
 
-    saved = torch.load(run / "checkpoint.pt", weights_only=False)
+    saved = read_checkpoint(run / "checkpoint.pt")
     model = build_model(run / "model")
     model.load_state_dict(saved["model"])
     model.save_pretrained(out)

@@ -26,6 +26,14 @@ INFO = "snapshot.json"
 _PREFIXES = ("model.", "aux.")  # one file, two state dicts
 
 
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """A training run's checkpoint.pt (a pickle the run wrote itself), its tensors on the CPU
+    whatever device trained it (`app.nano.train --device`): ship, score and snapshot it here."""
+    import torch
+
+    return torch.load(path, weights_only=False, map_location="cpu")
+
+
 def is_snapshot(folder: Path) -> bool:
     return (folder / WEIGHTS).is_file() and (folder / INFO).is_file()
 
@@ -35,7 +43,7 @@ def write(run: Path, out: Path) -> Path:
     import torch
     from safetensors.torch import save_file
 
-    saved = torch.load(run / "checkpoint.pt", weights_only=False)
+    saved = read_checkpoint(run / "checkpoint.pt")
     tensors = {f"{prefix}{name}": value.detach().to(torch.float16).contiguous()
                if value.is_floating_point() else value.detach().contiguous()
                for prefix, state in zip(_PREFIXES, (saved["model"], saved.get("aux", {})),

@@ -53,6 +53,15 @@ def main(argv: list[str] | None = None) -> int:
             args.solved_set = solved.load(Path(args.solved))
         except ValueError as exc:
             parser.error(f"--solved: {exc}")
+    try:
+        device = torch.device(args.device)
+    except RuntimeError as exc:
+        parser.error(f"--device: {exc}")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        parser.error(f"--device {args.device}: this torch sees no CUDA device "
+                     f"(torch {torch.__version__}, a CPU build or no driver)")
+    if device.type not in ("cpu", "cuda"):
+        parser.error(f"--device {args.device}: cpu or cuda[:N]")
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     run = Run(args, out, *_start(args, out))
@@ -74,6 +83,9 @@ def _parser() -> argparse.ArgumentParser:
                         "config, a fresh optimizer, step 0")
     p.add_argument("--size", choices=tuple(SIZES), default="probe")
     p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--device", default="cpu",
+                   help="torch device to train on: cpu (default), cuda, cuda:1 ... (screens are "
+                        "made and drawn on the CPU either way; checkpoints load anywhere)")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--warmup", type=int, default=100)
     p.add_argument("--eval-every", type=int, default=100, help="steps between held-out evaluations")
@@ -141,6 +153,7 @@ def _start(args, out: Path):
     model = build_model(folder, "eager" if args.aux_attend > 0 else None)
     fast_patch_embedding(model)
     aux = AuxHeads(model.config.get_text_config().hidden_size, len(WORDS))
+    device = torch.device(args.device)
     if args.init_from and not args.resume:
         source = Path(args.init_from)
         if snapshot.is_snapshot(source):
@@ -150,17 +163,19 @@ def _start(args, out: Path):
                 raise SystemExit(f"--init-from: {exc}") from exc
             earlier = {"family": info["family"], "model": weights, "aux": heads}
         else:
-            earlier = torch.load(source / "checkpoint.pt", weights_only=False)
+            earlier = snapshot.read_checkpoint(source / "checkpoint.pt")
         if earlier.get("family") != args.family:
             raise SystemExit(f"--init-from: that run trained {earlier.get('family')}, "
                              f"not {args.family}")
         model.load_state_dict(earlier["model"])
         aux.load_state_dict(earlier.get("aux", {}), strict=False)  # heads added since start fresh
+    model.to(device)  # in place: the optimizer holds these very parameters
+    aux.to(device)
     optimizer = torch.optim.AdamW([*model.parameters(), *aux.parameters()], lr=args.lr,
                                   weight_decay=0.01, betas=(0.9, 0.95))
     if not args.resume:
         return model, aux, optimizer, 0, 0.0
-    saved = torch.load(ckpt, weights_only=False)
+    saved = snapshot.read_checkpoint(ckpt)
     share = args.solved_share if args.solved else None
     if saved.get("solved_digest") != _solved_digest(args) or saved.get("solved_share") != share:
         raise SystemExit("--resume: the run trained with other --solved data or share (or "
@@ -211,7 +226,9 @@ class Run:
         self.params = sum(p.numel() for p in model.parameters())
         self.losses: list[float] = []
         vocab = self.tokenizer.get_vocab()
-        self.digit_ids = torch.tensor(sorted(i for t, i in vocab.items() if t.isdigit()))
+        self.device = torch.device(args.device)
+        self.digit_ids = torch.tensor(sorted(i for t, i in vocab.items() if t.isdigit()),
+                                      device=self.device)
         self.solved = getattr(args, "solved_set", None)  # read by main()
         self.solved_examples = self.solved.examples if self.solved else []
 
@@ -264,8 +281,11 @@ class Run:
         for e in examples:
             groups.setdefault(len(e.grids), []).append(e)
         image_id = self.encoder.prompts.image_token_id
-        return [(len(g), collate(g, self.pad_id, image_id), aux_targets(g))
-                for _, g in sorted(groups.items())]
+        return [(len(g), self._on_device(collate(g, self.pad_id, image_id)),
+                 self._on_device(aux_targets(g))) for _, g in sorted(groups.items())]
+
+    def _on_device(self, values: dict) -> dict:
+        return {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in values.items()}
 
     def example(self, index: int) -> Encoded:
         """Training example number `index`: a generated screen, or (with --solved, in about

@@ -107,3 +107,17 @@ def test_the_patch_embedding_trains_as_a_product_with_the_same_outputs_and_gradi
     wide = torch.randn(2, conv.in_channels, conv.kernel_size[0], 2 * conv.kernel_size[1],
                        conv.kernel_size[2])
     assert torch.allclose(conv(wide), product(wide), atol=1e-5)
+
+
+@pytest.mark.parametrize(("device", "says"), [("cuda", "sees no CUDA device"),
+                                              ("cuda:x", "--device"), ("mps", "cpu or cuda")])
+def test_a_device_this_torch_cannot_train_on_is_refused_before_anything_starts(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], device: str, says: str) -> None:
+    import torch
+
+    if device == "cuda" and torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA device: nothing to refuse")
+    with pytest.raises(SystemExit) as exit_:
+        main([*MICRO, "--out", str(tmp_path / "run"), "--max-steps", "1", "--device", device])
+    assert exit_.value.code == 2 and says in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()  # refused before the run folder was made
