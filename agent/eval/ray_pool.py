@@ -217,8 +217,9 @@ class _Pool:
     def _dispatch(self, state: _Schedule) -> None:
         """Give each idle actor its next job."""
         for n in list(state.idle):
-            others = (len(state.idle) > 1 or bool(state.running) or bool(state.probing)
-                      or bool(state.reprobe))
+            # Actors Ray is still restarting (waiting to be asked again) are not counted: one
+            # that never comes back must not keep a lost job from the actors that did.
+            others = len(state.idle) > 1 or bool(state.running) or bool(state.probing)
             job = _next_job(state.queue, state.last_actor, n, others=others)
             if job is not None:
                 state.idle.remove(n)
@@ -251,9 +252,10 @@ class _Pool:
         try:
             state.where[n] = self.ray.get(ref)
         except RayActorError as exc:
-            if state.started[n] and isinstance(exc, ActorUnavailableError):
-                # Ray is still restarting it (a call to a restarting actor fails at once rather
-                # than wait): ask again shortly, so that it rejoins once it is up.
+            if isinstance(exc, ActorUnavailableError):
+                # Ray is (re)starting it (a call to a restarting actor fails at once rather than
+                # wait; a node lost while it started, too): ask again shortly, so that it joins
+                # once it is up (_check_alive bounds the wait).
                 state.reprobe[n] = time.monotonic() + REPROBE_PAUSE
                 return
             if not state.started[n]:  # could not start: a setup problem, not bad luck

@@ -69,7 +69,7 @@ def score(folder: Path, n: int, buttons: tuple[int, int] | None, kind: str = "bu
     from agent.actions import Parsed, Terminate
     from agent.inference.factory import build_backend, parse_model_spec
     from agent.prompts import family_for
-    from app.nano.evaluate import CHANCE_KINDS, HELD_OUT, chance
+    from app.nano.evaluate import HELD_OUT, chance
     from app.nano.examples import build_prompt, is_hit
     from app.nano.screens import make_any
 
@@ -83,7 +83,7 @@ def score(folder: Path, n: int, buttons: tuple[int, int] | None, kind: str = "bu
     result: dict = {"model": str(folder), "n": n, "screens": kind, "buttons": buttons,
                     "history_scale": history_scale,
                     "second_look": None if look is None else look.declared(),
-                    "chance": chance(n, buttons, kind) if kind in CHANCE_KINDS else None}
+                    "chance": chance(n, buttons, kind)}
     seconds: list[float] = []
     for split in HELD_OUT:
         hits = first = clicks = done = after = 0

@@ -60,6 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     if device.type == "cuda" and not torch.cuda.is_available():
         parser.error(f"--device {args.device}: this torch sees no CUDA device "
                      f"(torch {torch.__version__}, a CPU build or no driver)")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        parser.error(f"--device {args.device}: this machine has {torch.cuda.device_count()} "
+                     "CUDA device(s), numbered from 0")
     if device.type not in ("cpu", "cuda"):
         parser.error(f"--device {args.device}: cpu or cuda[:N]")
     torch.set_num_threads(args.threads)
@@ -250,8 +253,7 @@ class Run:
                    "solved_steps": len(self.solved_examples),
                    "solved_digest": _solved_digest(args),
                    "digit_weight": args.digit_weight,
-                   "chance": chance(args.eval_n, args.buttons)
-                   if args.screens == "buttons" else None})
+                   "chance": chance(args.eval_n, args.buttons, args.screens)})
         if self.step == 0:
             self._evaluate()
         while self.cpu() < args.minutes * 60 and (args.max_steps is None or self.step < args.max_steps):

@@ -18,8 +18,10 @@ after the click is the same document with its form replaced by a confirmation (s
 same scroll), so nothing but the page's content tells the two apart. That takes ~1 s a
 screen, so every screen is drawn once and kept in a cache folder (DESKHAND_NANO_WEB, default
 ~/.cache/deskhand/nano-web, one sub-folder per VERSION): the first epoch pays, later ones and
-evaluations read PNG files. A screen is a pure function of (split, index) on one machine;
-Chromium's version and fonts may change its pixels elsewhere, not its layout. Needs Chromium,
+evaluations read PNG files. A screen's page and layout are a pure function of (split, index);
+its pixels nearly so on one machine (a drawing again may differ by a level on a few pixels:
+seen once in the tab strip, under load), and Chromium's version and fonts may change them
+elsewhere. Needs Chromium,
 Xvfb and the eval extra (websockets), as the evaluation harness does.
 """
 
@@ -74,14 +76,21 @@ def make_web(split: str, index: int) -> Screen:
     """Web screen number `index` of `split`, at model size (drawn by Chromium once, then read from
     the cache); `previous` set on the step after the click."""
     meta, captured, after = cached(cache_folder(), split, index, _draw, _buttons_meta)
+    return screen_of(captured, after, [(meta["word"], meta["box"]), *meta["others"]], 0,
+                     wording=meta["wording"])
+
+
+def screen_of(captured: Image.Image, after: Image.Image | None, boxes: list, target: int,
+              **task) -> Screen:
+    """A cached entry as a Screen at model size: `boxes` are (label, [l, t, r, b]) in screen
+    pixels, `target` the named one's index, `task` the Screen's task fields (wording, typing)."""
     width, height = captured.size
     size = nano_model_size(Size(width, height))
     shot = to_model(captured, size)
-    buttons = tuple(Button(label, scaled_box(Box(*box), width, height, size))
-                    for label, box in [(meta["word"], meta["box"]), *meta["others"]])
+    buttons = tuple(Button(label, scaled_box(Box(*box), width, height, size)) for label, box in boxes)
     if after is None:
-        return Screen(shot, buttons, 0, wording=meta["wording"], captured=captured)
-    return Screen(to_model(after, size), buttons, 0, previous=shot, wording=meta["wording"])
+        return Screen(shot, buttons, target, captured=captured, **task)
+    return Screen(to_model(after, size), buttons, target, previous=shot, **task)
 
 
 def _buttons_meta(meta: dict) -> bool:
@@ -332,7 +341,7 @@ class WebRenderer:
         """The screen after typing: the text field `element` focused, holding `text`, its caret
         at the end (the agent's typing clicks it first), nothing else changed."""
         self._cdp.evaluate(f"(() => {{ const f = document.getElementById({json.dumps(element)}); "
-                           f"f.focus(); f.value = {json.dumps(text)}; "
+                           f"f.focus({{preventScroll: true}}); f.value = {json.dumps(text)}; "
                            "f.setSelectionRange(f.value.length, f.value.length); return true; })()")
         return self._still(size)
 

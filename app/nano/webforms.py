@@ -20,39 +20,34 @@ import random
 from pathlib import Path
 
 from agent.geometry import Size
-from app.nano.desktop import DONE_SHARE, FILLER, SCREEN_SIZES, nano_model_size, scaled_box, to_model
+from app.nano.desktop import DONE_SHARE, FILLER, SCREEN_SIZES
 from app.nano.forms import BUTTON_WORDS, form_task
-from app.nano.screens import Box, Button, Screen
+from app.nano.screens import Screen
 from app.nano.web import (
     ATTEMPTS,
     FIELD,
+    VERSION,
     address,
     cache_folder,
     cached,
     drawn,
     is_box,
     page,
+    screen_of,
     write_entry,
 )
 
-# Bump when a change to the form pages changes what a (split, index) draws.
-FORMS_VERSION = "forms-v1"
+# The form pages are web.page()'s: a change there bumps web.VERSION, and with it this; bump the
+# last part for a change here that changes what a (split, index) draws.
+FORMS_VERSION = f"forms-{VERSION}.1"
 
 
 def make_webform(split: str, index: int) -> Screen:
     """Web form screen number `index` of `split`, at model size (drawn once, then read from the
     cache); `previous` set on the step after the typing."""
     meta, captured, after = cached(cache_folder(FORMS_VERSION), split, index, _draw, _whole)
-    width, height = captured.size
-    size = nano_model_size(Size(width, height))
-    shot = to_model(captured, size)
-    fields = tuple(Button(label, scaled_box(Box(*box), width, height, size))
-                   for label, box in meta["fields"])
-    kept = dict(wording=meta["wording"], typed=meta["value"], press_enter=meta["enter"],
-                clear=meta["clear"])
-    if after is None:
-        return Screen(shot, fields, meta["target"], captured=captured, **kept)
-    return Screen(to_model(after, size), fields, meta["target"], previous=shot, **kept)
+    return screen_of(captured, after, meta["fields"], meta["target"], wording=meta["wording"],
+                     typed=meta["value"], press_enter=meta["enter"], clear=meta["clear"])
 
 
 def _whole(meta: dict) -> bool:

@@ -103,6 +103,22 @@ def test_the_patch_embedding_trains_as_a_product_with_the_same_outputs_and_gradi
     assert torch.allclose(conv.weight.grad, product.weight.grad, rtol=1e-4, atol=1e-4)
     if conv.bias is not None:  # Qwen3.5's has one, Qwen2.5-VL's none
         assert torch.allclose(conv.bias.grad, product.bias.grad, rtol=1e-4, atol=1e-4)
+    # The model's own vision forward takes the product, never the convolution.
+    convolved = []
+    real = torch.nn.Conv3d.forward
+    torch.nn.Conv3d.forward = lambda self, x: convolved.append(x.shape) or real(self, x)
+    try:
+        grid = torch.tensor([[1, 4, 6]])
+        pixels = torch.randn(24, conv.in_channels * conv.kernel_size[0] * conv.kernel_size[1]
+                             * conv.kernel_size[2])
+        with torch.no_grad():
+            fast.model.visual(pixels, grid_thw=grid)
+        assert convolved == []
+        with torch.no_grad():
+            slow.model.visual(pixels, grid_thw=grid)
+        assert len(convolved) == 1  # the test sees a convolution where there is one
+    finally:
+        torch.nn.Conv3d.forward = real
     # Any other input shape goes through the convolution itself.
     wide = torch.randn(2, conv.in_channels, conv.kernel_size[0], 2 * conv.kernel_size[1],
                        conv.kernel_size[2])

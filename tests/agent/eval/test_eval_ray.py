@@ -376,17 +376,17 @@ class _FakeRay:
 
 
 class _RestartingActor:
-    """An actor lost during its first job whose first two probes after the loss find Ray still
-    restarting it (as Ray answers a call to a restarting actor: at once, with an error)."""
+    """A stand-in actor: lost during its first job (`loses`), then found still restarting by its
+    next `restarts` probes (as Ray answers a call to a restarting actor: at once, with an
+    error); `restarts=None`: restarting for ever from its first probe (a node gone for good)."""
 
-    def __init__(self) -> None:
-        from ray.exceptions import ActorUnavailableError, RayActorError
+    def __init__(self, loses: bool = True, restarts: int | None = 2) -> None:
+        from ray.exceptions import RayActorError
 
         self.probes = 0
         self.ran: list[str] = []
-        self.restarting = [ActorUnavailableError("The actor is temporarily unavailable: "
-                                                 "IOError: The actor is restarting.", None)] * 2
-        self.lose_next: BaseException | None = RayActorError()
+        self.restarts = restarts
+        self.lose_next: BaseException | None = RayActorError() if loses else None
 
         class _Method:
             def __init__(self, call: Callable[..., _Ref]) -> None:
@@ -396,9 +396,14 @@ class _RestartingActor:
         self.run = _Method(self._run)
 
     def _where(self) -> _Ref:
+        from ray.exceptions import ActorUnavailableError
+
         self.probes += 1
-        if self.probes > 1 and self.restarting:
-            return _Ref(error=self.restarting.pop())
+        if self.restarts is None or (self.probes > 1 and self.restarts > 0):
+            if self.restarts is not None:
+                self.restarts -= 1
+            return _Ref(error=ActorUnavailableError("The actor is temporarily unavailable: "
+                                                    "IOError: The actor is restarting.", None))
         return _Ref(f"here pid {self.probes}")
 
     def _run(self, job) -> _Ref:
@@ -409,18 +414,27 @@ class _RestartingActor:
         return _Ref(({"dir": ray_pool.task_dir(job), "key": job.key, "env_errors": []}, []))
 
 
-def test_an_actor_ray_is_still_restarting_rejoins_once_it_is_up(tmp_path: Path,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    pytest.importorskip("ray")
+def _fake_pool(tmp_path: Path, actors: list[_RestartingActor]) -> ray_pool._Pool:
+    pool = object.__new__(ray_pool._Pool)  # its scheduling alone: no cluster, no actor process
+    pool.ray, pool.actors, pool.idle, pool.run_dir = _FakeRay(), actors, [], tmp_path
+    pool.settings = EvalSettings(tasks=tmp_path / "t.jsonl", model="scripted:solver", out=tmp_path)
+    return pool
+
+
+def _jobs(n: int) -> list:
     from agent.eval.settings import Job
     from agent.eval.tasks import Task
 
+    return [Job(Task(id=f"t--{i}", web_name="t", ques="q", web="/"), 0) for i in range(n)]
+
+
+def test_an_actor_ray_is_still_restarting_rejoins_once_it_is_up(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("ray")
     monkeypatch.setattr(ray_pool, "REPROBE_PAUSE", 0.01)
-    pool = object.__new__(ray_pool._Pool)  # its scheduling alone: no cluster, no actor process
     actor = _RestartingActor()
-    pool.ray, pool.actors, pool.idle, pool.run_dir = _FakeRay(), [actor], [], tmp_path
-    pool.settings = EvalSettings(tasks=tmp_path / "t.jsonl", model="scripted:solver", out=tmp_path)
-    jobs = [Job(Task(id=f"t--{i}", web_name="t", ques="q", web="/"), 0) for i in range(2)]
+    pool = _fake_pool(tmp_path, [actor])
+    jobs = _jobs(2)
     filed: list[dict] = []
     pool.run(jobs, filed.append)
     # The only actor came back after two "restarting" answers and ran both jobs, the lost one
@@ -429,3 +443,27 @@ def test_an_actor_ray_is_still_restarting_rejoins_once_it_is_up(tmp_path: Path,
     assert actor.ran == ["t--0#0", "t--1#0"]
     assert [r["key"] for r in filed] == ["t--0#0", "t--1#0"]
     assert len(filed[0]["env_errors"]) == 1 and "lost" in filed[0]["env_errors"][0]
+
+
+def test_an_actor_that_never_comes_back_does_not_hold_back_a_job_lost_by_another(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One actor loses its job and comes back; the other is restarting for ever (its node gone):
+    the lost job goes back to the one that came back rather than wait for the other."""
+    pytest.importorskip("ray")
+    monkeypatch.setattr(ray_pool, "REPROBE_PAUSE", 0.01)
+    back, gone = _RestartingActor(), _RestartingActor(loses=False, restarts=None)
+    pool = _fake_pool(tmp_path, [back, gone])
+    waits = 0
+    real_wait = pool.ray.wait
+
+    def bounded_wait(refs, num_returns, timeout):
+        nonlocal waits
+        waits += 1
+        assert waits < 2000, "the run waits for an actor that never comes back"
+        return real_wait(refs, num_returns, timeout)
+
+    pool.ray.wait = bounded_wait
+    filed: list[dict] = []
+    pool.run(_jobs(1), filed.append)
+    assert back.ran == ["t--0#0"] and gone.ran == [] and gone.probes > 1
+    assert [r["key"] for r in filed] == ["t--0#0"] and len(filed[0]["env_errors"]) == 1

@@ -4,6 +4,7 @@ Xvfb, the button's box read from the page, each screen drawn once and then read 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import random
 import re
@@ -206,8 +207,12 @@ def test_a_damaged_cache_entry_is_drawn_again(cache) -> None:
     first = make_any("web", "heldout", 1)
     (cache / "heldout-1.png").write_bytes(b"\x89PNG not really")
     assert _alike(make_any("web", "heldout", 1).image, first.image)
-    (cache / "heldout-1.json").write_text('{"word": 3}')
-    assert make_any("web", "heldout", 1).task == first.task
+    meta = json.loads((cache / "heldout-1.json").read_text())
+    # Well-formed but wrong, one field at a time: the check of the entry's own fields finds it.
+    for key, bad in (("word", 3), ("box", [1, 2, 3]), ("others", [["OK", [1, 2, 3, "4"]]])):
+        (cache / "heldout-1.json").write_text(json.dumps({**meta, key: bad}))
+        assert make_any("web", "heldout", 1).task == first.task
+        assert json.loads((cache / "heldout-1.json").read_text()) == meta  # drawn again
 
 
 @needs_chromium
@@ -252,6 +257,9 @@ class _DyingRenderer(web.WebRenderer):
         if len(self.started) == 1:
             raise RuntimeError("DevTools connection lost")
         return Image.new("RGB", (size.width, size.height), "white"), Box(0, 10, 40, 30)
+
+    def box(self, element, size):
+        return None  # the page's other buttons: not on the screen
 
     def confirm(self, text, size):
         return Image.new("RGB", (size.width, size.height), "white")

@@ -4,6 +4,8 @@ text); the step after shows the value in the field."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import random
 import shutil
 
@@ -30,6 +32,17 @@ def cache(tmp_path, monkeypatch):
     monkeypatch.setenv("DESKHAND_NANO_WEB", str(tmp_path))
     yield tmp_path / FORMS_VERSION
     web._close_renderer()
+
+
+def test_the_form_pages_are_the_version_they_claim() -> None:
+    """A change to the form pages must bump FORMS_VERSION (the cache is per version)."""
+    fields = (("City", "a hint", None), ("Email", None, "old"))
+    digest = hashlib.sha256("".join(web.page(random.Random(i), "OK", ("No",), fields[: 1 + i % 2])
+                                    for i in range(5)).encode()).hexdigest()[:16]
+    assert (FORMS_VERSION, digest) == ("forms-v3.1", FORM_PAGES)
+
+
+FORM_PAGES = "f392f552b1c0e35e"
 
 
 def test_a_form_page_has_its_labelled_fields_escaped_then_its_buttons() -> None:
@@ -65,7 +78,10 @@ def test_web_form_screens_type_the_named_value_into_the_named_field(cache) -> No
             seen_clear |= s.clear
         else:  # the value now in the field, nothing else changed much; the answer ends the task
             assert NANO.parse(answer(NANO, s), Size(*s.image.size)).action == Terminate("success")
-            diff = ImageChops.difference(s.image, s.previous).getbbox()
+            # Where the two differ by more than a repaint's level or so (Chromium may redraw a
+            # pixel of the tab strip a level apart).
+            diff = ImageChops.difference(s.image, s.previous).convert("L").point(
+                lambda v: 255 if v > 24 else 0).getbbox()
             assert diff is not None
             grow = 3  # the focus ring drawn just outside the field
             assert (box.left - grow <= diff[0] and box.top - grow <= diff[1]
@@ -81,6 +97,10 @@ def test_web_form_screens_type_the_named_value_into_the_named_field(cache) -> No
 @needs_chromium
 def test_a_damaged_form_entry_is_drawn_again(cache) -> None:
     first = make_any("webforms", "heldout", 2)
-    (cache / "heldout-2.json").write_text('{"fields": [["City", [1, 2, 3]]], "target": 0}')
-    again = make_any("webforms", "heldout", 2)
-    assert again.task == first.task and again.buttons == first.buttons
+    meta = json.loads((cache / "heldout-2.json").read_text())
+    # Well-formed but wrong, one field at a time: the check of the entry's own fields finds it.
+    for key, bad in (("fields", [["City", [1, 2, 3]]]), ("target", 7), ("enter", "yes")):
+        (cache / "heldout-2.json").write_text(json.dumps({**meta, key: bad}))
+        again = make_any("webforms", "heldout", 2)
+        assert again.task == first.task and again.buttons == first.buttons
+        assert json.loads((cache / "heldout-2.json").read_text()) == meta  # drawn again
