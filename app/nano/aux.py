@@ -38,6 +38,7 @@ from torch.nn import functional as F
 READ_LAYER = 2  # hidden_states index: after two decoder layers
 WHERE_LAYER = -2  # hidden_states index: the input of the last decoder layer
 MAX_CELLS = 64  # rows or columns of image cells a where-head can name
+IGNORE = -100  # label of tokens without loss (prompt, padding)
 NONE = 0        # the reading class of a cell without a label
 UNKNOWN = -100  # a cell whose word is not known (a recorded web page): no reading loss
 COVER = 0.2     # a cell belongs to a button when the button covers this share of it
@@ -147,3 +148,17 @@ def centre_bins(box: tuple[int, int, int, int], width: int, height: int) -> tupl
     x, y = (left + right) / 2, (top + bottom) / 2
     return (min(CENTRE_BINS - 1, int(x * CENTRE_BINS / width)),
             min(CENTRE_BINS - 1, int(y * CENTRE_BINS / height)))
+
+
+def reply_loss(logits: torch.Tensor, labels: torch.Tensor, digit_ids: torch.Tensor,
+               digit_weight: float) -> torch.Tensor:
+    """Mean next-token loss over reply tokens (labels other than IGNORE), the tokens in
+    `digit_ids` weighted by `digit_weight`; at 1 it is the model's own loss."""
+    logits, labels = logits[:, :-1].float(), labels[:, 1:]
+    per_token = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]),
+                                                  labels.reshape(-1), ignore_index=IGNORE,
+                                                  reduction="none")
+    labels = labels.reshape(-1)
+    weights = (labels != IGNORE).float()
+    weights[torch.isin(labels, digit_ids)] *= digit_weight
+    return (per_token * weights).sum() / weights.sum()

@@ -22,12 +22,11 @@ from agent.inference.chat import PromptTokenizer
 from agent.inference.qwen35_inputs import QWEN35_SPEC
 from agent.inference.vl_inputs import VisionSpec, image_tokens, patchify
 from agent.prompts import PromptFamily, Turn, get_family
-from app.nano.aux import NO_CENTRE, NONE, UNKNOWN, cell_targets, centre_bins
+from app.nano.aux import IGNORE, NO_CENTRE, NONE, UNKNOWN, cell_targets, centre_bins
 from app.nano.screens import HEIGHT, WIDTH, WORDS, Screen
 
 SYSTEM = "You are Deskhand Nano. Answer with one computer_use tool call."
 MODEL_SIZE = Size(WIDTH, HEIGHT)  # the "buttons" screens' size (desktop screens vary)
-IGNORE = -100  # label of tokens without loss (prompt, padding)
 
 # The vision inputs each family's processor makes (patch, merge, mean/std).
 SPECS = {"fara": VisionSpec(), "fara15": QWEN35_SPEC}

@@ -26,9 +26,9 @@ from pathlib import Path
 import torch
 
 from app.nano import snapshot, solved
-from app.nano.aux import AuxHeads, attend_loss
+from app.nano.aux import AuxHeads, attend_loss, reply_loss
 from app.nano.evaluate import chance, hit_rates
-from app.nano.examples import IGNORE, Encoded, Encoder, aux_targets, collate
+from app.nano.examples import Encoded, Encoder, aux_targets, collate
 from app.nano.model import MICRO, PROBE, build_model, fast_patch_embedding, make_folder
 from app.nano.plot import draw_curve
 from app.nano.screens import KINDS, WORDS, button_range, make_any
@@ -195,20 +195,6 @@ def _start(args, out: Path):
 def _solved_digest(args) -> str | None:
     data = getattr(args, "solved_set", None)
     return data.info["digest"] if data is not None else None
-
-
-def reply_loss(logits: torch.Tensor, labels: torch.Tensor, digit_ids: torch.Tensor,
-               digit_weight: float) -> torch.Tensor:
-    """Mean next-token loss over reply tokens (labels other than IGNORE), the tokens in
-    `digit_ids` weighted by `digit_weight`; at 1 it is the model's own loss."""
-    logits, labels = logits[:, :-1].float(), labels[:, 1:]
-    per_token = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]),
-                                                  labels.reshape(-1), ignore_index=IGNORE,
-                                                  reduction="none")
-    labels = labels.reshape(-1)
-    weights = (labels != IGNORE).float()
-    weights[torch.isin(labels, digit_ids)] *= digit_weight
-    return (per_token * weights).sum() / weights.sum()
 
 
 class Run:

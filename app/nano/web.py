@@ -16,13 +16,10 @@ fixed name (http://nano.test/<words>.html, whatever the port), the screen captur
 captures it once it is still (agent.screen), the button's box read from the page. The step
 after the click is the same document with its form replaced by a confirmation (same address,
 same scroll), so nothing but the page's content tells the two apart. That takes ~1 s a
-screen, so every screen is drawn once and kept in a cache folder (DESKHAND_NANO_WEB, default
-~/.cache/deskhand/nano-web, one sub-folder per VERSION): the first epoch pays, later ones and
-evaluations read PNG files. A screen's page and layout are a pure function of (split, index);
-its pixels nearly so on one machine (a drawing again may differ by a level on a few pixels:
-seen once in the tab strip, under load), and Chromium's version and fonts may change them
-elsewhere. Needs Chromium,
-Xvfb and the eval extra (websockets), as the evaluation harness does.
+screen, so each is drawn once and cached per VERSION (app.nano.web_cache). A screen's page and
+layout are a pure function of (split, index); its pixels nearly so on one machine (a drawing
+again may differ by a level on a few pixels), and Chromium's version and fonts may change them
+elsewhere. Needs Chromium, Xvfb and the eval extra (websockets), as the evaluation harness does.
 """
 
 from __future__ import annotations
@@ -30,7 +27,6 @@ from __future__ import annotations
 import atexit
 import html
 import json
-import os
 import random
 import tempfile
 import threading
@@ -38,12 +34,10 @@ import time
 import uuid
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from io import BytesIO
 from pathlib import Path
 
 from PIL import Image
 
-from agent.atomic import write_bytes_atomic, write_text_atomic
 from agent.geometry import Monitor, Size
 from agent.screen import Screen as Capture
 from app.nano.desktop import (
@@ -51,11 +45,9 @@ from app.nano.desktop import (
     FILLER,
     SCREEN_SIZES,
     WORDINGS,
-    nano_model_size,
-    scaled_box,
-    to_model,
 )
-from app.nano.screens import HELD_OUT_WORDS, SPLITS, TRAIN_WORDS, WORDS, Box, Button, Screen
+from app.nano.screens import HELD_OUT_WORDS, TRAIN_WORDS, WORDS, Box, Screen
+from app.nano.web_cache import cache_folder, cached, is_box, screen_of, write_entry
 
 # Bump when a change to the pages changes what a (split, index) draws: the cache is per version.
 VERSION = "v3"
@@ -75,22 +67,9 @@ ATTEMPTS = 4  # layouts tried for a screen whose button would not be on it (none
 def make_web(split: str, index: int) -> Screen:
     """Web screen number `index` of `split`, at model size (drawn by Chromium once, then read from
     the cache); `previous` set on the step after the click."""
-    meta, captured, after = cached(cache_folder(), split, index, _draw, _buttons_meta)
+    meta, captured, after = cached(cache_folder(VERSION), split, index, _draw, _buttons_meta)
     return screen_of(captured, after, [(meta["word"], meta["box"]), *meta["others"]], 0,
                      wording=meta["wording"])
-
-
-def screen_of(captured: Image.Image, after: Image.Image | None, boxes: list, target: int,
-              **task) -> Screen:
-    """A cached entry as a Screen at model size: `boxes` are (label, [l, t, r, b]) in screen
-    pixels, `target` the named one's index, `task` the Screen's task fields (wording, typing)."""
-    width, height = captured.size
-    size = nano_model_size(Size(width, height))
-    shot = to_model(captured, size)
-    buttons = tuple(Button(label, scaled_box(Box(*box), width, height, size)) for label, box in boxes)
-    if after is None:
-        return Screen(shot, buttons, target, captured=captured, **task)
-    return Screen(to_model(after, size), buttons, target, previous=shot, **task)
 
 
 def _buttons_meta(meta: dict) -> bool:
@@ -99,61 +78,6 @@ def _buttons_meta(meta: dict) -> bool:
             and is_box(meta["box"]) and isinstance(meta["others"], list)
             and all(isinstance(o, list) and len(o) == 2 and isinstance(o[0], str) and is_box(o[1])
                     for o in meta["others"]))
-
-
-def is_box(value: object) -> bool:
-    """A box as the cache keeps it: [left, top, right, bottom] in screen pixels."""
-    return isinstance(value, list) and len(value) == 4 and all(isinstance(v, int) for v in value)
-
-
-def cached(folder: Path, split: str, index: int, draw: Callable[[str, int, Path], None],
-           whole: Callable[[dict], bool]) -> tuple[dict, Image.Image, Image.Image | None]:
-    """Cache entry (split, index) of `folder`: its metadata, its screenshot and the one after the
-    action (if any), drawn first by `draw` when missing or damaged (`whole` checks the
-    metadata's own fields)."""
-    if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; known: {', '.join(SPLITS)}")
-    if not (folder / f"{split}-{index}.json").is_file():
-        draw(split, index, folder)
-    try:
-        return _read(folder, split, index, whole)
-    except (OSError, ValueError, KeyError, TypeError, Image.DecompressionBombError):
-        # A damaged entry (a full disk, an editor, a header claiming a huge image): again.
-        draw(split, index, folder)
-        return _read(folder, split, index, whole)
-
-
-def _read(folder: Path, split: str, index: int, whole: Callable[[dict], bool]
-          ) -> tuple[dict, Image.Image, Image.Image | None]:
-    meta = json.loads((folder / f"{split}-{index}.json").read_text(encoding="utf-8"))
-    captured = Image.open(folder / meta["image"]).convert("RGB")
-    after = None if meta["after"] is None else Image.open(folder / meta["after"]).convert("RGB")
-    if not whole(meta):
-        raise ValueError(f"damaged web screen {split} {index}")
-    return meta, captured, after
-
-
-def write_entry(folder: Path, split: str, index: int, meta: dict, image: Image.Image,
-                after: Image.Image | None) -> None:
-    """Write cache entry (split, index): its screenshots, then its metadata (`meta` gains the
-    images' names)."""
-    meta = {**meta, "image": f"{split}-{index}.png", "after": None}
-    if after is not None:
-        meta["after"] = f"{split}-{index}-after.png"
-        write_bytes_atomic(folder / meta["after"], _png(after))
-    write_bytes_atomic(folder / meta["image"], _png(image))
-    # The metadata last: a screen is cached only once it is whole (a process drawing the same
-    # screen at once writes the same files, each through its own temporary name).
-    write_text_atomic(folder / f"{split}-{index}.json", json.dumps(meta))
-
-
-def cache_folder(version: str = VERSION) -> Path:
-    """Where drawn screens of `version` are kept (created on first use)."""
-    root = os.environ.get("DESKHAND_NANO_WEB")
-    folder = Path(root) if root else Path.home() / ".cache" / "deskhand" / "nano-web"
-    folder = folder / version
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def page(rng: random.Random, word: str, others: tuple[str, ...] = (),
@@ -302,7 +226,9 @@ class WebRenderer:
             self._size = size
             if self._capture is not None:
                 self._capture.close()
-            self._capture = _capture(self._display.display, size)
+            # agent.screen's capture of the display's top-left `size` (the screen being drawn).
+            self._capture = Capture(self._display.display,
+                                    monitors=[Monitor(1, 0, 0, size.width, size.height)])
         file = self._pages / path
         file.write_text(markup, encoding="utf-8")
         url = f"http://{HOST}/{path}"
@@ -380,11 +306,6 @@ class WebRenderer:
                 self._server.server_close()
         finally:
             stop_reaper(self._reaper)  # its round now: anything left, and the pages' folder
-
-
-def _capture(display: str, size: Size) -> Capture:
-    """agent.screen's capture of the display's top-left `size` (the screen being drawn)."""
-    return Capture(display, monitors=[Monitor(1, 0, 0, size.width, size.height)])
 
 
 def _serve(folder: Path) -> ThreadingHTTPServer:
@@ -467,12 +388,6 @@ def drawn(markup: str, ids: tuple[str, ...], size: Size, path: str,
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")
-
-
-def _png(image: Image.Image) -> bytes:
-    data = BytesIO()
-    image.save(data, format="PNG", compress_level=1)  # fast: the cache is read more than written
-    return data.getvalue()
 
 
 def _close_renderer() -> None:

@@ -23,19 +23,8 @@ from agent.geometry import Size
 from app.nano.desktop import DONE_SHARE, FILLER, SCREEN_SIZES
 from app.nano.forms import BUTTON_WORDS, form_task
 from app.nano.screens import Screen
-from app.nano.web import (
-    ATTEMPTS,
-    FIELD,
-    VERSION,
-    address,
-    cache_folder,
-    cached,
-    drawn,
-    is_box,
-    page,
-    screen_of,
-    write_entry,
-)
+from app.nano.web import ATTEMPTS, FIELD, VERSION, address, drawn, page
+from app.nano.web_cache import cache_folder, cached, is_box, screen_of, write_entry
 
 # The form pages are web.page()'s: a change there bumps web.VERSION, and with it this; bump the
 # last part for a change here that changes what a (split, index) draws.

@@ -164,8 +164,8 @@ def test_a_bad_button_range_is_a_usage_error(tmp_path: Path, bad: str) -> None:
 
 
 def test_reply_loss_is_the_models_own_at_weight_one_and_weights_the_digits() -> None:
+    from app.nano.aux import reply_loss
     from app.nano.examples import IGNORE
-    from app.nano.train import reply_loss
 
     g = torch.Generator().manual_seed(0)
     logits = torch.randn(2, 6, 10, generator=g)
