@@ -47,7 +47,7 @@ from app.nano.desktop import (
     WORDINGS,
 )
 from app.nano.screens import HELD_OUT_WORDS, TRAIN_WORDS, WORDS, Box, Screen
-from app.nano.web_cache import cache_folder, cached, is_box, screen_of, write_entry
+from app.nano.web_cache import are_labelled_boxes, cache_folder, cached, is_box, screen_of, write_entry
 
 # Bump when a change to the pages changes what a (split, index) draws: the cache is per version.
 VERSION = "v3"
@@ -75,9 +75,7 @@ def make_web(split: str, index: int) -> Screen:
 def _buttons_meta(meta: dict) -> bool:
     """A button page's metadata is whole: its word, wording and boxes."""
     return (isinstance(meta["word"], str) and isinstance(meta["wording"], str)
-            and is_box(meta["box"]) and isinstance(meta["others"], list)
-            and all(isinstance(o, list) and len(o) == 2 and isinstance(o[0], str) and is_box(o[1])
-                    for o in meta["others"]))
+            and is_box(meta["box"]) and are_labelled_boxes(meta["others"]))
 
 
 def page(rng: random.Random, word: str, others: tuple[str, ...] = (),

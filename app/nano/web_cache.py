@@ -25,6 +25,12 @@ def is_box(value: object) -> bool:
     return isinstance(value, list) and len(value) == 4 and all(isinstance(v, int) for v in value)
 
 
+def are_labelled_boxes(value: object) -> bool:
+    """A list of [label, box] pairs as the cache keeps a screen's buttons or fields."""
+    return isinstance(value, list) and all(
+        isinstance(v, list) and len(v) == 2 and isinstance(v[0], str) and is_box(v[1]) for v in value)
+
+
 def cached(folder: Path, split: str, index: int, draw: Callable[[str, int, Path], None],
            whole: Callable[[dict], bool]) -> tuple[dict, Image.Image, Image.Image | None]:
     """Cache entry (split, index) of `folder`: its metadata, its screenshot and the one after the

@@ -24,7 +24,7 @@ from app.nano.desktop import DONE_SHARE, FILLER, SCREEN_SIZES
 from app.nano.forms import BUTTON_WORDS, form_task
 from app.nano.screens import Screen
 from app.nano.web import ATTEMPTS, FIELD, VERSION, address, drawn, page
-from app.nano.web_cache import cache_folder, cached, is_box, screen_of, write_entry
+from app.nano.web_cache import are_labelled_boxes, cache_folder, cached, screen_of, write_entry
 
 # The form pages are web.page()'s: a change there bumps web.VERSION, and with it this; bump the
 # last part for a change here that changes what a (split, index) draws.
@@ -40,11 +40,8 @@ def make_webform(split: str, index: int) -> Screen:
 
 
 def _whole(meta: dict) -> bool:
-    fields = meta["fields"]
-    return (isinstance(fields, list) and all(
-                isinstance(f, list) and len(f) == 2 and isinstance(f[0], str) and is_box(f[1])
-                for f in fields)
-            and isinstance(meta["target"], int) and 0 <= meta["target"] < len(fields)
+    return (are_labelled_boxes(meta["fields"])
+            and isinstance(meta["target"], int) and 0 <= meta["target"] < len(meta["fields"])
             and all(isinstance(meta[k], str) for k in ("wording", "value"))
             and all(isinstance(meta[k], bool) for k in ("enter", "clear")))
 
