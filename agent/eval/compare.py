@@ -3,8 +3,8 @@
 Made for the adaptive-compute options (smaller history screenshots, waits without the model),
 which trade model compute for what the model sees: two runs of the same task file, one with
 the option, give the success rates side by side with 95 % intervals, the difference with a
-Newcombe interval, the paired per-task outcomes (tasks that only one run solved), and the
-model time per step and per task.
+Newcombe interval, the paired per-task outcomes (tasks that only one run solved, with the exact
+McNemar p-value of that split), and the model time per step and per task.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ def compare(run_a: Path, run_b: Path) -> dict[str, Any]:
               "only_a": [t for t in both if outcome[0][t] and not outcome[1][t]],
               "only_b": [t for t in both if outcome[1][t] and not outcome[0][t]],
               "neither": sum(not outcome[0][t] and not outcome[1][t] for t in both)}
+    paired["mcnemar_p"] = mcnemar_p(len(paired["only_a"]), len(paired["only_b"]))
     keys = sorted((set(manifests[0]) | set(manifests[1])) - _IGNORED)
     differs = {k: [manifests[0].get(k), manifests[1].get(k)] for k in keys
                if manifests[0].get(k) != manifests[1].get(k)}
@@ -76,6 +77,34 @@ def _newcombe(c1: int, n1: int, c2: int, n2: int) -> tuple[float, float]:
             d + math.sqrt((u2 - p2) ** 2 + (p1 - l1) ** 2))
 
 
+def paired_difference(both: int, only_a: int, only_b: int, neither: int) -> tuple[float, float]:
+    """95 % interval of p_b - p_a when A and B were scored on the same items (Newcombe's
+    method 10 for paired proportions: the two Wilson intervals joined with the outcomes'
+    correlation, which makes it narrower than the unpaired one when the two agree)."""
+    n = both + only_a + only_b + neither
+    if not n:
+        return (0.0, 0.0)
+    p1, p2 = (both + only_a) / n, (both + only_b) / n  # A, B
+    l1, u1 = wilson(both + only_a, n)
+    l2, u2 = wilson(both + only_b, n)
+    spread = (both + only_a) * (only_b + neither) * (both + only_b) * (only_a + neither)
+    phi = (both * neither - only_a * only_b) / math.sqrt(spread) if spread else 0.0
+    d = p1 - p2
+    below = math.sqrt(max(0.0, (p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2))
+    above = math.sqrt(max(0.0, (u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2))
+    return (-(d + above), -(d - below))  # the interval of p1 - p2, turned round for p2 - p1
+
+
+def mcnemar_p(only_a: int, only_b: int) -> float:
+    """Exact two-sided McNemar p-value: how likely a split of the discordant items at least this
+    uneven is when A and B are equally good (a fair coin decides each)."""
+    m = only_a + only_b
+    if not m:
+        return 1.0
+    tail = sum(math.comb(m, k) for k in range(min(only_a, only_b) + 1)) / 2 ** m
+    return min(1.0, 2 * tail)
+
+
 def format_comparison(result: dict[str, Any]) -> str:
     """The comparison as text."""
     a, b = result["a"], result["b"]
@@ -94,7 +123,8 @@ def format_comparison(result: dict[str, Any]) -> str:
                  f"(95 % interval {100 * low:+.1f} to {100 * high:+.1f})")
     p = result["paired"]
     lines.append(f"paired over {p['tasks']} tasks: both {p['both']}, only A {len(p['only_a'])}, "
-                 f"only B {len(p['only_b'])}, neither {p['neither']}")
+                 f"only B {len(p['only_b'])}, neither {p['neither']} "
+                 f"(exact McNemar p {p['mcnemar_p']:.3f})")
     for name in ("only_a", "only_b"):
         if p[name]:
             lines.append(f"  {name.replace('_', ' ')}: {', '.join(p[name][:20])}"

@@ -56,14 +56,18 @@ def ship(run: Path, out: Path, precision: str = "int4") -> Path:
 
 
 def score(folder: Path, n: int, buttons: tuple[int, int] | None, kind: str = "buttons",
-          history_scale: float = 1.0, second_look: bool = True, looks: int | None = None) -> dict:
+          history_scale: float = 1.0, second_look: bool = True, looks: int | None = None,
+          outcomes: bool = False) -> dict:
     """Hit rates on the held-out splits through the factory's backend and the family's prompt
     (and, on desktop screens, the share of steps after a click answered terminate(success)).
 
     On whole screens the folder's declared second look is taken as the loop takes it
     (agent.second_look, from the screen at its own size), unless `second_look` is False, with
     `looks` regions instead of the declared number when given; `first_<split>` is then the hit
-    rate of the first point alone, on the same replies."""
+    rate of the first point alone, on the same replies. With `outcomes`, the result also lists
+    every screen's outcome ({"split", "i", "after", "hit"}: for a step after a click, "hit" is
+    whether it answered terminate(success)) — what a paired comparison of two models needs
+    (app.nano.compare)."""
     import time
 
     from agent.actions import Parsed, Terminate
@@ -85,6 +89,7 @@ def score(folder: Path, n: int, buttons: tuple[int, int] | None, kind: str = "bu
                     "second_look": None if look is None else look.declared(),
                     "chance": chance(n, buttons, kind)}
     seconds: list[float] = []
+    screens: list[dict] = []
     for split in HELD_OUT:
         hits = first = clicks = done = after = 0
         for i in range(n):
@@ -100,7 +105,9 @@ def score(folder: Path, n: int, buttons: tuple[int, int] | None, kind: str = "bu
             action = parsed.action if isinstance(parsed, Parsed) else None
             if screen.previous is not None:
                 after += 1
-                done += action == Terminate("success")
+                ok = action == Terminate("success")
+                done += ok
+                screens.append({"split": split, "i": i, "after": True, "hit": ok})
                 continue
             clicks += 1
             first += is_hit(action, screen)
@@ -108,7 +115,9 @@ def score(folder: Path, n: int, buttons: tuple[int, int] | None, kind: str = "bu
                 started = time.perf_counter()
                 action = _look_again(backend, family, screen, action, look)
                 seconds[-1] += time.perf_counter() - started
-            hits += is_hit(action, screen)
+            ok = is_hit(action, screen)
+            hits += ok
+            screens.append({"split": split, "i": i, "after": False, "hit": ok})
         result[split] = round(hits / max(1, clicks), 4)
         if look is not None:
             result["first_" + split] = round(first / max(1, clicks), 4)
@@ -118,6 +127,8 @@ def score(folder: Path, n: int, buttons: tuple[int, int] | None, kind: str = "bu
             result[split + "_after"] = after
     seconds.sort()
     result["median_step_s"] = round(seconds[len(seconds) // 2], 3) if seconds else None
+    if outcomes:
+        result["outcomes"] = screens
     return result
 
 
