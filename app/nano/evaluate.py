@@ -30,13 +30,17 @@ def chance(n: int, buttons: tuple[int, int] | None = None, kind: str = "buttons"
     screens do not list every button (CHANCE_KINDS)."""
     if kind not in CHANCE_KINDS:
         return None
-    rates = {}
-    for split in HELD_OUT:
-        screens = [make_screen(split, i, buttons) if kind == "buttons" else make_any(kind, split, i)
-                   for i in range(n)]
-        clicks = [s for s in screens if s.previous is None]
-        rates[split] = round(sum(1 / len(s.buttons) for s in clicks) / max(1, len(clicks)), 4)
-    return rates
+    return {split: chance_of([make_screen(split, i, buttons) if kind == "buttons"
+                              else make_any(kind, split, i) for i in range(n)])
+            for split in HELD_OUT}
+
+
+def chance_of(screens: list) -> float:
+    """The hit rate of a click on a random button over `screens`' clicks (steps after a click
+    excluded): for callers that have built the screens already (a web page's costs a PNG
+    decode), only for kinds in CHANCE_KINDS."""
+    clicks = [s for s in screens if s.previous is None]
+    return round(sum(1 / len(s.buttons) for s in clicks) / max(1, len(clicks)), 4)
 
 
 @torch.no_grad()

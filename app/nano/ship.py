@@ -73,7 +73,7 @@ def score(folder: Path, n: int, buttons: tuple[int, int] | None, kind: str = "bu
     from agent.actions import Parsed, Terminate
     from agent.inference.factory import build_backend, parse_model_spec
     from agent.prompts import family_for
-    from app.nano.evaluate import HELD_OUT, chance
+    from app.nano.evaluate import CHANCE_KINDS, HELD_OUT, chance_of
     from app.nano.examples import build_prompt, is_hit
     from app.nano.screens import make_any
 
@@ -87,13 +87,15 @@ def score(folder: Path, n: int, buttons: tuple[int, int] | None, kind: str = "bu
     result: dict = {"model": str(folder), "n": n, "screens": kind, "buttons": buttons,
                     "history_scale": history_scale,
                     "second_look": None if look is None else look.declared(),
-                    "chance": chance(n, buttons, kind)}
+                    "chance": None if kind not in CHANCE_KINDS else {}}
     seconds: list[float] = []
     screens: list[dict] = []
     for split in HELD_OUT:
         hits = first = clicks = done = after = 0
+        made = []
         for i in range(n):
             screen = make_any(kind, split, i, buttons)
+            made.append(screen)
             size = Size(*screen.image.size)
             if family.model_size(size) != size:
                 raise RuntimeError(f"{folder} would see a {size} screen at {family.model_size(size)}")
@@ -118,6 +120,8 @@ def score(folder: Path, n: int, buttons: tuple[int, int] | None, kind: str = "bu
             ok = is_hit(action, screen)
             hits += ok
             screens.append({"split": split, "i": i, "after": False, "hit": ok})
+        if result["chance"] is not None:  # from the screens just scored: built once
+            result["chance"][split] = chance_of(made)
         result[split] = round(hits / max(1, clicks), 4)
         if look is not None:
             result["first_" + split] = round(first / max(1, clicks), 4)
