@@ -92,9 +92,22 @@ def _settings(tasks: Path, model: str, out: Path, **kw) -> EvalSettings:
     return EvalSettings(tasks=tasks, model=model, out=out, solutions=SOLUTIONS, **kw)
 
 
-def _failures(records: list[dict]) -> str:
-    return "\n".join(f"{r.task_id}: {r.status} {r.reason} | {r.verdict.get('reason')}"
-                     for r in records if not r.passed)
+def _failures(records: list[dict], run: Path | None = None) -> str:
+    """Why each failed task failed, with its steps when `run` (its run folder) is given: a
+    failure seen once in CI (code--6, two local workers) left nothing else to read."""
+    from agent.step_record import read_steps
+
+    lines = []
+    for r in records:
+        if r.passed:
+            continue
+        lines.append(f"{r.task_id}: {r.status} {r.reason} | {r.verdict.get('reason')}")
+        if run is not None:
+            steps, problems = read_steps(run / r.dir)
+            lines += [f"  step {s.index}: {(s.model_text or '')[-160:]!r} -> {s.description} "
+                      f"{s.error or ''} {s.note or ''}".rstrip() for s in steps]
+            lines += [f"  {p}" for p in problems]
+    return "\n".join(lines)
 
 
 def test_scripted_solver_passes_and_wrong_solver_fails(subset_file: Path, tmp_path: Path,
@@ -104,7 +117,7 @@ def test_scripted_solver_passes_and_wrong_solver_fails(subset_file: Path, tmp_pa
     # Two workers, each with its own display: sharing one would break the solver's runs.
     good = run_eval(_settings(subset_file, "scripted:solver", tmp_path / "good", workers=2))
     assert good.ran == len(ids), good
-    assert good.passed == len(ids), _failures(good.records)
+    assert good.passed == len(ids), _failures(good.records, tmp_path / "good")
     # Every step went through the agent's path: Fara text in, an executor note out.
     steps_file = tmp_path / "good" / good.records[0].dir / "steps.jsonl"
     steps = [json.loads(line) for line in steps_file.read_text().splitlines()]
@@ -116,6 +129,9 @@ def test_scripted_solver_passes_and_wrong_solver_fails(subset_file: Path, tmp_pa
     assert bad.ran == len(ids)
     assert bad.passed == 0, [r.task_id for r in bad.records if r.passed]
     assert all(r.failure in ("wrong_answer", "no_answer") for r in bad.records)
+    # What a failed run's assertion message shows: each failed task's steps, read back.
+    shown = _failures(bad.records, tmp_path / "bad")
+    assert shown.count("  step 0: '") == len(ids) and "<tool_call>" in shown
 
     summary = summarise(tmp_path / "good")
     assert summary["overall"]["rate"] == 1.0
@@ -152,7 +168,7 @@ def test_interrupted_run_resumes_and_refuses_a_changed_configuration(
     assert "ran 1, skipped 1" in printed
     records = read_results(out)
     assert sorted(r.key for r in records) == sorted({r.key for r in records})  # no repeats
-    assert len(records) == 2 and all(r.passed for r in records), _failures(records)
+    assert len(records) == 2 and all(r.passed for r in records), _failures(records, out)
     page = (out / "report.html").read_text()
     assert "data:image/jpeg;base64," in page
     assert not re.search(r"(src|href)\s*=\s*['\"]?(https?:)?//", page)

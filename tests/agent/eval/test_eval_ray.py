@@ -115,8 +115,9 @@ def test_same_task_ids_and_verdicts_as_two_local_workers(subset_file: Path, tmp_
     on_ray = run_eval(_settings(subset_file, tmp_path / "ray", ray=TWO_ACTORS))
     t2 = time.monotonic()
     assert on_ray.ran == local.ran == len(representative_subset())
-    assert _verdicts(on_ray.records) == _verdicts(local.records), _failures(on_ray.records)
-    assert on_ray.passed == on_ray.ran, _failures(on_ray.records)
+    assert _verdicts(on_ray.records) == _verdicts(local.records), \
+        _failures(local.records, tmp_path / "local") + "\n" + _failures(on_ray.records, tmp_path / "ray")
+    assert on_ray.passed == on_ray.ran, _failures(on_ray.records, tmp_path / "ray")
     # Filed under the same configuration hash: where a run is carried out is not hashed.
     assert read_manifest(tmp_path / "ray")["config_hash"] == \
         read_manifest(tmp_path / "local")["config_hash"]
@@ -177,7 +178,7 @@ def test_an_actor_killed_mid_task_is_retried_on_the_other_one(subset_file: Path,
     summary = run_eval(_settings(four, tmp_path / "run", ray=TWO_ACTORS))
     killer.join()
     assert "pid" in killed, "no actor was seen mid-task"
-    assert summary.ran == 4 and summary.passed == 4, _failures(summary.records)
+    assert summary.ran == 4 and summary.passed == 4, _failures(summary.records, tmp_path / "run")
     retried = [r for r in summary.records if r.env_errors]
     assert len(retried) == 1, [r.env_errors for r in summary.records]
     assert len(retried[0].env_errors) == 1
@@ -235,7 +236,7 @@ def test_a_killed_driver_resumes_without_redoing_finished_tasks(
     records = read_results(out)
     assert len(records) == 6 and len({r.key for r in records}) == 6
     assert records[: len(kept)] == kept  # finished tasks were not redone
-    assert all(r.passed for r in records), _failures(records)
+    assert all(r.passed for r in records), _failures(records, out)
 
 
 def test_an_actor_refuses_to_start_without_the_offline_guard(subset_file: Path, tmp_path: Path,
