@@ -47,15 +47,33 @@ NO_CENTRE = -1     # the centre target of a cell the target does not cover
 
 
 class AuxHeads(nn.Module):
-    def __init__(self, hidden: int, words: int, key: int = 64) -> None:
+    def __init__(self, hidden: int, words: int, key: int = 64, tied: bool = False) -> None:
         super().__init__()
-        self.read = nn.Linear(hidden, words + 1)
+        # Tied reading (--read-tied): a cell's word is scored against the model's own embedding
+        # of that word as the task text spells it, not by a classifier of its own, so what a
+        # cell says it shows lives in the space the task's words come in. The hope (a probe,
+        # README): the last layer's match of task word to cell is then one map for every word
+        # rather than a lookup learned word by word.
+        self.tied = tied
+        if tied:
+            self.read_proj = nn.Linear(hidden, hidden)
+            self.read_none = nn.Parameter(torch.zeros(1, hidden))  # a cell without a label
+        else:
+            self.read = nn.Linear(hidden, words + 1)
         self.query = nn.Linear(hidden, key)
         self.key = nn.Linear(hidden, key)
         self.row = nn.Linear(hidden, MAX_CELLS)
         self.col = nn.Linear(hidden, MAX_CELLS)
         self.centre_x = nn.Linear(hidden, CENTRE_BINS)
         self.centre_y = nn.Linear(hidden, CENTRE_BINS)
+
+    def read_logits(self, cells: torch.Tensor, words: torch.Tensor | None) -> torch.Tensor:
+        """Each cell's scores over NONE and the words (classes as in `read_labels`)."""
+        if not self.tied:
+            return self.read(cells)
+        if words is None:
+            raise ValueError("tied reading needs the words' embeddings (word_table)")
+        return self.read_proj(cells) @ torch.cat([self.read_none, words]).T
 
     def centre_loss(self, hidden_states: tuple[torch.Tensor, ...], image_mask: torch.Tensor,
                     centre_x: torch.Tensor, centre_y: torch.Tensor) -> torch.Tensor:
@@ -71,19 +89,21 @@ class AuxHeads(nn.Module):
 
     def losses(self, hidden_states: tuple[torch.Tensor, ...], image_mask: torch.Tensor,
                read_labels: torch.Tensor, target_cells: torch.Tensor,
-               pointer_at: torch.Tensor, cell_rows: torch.Tensor,
-               cell_cols: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+               pointer_at: torch.Tensor, cell_rows: torch.Tensor, cell_cols: torch.Tensor,
+               words: torch.Tensor | None = None,
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(reading loss, pointing loss, where loss), each a mean over the batch.
 
         `image_mask` [B, L] marks image tokens; `read_labels` and `target_cells` list, for all
         image tokens of the batch in order, the word class and whether the target covers it;
-        `pointer_at` [B] is the position of the token before each reply's first coordinate digit.
+        `pointer_at` [B] is the position of the token before each reply's first coordinate digit;
+        `words` [words, hidden] the label words' embeddings (`word_table`), for tied reading.
         """
         layer = hidden_states[min(READ_LAYER, len(hidden_states) - 1)]
         cells = layer[image_mask]
         known = read_labels >= 0  # UNKNOWN: a screen whose words are not known (solver steps)
-        read = (F.cross_entropy(self.read(cells[known]), read_labels[known]) if bool(known.any())
-                else cells.sum() * 0)
+        read = (F.cross_entropy(self.read_logits(cells[known], words), read_labels[known])
+                if bool(known.any()) else cells.sum() * 0)
         last = hidden_states[-1]
         keys = self.key(last[image_mask])  # [all image tokens, key]
         counts = image_mask.sum(dim=1).tolist()
@@ -100,6 +120,22 @@ class AuxHeads(nn.Module):
         where = (F.cross_entropy(self.row(at), cell_rows) + F.cross_entropy(self.col(at), cell_cols)) / 2
         point_loss = torch.stack(point).mean() if point else keys.sum() * 0
         return read, point_loss, where
+
+
+def word_tokens(tokenizer, words: tuple[str, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each word's token ids as a task spells it (after a space: "click the OK button"),
+    padded to the longest: (ids [words, T], mask [words, T])."""
+    spelled = [tokenizer.encode(" " + w, add_special_tokens=False).ids for w in words]
+    longest = max(len(t) for t in spelled)
+    ids = torch.tensor([t + [0] * (longest - len(t)) for t in spelled])
+    mask = torch.tensor([[1.0] * len(t) + [0.0] * (longest - len(t)) for t in spelled])
+    return ids, mask
+
+
+def word_table(embedding: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The words' embeddings [words, hidden]: the mean of each word's token embeddings in the
+    model's input embedding matrix `embedding` (trained with it: gradients reach both sides)."""
+    return (embedding[ids] * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
 
 
 def attend_loss(attention: torch.Tensor, image_mask: torch.Tensor, target_cells: torch.Tensor,

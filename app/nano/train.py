@@ -14,7 +14,6 @@ DIR/checkpoint.pt, DIR/metrics.jsonl and DIR/curve.png.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import random
@@ -26,19 +25,19 @@ from pathlib import Path
 import torch
 
 from app.nano import snapshot, solved
-from app.nano.aux import AuxHeads, attend_loss, reply_loss
+from app.nano.aux import AuxHeads, attend_loss, reply_loss, word_table, word_tokens
 from app.nano.evaluate import chance, hit_rates
 from app.nano.examples import Encoded, Encoder, aux_targets, collate
-from app.nano.model import MICRO, PROBE, build_model, fast_patch_embedding, make_folder
+from app.nano.model import build_model, fast_patch_embedding, make_folder
 from app.nano.plot import draw_curve
-from app.nano.screens import KINDS, WORDS, button_range, make_any
+from app.nano.screens import WORDS, make_any
+from app.nano.train_args import SIZES, build_parser, check_device
 
-SIZES = {"probe": PROBE, "micro": MICRO}
 SEED_STRIDE = 10**9  # training screens of seed s: s*stride, s*stride + 1, ...
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
+    parser = build_parser(__doc__)
     args = parser.parse_args(argv)
     if args.minutes is None and args.max_steps is None:
         parser.error("give a budget: --minutes M, --max-steps N, or both")
@@ -53,85 +52,12 @@ def main(argv: list[str] | None = None) -> int:
             args.solved_set = solved.load(Path(args.solved))
         except ValueError as exc:
             parser.error(f"--solved: {exc}")
-    try:
-        device = torch.device(args.device)
-    except RuntimeError as exc:
-        parser.error(f"--device: {exc}")
-    if device.type == "cuda" and not torch.cuda.is_available():
-        parser.error(f"--device {args.device}: this torch sees no CUDA device "
-                     f"(torch {torch.__version__}, a CPU build or no driver)")
-    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
-        parser.error(f"--device {args.device}: this machine has {torch.cuda.device_count()} "
-                     "CUDA device(s), numbered from 0")
-    if device.type not in ("cpu", "cuda"):
-        parser.error(f"--device {args.device}: cpu or cuda[:N]")
+    check_device(parser, args.device)
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     run = Run(args, out, *_start(args, out))
     run.train()
     return 0
-
-
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m app.nano.train", description=__doc__.split("\n")[0])
-    p.add_argument("--family", choices=("fara15", "fara"), required=True)
-    p.add_argument("--out", required=True)
-    p.add_argument("--minutes", type=float, default=None,
-                   help="training CPU minutes, in total (give it, --max-steps, or both)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--resume", action="store_true")
-    p.add_argument("--init-from", metavar="DIR",
-                   help="start from another run's trained weights, or a snapshot of them "
-                        "(app.nano.snapshot): a curriculum's next stage, with its tokenizer and "
-                        "config, a fresh optimizer, step 0")
-    p.add_argument("--size", choices=tuple(SIZES), default="probe")
-    p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--device", default="cpu",
-                   help="torch device to train on: cpu (default), cuda, cuda:1 ... (screens are "
-                        "made and drawn on the CPU either way; checkpoints load anywhere)")
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--warmup", type=int, default=100)
-    p.add_argument("--eval-every", type=int, default=100, help="steps between held-out evaluations")
-    p.add_argument("--eval-n", type=int, default=40, help="screens per held-out split")
-    p.add_argument("--checkpoint-minutes", type=float, default=3.0)
-    p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--buttons", type=button_range, default=None, metavar="LO-HI",
-                   help="buttons per screen, in training and evaluation (default 3-8; a "
-                        "curriculum starts at 1-1)")
-    p.add_argument("--screens", choices=KINDS, default="buttons",
-                   help="what to train on: 448x224 drawn buttons, Qt windows on whole "
-                        "screens with the step after the click (app.nano.desktop), or both "
-                        "(mixed: half each; ladder: mixed with half its whole screens smaller, "
-                        "640x400..960x600, seen nearer their size; look: ladder with half its "
-                        "whole screens the second look's 640x400 regions around the button), "
-                        "or forms (type a value "
-                        "into a named text field on a whole screen), web (generated pages with one "
-                        "to four buttons, one named, drawn by Chromium in a browser window, "
-                        "app.nano.web), webforms (such pages whose task types a value into a "
-                        "named text field, app.nano.webforms) or webladder (ladder "
-                        "with a third of its screens web pages)")
-    p.add_argument("--aux-read", type=float, default=0.0,
-                   help="weight of the reading target (which word covers each image cell)")
-    p.add_argument("--aux-point", type=float, default=0.0,
-                   help="weight of the pointing target (the reply's match to the target's cells)")
-    p.add_argument("--aux-where", type=float, default=0.0,
-                   help="weight of the where target (each image token's own row and column)")
-    p.add_argument("--aux-attend", type=float, default=0.0,
-                   help="weight of the attend target (one head of the last full-attention layer "
-                        "on the target's cells at the digit positions)")
-    p.add_argument("--aux-centre", type=float, default=0.0,
-                   help="weight of the centre target (where the target's centre is, read from "
-                        "each image token it covers)")
-    p.add_argument("--digit-weight", type=float, default=1.0,
-                   help="loss weight of the reply's digit tokens against its other tokens")
-    p.add_argument("--solved", metavar="DATA_DIR", default=None,
-                   help="verified solver trajectories (python -m app.nano.solved): a share of "
-                        "each batch is their steps, prompted as the loop would (fara15 only)")
-    p.add_argument("--solved-share", type=float, default=0.25, metavar="F",
-                   help="with --solved: the expected share of each batch taken from it "
-                        "(default 0.25; which slots is fixed by the seed and step)")
-    return p
 
 
 def _start(args, out: Path):
@@ -155,7 +81,7 @@ def _start(args, out: Path):
     torch.manual_seed(args.seed)
     model = build_model(folder, "eager" if args.aux_attend > 0 else None)
     fast_patch_embedding(model)
-    aux = AuxHeads(model.config.get_text_config().hidden_size, len(WORDS))
+    aux = AuxHeads(model.config.get_text_config().hidden_size, len(WORDS), tied=args.read_tied)
     device = torch.device(args.device)
     if args.init_from and not args.resume:
         source = Path(args.init_from)
@@ -183,6 +109,9 @@ def _start(args, out: Path):
     if saved.get("solved_digest") != _solved_digest(args) or saved.get("solved_share") != share:
         raise SystemExit("--resume: the run trained with other --solved data or share (or "
                          "none); the batches would change: use the same data folder and share")
+    if "aux" in saved and ("read_proj.weight" in saved["aux"]) != args.read_tied:
+        raise SystemExit("--resume: the run trained with" + ("" if args.read_tied else "out")
+                         + " --read-tied's reading head; resume it with the same choice")
     model.load_state_dict(saved["model"])
     if "aux" in saved:
         aux.load_state_dict(saved["aux"])
@@ -218,6 +147,7 @@ class Run:
         self.device = torch.device(args.device)
         self.digit_ids = torch.tensor(sorted(i for t, i in vocab.items() if t.isdigit()),
                                       device=self.device)
+        self.words = [t.to(self.device) for t in word_tokens(self.tokenizer, WORDS)]
         self.solved = getattr(args, "solved_set", None)  # read by main()
         self.solved_examples = self.solved.examples if self.solved else []
 
@@ -234,6 +164,7 @@ class Run:
                    "buttons": args.buttons, "screens": args.screens, "aux_read": args.aux_read,
                    "aux_point": args.aux_point, "aux_where": args.aux_where,
                    "aux_attend": args.aux_attend, "aux_centre": args.aux_centre,
+                   "read_tied": args.read_tied,
                    "init_from": args.init_from, "solved": args.solved,
                    "solved_share": args.solved_share if args.solved else None,
                    "solved_steps": len(self.solved_examples),
@@ -322,8 +253,11 @@ class Run:
         reply = self.reply_loss(out.logits, labels)
         total, parts = reply, {}
         if use_aux:
+            words = (word_table(self.model.get_input_embeddings().weight, *self.words)
+                     if args.read_tied else None)
             read, point, where = self.aux.losses(out.hidden_states,
-                                                 inputs["mm_token_type_ids"].bool(), **targets)
+                                                 inputs["mm_token_type_ids"].bool(), **targets,
+                                                 words=words)
             total = total + args.aux_read * read + args.aux_point * point + args.aux_where * where
             parts = {k: float(v.detach())
                      for k, v in (("read", read), ("point", point), ("where", where))}

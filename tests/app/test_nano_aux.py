@@ -181,3 +181,44 @@ def test_reply_loss_is_the_models_own_at_weight_one_and_weights_the_digits() -> 
     kept = labels[:, 1:].reshape(-1)
     w = torch.tensor([0.0 if t == IGNORE else (5.0 if t in (7, 9) else 1.0) for t in kept.tolist()])
     assert torch.allclose(reply_loss(logits, labels, digits, 5.0), (per * w).sum() / w.sum())
+
+
+def test_tied_reading_scores_cells_against_the_models_own_word_embeddings(tmp_path: Path) -> None:
+    """--read-tied: a cell's word is scored against the embedding of the word as a task spells
+    it; the gradient reaches that embedding (both sides learn); a run keeps its choice."""
+    from app.nano.aux import word_table, word_tokens
+
+    make_folder("fara15", tmp_path / "m", MICRO)
+    tokenizer = Tokenizer.from_file(str(tmp_path / "m" / "tokenizer.json"))
+    ids, mask = word_tokens(tokenizer, WORDS)
+    assert ids.shape[0] == len(WORDS) and mask.sum(1).min() >= 1
+    ok = WORDS.index("OK")
+    spelled = tokenizer.encode(" OK", add_special_tokens=False).ids
+    assert ids[ok, : len(spelled)].tolist() == spelled and mask[ok].sum() == len(spelled)
+
+    torch.manual_seed(0)
+    embedding = torch.nn.Parameter(torch.randn(tokenizer.get_vocab_size(), 16) * 0.02)
+    heads = AuxHeads(hidden=16, words=len(WORDS), tied=True)
+    assert not hasattr(heads, "read")  # no classifier of its own
+    cells = torch.randn(3, 16)
+    labels = torch.tensor([NONE, ok + 1, WORDS.index("Cancel") + 1])
+    table = word_table(embedding, ids, mask)
+    assert torch.allclose(table[ok], embedding[spelled].mean(0))
+    logits = heads.read_logits(cells, table)
+    assert logits.shape == (3, len(WORDS) + 1)
+    torch.nn.functional.cross_entropy(logits, labels).backward()
+    assert embedding.grad is not None and embedding.grad[spelled].abs().sum() > 0
+    with pytest.raises(ValueError, match="word_table"):
+        heads.read_logits(cells, None)
+
+    # Trains end to end, and a resume with the other choice is refused, not half-loaded.
+    run = tmp_path / "run"
+    assert main([*MICRO_RUN, "--out", str(run), "--max-steps", "2", "--buttons", "1-2",
+                 "--aux-read", "1", "--read-tied"]) == 0
+    steps = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()
+             if '"kind": "step"' in line]
+    assert len(steps) == 2 and all(torch.isfinite(torch.tensor(s["read"])) for s in steps)
+    assert "read_proj.weight" in torch.load(run / "checkpoint.pt", weights_only=False)["aux"]
+    with pytest.raises(SystemExit, match="read-tied"):
+        main([*MICRO_RUN, "--out", str(run), "--max-steps", "3", "--buttons", "1-2",
+              "--aux-read", "1", "--resume"])
