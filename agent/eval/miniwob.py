@@ -7,10 +7,14 @@ our judges). Everything else — browser, display, agent loop, records — is th
 
 from __future__ import annotations
 
+import time
 from typing import Any
+
+from agent.eval.browser import EnvironmentFailure
 
 # MiniWoB++ pages end an episode after 10 s; a local model needs far longer per step.
 MINIWOB_EPISODE_MS = 60 * 60 * 1000
+PAINT_TIMEOUT_S = 10.0  # for the started episode to reach the screen
 
 
 def is_episode(task: Any) -> bool:
@@ -18,10 +22,25 @@ def is_episode(task: Any) -> bool:
     return task.reward == "miniwob"
 
 
-def start_episode(cdp: Any) -> str:
-    """Start a MiniWoB++ episode with a long time-out; returns its instruction text."""
+def start_episode(cdp: Any, screen: Any, timeout: float = PAINT_TIMEOUT_S) -> str:
+    """Start a MiniWoB++ episode with a long time-out and wait until `screen` shows it; returns
+    its instruction text. Raises EnvironmentFailure when the started episode never shows.
+
+    Why wait: starting an episode only hides the page's START cover in the DOM; Chromium paints
+    that a frame or more later, and the agent loop captures its first screenshot at once. Under
+    load (a training run on the other core) the first screenshot showed the START cover in 17
+    of 30 episodes of one measurement: the model's first step looked at no task at all."""
+    before = screen.capture(1).digest
     cdp.evaluate(f"core.EPISODE_MAX_TIME = {MINIWOB_EPISODE_MS}; core.startEpisodeReal(); true")
-    return str(cdp.evaluate("(document.getElementById('query') || {}).textContent || ''")).strip()
+    query = str(cdp.evaluate("(document.getElementById('query') || {}).textContent || ''")).strip()
+    deadline = time.monotonic() + timeout
+    while screen.capture(1).digest == before:  # the cover is still on the screen
+        if time.monotonic() > deadline:
+            raise EnvironmentFailure(f"the started MiniWoB++ episode did not reach the screen "
+                                     f"in {timeout:g} s")
+        time.sleep(0.05)
+    screen.wait_settled(1, timeout=5.0, interval=0.15, stable_frames=3)
+    return query
 
 
 def episode_ended(cdp: Any) -> bool:

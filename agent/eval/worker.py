@@ -239,7 +239,7 @@ class Worker:
         backend = self._backend_for(task, page.cdp, page.size)
         stop = StopFlag()
         episode = miniwob.is_episode(task)
-        question = (miniwob.start_episode(page.cdp) or task.ques) if episode else task.ques
+        question = (miniwob.start_episode(page.cdp, page.screen) or task.ques) if episode else task.ques
         executor = Executor(stop=stop, search_url=self.base_url + "/search/?q={query}",
                             display=self.display)
         stack.callback(executor.close)

@@ -48,3 +48,22 @@ def test_a_real_page_fails_an_answer_without_the_click(tmp_path: Path, xvfb_disp
     record = _run(tmp_path, xvfb_display, [{"op": "answer", "text": "Done.", "status": "success"}],
                   "wrong")
     assert not record.passed and record.verdict["reward"] <= 0, record
+
+
+def _yellow(png: Path) -> int:
+    """Pixels of MiniWoB's yellow instruction box (#query's background) in a screenshot."""
+    from PIL import Image
+
+    image = Image.open(png).convert("RGB")
+    return sum(1 for r, g, b in image.get_flattened_data() if r > 235 and g > 235 and b < 60)
+
+
+def test_the_first_screenshot_shows_the_started_episode(tmp_path: Path, xvfb_display: str) -> None:
+    """The model's first look is at the episode, not at the START cover the page shows before
+    it: a measurement once sent every first step a screenshot taken before Chromium had painted
+    the started episode (the model then clicked at nothing)."""
+    record = _run(tmp_path, xvfb_display, [{"op": "click", "selector": "#subbtn"},
+                                           {"op": "answer", "text": "Clicked.", "status": "success"}],
+                  "first")
+    first = tmp_path / "first" / record.dir / "step-000.png"
+    assert _yellow(first) > 2000, "the first screenshot shows no instruction: the START cover?"
