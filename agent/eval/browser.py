@@ -15,6 +15,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from agent.geometry import Size
 
@@ -30,6 +31,13 @@ _DISABLED_FEATURES = ",".join((
 
 class EnvironmentFailure(RuntimeError):
     """The evaluation environment (display, browser, DevTools) failed; the task is retried."""
+
+
+def wait_painted(screen: Any) -> None:
+    """Wait until the browser's screen stops changing (three equal captures 0.15 s apart, at
+    most 5 s): pages fill in by script after `load`, and a started MiniWoB++ episode is
+    painted frames after it starts; the model's screenshot should show what a person sees."""
+    screen.wait_settled(1, timeout=5.0, interval=0.15, stable_frames=3)
 
 
 def chromium_path() -> str:

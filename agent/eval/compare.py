@@ -3,8 +3,9 @@
 Made for the adaptive-compute options (smaller history screenshots, waits without the model),
 which trade model compute for what the model sees: two runs of the same task file, one with
 the option, give the success rates side by side with 95 % intervals, the difference with a
-Newcombe interval, the paired per-task outcomes (tasks that only one run solved, with the exact
-McNemar p-value of that split), and the model time per step and per task.
+Newcombe interval, the paired per-task outcomes (tasks that only one run solved, with the
+paired interval of the difference over tasks and the exact McNemar p-value), and the model time
+per step and per task.
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ def compare(run_a: Path, run_b: Path) -> dict[str, Any]:
               "only_a": [t for t in both if outcome[0][t] and not outcome[1][t]],
               "only_b": [t for t in both if outcome[1][t] and not outcome[0][t]],
               "neither": sum(not outcome[0][t] and not outcome[1][t] for t in both)}
+    # The same difference over tasks (a task's verdict: most of its repeats), paired: its
+    # interval is narrower than the unpaired one above when the runs mostly agree.
+    paired["difference_ci95"] = list(paired_difference(
+        paired["both"], len(paired["only_a"]), len(paired["only_b"]), paired["neither"]))
     paired["mcnemar_p"] = mcnemar_p(len(paired["only_a"]), len(paired["only_b"]))
     keys = sorted((set(manifests[0]) | set(manifests[1])) - _IGNORED)
     differs = {k: [manifests[0].get(k), manifests[1].get(k)] for k in keys
@@ -123,8 +128,10 @@ def format_comparison(result: dict[str, Any]) -> str:
                  f"(95 % interval {100 * low:+.1f} to {100 * high:+.1f})")
     p = result["paired"]
     lines.append(f"paired over {p['tasks']} tasks: both {p['both']}, only A {len(p['only_a'])}, "
-                 f"only B {len(p['only_b'])}, neither {p['neither']} "
-                 f"(exact McNemar p {p['mcnemar_p']:.3f})")
+                 f"only B {len(p['only_b'])}, neither {p['neither']}; B - A over tasks 95 % "
+                 f"interval {100 * p['difference_ci95'][0]:+.1f} to "
+                 f"{100 * p['difference_ci95'][1]:+.1f} (paired), exact McNemar p "
+                 f"{p['mcnemar_p']:.3f}")
     for name in ("only_a", "only_b"):
         if p[name]:
             lines.append(f"  {name.replace('_', ' ')}: {', '.join(p[name][:20])}"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from agent.eval.browser import EnvironmentFailure
+from agent.eval.browser import EnvironmentFailure, wait_painted
 
 # MiniWoB++ pages end an episode after 10 s; a local model needs far longer per step.
 MINIWOB_EPISODE_MS = 60 * 60 * 1000
@@ -29,7 +29,9 @@ def start_episode(cdp: Any, screen: Any, timeout: float = PAINT_TIMEOUT_S) -> st
     Why wait: starting an episode only hides the page's START cover in the DOM; Chromium paints
     that a frame or more later, and the agent loop captures its first screenshot at once. Under
     load (a training run on the other core) the first screenshot showed the START cover in 17
-    of 30 episodes of one measurement: the model's first step looked at no task at all."""
+    of 30 episodes of one measurement: the model's first step looked at no task at all.
+    What is waited for is a change from the screen just before the start (the cover going),
+    which assumes that screen had settled (the worker waits for that when it opens the page)."""
     before = screen.capture(1).digest
     cdp.evaluate(f"core.EPISODE_MAX_TIME = {MINIWOB_EPISODE_MS}; core.startEpisodeReal(); true")
     query = str(cdp.evaluate("(document.getElementById('query') || {}).textContent || ''")).strip()
@@ -39,7 +41,7 @@ def start_episode(cdp: Any, screen: Any, timeout: float = PAINT_TIMEOUT_S) -> st
             raise EnvironmentFailure(f"the started MiniWoB++ episode did not reach the screen "
                                      f"in {timeout:g} s")
         time.sleep(0.05)
-    screen.wait_settled(1, timeout=5.0, interval=0.15, stable_frames=3)
+    wait_painted(screen)
     return query
 
 

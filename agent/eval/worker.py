@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.eval import miniwob
-from agent.eval.browser import Browser, BrowserOptions, EnvironmentFailure, XvfbDisplay
+from agent.eval.browser import Browser, BrowserOptions, EnvironmentFailure, XvfbDisplay, wait_painted
 from agent.eval.evidence import (
     as_dict,
     collect_evidence,
@@ -221,9 +221,7 @@ class Worker:
         if not cdp.wait_full_screen(size.width, size.height,
                                     window=self.settings.browser_mode == "window"):
             raise EnvironmentFailure("the browser did not go full-screen")
-        # Pages fill in by script after `load`: the model's first screenshot should show
-        # the page as a person would see it on arrival, not half-painted.
-        screen.wait_settled(1, timeout=5.0, interval=0.15, stable_frames=3)
+        wait_painted(screen)  # not half-painted: pages fill in by script after `load`
         return _Page(browser, cdp, screen, size, start_url)
 
     def _run_agent(self, task: Any, page: _Page, outcome: Attempt, attempt_dir: Path,

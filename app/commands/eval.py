@@ -87,8 +87,8 @@ def register(subparsers: Any) -> None:
     comp = sub.add_parser("compare", help="success rate and model time of two runs side by side",
                           description="Compare two runs of the same task file, e.g. with and "
                           "without an adaptive-compute option: success rates with 95 %% intervals, "
-                          "their difference, tasks only one run solved (exact McNemar p), model time "
-                          "per step.")
+                          "their difference, tasks only one run solved (paired interval, "
+                          "McNemar p), model time per step.")
     comp.add_argument("run_a", type=Path, metavar="RUN_A")
     comp.add_argument("run_b", type=Path, metavar="RUN_B")
     comp.add_argument("--json", action="store_true", help="print the comparison as JSON")

@@ -31,9 +31,14 @@ are dropped after training (the exported model is the unchanged family architect
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
 
 READ_LAYER = 2  # hidden_states index: after two decoder layers
 WHERE_LAYER = -2  # hidden_states index: the input of the last decoder layer
@@ -122,7 +127,7 @@ class AuxHeads(nn.Module):
         return read, point_loss, where
 
 
-def word_tokens(tokenizer, words: tuple[str, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+def word_tokens(tokenizer: Tokenizer, words: tuple[str, ...]) -> tuple[torch.Tensor, torch.Tensor]:
     """Each word's token ids as a task spells it (after a space: "click the OK button"),
     padded to the longest: (ids [words, T], mask [words, T])."""
     spelled = [tokenizer.encode(" " + w, add_special_tokens=False).ids for w in words]

@@ -1,7 +1,7 @@
 """Two Nano model folders scored on the same held-out screens, screen by screen.
 
-    python -m app.nano.compare A_DIR B_DIR [--n 100] [--screens desktop] [--buttons 1-1]
-        [--no-second-look] [--json]
+    python -m app.nano.compare A_DIR B_DIR [--n 200] [--screens desktop] [--buttons 1-1]
+        [--history-scale 0.5] [--no-second-look | --looks N] [--json]
 
 Made for the question "does training from scratch reproduce the shipped model?" (issue 16's
 last criterion) and for "did this change help?": both folders are scored by `app.nano.ship`'s
@@ -25,7 +25,6 @@ from typing import Any
 
 from agent.eval.compare import mcnemar_p, paired_difference
 from agent.eval.report import wilson
-from app.nano.screens import COMBINED, KINDS
 
 POOLED = "both splits"
 
@@ -92,31 +91,23 @@ def _rate(side: dict[str, Any], n: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from app.nano.screens import button_range
-    from app.nano.ship import score
+    from app.nano.ship import add_score_options, score, score_options
 
     p = argparse.ArgumentParser(prog="python -m app.nano.compare",
                                 description=__doc__.split("\n")[0])
     p.add_argument("a", type=Path, metavar="A_DIR", help="a model folder (e.g. the shipped one)")
     p.add_argument("b", type=Path, metavar="B_DIR", help="the model folder to compare with it")
-    p.add_argument("--n", type=int, default=100, help="screens per held-out split")
-    p.add_argument("--buttons", type=button_range, default=None, metavar="LO-HI")
-    p.add_argument("--screens", choices=[k for k in KINDS if k not in COMBINED],
-                   default="desktop")
-    p.add_argument("--no-second-look", action="store_true",
-                   help="compare first points only, even where the folders declare a second look")
+    add_score_options(p)  # scored as `ship --score` scores, with its defaults
     p.add_argument("--json", action="store_true", help="print the comparison as JSON")
     args = p.parse_args(argv)
     for folder in (args.a, args.b):
         if not folder.is_dir():
             p.error(f"{folder} is not a model folder")
-    scored = [score(f, args.n, args.buttons, args.screens, second_look=not args.no_second_look,
-                    outcomes=True) for f in (args.a, args.b)]
+    options = score_options(p, args, [args.a, args.b])
+    scored = [score(f, **options, outcomes=True) for f in (args.a, args.b)]
     result = paired(scored[0]["outcomes"], scored[1]["outcomes"])
     if args.json:
-        print(json.dumps({"a": str(args.a), "b": str(args.b), "n": args.n,
-                          "screens": args.screens, "buttons": args.buttons,
-                          "second_look": not args.no_second_look, **result}))
+        print(json.dumps({"a": str(args.a), "b": str(args.b), **options, **result}))
     else:
         print(format_paired(result, (str(args.a), str(args.b))))
     return 0

@@ -12,7 +12,7 @@ import torch
 
 from agent.geometry import Size
 from app.nano.examples import Encoder, is_hit
-from app.nano.screens import KINDS, PARTS, button_range, make_any, make_screen
+from app.nano.screens import KINDS, PARTS, Screen, button_range, make_any, make_screen
 
 HELD_OUT = ("heldout", "heldout_words")
 MAX_NEW_TOKENS = 96  # a form's `type` reply is up to ~64 tokens (a click's ~34); cut, it is a miss
@@ -35,7 +35,7 @@ def chance(n: int, buttons: tuple[int, int] | None = None, kind: str = "buttons"
             for split in HELD_OUT}
 
 
-def chance_of(screens: list) -> float:
+def chance_of(screens: list[Screen]) -> float:
     """The hit rate of a click on a random button over `screens`' clicks (steps after a click
     excluded): for callers that have built the screens already (a web page's costs a PNG
     decode), only for kinds in CHANCE_KINDS."""

@@ -48,6 +48,7 @@ class Size:
 PROBE = Size()
 MICRO = Size(text_hidden=64, text_layers=4, text_mlp=128, vision_hidden=32, vision_blocks=2,
              vision_mlp=64, vocab=768)
+SIZES = {"probe": PROBE, "micro": MICRO}  # the --size choices of training
 
 
 def corpus() -> list[str]:

@@ -92,10 +92,11 @@ def score(folder: Path, n: int, buttons: tuple[int, int] | None, kind: str = "bu
     screens: list[dict] = []
     for split in HELD_OUT:
         hits = first = clicks = done = after = 0
-        made = []
+        made = []  # for the chance: only where it is counted (a desktop screen holds ~4 MB)
         for i in range(n):
             screen = make_any(kind, split, i, buttons)
-            made.append(screen)
+            if result["chance"] is not None:
+                made.append(screen)
             size = Size(*screen.image.size)
             if family.model_size(size) != size:
                 raise RuntimeError(f"{folder} would see a {size} screen at {family.model_size(size)}")
@@ -149,15 +150,11 @@ def _look_again(backend, family, screen, action, look):
                       max_new_tokens=MAX_NEW_TOKENS).action
 
 
-def main(argv: list[str] | None = None) -> int:
+def add_score_options(p: argparse.ArgumentParser) -> None:
+    """The options that say how a folder is scored: `ship --score`'s and `app.nano.compare`'s."""
     from app.nano.screens import button_range
 
-    p = argparse.ArgumentParser(prog="python -m app.nano.ship", description=__doc__.split("\n")[0])
-    p.add_argument("--run", type=Path, help="a app.nano.train output folder")
-    p.add_argument("--out", type=Path, help="the model folder to write")
-    p.add_argument("--precision", choices=("int4", "fp32"), default="int4")
-    p.add_argument("--score", type=Path, metavar="MODEL_DIR", help="score a model folder")
-    p.add_argument("--n", type=int, default=200)
+    p.add_argument("--n", type=int, default=200, help="screens per held-out split")
     p.add_argument("--buttons", type=button_range, default=None, metavar="LO-HI")
     # Not "mixed"/"ladder": one hit rate over two kinds would hide the one that matters (score each).
     p.add_argument("--screens", choices=[k for k in KINDS if k not in COMBINED], default="buttons")
@@ -168,17 +165,37 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--looks", type=int, choices=range(1, SECOND_LOOK_REGIONS + 1), metavar="N",
                    help="take the folder's second look with N regions instead of the number it "
                    f"declares (1-{SECOND_LOOK_REGIONS}; agent.second_look)")
-    args = p.parse_args(argv)
+
+
+def score_options(p: argparse.ArgumentParser, args: argparse.Namespace,
+                  folders: list[Path]) -> dict:
+    """`score`'s keyword arguments from the options (p.error on a combination that cannot be
+    scored on every one of `folders`)."""
     if args.looks is not None and args.no_second_look:
         p.error("--looks sets the second look's regions; not with --no-second-look")
+    for folder in folders:
+        if args.looks is not None and declared_second_look(folder) is None:
+            p.error(f"{folder} declares no second look to take with {args.looks} regions")
+    return {"n": args.n, "buttons": args.buttons, "kind": args.screens,
+            "history_scale": args.history_scale, "second_look": not args.no_second_look,
+            "looks": args.looks}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m app.nano.ship", description=__doc__.split("\n")[0])
+    p.add_argument("--run", type=Path, help="a app.nano.train output folder")
+    p.add_argument("--out", type=Path, help="the model folder to write")
+    p.add_argument("--precision", choices=("int4", "fp32"), default="int4")
+    p.add_argument("--score", type=Path, metavar="MODEL_DIR", help="score a model folder")
+    add_score_options(p)
+    args = p.parse_args(argv)
     if args.score and (args.run or args.out):
         p.error("--score scores a model folder; give it alone, not with --run/--out")
     if args.score:
-        if args.looks is not None and declared_second_look(args.score) is None:
-            p.error(f"{args.score} declares no second look to take with {args.looks} regions")
-        print(json.dumps(score(args.score, args.n, args.buttons, args.screens, args.history_scale,
-                               not args.no_second_look, args.looks)))
+        print(json.dumps(score(args.score, **score_options(p, args, [args.score]))))
         return 0
+    if args.looks is not None or args.no_second_look:
+        score_options(p, args, [])  # the same usage errors as with --score
     if not (args.run and args.out):
         p.error("give --run DIR --out MODEL_DIR, or --score MODEL_DIR")
     print(ship(args.run, args.out, args.precision))

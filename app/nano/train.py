@@ -28,10 +28,10 @@ from app.nano import snapshot, solved
 from app.nano.aux import AuxHeads, attend_loss, reply_loss, word_table, word_tokens
 from app.nano.evaluate import chance, hit_rates
 from app.nano.examples import Encoded, Encoder, aux_targets, collate
-from app.nano.model import build_model, fast_patch_embedding, make_folder
+from app.nano.model import SIZES, build_model, fast_patch_embedding, make_folder
 from app.nano.plot import draw_curve
 from app.nano.screens import WORDS, make_any
-from app.nano.train_args import SIZES, build_parser, check_device
+from app.nano.train_args import build_parser, check_device
 
 SEED_STRIDE = 10**9  # training screens of seed s: s*stride, s*stride + 1, ...
 
@@ -97,6 +97,9 @@ def _start(args, out: Path):
             raise SystemExit(f"--init-from: that run trained {earlier.get('family')}, "
                              f"not {args.family}")
         model.load_state_dict(earlier["model"])
+        if earlier.get("aux") and ("read_proj.weight" in earlier["aux"]) != args.read_tied:
+            print(f"note: {source} trained {'the tied' if not args.read_tied else 'its own'} "
+                  "reading head; this run's (--read-tied or not) starts fresh", flush=True)
         aux.load_state_dict(earlier.get("aux", {}), strict=False)  # heads added since start fresh
     model.to(device)  # in place: the optimizer holds these very parameters
     aux.to(device)

@@ -7,10 +7,8 @@ import argparse
 
 import torch
 
-from app.nano.model import MICRO, PROBE
+from app.nano.model import SIZES
 from app.nano.screens import KINDS, button_range
-
-SIZES = {"probe": PROBE, "micro": MICRO}
 
 
 def build_parser(doc: str) -> argparse.ArgumentParser:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from agent.eval.report import summarise
-from agent.eval.results import ManifestMismatch, read_results
+from agent.eval.results import EvalResult, ManifestMismatch, read_results
 from agent.eval.runner import EvalSettings, run_eval
 from agent.paths import asset
 from app.commands import eval as eval_cli
@@ -92,7 +92,7 @@ def _settings(tasks: Path, model: str, out: Path, **kw) -> EvalSettings:
     return EvalSettings(tasks=tasks, model=model, out=out, solutions=SOLUTIONS, **kw)
 
 
-def _failures(records: list[dict], run: Path | None = None) -> str:
+def _failures(records: list[EvalResult], run: Path | None = None) -> str:
     """Why each failed task failed, with its steps when `run` (its run folder) is given: a
     failure seen once in CI (code--6, two local workers) left nothing else to read."""
     from agent.step_record import read_steps
@@ -131,7 +131,7 @@ def test_scripted_solver_passes_and_wrong_solver_fails(subset_file: Path, tmp_pa
     assert all(r.failure in ("wrong_answer", "no_answer") for r in bad.records)
     # What a failed run's assertion message shows: each failed task's steps, read back.
     shown = _failures(bad.records, tmp_path / "bad")
-    assert shown.count("  step 0: '") == len(ids) and "<tool_call>" in shown
+    assert shown.count("  step 0: ") == len(ids) and "<tool_call>" in shown
 
     summary = summarise(tmp_path / "good")
     assert summary["overall"]["rate"] == 1.0

@@ -196,6 +196,8 @@ def test_compare_two_runs(tmp_path: Path, capsys) -> None:
     assert result["a"]["passed"] == 2 and result["b"]["passed"] == 2 and result["difference"] == 0
     assert result["paired"]["only_a"] == ["news--1"] and result["paired"]["only_b"] == ["shop--2"]
     assert result["paired"]["mcnemar_p"] == 1.0  # one task each way: no evidence either way
+    low, high = result["paired"]["difference_ci95"]
+    assert low < 0 < high
     low, high = result["difference_ci95"]
     assert low < 0 < high
     assert result["a"]["model_s_per_step"] == pytest.approx(1.0)
