@@ -63,6 +63,9 @@ def build_parser(doc: str) -> argparse.ArgumentParser:
     p.add_argument("--aux-attend", type=float, default=0.0,
                    help="weight of the attend target (one head of the last full-attention layer "
                         "on the target's cells at the digit positions)")
+    p.add_argument("--attend-at", choices=("all", "first"), default="all",
+                   help="where the attend target applies: every digit-predicting position (all) "
+                        "or only the first digit's, before any digit of the answer is in context")
     p.add_argument("--aux-centre", type=float, default=0.0,
                    help="weight of the centre target (where the target's centre is, read from "
                         "each image token it covers)")

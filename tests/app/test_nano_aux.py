@@ -222,3 +222,31 @@ def test_tied_reading_scores_cells_against_the_models_own_word_embeddings(tmp_pa
     with pytest.raises(SystemExit, match="read-tied"):
         main([*MICRO_RUN, "--out", str(run), "--max-steps", "3", "--buttons", "1-2",
               "--aux-read", "1", "--resume"])
+
+
+@pytest.mark.parametrize("where", ["all", "first"])
+def test_attend_at_first_supervises_only_the_first_digits_position(tmp_path: Path, monkeypatch,
+                                                                   where: str) -> None:
+    """--attend-at first: the attend target only where the first coordinate digit is predicted
+    (at later digits the answer's first digits already point at the target)."""
+    import app.nano.train as train_module
+
+    seen: list[list[list[int]]] = []
+    real = train_module.attend_loss
+
+    def spy(attention, image_mask, target_cells, digit_at, head=0):
+        seen.append([list(d) for d in digit_at])
+        return real(attention, image_mask, target_cells, digit_at, head)
+
+    monkeypatch.setattr(train_module, "attend_loss", spy)
+    run = tmp_path / where
+    assert main([*MICRO_RUN, "--out", str(run), "--max-steps", "1", "--buttons", "1-2",
+                 "--aux-attend", "1", "--attend-at", where]) == 0
+    start = json.loads((run / "metrics.jsonl").read_text().splitlines()[0])
+    assert start["attend_at"] == where
+    clicks = [d for batch in seen for d in batch if d]
+    assert clicks  # the batch had clicks to supervise
+    if where == "first":
+        assert all(len(d) == 1 for d in clicks)
+    else:
+        assert all(len(d) > 1 for d in clicks)  # x and y: several digits each
