@@ -81,7 +81,8 @@ def _start(args, out: Path):
     torch.manual_seed(args.seed)
     model = build_model(folder, "eager" if args.aux_attend > 0 else None)
     fast_patch_embedding(model)
-    aux = AuxHeads(model.config.get_text_config().hidden_size, len(WORDS), tied=args.read_tied)
+    aux = AuxHeads(model.config.get_text_config().hidden_size, len(WORDS), tied=args.read_tied,
+                   balanced=args.read_balanced)
     device = torch.device(args.device)
     if args.init_from and not args.resume:
         source = Path(args.init_from)
@@ -167,7 +168,8 @@ class Run:
                    "buttons": args.buttons, "screens": args.screens, "aux_read": args.aux_read,
                    "aux_point": args.aux_point, "aux_where": args.aux_where,
                    "aux_attend": args.aux_attend, "aux_centre": args.aux_centre,
-                   "read_tied": args.read_tied, "attend_at": args.attend_at,
+                   "read_tied": args.read_tied, "read_balanced": args.read_balanced,
+                   "attend_at": args.attend_at,
                    "init_from": args.init_from, "solved": args.solved,
                    "solved_share": args.solved_share if args.solved else None,
                    "solved_steps": len(self.solved_examples),

@@ -56,6 +56,9 @@ def build_parser(doc: str) -> argparse.ArgumentParser:
     p.add_argument("--read-tied", action="store_true",
                    help="score each cell's word against the model's own embedding of that word "
                         "(app.nano.aux) instead of a classifier of its own; a run keeps its choice")
+    p.add_argument("--read-balanced", action="store_true",
+                   help="the reading loss as the mean of the labelled cells' and the unlabelled "
+                        "cells' (app.nano.aux), not one mean where unlabelled cells dominate")
     p.add_argument("--aux-point", type=float, default=0.0,
                    help="weight of the pointing target (the reply's match to the target's cells)")
     p.add_argument("--aux-where", type=float, default=0.0,

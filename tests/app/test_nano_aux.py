@@ -250,3 +250,20 @@ def test_attend_at_first_supervises_only_the_first_digits_position(tmp_path: Pat
         assert all(len(d) == 1 for d in clicks)
     else:
         assert all(len(d) > 1 for d in clicks)  # x and y: several digits each
+
+
+def test_balanced_reading_weighs_labelled_cells_as_much_as_all_the_others() -> None:
+    """--read-balanced: one labelled cell among many unlabelled ones weighs half the loss."""
+    torch.manual_seed(0)
+    plain = AuxHeads(hidden=8, words=3)
+    balanced = AuxHeads(hidden=8, words=3, balanced=True)
+    balanced.load_state_dict(plain.state_dict())
+    cells = torch.randn(10, 8)
+    labels = torch.tensor([NONE] * 9 + [2])
+    each = torch.nn.functional.cross_entropy(plain.read_logits(cells, None), labels,
+                                             reduction="none")
+    assert torch.allclose(plain.read_loss(cells, labels, None), each.mean())
+    assert torch.allclose(balanced.read_loss(cells, labels, None), (each[:9].mean() + each[9]) / 2)
+    # Only one kind of cell: its mean (no empty half dividing by zero).
+    none = torch.tensor([NONE] * 10)
+    assert torch.isfinite(balanced.read_loss(cells, none, None))
