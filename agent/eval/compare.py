@@ -118,7 +118,7 @@ def format_comparison(result: dict[str, Any]) -> str:
     lines.append("settings that differ: " + (", ".join(f"{k} {v[0]!r} -> {v[1]!r}"
                                                         for k, v in differs.items()) or "none"))
     lines.append(f"{'':<22}{'A':>22}{'B':>22}")
-    lines.append(f"{'success':<22}{_rate(a):>22}{_rate(b):>22}")
+    lines.append(f"{'success':<22}{format_rate(a):>22}{format_rate(b):>22}")
     for label, key, fmt in (("model s per step", "model_s_per_step", "{:.2f}"),
                             ("model s per task", "model_s_per_task", "{:.1f}"),
                             ("steps per task", "steps_per_task", "{:.1f}")):
@@ -139,6 +139,7 @@ def format_comparison(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _rate(side: dict[str, Any]) -> str:
+def format_rate(side: dict[str, Any]) -> str:
+    """"passed/n rate% [low-high]" of a side with `passed`, `n`, `rate` and `ci95`."""
     low, high = side["ci95"]
     return f"{side['passed']}/{side['n']} {100 * side['rate']:.0f}% [{100 * low:.0f}-{100 * high:.0f}]"

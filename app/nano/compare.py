@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from agent.eval.compare import mcnemar_p, paired_difference
+from agent.eval.compare import format_rate, mcnemar_p, paired_difference
 from agent.eval.report import wilson
 
 POOLED = "both splits"
@@ -64,9 +64,10 @@ def _table(pairs: list[tuple[bool, bool]]) -> dict[str, Any]:
                         else "B better" if low > 0 else "A better")}
 
 
-def _side(hits: int, n: int) -> dict[str, Any]:
-    low, high = wilson(hits, n)
-    return {"hits": hits, "rate": round(hits / n, 4), "ci95": [round(low, 4), round(high, 4)]}
+def _side(passed: int, n: int) -> dict[str, Any]:
+    low, high = wilson(passed, n)  # the keys `eval compare`'s sides have (format_rate)
+    return {"n": n, "passed": passed, "rate": round(passed / n, 4),
+            "ci95": [round(low, 4), round(high, 4)]}
 
 
 def format_paired(result: dict[str, Any], names: tuple[str, str]) -> str:
@@ -77,17 +78,12 @@ def format_paired(result: dict[str, Any], names: tuple[str, str]) -> str:
         for split, t in result.get(kind, {}).items():
             low, high = t["difference_ci95"]
             lines.append(
-                f"{title}, {split}: A {_rate(t['a'], t['n'])}  B {_rate(t['b'], t['n'])}  "
+                f"{title}, {split}: A {format_rate(t['a'])}  B {format_rate(t['b'])}  "
                 f"both {t['both']}, only A {t['only_a']}, only B {t['only_b']}, neither "
                 f"{t['neither']}  B - A {100 * t['difference']:+.1f} points (95 % "
                 f"{100 * low:+.1f} to {100 * high:+.1f}), McNemar p {t['mcnemar_p']:.3f}: "
                 f"{t['verdict']}")
     return "\n".join(lines)
-
-
-def _rate(side: dict[str, Any], n: int) -> str:
-    low, high = side["ci95"]
-    return f"{side['hits']}/{n} {100 * side['rate']:.1f}% [{100 * low:.0f}-{100 * high:.0f}]"
 
 
 def main(argv: list[str] | None = None) -> int:

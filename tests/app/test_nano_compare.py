@@ -46,7 +46,7 @@ def test_paired_counts_split_by_split_and_keeps_steps_after_apart() -> None:
     assert (first["both"], first["only_a"], first["only_b"], first["neither"]) == (1, 1, 1, 0)
     assert first["difference"] == 0 and first["verdict"] == "within noise"
     pooled = result["clicks"][POOLED]
-    assert pooled["n"] == 5 and pooled["a"]["hits"] == 4 and pooled["b"]["hits"] == 3
+    assert pooled["n"] == 5 and pooled["a"]["passed"] == 4 and pooled["b"]["passed"] == 3
     assert result["after"][POOLED]["n"] == 1 and result["after"][POOLED]["only_b"] == 1
     # Different screens are refused, not compared.
     with pytest.raises(ValueError, match="same screens"):
@@ -78,8 +78,8 @@ def test_the_shipped_model_beats_an_untrained_one_on_the_same_screens(tmp_path: 
                     "1-1", "--json"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     pooled = result["clicks"][POOLED]
-    assert pooled["n"] == 10 and pooled["a"]["hits"] >= 9  # measured 100 % on 100 per split
-    assert pooled["b"]["hits"] <= 2 and pooled["verdict"] == "A better"
+    assert pooled["n"] == 10 and pooled["a"]["passed"] >= 9  # measured 100 % on 100 per split
+    assert pooled["b"]["passed"] <= 2 and pooled["verdict"] == "A better"
     assert set(result["clicks"]) == {"heldout", "heldout_words", POOLED}
     # The text form says the same.
     assert compare([str(model), str(model), "--n", "2", "--screens", "buttons",
