@@ -1,7 +1,7 @@
 """The Nano training recipe as one command: the six stages that give the shipped model.
 
     python -m app.nano.recipe --out DIR [--size probe|micro] [--scale 1.0] [--max-steps N]
-        [--eval-n 40]
+        [--eval-n 40] [--from STAGE --init-from SNAPSHOT_OR_RUN] [--until STAGE]
 
 Stage a learns the format, the pointer and the labels on one-button screens; stage b adds each
 image token's own position; stage c supervises one attention head onto the target (the stage
@@ -20,6 +20,16 @@ reached its budget is skipped and an interrupted one resumes, so running the com
 continues it. Budgets are steps (the same seed and steps give the same weights; a CPU-minute
 budget reached 245 steps of stage a here where an earlier machine reached 438). `--scale`
 multiplies every stage's steps; `--max-steps` caps each stage (tests).
+
+The recipe is about 7 CPU-hours and the machines here are lent per session, their disks lost
+with them, so it also runs in pieces: each finished stage leaves a snapshot
+(`app.nano.snapshot`, ~11 MB, no optimizer) in DIR/snapshots/<stage>, and `--from STAGE
+--init-from SNAPSHOT` starts at STAGE from such a snapshot (or a run folder) made on another
+machine, e.g. the stage snapshots kept in app/nano/stages; `--until STAGE` stops after STAGE.
+A stage started from a snapshot starts its optimizer fresh, as every stage does (`--init-from`),
+and from fp16 weights: the same as the chained run only where the snapshot is what the chain
+started from (the anneal began from the ladder's snapshot; the second anneal from the anneal's
+fp32 checkpoint, so from its snapshot it starts from weights rounded to fp16, ~5e-4 relative).
 """
 
 from __future__ import annotations
@@ -29,6 +39,7 @@ import json
 import sys
 from pathlib import Path
 
+from app.nano import snapshot
 from app.nano.train import main as train
 
 # (folder, steps, arguments): the steps of the measured runs (a-c: budgets of 18, 12 and 27
@@ -57,9 +68,13 @@ STAGES: tuple[tuple[str, int, tuple[str, ...]], ...] = (
 COMMON = ("--family", "fara15", "--buttons", "1-1", "--eval-every", "100")
 
 
+NAMES = tuple(name for name, _, _ in STAGES)
+
+
 def stage_args(out: Path, index: int, size: str, scale: float, max_steps: int | None,
-               eval_n: int = 40) -> list[str]:
-    """`app.nano.train` arguments of stage `index` (resuming it when it has a checkpoint)."""
+               eval_n: int = 40, init_from: Path | None = None) -> list[str]:
+    """`app.nano.train` arguments of stage `index` (resuming it when it has a checkpoint),
+    started from `init_from` when given, else from the previous stage's run in `out`."""
     name, steps, extra = STAGES[index]
     steps = max(1, round(steps * scale))
     if max_steps is not None:
@@ -68,6 +83,8 @@ def stage_args(out: Path, index: int, size: str, scale: float, max_steps: int | 
             "--max-steps", str(steps), "--eval-n", str(eval_n)]
     if (out / name / "checkpoint.pt").is_file():
         argv.append("--resume")
+    elif init_from is not None:
+        argv += ["--init-from", str(init_from)]
     elif index > 0:
         argv += ["--init-from", str(out / STAGES[index - 1][0])]
     return argv
@@ -89,20 +106,53 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scale", type=float, default=1.0, help="multiplies every stage's steps")
     p.add_argument("--max-steps", type=int, default=None, help="cap each stage (for tests)")
     p.add_argument("--eval-n", type=int, default=40, help="held-out screens per evaluation")
+    p.add_argument("--from", dest="first", choices=NAMES, default=NAMES[0],
+                   help="start at this stage (earlier ones are not run)")
+    p.add_argument("--init-from", type=Path, default=None,
+                   help="with --from: the previous stage's weights (a snapshot such as "
+                        "app/nano/stages/ladder, or a run folder)")
+    p.add_argument("--until", dest="last", choices=NAMES, default=NAMES[-1],
+                   help="stop after this stage")
     args = p.parse_args(argv)
     if args.scale <= 0:
         p.error("--scale must be positive")
+    first, last = NAMES.index(args.first), NAMES.index(args.last)
+    if last < first:
+        p.error(f"--until {args.last} comes before --from {args.first}")
+    if args.init_from is not None and first == 0:
+        p.error("--init-from needs --from a later stage than the first (stage a starts from "
+                "random weights)")
+    if first > 0 and args.init_from is None and not finished(args.out / NAMES[first - 1]):
+        p.error(f"--from {args.first} needs the weights of stage {NAMES[first - 1]}: "
+                f"--init-from SNAPSHOT (e.g. app/nano/stages/{NAMES[first - 1]} where kept), "
+                f"or a finished run in {args.out / NAMES[first - 1]}")
+    if args.init_from is not None and not (snapshot.is_snapshot(args.init_from)
+                                           or (args.init_from / "checkpoint.pt").is_file()):
+        p.error(f"--init-from {args.init_from}: neither a snapshot (snapshot.json and "
+                f"weights.safetensors) nor a training run (checkpoint.pt)")
     args.out.mkdir(parents=True, exist_ok=True)
-    for index, (name, _, _) in enumerate(STAGES):
+    for index in range(first, last + 1):
+        name = NAMES[index]
         if finished(args.out / name):
             print(f"stage {name}: done before, skipped", flush=True)
-            continue
-        argv = stage_args(args.out, index, args.size, args.scale, args.max_steps, args.eval_n)
-        print(f"stage {name}: python -m app.nano.train {' '.join(argv)}", flush=True)
-        code = train(argv)
-        if code:
-            return code
-    print(f"the model: {args.out / STAGES[-1][0]} (python -m app.nano.ship --run that --out DIR)")
+        else:
+            init = args.init_from if index == first else None
+            argv = stage_args(args.out, index, args.size, args.scale, args.max_steps,
+                              args.eval_n, init)
+            print(f"stage {name}: python -m app.nano.train {' '.join(argv)}", flush=True)
+            code = train(argv)
+            if code:
+                return code
+        kept = args.out / "snapshots" / name
+        if not snapshot.is_snapshot(kept):
+            snapshot.write(args.out / name, kept)
+            print(f"stage {name}: snapshot {kept} (to go on elsewhere: --from "
+                  f"{NAMES[index + 1] if index + 1 < len(NAMES) else '...'} --init-from {kept})",
+                  flush=True)
+    if last < len(NAMES) - 1:
+        print(f"stopped after stage {args.last}; go on with --from {NAMES[last + 1]}")
+        return 0
+    print(f"the model: {args.out / NAMES[-1]} (python -m app.nano.ship --run that --out DIR)")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""The Nano recipe: five chained stages, each from the previous one's weights, skipped when done."""
+"""The Nano recipe: six chained stages, each from the previous one's weights, skipped when done."""
 
 from __future__ import annotations
 
@@ -60,3 +60,41 @@ def test_an_interrupted_stage_resumes(tmp_path: Path) -> None:
     metrics.write_text("\n".join(lines[:-1]) + "\n")  # as if killed before its end record
     argv = stage_args(tmp_path, 1, "micro", 1.0, 2)
     assert "--resume" in argv and "--init-from" not in argv
+
+
+def test_each_finished_stage_leaves_a_snapshot_and_the_recipe_goes_on_from_one(
+        tmp_path: Path, capsys) -> None:
+    """The recipe in pieces, as on machines lent per session: the first machine stops after
+    stage b; the second has only b's snapshot (no run folders) and goes on from it."""
+    from app.nano import snapshot
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    common = ["--size", "micro", "--max-steps", "1", "--eval-n", "1"]
+    assert main(["--out", str(first), *common, "--until", "b"]) == 0
+    assert "go on with --from c" in capsys.readouterr().out
+    assert snapshot.is_snapshot(first / "snapshots" / "a")
+    assert snapshot.is_snapshot(first / "snapshots" / "b")
+    assert not (first / "c").exists()
+    carried = tmp_path / "carried_b"
+    (first / "snapshots" / "b").rename(carried)
+    assert main(["--out", str(second), *common, "--from", "c", "--init-from", str(carried),
+                 "--until", "c"]) == 0
+    assert _start(second / "c")["init_from"] == str(carried)
+    assert not (second / "a").exists() and not (second / "b").exists()
+    info, model, _ = snapshot.read(second / "snapshots" / "c")
+    assert info["step"] == 1 and model
+
+
+def test_going_on_from_a_stage_without_its_weights_is_refused(tmp_path: Path, capsys) -> None:
+    import pytest
+
+    for argv, expected in (
+            (["--from", "ladder"], "needs the weights of stage c"),
+            (["--from", "c", "--init-from", str(tmp_path)], "neither a snapshot"),
+            (["--init-from", str(tmp_path)], "stage a starts from random weights"),
+            (["--from", "anneal", "--until", "c"], "comes before")):
+        with pytest.raises(SystemExit) as stop:
+            main(["--out", str(tmp_path / "run"), "--size", "micro", *argv])
+        assert stop.value.code == 2
+        assert expected in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()  # nothing trained, nothing written
