@@ -1,6 +1,6 @@
 """Turn a Nano training run into a Deskhand model folder, and score it through the runtime.
 
-    python -m app.nano.ship --run DIR --out MODEL_DIR [--precision int4|fp32]
+    python -m app.nano.ship --run DIR_OR_SNAPSHOT --out MODEL_DIR [--precision int4|fp32]
     python -m app.nano.ship --score MODEL_DIR [--n 200] [--buttons 1-1] [--screens desktop]
         [--history-scale 0.5] [--no-second-look | --looks N]
 
@@ -31,14 +31,21 @@ MAX_NEW_TOKENS = 96  # a form's `type` reply is up to ~64 tokens (a click's ~34)
 
 
 def checkpoint_of(run: Path, out: Path) -> Path:
-    """The run's weights as a Hugging Face checkpoint folder `out` (created)."""
+    """The weights of a training run or of a snapshot (`app.nano.snapshot`, such as the stages
+    kept in app/nano/stages) as a Hugging Face checkpoint folder `out` (created)."""
 
+    from app.nano import snapshot
     from app.nano.model import build_model, declare
-    from app.nano.snapshot import read_checkpoint
 
-    saved = read_checkpoint(run / "checkpoint.pt")
+    if snapshot.is_snapshot(run):
+        state = snapshot.read(run)[1]  # fp16 weights widened to fp32
+    elif (run / "checkpoint.pt").is_file():
+        state = snapshot.read_checkpoint(run / "checkpoint.pt")["model"]
+    else:
+        raise ValueError(f"{run} is neither a training run (checkpoint.pt) nor a snapshot "
+                         f"({snapshot.INFO} and {snapshot.WEIGHTS})")
     model = build_model(run / "model")
-    model.load_state_dict(saved["model"])
+    model.load_state_dict(state)
     model.save_pretrained(out)
     for f in (run / "model").iterdir():
         if f.is_file() and not (out / f.name).exists():
@@ -183,7 +190,8 @@ def score_options(p: argparse.ArgumentParser, args: argparse.Namespace,
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m app.nano.ship", description=__doc__.split("\n")[0])
-    p.add_argument("--run", type=Path, help="a app.nano.train output folder")
+    p.add_argument("--run", type=Path,
+                   help="an app.nano.train output folder, or a snapshot (app/nano/stages/...)")
     p.add_argument("--out", type=Path, help="the model folder to write")
     p.add_argument("--precision", choices=("int4", "fp32"), default="int4")
     p.add_argument("--score", type=Path, metavar="MODEL_DIR", help="score a model folder")
@@ -198,7 +206,10 @@ def main(argv: list[str] | None = None) -> int:
         score_options(p, args, [])  # the same usage errors as with --score
     if not (args.run and args.out):
         p.error("give --run DIR --out MODEL_DIR, or --score MODEL_DIR")
-    print(ship(args.run, args.out, args.precision))
+    try:
+        print(ship(args.run, args.out, args.precision))
+    except ValueError as exc:
+        p.error(str(exc))
     return 0
 
 

@@ -125,3 +125,31 @@ def test_the_score_takes_the_second_look_from_the_screen_at_its_own_size() -> No
     assert len(backend.calls) == SECOND_LOOK.looks  # one call per region, each at 512x320
     assert {Size(*call[1][0].size) for call in backend.calls} == {Size(512, 320)}
     assert is_hit(second, screen), second
+
+
+def test_a_kept_stage_snapshot_ships_like_its_run(tmp_path: Path, capsys) -> None:
+    """`--run` takes a snapshot too (the stages kept in app/nano/stages): the same weights as
+    the run it came from, to fp16 rounding; a folder that is neither is refused by name."""
+    import torch
+    from safetensors.torch import load_file
+
+    from app.nano import snapshot
+    from app.nano.ship import checkpoint_of
+
+    run = tmp_path / "run"
+    assert train(["--family", "fara15", "--size", "micro", "--seed", "2", "--batch", "2",
+                  "--eval-every", "1000", "--eval-n", "1", "--warmup", "1",
+                  "--out", str(run), "--max-steps", "1"]) == 0
+    kept = snapshot.write(run, tmp_path / "kept")
+    from_run, from_kept = (load_file(str(checkpoint_of(src, tmp_path / name / "hf")
+                                         / "model.safetensors"))
+                           for src, name in ((run, "a"), (kept, "b")))
+    assert from_run.keys() == from_kept.keys()
+    for key, value in from_run.items():
+        assert torch.equal(value.to(torch.float16).to(value.dtype), from_kept[key]), key
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_:
+        ship(["--run", str(tmp_path), "--out", str(tmp_path / "m")])
+    assert exit_.value.code == 2
+    assert "neither a training run (checkpoint.pt) nor a snapshot" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
