@@ -1,7 +1,7 @@
 """The Nano training recipe as one command: the six stages that give the shipped model.
 
     python -m app.nano.recipe --out DIR [--size probe|micro] [--scale 1.0] [--max-steps N]
-        [--eval-n 40] [--from STAGE --init-from SNAPSHOT_OR_RUN] [--until STAGE]
+        [--eval-n 40] [--from STAGE [--init-from SNAPSHOT_OR_RUN]] [--until STAGE]
 
 Stage a learns the format, the pointer and the labels on one-button screens; stage b adds each
 image token's own position; stage c supervises one attention head onto the target (the stage
@@ -27,9 +27,10 @@ with them, so it also runs in pieces: each finished stage leaves a snapshot
 --init-from SNAPSHOT` starts at STAGE from such a snapshot (or a run folder) made on another
 machine, e.g. the stage snapshots kept in app/nano/stages; `--until STAGE` stops after STAGE.
 A stage started from a snapshot starts its optimizer fresh, as every stage does (`--init-from`),
-and from fp16 weights: the same as the chained run only where the snapshot is what the chain
-started from (the anneal began from the ladder's snapshot; the second anneal from the anneal's
-fp32 checkpoint, so from its snapshot it starts from weights rounded to fp16, ~5e-4 relative).
+from fp16 weights: what the measured chain did for the anneal (from the ladder's snapshot, as
+the recipe's own chain does: FROM_SNAPSHOT); the second anneal started from the anneal's fp32
+checkpoint, so from the anneal's snapshot it starts from weights rounded to fp16 (at most
+~5e-4 relative for all but ~0.1 % of the tiniest weights).
 """
 
 from __future__ import annotations
@@ -71,10 +72,16 @@ COMMON = ("--family", "fara15", "--buttons", "1-1", "--eval-every", "100")
 NAMES = tuple(name for name, _, _ in STAGES)
 
 
+# The measured anneal started from the ladder's fp16 snapshot (app/nano/stages/ladder), not its
+# fp32 checkpoint; the recipe starts it the same way, from the snapshot it keeps of the ladder.
+FROM_SNAPSHOT = frozenset({"anneal"})
+
+
 def stage_args(out: Path, index: int, size: str, scale: float, max_steps: int | None,
                eval_n: int = 40, init_from: Path | None = None) -> list[str]:
-    """`app.nano.train` arguments of stage `index` (resuming it when it has a checkpoint),
-    started from `init_from` when given, else from the previous stage's run in `out`."""
+    """`app.nano.train` arguments of stage `index`: resuming it when it has a checkpoint, else
+    started from `init_from` when given, else from the previous stage in `out` (its run, or its
+    snapshot for the stages in FROM_SNAPSHOT)."""
     name, steps, extra = STAGES[index]
     steps = max(1, round(steps * scale))
     if max_steps is not None:
@@ -86,7 +93,9 @@ def stage_args(out: Path, index: int, size: str, scale: float, max_steps: int | 
     elif init_from is not None:
         argv += ["--init-from", str(init_from)]
     elif index > 0:
-        argv += ["--init-from", str(out / STAGES[index - 1][0])]
+        previous = NAMES[index - 1]
+        argv += ["--init-from", str(out / "snapshots" / previous if name in FROM_SNAPSHOT
+                                    else out / previous)]
     return argv
 
 
@@ -97,6 +106,43 @@ def finished(folder: Path) -> bool:
         return False
     lines = path.read_text(encoding="utf-8").splitlines()
     return bool(lines) and json.loads(lines[-1]).get("kind") == "end"
+
+
+def _check_start(p: argparse.ArgumentParser, args: argparse.Namespace, first: int) -> None:
+    """Usage errors for where the run starts: the weights `--from` needs, and what they are."""
+    here = args.out / NAMES[first]
+    started_here = finished(here) or (here / "checkpoint.pt").is_file()
+    if args.init_from is not None:
+        if first == 0:
+            p.error("--init-from needs --from a later stage than the first (stage a starts "
+                    "from random weights)")
+        try:
+            snapshot.check_weights(args.init_from)
+        except ValueError as exc:
+            p.error(f"--init-from: {exc}")
+        if not snapshot.is_snapshot(args.init_from) and not finished(args.init_from):
+            p.error(f"--init-from: the run {args.init_from} has not finished (no end record "
+                    f"in its metrics.jsonl); give its snapshot or let it finish")
+        if started_here:
+            print(f"note: stage {NAMES[first]} was started in {here} before; it goes on from "
+                  f"there and --init-from is not used", flush=True)
+    elif first > 0 and not started_here and not finished(args.out / NAMES[first - 1]):
+        p.error(f"--from {args.first} needs the weights of stage {NAMES[first - 1]}: "
+                f"--init-from SNAPSHOT (e.g. app/nano/stages/{NAMES[first - 1]} where kept), "
+                f"or a finished run in {args.out / NAMES[first - 1]}")
+
+
+def _keep_snapshot(out: Path, index: int, trained: bool) -> None:
+    """Snapshot stage `index`'s run in out/snapshots (again when it was trained since)."""
+    name, run = NAMES[index], out / NAMES[index]
+    kept = out / "snapshots" / name
+    if (not trained and snapshot.is_snapshot(kept) and (kept / snapshot.INFO).stat().st_mtime
+            >= (run / "checkpoint.pt").stat().st_mtime):
+        return
+    snapshot.write(run, kept)
+    later = (f"go on elsewhere with --from {NAMES[index + 1]} --init-from {kept}"
+             if index + 1 < len(NAMES) else f"python -m app.nano.ship --run {kept} --out DIR")
+    print(f"stage {name}: snapshot {kept} ({later})", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="start at this stage (earlier ones are not run)")
     p.add_argument("--init-from", type=Path, default=None,
                    help="with --from: the previous stage's weights (a snapshot such as "
-                        "app/nano/stages/ladder, or a run folder)")
+                        "app/nano/stages/ladder, or a finished run folder)")
     p.add_argument("--until", dest="last", choices=NAMES, default=NAMES[-1],
                    help="stop after this stage")
     args = p.parse_args(argv)
@@ -119,23 +165,12 @@ def main(argv: list[str] | None = None) -> int:
     first, last = NAMES.index(args.first), NAMES.index(args.last)
     if last < first:
         p.error(f"--until {args.last} comes before --from {args.first}")
-    if args.init_from is not None and first == 0:
-        p.error("--init-from needs --from a later stage than the first (stage a starts from "
-                "random weights)")
-    if first > 0 and args.init_from is None and not finished(args.out / NAMES[first - 1]):
-        p.error(f"--from {args.first} needs the weights of stage {NAMES[first - 1]}: "
-                f"--init-from SNAPSHOT (e.g. app/nano/stages/{NAMES[first - 1]} where kept), "
-                f"or a finished run in {args.out / NAMES[first - 1]}")
-    if args.init_from is not None and not (snapshot.is_snapshot(args.init_from)
-                                           or (args.init_from / "checkpoint.pt").is_file()):
-        p.error(f"--init-from {args.init_from}: neither a snapshot (snapshot.json and "
-                f"weights.safetensors) nor a training run (checkpoint.pt)")
+    _check_start(p, args, first)
     args.out.mkdir(parents=True, exist_ok=True)
     for index in range(first, last + 1):
         name = NAMES[index]
-        if finished(args.out / name):
-            print(f"stage {name}: done before, skipped", flush=True)
-        else:
+        trained = not finished(args.out / name)
+        if trained:
             init = args.init_from if index == first else None
             argv = stage_args(args.out, index, args.size, args.scale, args.max_steps,
                               args.eval_n, init)
@@ -143,16 +178,14 @@ def main(argv: list[str] | None = None) -> int:
             code = train(argv)
             if code:
                 return code
-        kept = args.out / "snapshots" / name
-        if not snapshot.is_snapshot(kept):
-            snapshot.write(args.out / name, kept)
-            print(f"stage {name}: snapshot {kept} (to go on elsewhere: --from "
-                  f"{NAMES[index + 1] if index + 1 < len(NAMES) else '...'} --init-from {kept})",
-                  flush=True)
+        else:
+            print(f"stage {name}: done before, skipped", flush=True)
+        _keep_snapshot(args.out, index, trained)
     if last < len(NAMES) - 1:
-        print(f"stopped after stage {args.last}; go on with --from {NAMES[last + 1]}")
+        print(f"stopped after stage {args.last}; go on with --from {NAMES[last + 1]}", flush=True)
         return 0
-    print(f"the model: {args.out / NAMES[-1]} (python -m app.nano.ship --run that --out DIR)")
+    print(f"the model: {args.out / NAMES[-1]} (python -m app.nano.ship --run that --out DIR)",
+          flush=True)
     return 0
 
 

@@ -37,15 +37,9 @@ def checkpoint_of(run: Path, out: Path) -> Path:
     from app.nano import snapshot
     from app.nano.model import build_model, declare
 
-    if snapshot.is_snapshot(run):
-        state = snapshot.read(run)[1]  # fp16 weights widened to fp32
-    elif (run / "checkpoint.pt").is_file():
-        state = snapshot.read_checkpoint(run / "checkpoint.pt")["model"]
-    else:
-        raise ValueError(f"{run} is neither a training run (checkpoint.pt) nor a snapshot "
-                         f"({snapshot.INFO} and {snapshot.WEIGHTS})")
+    weights = snapshot.weights_of(run)["model"]  # checked first; a snapshot's widened to fp32
     model = build_model(run / "model")
-    model.load_state_dict(state)
+    model.load_state_dict(weights)
     model.save_pretrained(out)
     for f in (run / "model").iterdir():
         if f.is_file() and not (out / f.name).exists():
@@ -206,10 +200,13 @@ def main(argv: list[str] | None = None) -> int:
         score_options(p, args, [])  # the same usage errors as with --score
     if not (args.run and args.out):
         p.error("give --run DIR --out MODEL_DIR, or --score MODEL_DIR")
+    from app.nano.snapshot import check_weights
+
     try:
-        print(ship(args.run, args.out, args.precision))
+        check_weights(args.run)  # before the export: its own errors are not usage errors
     except ValueError as exc:
         p.error(str(exc))
+    print(ship(args.run, args.out, args.precision))
     return 0
 
 

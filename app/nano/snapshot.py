@@ -38,6 +38,30 @@ def is_snapshot(folder: Path) -> bool:
     return (folder / WEIGHTS).is_file() and (folder / INFO).is_file()
 
 
+def check_weights(folder: Path) -> None:
+    """ValueError unless `folder` holds weights to start from: a training run (checkpoint.pt)
+    or a snapshot, each with its model folder (config, tokenizer). Reads no tensors."""
+    if not folder.is_dir():
+        raise ValueError(f"{folder} does not exist")
+    if not ((folder / "checkpoint.pt").is_file() or is_snapshot(folder)):
+        raise ValueError(f"{folder} is neither a training run (checkpoint.pt) nor a snapshot "
+                         f"({INFO} and {WEIGHTS})")
+    if not (folder / "model" / "config.json").is_file():
+        raise ValueError(f"{folder} has no model folder (model/config.json)")
+
+
+def weights_of(folder: Path) -> dict[str, Any]:
+    """The weights in a training run or a snapshot: {"family", "step", "model", "aux"}, tensors
+    in fp32 on the CPU; ValueError naming what is missing or broken (check_weights, read)."""
+    check_weights(folder)
+    if is_snapshot(folder):
+        info, model, aux = read(folder)
+        return {"family": info["family"], "step": info.get("step"), "model": model, "aux": aux}
+    saved = read_checkpoint(folder / "checkpoint.pt")
+    return {"family": saved.get("family"), "step": saved.get("step"), "model": saved["model"],
+            "aux": saved.get("aux", {})}
+
+
 def write(run: Path, out: Path) -> Path:
     """Snapshot the run folder `run` (its checkpoint.pt and model/) into `out` (replaced)."""
     import torch

@@ -72,9 +72,10 @@ def _start(args, out: Path):
         raise SystemExit(f"{ckpt} exists: pass --resume or choose another --out")
     elif args.init_from:
         source = Path(args.init_from)
-        if not ((source / "checkpoint.pt").is_file() or snapshot.is_snapshot(source)):
-            raise SystemExit(f"--init-from: {source} holds no checkpoint.pt nor a snapshot "
-                             f"({snapshot.WEIGHTS})")
+        try:
+            snapshot.check_weights(source)
+        except ValueError as exc:
+            raise SystemExit(f"--init-from: {exc}") from exc
         shutil.copytree(source / "model", folder)
     else:
         make_folder(args.family, folder, SIZES[args.size])
@@ -86,14 +87,10 @@ def _start(args, out: Path):
     device = torch.device(args.device)
     if args.init_from and not args.resume:
         source = Path(args.init_from)
-        if snapshot.is_snapshot(source):
-            try:
-                info, weights, heads = snapshot.read(source)
-            except ValueError as exc:
-                raise SystemExit(f"--init-from: {exc}") from exc
-            earlier = {"family": info["family"], "model": weights, "aux": heads}
-        else:
-            earlier = snapshot.read_checkpoint(source / "checkpoint.pt")
+        try:
+            earlier = snapshot.weights_of(source)
+        except ValueError as exc:
+            raise SystemExit(f"--init-from: {exc}") from exc
         if earlier.get("family") != args.family:
             raise SystemExit(f"--init-from: that run trained {earlier.get('family')}, "
                              f"not {args.family}")

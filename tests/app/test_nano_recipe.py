@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from app.nano.recipe import STAGES, main
 
 
@@ -20,7 +22,9 @@ def test_the_stages_chain_and_a_second_run_skips_them(tmp_path: Path, capsys) ->
     assert _start(c)["init_from"] == str(b) and _start(c)["aux_attend"] == 1.0
     assert all(_start(f)["buttons"] == [1, 1] for f in (a, b, c))
     assert _start(ladder)["init_from"] == str(c) and _start(ladder)["screens"] == "ladder"
-    assert _start(anneal)["init_from"] == str(ladder) and _start(anneal)["lr"] == 2.5e-4
+    # As measured: the anneal from the ladder's fp16 snapshot, the second anneal from the run.
+    assert _start(anneal)["init_from"] == str(tmp_path / "snapshots" / "ladder")
+    assert _start(anneal)["lr"] == 2.5e-4
     assert _start(anneal2)["init_from"] == str(anneal) and _start(anneal2)["lr"] == 1.25e-4
     assert all(_start(f)["screens"] == "buttons" for f in (a, b, c))
     capsys.readouterr()
@@ -60,6 +64,9 @@ def test_an_interrupted_stage_resumes(tmp_path: Path) -> None:
     metrics.write_text("\n".join(lines[:-1]) + "\n")  # as if killed before its end record
     argv = stage_args(tmp_path, 1, "micro", 1.0, 2)
     assert "--resume" in argv and "--init-from" not in argv
+    # A stage that has a checkpoint goes on from it, whatever --init-from says.
+    argv = stage_args(tmp_path, 1, "micro", 1.0, 2, init_from=tmp_path / "elsewhere")
+    assert "--resume" in argv and "--init-from" not in argv
 
 
 def test_each_finished_stage_leaves_a_snapshot_and_the_recipe_goes_on_from_one(
@@ -78,19 +85,43 @@ def test_each_finished_stage_leaves_a_snapshot_and_the_recipe_goes_on_from_one(
     carried = tmp_path / "carried_b"
     (first / "snapshots" / "b").rename(carried)
     assert main(["--out", str(second), *common, "--from", "c", "--init-from", str(carried),
-                 "--until", "c"]) == 0
+                 "--until", "ladder"]) == 0
     assert _start(second / "c")["init_from"] == str(carried)
+    assert _start(second / "ladder")["init_from"] == str(second / "c")  # only the first stage
     assert not (second / "a").exists() and not (second / "b").exists()
     info, model, _ = snapshot.read(second / "snapshots" / "c")
     assert info["step"] == 1 and model
+    # The first machine again: b's snapshot is gone (carried away), so it is written again.
+    capsys.readouterr()
+    assert main(["--out", str(first), *common, "--until", "b"]) == 0
+    assert "done before, skipped" in capsys.readouterr().out
+    assert snapshot.is_snapshot(first / "snapshots" / "b")
+
+
+def test_a_stage_trained_again_replaces_its_old_snapshot(tmp_path: Path) -> None:
+    from app.nano import snapshot
+
+    common = ["--out", str(tmp_path), "--size", "micro", "--eval-n", "1", "--until", "a"]
+    assert main([*common, "--max-steps", "1"]) == 0
+    assert snapshot.read(tmp_path / "snapshots" / "a")[0]["step"] == 1
+    import shutil
+
+    shutil.rmtree(tmp_path / "a")  # retrain stage a, longer
+    assert main([*common, "--max-steps", "2"]) == 0
+    assert snapshot.read(tmp_path / "snapshots" / "a")[0]["step"] == 2
 
 
 def test_going_on_from_a_stage_without_its_weights_is_refused(tmp_path: Path, capsys) -> None:
-    import pytest
-
+    unfinished = tmp_path / "unfinished"
+    (unfinished / "model").mkdir(parents=True)
+    (unfinished / "model" / "config.json").write_text("{}")
+    (unfinished / "checkpoint.pt").write_bytes(b"")
+    (unfinished / "metrics.jsonl").write_text('{"kind": "start"}\n')
     for argv, expected in (
             (["--from", "ladder"], "needs the weights of stage c"),
-            (["--from", "c", "--init-from", str(tmp_path)], "neither a snapshot"),
+            (["--from", "c", "--init-from", str(tmp_path)], "neither a training run"),
+            (["--from", "c", "--init-from", str(tmp_path / "nowhere")], "does not exist"),
+            (["--from", "c", "--init-from", str(unfinished)], "has not finished"),
             (["--init-from", str(tmp_path)], "stage a starts from random weights"),
             (["--from", "anneal", "--until", "c"], "comes before")):
         with pytest.raises(SystemExit) as stop:
