@@ -135,9 +135,14 @@ def _check_start(p: argparse.ArgumentParser, args: argparse.Namespace, first: in
 def _keep_snapshot(out: Path, index: int, trained: bool) -> None:
     """Snapshot stage `index`'s run in out/snapshots (again when it was trained since)."""
     name, run = NAMES[index], out / NAMES[index]
-    kept = out / "snapshots" / name
-    if (not trained and snapshot.is_snapshot(kept) and (kept / snapshot.INFO).stat().st_mtime
-            >= (run / "checkpoint.pt").stat().st_mtime):
+    kept, checkpoint = out / "snapshots" / name, out / NAMES[index] / "checkpoint.pt"
+    if not checkpoint.is_file():  # a finished run whose checkpoint was removed by hand
+        if snapshot.is_snapshot(kept):
+            return
+        raise SystemExit(f"stage {name}: {run} has finished but holds no checkpoint.pt to "
+                         f"snapshot; remove {run} to train the stage again")
+    if (not trained and snapshot.is_snapshot(kept)
+            and (kept / snapshot.INFO).stat().st_mtime >= checkpoint.stat().st_mtime):
         return
     snapshot.write(run, kept)
     later = (f"go on elsewhere with --from {NAMES[index + 1]} --init-from {kept}"

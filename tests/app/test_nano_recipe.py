@@ -109,6 +109,12 @@ def test_a_stage_trained_again_replaces_its_old_snapshot(tmp_path: Path) -> None
     shutil.rmtree(tmp_path / "a")  # retrain stage a, longer
     assert main([*common, "--max-steps", "2"]) == 0
     assert snapshot.read(tmp_path / "snapshots" / "a")[0]["step"] == 2
+    # A finished stage without its checkpoint: its snapshot stands; without both, said plainly.
+    (tmp_path / "a" / "checkpoint.pt").unlink()
+    assert main([*common, "--max-steps", "2"]) == 0
+    shutil.rmtree(tmp_path / "snapshots" / "a")
+    with pytest.raises(SystemExit, match=r"holds no checkpoint\.pt to snapshot"):
+        main([*common, "--max-steps", "2"])
 
 
 def test_going_on_from_a_stage_without_its_weights_is_refused(tmp_path: Path, capsys) -> None:
