@@ -123,6 +123,10 @@ class FolderDeclared:
         self._family, self.system, self.max_pixels = family, system, max_pixels
 
     def __getattr__(self, name: str) -> Any:
+        # Only called for names not found here; before __init__ ran (a copy being unpickled in
+        # a worker process, app.nano.prefetch) there is no _family to ask yet.
+        if name == "_family":
+            raise AttributeError(name)
         return getattr(self._family, name)
 
     def model_size(self, screenshot: Size, budget: int | None = None) -> Size:

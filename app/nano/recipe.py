@@ -2,6 +2,7 @@
 
     python -m app.nano.recipe --out DIR [--size probe|micro] [--scale 1.0] [--max-steps N]
         [--eval-n 40] [--from STAGE [--init-from SNAPSHOT_OR_RUN]] [--until STAGE]
+        [--device cpu|cuda] [--workers N] [--threads N] [--eval-every 100]
 
 Stage a learns the format, the pointer and the labels on one-button screens; stage b adds each
 image token's own position; stage c supervises one attention head onto the target (the stage
@@ -42,6 +43,7 @@ from pathlib import Path
 
 from app.nano import snapshot
 from app.nano.train import main as train
+from app.nano.train_args import check_device
 
 # (folder, steps, arguments): the steps of the measured runs (a-c: budgets of 18, 12 and 27
 # CPU-minutes on a 2-core AMD EPYC, one thread; the ladder: 247 CPU-minutes, 2 threads, in three
@@ -66,7 +68,7 @@ STAGES: tuple[tuple[str, int, tuple[str, ...]], ...] = (
                       "0.5", "--aux-point", "0.5", "--aux-read", "0.25", "--aux-centre", "1",
                       "--digit-weight", "5", "--warmup", "20", "--lr", "1.25e-4")),
 )
-COMMON = ("--family", "fara15", "--buttons", "1-1", "--eval-every", "100")
+COMMON = ("--family", "fara15", "--buttons", "1-1")
 
 
 NAMES = tuple(name for name, _, _ in STAGES)
@@ -78,16 +80,18 @@ FROM_SNAPSHOT = frozenset({"anneal"})
 
 
 def stage_args(out: Path, index: int, size: str, scale: float, max_steps: int | None,
-               eval_n: int = 40, init_from: Path | None = None) -> list[str]:
+               eval_n: int = 40, init_from: Path | None = None,
+               machine: tuple[str, ...] = ()) -> list[str]:
     """`app.nano.train` arguments of stage `index`: resuming it when it has a checkpoint, else
     started from `init_from` when given, else from the previous stage in `out` (its run, or its
-    snapshot for the stages in FROM_SNAPSHOT)."""
+    snapshot for the stages in FROM_SNAPSHOT); `machine`: where and how it runs (device,
+    workers, threads, evaluations), which changes no example and no step."""
     name, steps, extra = STAGES[index]
     steps = max(1, round(steps * scale))
     if max_steps is not None:
         steps = min(steps, max_steps)
     argv = [*COMMON, *extra, "--size", size, "--out", str(out / name),
-            "--max-steps", str(steps), "--eval-n", str(eval_n)]
+            "--max-steps", str(steps), "--eval-n", str(eval_n), *machine]
     if (out / name / "checkpoint.pt").is_file():
         argv.append("--resume")
     elif init_from is not None:
@@ -164,9 +168,21 @@ def main(argv: list[str] | None = None) -> int:
                         "app/nano/stages/ladder, or a finished run folder)")
     p.add_argument("--until", dest="last", choices=NAMES, default=NAMES[-1],
                    help="stop after this stage")
+    p.add_argument("--eval-every", type=int, default=100,
+                   help="steps between held-out evaluations (each stage also evaluates at its "
+                        "start and end; evaluations change no weight)")
+    p.add_argument("--device", default="cpu", help="torch device: cpu (default) or cuda[:N]")
+    p.add_argument("--workers", type=int, default=0,
+                   help="processes drawing the next steps' screens (app.nano.train --workers)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads of the training process")
     args = p.parse_args(argv)
     if args.scale <= 0:
         p.error("--scale must be positive")
+    if args.eval_every < 1 or args.workers < 0 or args.threads < 1:
+        p.error("--eval-every and --threads must be 1 or more, --workers 0 or more")
+    check_device(p, args.device)
+    machine = ("--eval-every", str(args.eval_every), "--device", args.device,
+               "--workers", str(args.workers), "--threads", str(args.threads))
     first, last = NAMES.index(args.first), NAMES.index(args.last)
     if last < first:
         p.error(f"--until {args.last} comes before --from {args.first}")
@@ -178,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         if trained:
             init = args.init_from if index == first else None
             argv = stage_args(args.out, index, args.size, args.scale, args.max_steps,
-                              args.eval_n, init)
+                              args.eval_n, init, machine)
             print(f"stage {name}: python -m app.nano.train {' '.join(argv)}", flush=True)
             code = train(argv)
             if code:

@@ -27,10 +27,11 @@ import torch
 from app.nano import snapshot, solved
 from app.nano.aux import AuxHeads, attend_loss, reply_loss, word_table, word_tokens
 from app.nano.evaluate import chance, hit_rates
-from app.nano.examples import Encoded, Encoder, aux_targets, collate
+from app.nano.examples import Encoder, aux_targets, collate
 from app.nano.model import SIZES, build_model, fast_patch_embedding, make_folder
 from app.nano.plot import draw_curve
-from app.nano.screens import WORDS, make_any
+from app.nano.prefetch import ExampleMaker, Examples
+from app.nano.screens import WORDS
 from app.nano.train_args import build_parser, check_device
 
 SEED_STRIDE = 10**9  # training screens of seed s: s*stride, s*stride + 1, ...
@@ -43,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("give a budget: --minutes M, --max-steps N, or both")
     if args.minutes is None:
         args.minutes = float("inf")
+    if args.workers < 0:
+        parser.error("--workers must be 0 or more")
     if args.solved:
         if args.family != solved.FAMILY:
             parser.error(f"--solved: the data is resized for {solved.FAMILY}'s image grid")
@@ -150,7 +153,8 @@ class Run:
                                       device=self.device)
         self.words = [t.to(self.device) for t in word_tokens(self.tokenizer, WORDS)]
         self.solved = getattr(args, "solved_set", None)  # read by main()
-        self.solved_examples = self.solved.examples if self.solved else []
+        self.maker = ExampleMaker(self.encoder, args.screens, args.buttons, self.solved,
+                                  args.solved_share if self.solved else 0.0)
 
     def cpu(self) -> float:
         """Training CPU seconds so far (this process's, minus its evaluations, plus earlier runs)."""
@@ -169,12 +173,22 @@ class Run:
                    "attend_at": args.attend_at,
                    "init_from": args.init_from, "solved": args.solved,
                    "solved_share": args.solved_share if args.solved else None,
-                   "solved_steps": len(self.solved_examples),
+                   "solved_steps": len(self.maker.solved_examples),
                    "solved_digest": _solved_digest(args),
                    "digit_weight": args.digit_weight,
                    "chance": chance(args.eval_n, args.buttons, args.screens)})
         if self.step == 0:
             self._evaluate()
+        with Examples(self.maker, self.indices, args.workers) as self.examples:
+            self._steps(last_ckpt, wall0, step0)
+        self.save()
+        if self.step % args.eval_every:
+            self._evaluate()
+        self._log({"kind": "end", "step": self.step, "train_cpu_min": self.cpu() / 60,
+                   "wall_min": (time.time() - wall0) / 60})
+
+    def _steps(self, last_ckpt: float, wall0: float, step0: int) -> None:
+        args = self.args
         while self.cpu() < args.minutes * 60 and (args.max_steps is None or self.step < args.max_steps):
             loss, parts = self.train_step()
             self.losses.append(loss)
@@ -186,18 +200,12 @@ class Run:
             if self.cpu() - last_ckpt >= args.checkpoint_minutes * 60:
                 self.save()
                 last_ckpt = self.cpu()
-        self.save()
-        if self.step % args.eval_every:
-            self._evaluate()
-        self._log({"kind": "end", "step": self.step, "train_cpu_min": self.cpu() / 60,
-                   "wall_min": (time.time() - wall0) / 60})
 
     def batch(self, step: int) -> list[tuple[int, dict[str, torch.Tensor], dict[str, torch.Tensor]]]:
         """Training step `step`'s examples as groups of equal image count (the step after a
         click carries two screenshots: padding every row to its length would double the step's
         cost): per group, its size, the model inputs and the auxiliary targets."""
-        first = self.args.seed * SEED_STRIDE + step * self.args.batch
-        examples = [self.example(first + j) for j in range(self.args.batch)]
+        examples = self.examples.step(step)
         groups: dict[int, list] = {}
         for e in examples:
             groups.setdefault(len(e.grids), []).append(e)
@@ -208,16 +216,10 @@ class Run:
     def _on_device(self, values: dict) -> dict:
         return {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in values.items()}
 
-    def example(self, index: int) -> Encoded:
-        """Training example number `index`: a generated screen, or (with --solved, in about
-        --solved-share of the slots, chosen from the index alone so resuming sees the same
-        batches) a verified solver step."""
-        if self.solved is not None:
-            pick = random.Random(index)
-            if pick.random() < self.args.solved_share:
-                at = self.solved_examples[pick.randrange(len(self.solved_examples))]
-                return self.encoder.encode_prompt(*self.solved.prompt(self.encoder.family, at))
-        return self.encoder.encode(make_any(self.args.screens, "train", index, self.args.buttons))
+    def indices(self, step: int) -> range:
+        """The numbers of step `step`'s training examples (seeds far apart never share one)."""
+        first = self.args.seed * SEED_STRIDE + step * self.args.batch
+        return range(first, first + self.args.batch)
 
     def train_step(self) -> tuple[float, dict[str, float]]:
         """One optimizer step (gradients summed over the batch's groups, each weighted by its

@@ -36,6 +36,11 @@ def build_parser(doc: str) -> argparse.ArgumentParser:
     p.add_argument("--checkpoint-minutes", type=float, default=3.0)
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--workers", type=int, default=0,
+                   help="processes that draw and encode the next steps' screens while this one "
+                        "trains (default 0: drawn here, between steps). A whole Qt screen is "
+                        "~30-40 ms of CPU, so on a GPU the drawing is the run unless spread "
+                        "over the cores; the batches are the same either way")
     p.add_argument("--buttons", type=button_range, default=None, metavar="LO-HI",
                    help="buttons per screen, in training and evaluation (default 3-8; a "
                         "curriculum starts at 1-1)")

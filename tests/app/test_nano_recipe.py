@@ -42,6 +42,31 @@ def test_budgets_are_steps_so_a_run_reproduces(tmp_path: Path) -> None:
     assert argv[argv.index("--max-steps") + 1] == str(round(STAGES[0][1] * 0.5))
 
 
+def test_where_a_stage_runs_reaches_every_stage_and_bad_values_are_refused(
+        tmp_path: Path, capsys) -> None:
+    """--device, --workers, --threads and --eval-every go to every stage's train call (they
+    change no example and no step: tests/app/test_nano_prefetch.py); bad ones stop the recipe
+    before anything is written."""
+    import torch
+
+    from app.nano.recipe import stage_args
+
+    machine = ("--eval-every", "500", "--device", "cpu", "--workers", "3", "--threads", "2")
+    for index in range(len(STAGES)):
+        argv = stage_args(tmp_path, index, "probe", 1.0, None, machine=machine)
+        assert all(argv[argv.index(k) + 1] == v for k, v in zip(machine[::2], machine[1::2],
+                                                                strict=True))
+    bad = [["--workers", "-1"], ["--eval-every", "0"], ["--threads", "0"], ["--device", "tpu"]]
+    if not torch.cuda.is_available():
+        bad.append(["--device", "cuda"])
+    for extra in bad:
+        with pytest.raises(SystemExit) as exc:
+            main(["--out", str(tmp_path / "run"), *extra])
+        assert exc.value.code == 2, extra
+    assert not (tmp_path / "run").exists()
+    assert "no CUDA device" in capsys.readouterr().err or torch.cuda.is_available()
+
+
 def test_the_same_seed_and_steps_give_the_same_weights(tmp_path: Path) -> None:
     import torch
 
