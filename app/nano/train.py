@@ -79,8 +79,10 @@ def _start(args, out: Path):
             snapshot.check_weights(source)
         except ValueError as exc:
             raise SystemExit(f"--init-from: {exc}") from exc
+        _clear_unsaved(out)
         shutil.copytree(source / "model", folder)
     else:
+        _clear_unsaved(out)
         make_folder(args.family, folder, SIZES[args.size])
     torch.manual_seed(args.seed)
     model = build_model(folder, "eager" if args.aux_attend > 0 else None)
@@ -123,6 +125,22 @@ def _start(args, out: Path):
     torch.set_rng_state(saved["torch_rng"])
     random.setstate(saved["python_rng"])
     return model, aux, optimizer, saved["step"], saved["cpu_seconds"]
+
+
+def _clear_unsaved(out: Path) -> None:
+    """Make room for a fresh start where an earlier attempt stopped before its first checkpoint
+    (it saved no weights: its model folder is the copy it started from, its metrics are kept
+    aside as metrics.unsaved.jsonl); a model folder that no run of ours wrote is refused."""
+    metrics, folder = out / "metrics.jsonl", out / "model"
+    if metrics.is_file():
+        os.replace(metrics, out / "metrics.unsaved.jsonl")
+        if folder.is_dir():
+            shutil.rmtree(folder)
+        print(f"note: {out} holds an attempt that stopped before its first checkpoint; it "
+              "starts again (its metrics are in metrics.unsaved.jsonl)", flush=True)
+    elif folder.exists():
+        raise SystemExit(f"{folder} exists but {out} holds no run of app.nano.train (no "
+                         "metrics.jsonl): choose another --out")
 
 
 def _solved_digest(args) -> str | None:

@@ -41,6 +41,28 @@ def test_a_finished_folder_is_not_overwritten_without_resume(tmp_path: Path) -> 
         main([*MICRO, "--out", str(tmp_path), "--max-steps", "2"])
 
 
+def test_an_attempt_stopped_before_its_first_checkpoint_starts_again(tmp_path: Path) -> None:
+    """Killed before its first checkpoint (the recipe then runs the stage again from
+    --init-from): the stage starts afresh instead of failing on its own model folder."""
+    first, stage = tmp_path / "first", tmp_path / "stage"
+    assert main([*MICRO, "--out", str(first), "--max-steps", "1"]) == 0
+    for _ in range(2):
+        assert main([*MICRO, "--out", str(stage), "--max-steps", "1", "--init-from",
+                     str(first)]) == 0
+        (stage / "checkpoint.pt").unlink()  # as if killed before it was written
+    assert main([*MICRO, "--out", str(stage), "--max-steps", "1", "--init-from", str(first)]) == 0
+    records = [json.loads(line) for line in (stage / "metrics.jsonl").read_text().splitlines()]
+    assert [r["kind"] for r in records].count("start") == 1
+    assert (stage / "metrics.unsaved.jsonl").is_file() and (stage / "checkpoint.pt").is_file()
+    # A model folder that no run wrote is not removed.
+    other = tmp_path / "other"
+    (other / "model").mkdir(parents=True)
+    (other / "model" / "mine.txt").write_text("keep")
+    with pytest.raises(SystemExit, match=r"no run of app\.nano\.train"):
+        main([*MICRO, "--out", str(other), "--max-steps", "1", "--init-from", str(first)])
+    assert (other / "model" / "mine.txt").read_text() == "keep"
+
+
 def test_a_snapshot_starts_the_next_stage_with_the_same_weights(tmp_path: Path) -> None:
     """A snapshot (fp16 safetensors, no optimizer, no pickle) is a valid --init-from: the next
     stage starts from the run's weights (to fp16 precision), and a broken one is refused."""
