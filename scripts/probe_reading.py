@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -148,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
 
     encoder = Encoder("fara15", Tokenizer.from_file(str(folder / "tokenizer.json")),
                       find_chat_template(folder))
+    if args.init is None:  # the random tower's folder was only for building it and its encoder
+        shutil.rmtree(folder.parent, ignore_errors=True)
     merge = encoder.spec.merge
     hidden = model.config.get_text_config().hidden_size
     head = torch.nn.Sequential(torch.nn.Linear(hidden, 256), torch.nn.GELU(),

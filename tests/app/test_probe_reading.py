@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -106,5 +107,7 @@ def _encoder(probe):
     from agent.inference.chat import find_chat_template
     from app.nano.examples import Encoder
 
-    return Encoder("fara15", Tokenizer.from_file(str(folder / "tokenizer.json")),
-                   find_chat_template(folder)), model
+    encoder = Encoder("fara15", Tokenizer.from_file(str(folder / "tokenizer.json")),
+                      find_chat_template(folder))
+    shutil.rmtree(folder.parent)
+    return encoder, model
