@@ -14,8 +14,9 @@ Usage:
         --vision-blocks 4] [--upscale 1] [--minutes 15] [--max-steps N] [--eval-n 64]
         [--eval-every 100] [--threads 1] [--seed 0] [--lr 5e-4]
 
-`--init RUN` starts from a training run's checkpoint (its tower as trained with the rest);
-otherwise the tower is random at the given width and depth (the rest of the probe size).
+`--init RUN` starts from a training run's checkpoint or a stage snapshot (app.nano.snapshot,
+e.g. app/nano/stages/anneal): its tower as trained with the rest; otherwise the tower is random
+at the given width and depth (the rest of the probe size).
 `--upscale K` resizes each drawn screen K times (boxes with it) before the model sees it: the
 same letters over K² as many patches. The budget is CPU minutes of this process (evaluations
 included), so towers of different sizes are compared at equal compute.
@@ -39,8 +40,8 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agent.inference.chat import find_chat_template
-from app.nano.aux import NONE
+from app.nano import snapshot
+from app.nano.aux import NONE, balanced_cross_entropy
 from app.nano.examples import Encoder
 from app.nano.model import SIZES, build_model, fast_patch_embedding, make_folder
 from app.nano.screens import WORDS, Box, Button, Screen, make_screen
@@ -101,39 +102,51 @@ def evaluate(model, head, encoder: Encoder, n: int, k: int, merge: int) -> dict:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, required=True, help="JSON lines: start, evaluations, end")
-    p.add_argument("--init", type=Path, default=None, help="a training run folder to start from")
-    p.add_argument("--size", choices=tuple(SIZES), default="probe")
-    p.add_argument("--vision-hidden", type=int, default=None)
-    p.add_argument("--vision-blocks", type=int, default=None)
-    p.add_argument("--upscale", type=int, default=1)
-    p.add_argument("--minutes", type=float, default=15.0)
-    p.add_argument("--max-steps", type=int, default=None)
-    p.add_argument("--eval-n", type=int, default=64)
-    p.add_argument("--eval-every", type=int, default=100)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument("--init", type=Path, default=None, metavar="RUN",
+                   help="a Nano training run or stage snapshot whose tower to start from "
+                        "(default: a random tower)")
+    p.add_argument("--size", choices=tuple(SIZES), default="probe",
+                   help="the random tower's base size (micro is for tests)")
+    p.add_argument("--vision-hidden", type=int, default=None,
+                   help="the random tower's width (default: the size's; its MLP is 4x this)")
+    p.add_argument("--vision-blocks", type=int, default=None,
+                   help="the random tower's depth (default: the size's)")
+    p.add_argument("--upscale", type=int, default=1, metavar="K",
+                   help="resize each drawn screen K times before the model sees it")
+    p.add_argument("--minutes", type=float, default=15.0,
+                   help="CPU minutes of this process, evaluations included")
+    p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
+    p.add_argument("--eval-n", type=int, default=64, help="held-out layouts per evaluation")
+    p.add_argument("--eval-every", type=int, default=100, help="steps between evaluations")
+    p.add_argument("--threads", type=int, default=1, help="torch threads")
+    p.add_argument("--seed", type=int, default=0, help="weights and screens")
+    p.add_argument("--lr", type=float, default=5e-4, help="learning rate (20 warm-up steps)")
     return p
 
 
 def _model(args, p: argparse.ArgumentParser):
+    weights = None
     if args.init is not None:
         if args.vision_hidden or args.vision_blocks:
             p.error("--init keeps that run's tower: no --vision-hidden/--vision-blocks")
-        folder, ckpt = args.init / "model", args.init / "checkpoint.pt"
-        if not ckpt.is_file():
-            p.error(f"--init: no checkpoint.pt in {args.init}")
+        try:
+            weights = snapshot.weights_of(args.init)
+        except ValueError as exc:
+            p.error(f"--init: {exc}")
+        if weights["family"] != "fara15":
+            p.error(f"--init: that run trained {weights['family']}, not fara15")
+        folder = args.init / "model"
     else:
         base = SIZES[args.size]
         hidden = args.vision_hidden or base.vision_hidden
         size = replace(base, vision_hidden=hidden, vision_blocks=args.vision_blocks or
                        base.vision_blocks, vision_mlp=4 * hidden)
-        folder, ckpt = Path(tempfile.mkdtemp(prefix="probe-reading-")) / "model", None
+        folder = Path(tempfile.mkdtemp(prefix="probe-reading-")) / "model"
         make_folder("fara15", folder, size)
     model = build_model(folder, None)
     fast_patch_embedding(model)
-    if ckpt is not None:
-        model.load_state_dict(torch.load(ckpt, map_location="cpu", weights_only=False)["model"])
+    if weights is not None:
+        model.load_state_dict(weights["model"])
     return model, folder
 
 
@@ -145,10 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     model, folder = _model(args, p)
-    from tokenizers import Tokenizer
-
-    encoder = Encoder("fara15", Tokenizer.from_file(str(folder / "tokenizer.json")),
-                      find_chat_template(folder))
+    encoder = Encoder.of_folder("fara15", folder)
     if args.init is None:  # the random tower's folder was only for building it and its encoder
         shutil.rmtree(folder.parent, ignore_errors=True)
     merge = encoder.spec.merge
@@ -174,9 +184,7 @@ def main(argv: list[str] | None = None) -> int:
                                           [rng.randrange(10 ** 7) for _ in range(BATCH)],
                                           args.upscale)
             out = logits(model, head, pixels, grids)
-            known = labels != NONE
-            loss = (F.cross_entropy(out[known], labels[known])
-                    + F.cross_entropy(out[~known], labels[~known])) / 2
+            loss = balanced_cross_entropy(out, labels)
             for group in optimizer.param_groups:
                 group["lr"] = args.lr * min(1.0, (step + 1) / 20)
             loss.backward()

@@ -84,12 +84,10 @@ class AuxHeads(nn.Module):
         """Cross-entropy of the cells' word classes: one mean, or (balanced) the mean of the
         labelled cells' mean and the unlabelled cells' mean (either alone when the other is
         absent)."""
-        losses = F.cross_entropy(self.read_logits(cells, words), labels, reduction="none")
+        logits = self.read_logits(cells, words)
         if not self.balanced:
-            return losses.mean()
-        labelled = labels != NONE
-        parts = [losses[m].mean() for m in (labelled, ~labelled) if bool(m.any())]
-        return torch.stack(parts).mean()
+            return F.cross_entropy(logits, labels, reduction="none").mean()
+        return balanced_cross_entropy(logits, labels)
 
     def read_logits(self, cells: torch.Tensor, words: torch.Tensor | None) -> torch.Tensor:
         """Each cell's scores over NONE and the words (classes as in `read_labels`)."""
@@ -144,6 +142,16 @@ class AuxHeads(nn.Module):
         where = (F.cross_entropy(self.row(at), cell_rows) + F.cross_entropy(self.col(at), cell_cols)) / 2
         point_loss = torch.stack(point).mean() if point else keys.sum() * 0
         return read, point_loss, where
+
+
+def balanced_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """The mean of the labelled cells' mean cross-entropy and the unlabelled (NONE) cells' mean,
+    either alone when the other is absent: ~9 in 10 cells show no word, and one mean over all
+    would let them drown the reading (--read-balanced; scripts/probe_reading.py)."""
+    losses = F.cross_entropy(logits, labels, reduction="none")
+    labelled = labels != NONE
+    parts = [losses[m].mean() for m in (labelled, ~labelled) if bool(m.any())]
+    return torch.stack(parts).mean()
 
 
 def word_tokens(tokenizer: Tokenizer, words: tuple[str, ...]) -> tuple[torch.Tensor, torch.Tensor]:

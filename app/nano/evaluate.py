@@ -121,9 +121,6 @@ def main(argv: list[str] | None = None) -> int:
     import json
     from pathlib import Path
 
-    from tokenizers import Tokenizer
-
-    from agent.inference.chat import find_chat_template
     from app.nano import snapshot
     from app.nano.model import build_model
 
@@ -140,8 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     saved = snapshot.read_checkpoint(out / "checkpoint.pt")
     model = build_model(out / "model")
     model.load_state_dict(saved["model"])
-    encoder = Encoder(saved["family"], Tokenizer.from_file(str(out / "model" / "tokenizer.json")),
-                      find_chat_template(out / "model"))
+    encoder = Encoder.of_folder(saved["family"], out / "model")
     buttons = args.buttons or saved.get("buttons")
     buttons = tuple(buttons) if buttons else None
     kind = args.screens or saved.get("screens", "buttons")

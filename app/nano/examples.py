@@ -12,13 +12,14 @@ display grid). Loss is on the reply tokens and the closing `<|im_end|>` only.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from agent.actions import Action, LeftClick, Parsed, Terminate, TypeText, format_call
 from agent.geometry import Size, Space
-from agent.inference.chat import PromptTokenizer
+from agent.inference.chat import PromptTokenizer, find_chat_template
 from agent.inference.qwen35_inputs import QWEN35_SPEC
 from agent.inference.vl_inputs import VisionSpec, image_tokens, patchify
 from agent.prompts import PromptFamily, Turn, get_family
@@ -61,6 +62,14 @@ class Encoder:
         self.prompts = PromptTokenizer(tokenizer, template)
         self.tokenizer = tokenizer
         self.im_end = tokenizer.token_to_id("<|im_end|>")
+
+    @classmethod
+    def of_folder(cls, family_name: str, folder: Path) -> Encoder:
+        """The encoder of a model folder: its tokenizer.json and chat template."""
+        from tokenizers import Tokenizer
+
+        return cls(family_name, Tokenizer.from_file(str(folder / "tokenizer.json")),
+                   find_chat_template(folder))
 
     def build(self, screen: Screen) -> tuple[list, list]:
         return build_prompt(self.family, screen)

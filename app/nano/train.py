@@ -153,15 +153,11 @@ class Run:
 
     def __init__(self, args, out: Path, model, aux: AuxHeads, optimizer, step: int,
                  cpu_seconds: float) -> None:
-        from tokenizers import Tokenizer
-
-        from agent.inference.chat import find_chat_template
-
         self.args, self.out, self.model, self.aux, self.optimizer = args, out, model, aux, optimizer
         self.step, self.cpu_before = step, cpu_seconds
         folder = out / "model"
-        self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        self.encoder = Encoder(args.family, self.tokenizer, find_chat_template(folder))
+        self.encoder = Encoder.of_folder(args.family, folder)
+        self.tokenizer = self.encoder.tokenizer
         self.pad_id = self.tokenizer.token_to_id("<|endoftext|>")
         self.params = sum(p.numel() for p in model.parameters())
         self.losses: list[float] = []

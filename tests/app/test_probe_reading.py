@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from app.nano.examples import Encoder
 from app.nano.screens import make_screen
 from app.nano.train import main as train
 
@@ -98,16 +99,37 @@ def test_it_starts_from_a_run_and_refuses_what_it_cannot_use(probe, tmp_path: Pa
         assert exit_.value.code == 2
 
 
+def test_it_trains_the_tower_and_nothing_else(probe, tmp_path: Path, monkeypatch) -> None:
+    """What it reports is the tower's reading: the tower's weights move, the text model's don't."""
+    built = {}
+    real_model = probe._model
+
+    def model(args, parser):
+        built["model"], folder = real_model(args, parser)
+        built["before"] = {k: v.clone() for k, v in built["model"].state_dict().items()}
+        return built["model"], folder
+
+    monkeypatch.setattr(probe, "_model", model)
+    assert probe.main(["--out", str(tmp_path / "p.jsonl"), "--size", "micro", "--max-steps", "2",
+                       "--eval-n", "1", "--lr", "1e-2"]) == 0
+    after, before = built["model"].state_dict(), built["before"]
+    tower = [k for k in after if ".visual." in f".{k}"]
+    assert tower and any(not torch.equal(after[k], before[k]) for k in tower)
+    assert all(torch.equal(after[k], before[k]) for k in after if k not in tower)
+
+
+def test_it_starts_from_a_kept_stage_snapshot(probe, tmp_path: Path) -> None:
+    log = tmp_path / "from_snapshot.jsonl"
+    assert probe.main(["--out", str(log), "--init", str(ROOT / "app/nano/stages/c"),
+                       "--max-steps", "1", "--eval-n", "2"]) == 0
+    records = _records(log)
+    assert records[-1]["kind"] == "end" and records[-1]["words"] > 0
+
+
 def _encoder(probe):
     """A micro model and its encoder (the probe's own construction)."""
     args = probe.build_parser().parse_args(["--out", "unused", "--size", "micro"])
     model, folder = probe._model(args, probe.build_parser())
-    from tokenizers import Tokenizer
-
-    from agent.inference.chat import find_chat_template
-    from app.nano.examples import Encoder
-
-    encoder = Encoder("fara15", Tokenizer.from_file(str(folder / "tokenizer.json")),
-                      find_chat_template(folder))
+    encoder = Encoder.of_folder("fara15", folder)
     shutil.rmtree(folder.parent)
     return encoder, model
